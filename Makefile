@@ -1,0 +1,73 @@
+# Canopy — every command from the contract. Each target installs what it needs first.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PY      := .venv/bin/python
+VENV_OK := .venv/.installed
+WEB     := services/web
+WEB_OK  := $(WEB)/node_modules/.installed
+SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: help api run test lint test-api test-web test-stack bench fuzz web-build deps-apt deps-apt-test clean
+
+help:
+	@echo "make run    - the whole stack on https://localhost:$${HTTPS_PORT:-8443}"
+	@echo "make api    - only the API (gunicorn, one uvicorn worker)"
+	@echo "make test   - every test (installs what is missing)"
+	@echo "make lint   - ruff, mypy, eslint, tsc"
+	@echo "make bench  - benchmarks -> docs/benchmarks.md";
+	@echo "make fuzz   - long fuzz and soak runs"
+
+# --- installs ---------------------------------------------------------------
+$(VENV_OK): services/api/pyproject.toml
+	@command -v python3 >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq python3 python3-venv; }
+	@[ -x $(PY) ] || python3 -m venv .venv
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e 'services/api[dev]'
+	@touch $@
+
+$(WEB_OK): $(WEB)/package-lock.json
+	cd $(WEB) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+web-build: $(WEB_OK)
+	cd $(WEB) && npm run build
+
+deps-apt:
+	@command -v nginx >/dev/null || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nginx openssl; }
+
+deps-apt-test: deps-apt
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
+
+# --- run ---------------------------------------------------------------------
+api: $(VENV_OK)
+	exec scripts/api.sh
+
+run: $(VENV_OK) deps-apt web-build
+	exec scripts/run.sh
+
+# --- checks ------------------------------------------------------------------
+lint: $(VENV_OK) $(WEB_OK)
+	cd services/api && ../../.venv/bin/ruff check canopy ../../tests ../../bench
+	cd services/api && ../../.venv/bin/mypy
+	cd $(WEB) && npm run lint
+
+test-api: $(VENV_OK)
+	$(PY) -m pytest tests/api -q
+
+test-web: $(WEB_OK)
+	cd $(WEB) && npm test && npm run build && npm run size
+
+test-stack: $(VENV_OK) deps-apt-test web-build
+	$(PY) -m pytest tests/stack tests/e2e -q
+
+test: lint test-api test-web test-stack
+
+bench: $(VENV_OK) deps-apt web-build
+	$(PY) -m bench.run
+
+fuzz: $(VENV_OK)
+	CANOPY_FUZZ=long $(PY) -m pytest tests/api -q -m fuzz
+
+clean:
+	rm -rf .venv $(WEB)/node_modules $(WEB)/dist

@@ -1,0 +1,58 @@
+"""Dependencies shared by the REST routes, as `Annotated` aliases."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from canopy.config import Settings
+from canopy.security import InvalidTokenError, decode_access_token
+from canopy.services import Services
+from canopy.users import User, get_user
+
+oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/auth/login", auto_error=False)
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def get_settings(services: ServicesDep) -> Settings:
+    return services.settings
+
+
+def get_engine(services: ServicesDep) -> AsyncEngine:
+    return services.engine
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+EngineDep = Annotated[AsyncEngine, Depends(get_engine)]
+
+_UNAUTHORIZED = HTTPException(
+    status.HTTP_401_UNAUTHORIZED, "Not authenticated", headers={"WWW-Authenticate": "Bearer"}
+)
+
+
+async def get_current_user(
+    services: ServicesDep, token: Annotated[str | None, Depends(oauth2_scheme)]
+) -> User:
+    if not token:
+        raise _UNAUTHORIZED
+    try:
+        claims = decode_access_token(token, services.settings.secret_key.get_secret_value())
+    except InvalidTokenError:
+        raise _UNAUTHORIZED from None
+    user = await get_user(services.engine, claims.user_id)
+    if user is None:
+        raise _UNAUTHORIZED
+    return user
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]

@@ -1,0 +1,1 @@
+"""Assistants: turn a user's prompt into reasoning, text and tree changes."""

@@ -1,0 +1,75 @@
+"""The provider interface every assistant implements.
+
+A turn is driven by the session's turn runner. The runner hands the provider a
+`TurnContext`; the provider streams through it:
+
+- `await ctx.reasoning(text)`: one reasoning step (a `reasoning` frame),
+- `await ctx.text(chunk)`: a piece of the answer (an `assistant_response` chunk),
+- `await ctx.apply(delta)`: one tree change, applied through the tree engine,
+  committed and broadcast as `tree_update` before it returns. It returns the
+  applied delta (ids filled in) or raises `canopy.tree.DeltaError`, whose message
+  a model can be told,
+- `await ctx.undo()`: revert the session's last change set (the offline
+  assistant's "undo" command),
+- `await ctx.debug(info)`: extra figures for the `debug` frame (usage, timings).
+
+The runner owns everything else: the final `assistant_response`, the `debug`
+frame with its own timings, cancellation (the provider's task is cancelled, so
+providers must release network resources in `finally`/`async with`), and turning
+`ProviderError` into a protocol error frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from canopy.tree import Tree
+
+
+class ProviderError(Exception):
+    """The assistant could not finish the turn; `code` is the protocol error code (502, 504, 500)."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class ChatTurn:
+    """One earlier chat message, oldest first, as given to providers for context."""
+
+    role: str  # "user" | "assistant"
+    content: str
+
+
+class TurnContext(Protocol):
+    @property
+    def prompt(self) -> str: ...
+
+    @property
+    def tree(self) -> Tree:
+        """The session's live tree (read it, never mutate it directly)."""
+        ...
+
+    @property
+    def history(self) -> list[ChatTurn]: ...
+
+    async def reasoning(self, text: str) -> None: ...
+
+    async def text(self, chunk: str) -> None: ...
+
+    async def apply(self, delta: dict[str, Any]) -> dict[str, Any]: ...
+
+    async def undo(self) -> bool:
+        """Revert the last change set; False when there is nothing to undo."""
+        ...
+
+    async def debug(self, info: dict[str, Any]) -> None: ...
+
+
+class Provider(Protocol):
+    name: str
+
+    async def run_turn(self, ctx: TurnContext) -> None: ...

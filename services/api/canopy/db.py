@@ -1,0 +1,168 @@
+"""Database engine, schema and versioned migrations.
+
+Everything goes through SQLAlchemy Core so the same code runs on SQLite (the
+default, a file in DATA_DIR, WAL mode) and on Postgres by URL alone. Migrations
+are numbered functions applied in order at start inside one transaction each;
+`schema_version` records the last one applied, so an upgrade never drops data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Connection,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    event,
+    insert,
+    select,
+    text,
+)
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+metadata = MetaData()
+
+schema_version = Table("schema_version", metadata, Column("version", Integer, nullable=False))
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("username", String(64), nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+refresh_tokens = Table(
+    "refresh_tokens",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("family_id", String(36), nullable=False, index=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("used_at", DateTime(timezone=True), nullable=True),
+    Column("revoked", Boolean, nullable=False, default=False),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("rev", Integer, nullable=False),
+    Column("seq_ceiling", Integer, nullable=False),
+    Column("node_count", Integer, nullable=False),
+    Column("snapshot", Text, nullable=False),
+    Column("snapshot_rev", Integer, nullable=False),
+    Index("ix_sessions_user_updated", "user_id", "updated_at"),
+)
+
+changes = Table(
+    "changes",
+    metadata,
+    Column("session_id", String(36), ForeignKey("sessions.id", ondelete="CASCADE"), primary_key=True),
+    Column("rev", Integer, primary_key=True),
+    Column("change_set", Integer, nullable=True),
+    Column("delta", Text, nullable=False),
+    Column("inverse", Text, nullable=False),
+)
+
+change_sets = Table(
+    "change_sets",
+    metadata,
+    Column("session_id", String(36), ForeignKey("sessions.id", ondelete="CASCADE"), primary_key=True),
+    Column("number", Integer, primary_key=True),
+    Column("origin", String(16), nullable=False),
+    Column("undone", Boolean, nullable=False, default=False),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("session_id", String(36), ForeignKey("sessions.id", ondelete="CASCADE"), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("content", Text, nullable=False),
+    Column("meta", Text, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_messages_session", "session_id", "id"),
+)
+
+
+def _v1_auth(conn: Connection) -> None:
+    for table in (users, refresh_tokens):
+        table.create(conn)
+
+
+def _v2_sessions(conn: Connection) -> None:
+    for table in (sessions, changes, change_sets, messages):
+        table.create(conn)
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1_auth, _v2_sessions]
+
+
+def migrate(conn: Connection) -> int:
+    """Apply every migration newer than the recorded version; returns the version reached."""
+    schema_version.create(conn, checkfirst=True)
+    current = conn.execute(select(schema_version.c.version)).scalar()
+    if current is None:
+        conn.execute(insert(schema_version).values(version=0))
+        current = 0
+    for number, step in enumerate(MIGRATIONS, start=1):
+        if number > current:
+            step(conn)
+            conn.execute(schema_version.update().values(version=number))
+    return len(MIGRATIONS)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    # NORMAL in WAL mode survives a process crash (kill -9); only power loss may drop the last commits.
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+def create_engine(url: str) -> AsyncEngine:
+    parsed = make_url(url)
+    is_sqlite = parsed.get_backend_name() == "sqlite"
+    if is_sqlite and parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_async_engine(url, pool_pre_ping=not is_sqlite)
+    if is_sqlite:
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+async def init_database(engine: AsyncEngine) -> int:
+    async with engine.begin() as conn:
+        return await conn.run_sync(migrate)
+
+
+async def ping(engine: AsyncEngine) -> bool:
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    except Exception:
+        return False
+    return True

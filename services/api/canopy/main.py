@@ -1,0 +1,83 @@
+"""The ASGI app: `canopy.main:app` (gunicorn) or `create_app(settings)` (tests)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from canopy.api import auth, health
+from canopy.config import Settings
+from canopy.db import create_engine, init_database
+from canopy.logs import configure_logging
+from canopy.metrics import Metrics
+from canopy.middleware import RequestContextMiddleware
+from canopy.ratelimit import SlidingWindow
+from canopy.services import Services
+
+log = logging.getLogger("canopy")
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        # Echoing the input back would put passwords in responses; keep location, message and type.
+        errors = [{"loc": e.get("loc"), "msg": e.get("msg"), "type": e.get("type")} for e in exc.errors()]
+        return JSONResponse({"detail": errors}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def unexpected_error(_request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", exc_info=exc)
+        return JSONResponse({"detail": "Internal server error"}, status_code=500)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings.sqlalchemy_url)
+        version = await init_database(engine)
+        log.info("database ready (schema version %d)", version)
+        services = Services(
+            settings=settings, engine=engine, metrics=metrics,
+            login_failures=SlidingWindow(settings.login_failures_per_minute, 60.0),
+        )
+        app.state.services = services
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(title="Canopy API", version="0.1.0", lifespan=lifespan,
+                  docs_url="/api/docs", openapi_url="/api/openapi.json", redoc_url=None)
+    _install_error_handlers(app)
+    app.include_router(auth.router)
+    app.include_router(health.router)
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    return app
+
+
+def _app_from_environment() -> FastAPI:
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_json)
+    return create_app(settings)
+
+
+def __getattr__(name: str) -> FastAPI:
+    # `canopy.main:app` is built on first access so importing the module (tests, tools) reads no environment.
+    if name == "app":
+        app = _app_from_environment()
+        globals()["app"] = app
+        return app
+    raise AttributeError(name)

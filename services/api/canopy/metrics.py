@@ -1,0 +1,41 @@
+"""Prometheus metrics, one registry per app (tests build many apps in one process)."""
+
+from __future__ import annotations
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+
+class Metrics:
+    content_type = CONTENT_TYPE_LATEST
+
+    def __init__(self) -> None:
+        self.registry = r = CollectorRegistry()
+        self.http_requests = Counter(
+            "canopy_http_requests", "HTTP requests", ["method", "route", "status"], registry=r
+        )
+        self.http_latency = Histogram(
+            "canopy_http_request_seconds", "HTTP request latency", ["method", "route"],
+            buckets=LATENCY_BUCKETS, registry=r,
+        )
+        self.logins = Counter("canopy_logins", "Login attempts by outcome", ["outcome"], registry=r)
+        self.login_throttled = Counter("canopy_login_throttled", "Login attempts refused by the throttle", registry=r)
+        self.ws_connections = Gauge("canopy_ws_connections", "Open WebSocket connections", registry=r)
+        self.sessions_in_memory = Gauge("canopy_sessions_in_memory", "Sessions held in memory", registry=r)
+        self.frames_in = Counter("canopy_ws_frames_in", "Frames received by type", ["type"], registry=r)
+        self.frames_out = Counter("canopy_ws_frames_out", "Frames sent by type", ["type"], registry=r)
+        self.errors = Counter("canopy_ws_errors", "Error frames by code", ["code"], registry=r)
+        self.turn_latency = Histogram(
+            "canopy_turn_seconds", "Assistant turn duration", ["provider"], buckets=LATENCY_BUCKETS, registry=r
+        )
+        self.first_update_latency = Histogram(
+            "canopy_turn_first_tree_update_seconds", "Prompt to first tree_update",
+            ["provider"], buckets=LATENCY_BUCKETS, registry=r,
+        )
+        self.resumes = Counter("canopy_ws_resumes", "Session attaches by kind", ["kind"], registry=r)
+        self.rate_limited = Counter("canopy_rate_limited", "Rate-limit hits", ["limit"], registry=r)
+        self.evictions = Counter("canopy_session_evictions", "Idle sessions evicted from memory", registry=r)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,69 @@
+"""Rate limiters: a token bucket for frames, sliding windows for logins and prompts."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Hashable
+
+
+class TokenBucket:
+    __slots__ = ("_clock", "_rate", "_tokens", "_updated", "burst")
+
+    def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self._rate = rate
+        self.burst = burst
+        self._tokens = float(burst)
+        self._clock = clock
+        self._updated = clock()
+
+    def take(self) -> bool:
+        now = self._clock()
+        self._tokens = min(self.burst, self._tokens + (now - self._updated) * self._rate)
+        self._updated = now
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return True
+        return False
+
+
+class SlidingWindow:
+    """At most `limit` events per `window` seconds per key; keys with no recent events are forgotten."""
+
+    def __init__(self, limit: int, window: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.limit = limit
+        self.window = window
+        self._clock = clock
+        self._events: dict[Hashable, deque[float]] = {}
+
+    def _recent(self, key: Hashable) -> deque[float]:
+        now = self._clock()
+        events = self._events.get(key)
+        if events is None:
+            return deque()
+        while events and events[0] <= now - self.window:
+            events.popleft()
+        if not events:
+            del self._events[key]
+        return events
+
+    def retry_after(self, key: Hashable) -> float:
+        """Seconds until another event is allowed (0 when allowed now)."""
+        events = self._recent(key)
+        if len(events) < self.limit:
+            return 0.0
+        return max(0.0, events[0] + self.window - self._clock())
+
+    def hit(self, key: Hashable) -> None:
+        self._recent(key)
+        self._events.setdefault(key, deque()).append(self._clock())
+
+    def try_hit(self, key: Hashable) -> float:
+        """Records an event when allowed and returns 0; otherwise returns the seconds to wait."""
+        wait = self.retry_after(key)
+        if wait == 0.0:
+            self.hit(key)
+        return wait
+
+    def reset(self, key: Hashable) -> None:
+        self._events.pop(key, None)

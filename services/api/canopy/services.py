@@ -1,0 +1,24 @@
+"""The app's long-lived parts, built in the lifespan and kept on `app.state.services`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from canopy.config import Settings
+from canopy.metrics import Metrics
+from canopy.ratelimit import SlidingWindow
+
+if TYPE_CHECKING:
+    from canopy.realtime.manager import SessionManager
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: AsyncEngine
+    metrics: Metrics
+    login_failures: SlidingWindow
+    sessions: SessionManager | None = field(default=None)

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from canopy.config import DEFAULT_SECRET, Settings
+
+
+def test_defaults_match_the_contract(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("API_HOST", "API_PORT", "HTTPS_PORT", "HTTP_PORT", "DATA_DIR", "LLM_PROVIDER", "ENVIRONMENT"):
+        monkeypatch.delenv(name, raising=False)
+    s = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert (s.api_host, s.api_port, s.https_port, s.http_port) == ("127.0.0.1", 8000, 8443, 8080)
+    assert s.data_dir == Path(".data") and s.environment == "development" and s.llm_provider == "offline"
+    assert (s.access_token_minutes, s.session_idle_seconds) == (30, 3600)
+    assert (s.rate_limit_frames_per_second, s.rate_limit_frame_burst, s.rate_limit_prompts_per_minute) == (20, 40, 30)
+    assert s.ws_per_message_deflate is False
+
+
+def test_environment_overrides(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("API_PORT", "9001")
+    monkeypatch.setenv("DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("WS_PER_MESSAGE_DEFLATE", "true")
+    s = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert s.api_port == 9001 and s.ws_per_message_deflate is True
+    assert s.sqlalchemy_url == f"sqlite+aiosqlite:///{tmp_path / 'canopy.db'}"
+
+
+def test_env_file_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LLM_MODEL", raising=False)
+    env = tmp_path / ".env"
+    env.write_text("LLM_MODEL=llama3.1\n")
+    assert Settings(_env_file=env).llm_model == "llama3.1"  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize("secret", [None, DEFAULT_SECRET, "short-secret"])
+def test_production_refuses_weak_secrets(secret: str | None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    kwargs = {} if secret is None else {"secret_key": secret}
+    with pytest.raises(ValidationError, match="SECRET_KEY"):
+        Settings(_env_file=None, environment="production", **kwargs)  # type: ignore[arg-type]
+
+
+def test_production_accepts_a_strong_secret() -> None:
+    s = Settings(_env_file=None, environment="production", secret_key="x" * 40)  # type: ignore[call-arg]
+    assert s.environment == "production"
+
+
+@pytest.mark.parametrize(("url", "expected"), [
+    ("sqlite:///x.db", "sqlite+aiosqlite:///x.db"),
+    ("postgresql://u:p@h/db", "postgresql+asyncpg://u:p@h/db"),
+    ("postgresql+asyncpg://u:p@h/db", "postgresql+asyncpg://u:p@h/db"),
+])
+def test_database_url_gets_an_async_driver(url: str, expected: str) -> None:
+    assert Settings(_env_file=None, database_url=url).sqlalchemy_url == expected  # type: ignore[call-arg]
+
+
+def test_invalid_values_are_rejected() -> None:
+    with pytest.raises(ValidationError):
+        Settings(_env_file=None, api_port=70000)  # type: ignore[call-arg]
+    with pytest.raises(ValidationError):
+        Settings(_env_file=None, llm_provider="bogus")  # type: ignore[call-arg]
+
+
+def test_env_example_lists_every_setting() -> None:
+    example = (Path(__file__).resolve().parents[2] / ".env.example").read_text()
+    names = {line.split("=", 1)[0].lstrip("# ").strip() for line in example.splitlines() if "=" in line}
+    for field in Settings.model_fields:
+        assert field.upper() in names, f"{field.upper()} missing from .env.example"
