@@ -1,14 +1,15 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from fastapi import FastAPI
-
 from canopy.config import Settings
 from canopy.main import create_app
+from fastapi import FastAPI
+from starlette.testclient import TestClient
+
 from tests.helpers import TEST_SECRET
 
 
@@ -37,9 +38,22 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
-async def register_and_login(client: httpx.AsyncClient, username: str = "alice", password: str = "correct horse") -> str:
+async def register_and_login(
+    client: httpx.AsyncClient, username: str = "alice", password: str = "correct horse"
+) -> str:
     r = await client.post("/api/auth/register", json={"username": username, "password": password})
     assert r.status_code == 201, r.text
     r = await client.post("/api/auth/login", data={"username": username, "password": password})
     assert r.status_code == 200, r.text
     return str(r.json()["access_token"])
+
+
+@pytest.fixture
+def ws_settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path, offline_chunk_delay_ms=0)
+
+
+@pytest.fixture
+def tc(ws_settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(ws_settings), base_url="https://testserver") as client:
+        yield client

@@ -58,7 +58,7 @@ class ApiProcess:
 
     def start(self) -> None:
         self.log_path = self.log_path or self.data_dir / "api.log"
-        log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child process
+        log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             ["make", "--no-print-directory", "api"], cwd=ROOT, env=self.env(),
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,

@@ -3,8 +3,6 @@ from __future__ import annotations
 import time
 
 import pytest
-from jose import jwt
-
 from canopy.security import (
     InvalidTokenError,
     create_access_token,
@@ -14,6 +12,7 @@ from canopy.security import (
     new_refresh_token,
     verify_password,
 )
+from jose import jwt
 
 SECRET = "s" * 40
 
@@ -66,7 +65,7 @@ def test_alg_none_and_other_algorithms_are_rejected() -> None:
 
 def test_tampered_payload_is_rejected() -> None:
     token, _ = create_access_token("user-1", SECRET, 30)
-    header, payload, sig = token.split(".")
+    header, _payload, sig = token.split(".")
     forged, _ = create_access_token("user-2", SECRET, 30)
     with pytest.raises(InvalidTokenError):
         decode_access_token(f"{header}.{forged.split('.')[1]}.{sig}", SECRET)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,13 +13,17 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from canopy.api import auth, health
+from canopy.api import auth, health, sessions
+from canopy.assistant.factory import make_http_client, make_provider
 from canopy.config import Settings
 from canopy.db import create_engine, init_database
 from canopy.logs import configure_logging
 from canopy.metrics import Metrics
 from canopy.middleware import RequestContextMiddleware
 from canopy.ratelimit import SlidingWindow
+from canopy.realtime.endpoint import router as ws_router
+from canopy.realtime.manager import SessionManager
+from canopy.realtime.store import SessionStore
 from canopy.services import Services
 
 log = logging.getLogger("canopy")
@@ -49,14 +55,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = create_engine(settings.sqlalchemy_url)
         version = await init_database(engine)
         log.info("database ready (schema version %d)", version)
-        services = Services(
+        http_client = make_http_client(settings)
+        manager = SessionManager(SessionStore(engine), settings, metrics, make_provider(settings, http_client))
+        app.state.services = Services(
             settings=settings, engine=engine, metrics=metrics,
-            login_failures=SlidingWindow(settings.login_failures_per_minute, 60.0),
+            login_failures=SlidingWindow(settings.login_failures_per_minute, 60.0), sessions=manager,
         )
-        app.state.services = services
+        app.state.drain = manager.drain
+        evictions = asyncio.create_task(manager.evict_forever(), name="session-eviction")
         try:
             yield
         finally:
+            evictions.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await evictions
+            await manager.drain()
+            await http_client.aclose()
             await engine.dispose()
 
     app = FastAPI(title="Canopy API", version="0.1.0", lifespan=lifespan,
@@ -64,6 +78,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _install_error_handlers(app)
     app.include_router(auth.router)
     app.include_router(health.router)
+    app.include_router(sessions.router)
+    app.include_router(ws_router)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     return app
 

@@ -36,8 +36,8 @@ class DrainingServer(Server):
         await super().shutdown(sockets)
 
 
-class CanopyWorker(UvicornWorker):
-    CONFIG_KWARGS: dict[str, Any] = {  # noqa: RUF012 - uvicorn_worker's own extension point
+class CanopyWorker(UvicornWorker):  # type: ignore[misc]  # untyped base
+    CONFIG_KWARGS: dict[str, Any] = {
         "loop": "auto",
         "http": "auto",
         "ws": "websockets-sansio",

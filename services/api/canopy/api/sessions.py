@@ -1,0 +1,107 @@
+"""Sessions REST: the caller's own workspaces. Another user's session is a 404."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Path, Response, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from canopy.api.deps import CurrentUser, ServicesDep
+from canopy.realtime.errors import SessionError
+from canopy.realtime.manager import SessionManager
+from canopy.realtime.session import LiveSession
+from canopy.realtime.store import iso
+
+router = APIRouter(prefix="/api/sessions", tags=["sessions"])
+
+SessionId = Annotated[str, Path(min_length=1, max_length=64)]
+Title = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class SessionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    title: Title | None = None
+
+
+class SessionRename(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    title: Title
+
+
+class SessionSummary(BaseModel):
+    session_id: str
+    title: str
+    updated_at: str
+    node_count: int
+
+
+class SessionState(BaseModel):
+    session_id: str
+    title: str
+    tree: dict[str, Any]
+    rev: int
+    history: list[dict[str, Any]]
+
+
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "Not found (or another user's)"}}
+
+
+def _manager(services: ServicesDep) -> SessionManager:
+    assert services.sessions is not None
+    return services.sessions
+
+
+def _state(live: LiveSession) -> SessionState:
+    return SessionState(session_id=live.id, title=live.title, tree=live.tree.to_dict(), rev=live.tree.rev,
+                        history=list(live.history))
+
+
+def _http(exc: SessionError) -> HTTPException:
+    return HTTPException(exc.code, exc.message)
+
+
+@router.get("", response_model=list[SessionSummary])
+async def list_sessions(user: CurrentUser, services: ServicesDep) -> list[SessionSummary]:
+    metas = await _manager(services).store.list_for(user.id)
+    return [SessionSummary(session_id=m.id, title=m.title, updated_at=iso(m.updated_at), node_count=m.node_count)
+            for m in metas]
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=SessionState)
+async def create_session(user: CurrentUser, services: ServicesDep, body: SessionCreate | None = None) -> SessionState:
+    live = await _manager(services).create(user.id, body.title if body else None)
+    return _state(live)
+
+
+@router.get("/{session_id}", response_model=SessionState, responses=_NOT_FOUND)
+async def get_session(session_id: SessionId, user: CurrentUser, services: ServicesDep) -> SessionState:
+    try:
+        live = await _manager(services).get(session_id, user.id)
+    except SessionError as exc:
+        raise _http(exc) from None
+    async with live.lock:
+        return _state(live)
+
+
+@router.patch("/{session_id}", response_model=SessionSummary, responses=_NOT_FOUND)
+async def rename_session(
+    session_id: SessionId, body: SessionRename, user: CurrentUser, services: ServicesDep
+) -> SessionSummary:
+    manager = _manager(services)
+    try:
+        await manager.rename(session_id, user.id, body.title)
+        meta = await manager.owned_meta(session_id, user.id)
+    except SessionError as exc:
+        raise _http(exc) from None
+    return SessionSummary(session_id=meta.id, title=meta.title, updated_at=iso(meta.updated_at),
+                          node_count=meta.node_count)
+
+
+@router.delete("/{session_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_NOT_FOUND)
+async def delete_session(session_id: SessionId, user: CurrentUser, services: ServicesDep) -> Response:
+    try:
+        await _manager(services).delete(session_id, user.id)
+    except SessionError as exc:
+        raise _http(exc) from None
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

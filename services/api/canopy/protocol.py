@@ -1,0 +1,280 @@
+"""The WebSocket protocol: one pydantic discriminated union per direction.
+
+`client_frames` parses every frame a client sends (`validate_json`), `server_frames`
+describes every frame the server sends (used for the JSON Schema, the docs and the
+tests; the hot path builds server frames as plain dicts and serialises them with orjson).
+Unknown fields are ignored everywhere, as the contract says.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, TypeAdapter
+from pydantic import ValidationError as ValidationError  # re-exported for callers
+
+MAX_PROMPT_CHARS = 4000
+ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+Scalar = StrictStr | StrictBool | StrictInt | StrictFloat
+
+
+class Node(_Model):
+    id: Annotated[str, Field(pattern=ID_PATTERN)]
+    value: Annotated[str, Field(min_length=1, max_length=500)]
+    children: list[Node] = Field(default_factory=list)
+    props: dict[str, Scalar] | None = None
+
+
+class AddDelta(_Model):
+    action: Literal["add"]
+    path: str = Field(description="parent id path followed by /children, e.g. /root/n-1/children")
+    node: Node
+    index: int | None = None
+
+
+class UpdateFields(_Model):
+    value: Annotated[str, Field(min_length=1, max_length=500)] | None = None
+    props: dict[str, Scalar | None] | None = Field(None, description="merged into the node's props; null deletes a key")
+
+
+class UpdateDelta(_Model):
+    action: Literal["update"]
+    path: str
+    fields: UpdateFields
+
+
+class RemoveDelta(_Model):
+    action: Literal["remove"]
+    path: str
+
+
+class MoveDelta(_Model):
+    action: Literal["move"]
+    path: str
+    to: str = Field(description="new parent id path followed by /children")
+    index: int | None = None
+
+
+Delta = Annotated[AddDelta | UpdateDelta | RemoveDelta | MoveDelta, Field(discriminator="action")]
+
+
+# --- client -> server -------------------------------------------------------------
+
+
+class Empty(_Model):
+    pass
+
+
+class InitSessionData(_Model):
+    token: Annotated[str, Field(max_length=4096)] | None = None
+    session_id: Annotated[str, Field(max_length=64)] | None = None
+    last_seq: Annotated[int, Field(ge=0)] | None = None
+
+
+class UserPromptData(_Model):
+    prompt: Annotated[str, Field(min_length=1, max_length=MAX_PROMPT_CHARS)]
+
+
+class TreeOpData(_Model):
+    delta: Delta
+    base_rev: Annotated[int, Field(ge=0)]
+
+
+class _ClientFrame(_Model):
+    session_id: str | None = None
+    timestamp: str | None = None
+    id: Annotated[str, Field(max_length=128)] | None = None
+    seq: int | None = None
+
+
+class InitSession(_ClientFrame):
+    type: Literal["init_session"]
+    data: InitSessionData
+
+
+class UserPrompt(_ClientFrame):
+    type: Literal["user_prompt"]
+    data: UserPromptData
+
+
+class TreeOp(_ClientFrame):
+    type: Literal["tree_op"]
+    data: TreeOpData
+
+
+class Cancel(_ClientFrame):
+    type: Literal["cancel"]
+    data: Empty
+
+
+class Undo(_ClientFrame):
+    type: Literal["undo"]
+    data: Empty
+
+
+class Redo(_ClientFrame):
+    type: Literal["redo"]
+    data: Empty
+
+
+class Resync(_ClientFrame):
+    type: Literal["resync"]
+    data: Empty
+
+
+class Ping(_ClientFrame):
+    type: Literal["ping"]
+    data: Empty
+
+
+class CloseSession(_ClientFrame):
+    type: Literal["close_session"]
+    data: Empty
+
+
+ClientFrame = Annotated[
+    InitSession | UserPrompt | TreeOp | Cancel | Undo | Redo | Resync | Ping | CloseSession,
+    Field(discriminator="type"),
+]
+client_frames: TypeAdapter[ClientFrame] = TypeAdapter(ClientFrame)
+CLIENT_TYPES = frozenset(
+    ("init_session", "user_prompt", "tree_op", "cancel", "undo", "redo", "resync", "ping", "close_session")
+)
+
+
+# --- server -> client -------------------------------------------------------------
+
+
+class ErrorInfo(_Model):
+    code: int
+    message: str
+
+
+class _ServerFrame(_Model):
+    session_id: str | None = None
+    timestamp: str | None = None
+    id: str | None = None
+    seq: int | None = Field(None, description="per-session sequence number of broadcast frames")
+
+
+class ChatMessageData(_Model):
+    role: Literal["user", "assistant"]
+    content: str
+    created_at: str | None = None
+    cancelled: bool | None = None
+    error: ErrorInfo | None = None
+
+
+class SessionReadyData(_Model):
+    session_id: str
+    title: str
+    initial_tree: Node
+    rev: int
+    seq: int
+    replay: bool = Field(description="true when the missed frames follow; false when this is a snapshot")
+
+
+class SessionReady(_ServerFrame):
+    type: Literal["session_ready"]
+    data: SessionReadyData
+
+
+class ChatHistoryData(_Model):
+    messages: list[ChatMessageData]
+
+
+class ChatHistory(_ServerFrame):
+    type: Literal["chat_history"]
+    data: ChatHistoryData
+
+
+class AssistantResponseData(_Model):
+    text: str
+    chunk: bool
+    cancelled: bool | None = None
+
+
+class AssistantResponse(_ServerFrame):
+    type: Literal["assistant_response"]
+    data: AssistantResponseData
+
+
+class ReasoningData(_Model):
+    text: str
+    steps: list[str]
+
+
+class Reasoning(_ServerFrame):
+    type: Literal["reasoning"]
+    data: ReasoningData
+
+
+class DebugData(_Model):
+    model_config = ConfigDict(extra="allow", frozen=True)
+    provider: str
+    total_ms: float
+    first_tree_update_ms: float | None = None
+    tree_updates: int
+
+
+class Debug(_ServerFrame):
+    type: Literal["debug"]
+    data: DebugData
+
+
+class TreeUpdateData(_Model):
+    delta: Delta
+    rev: int
+    origin: Literal["assistant", "user", "undo"]
+
+
+class TreeUpdate(_ServerFrame):
+    type: Literal["tree_update"]
+    data: TreeUpdateData
+
+
+class TreeSnapshotData(_Model):
+    tree: Node
+    rev: int
+
+
+class TreeSnapshot(_ServerFrame):
+    type: Literal["tree_snapshot"]
+    data: TreeSnapshotData
+
+
+class ChatMessage(_ServerFrame):
+    type: Literal["chat_message"]
+    data: ChatMessageData
+
+
+class Pong(_ServerFrame):
+    type: Literal["pong"]
+    data: Empty
+
+
+class Error(_ServerFrame):
+    type: Literal["error"]
+    data: dict[str, Any]
+    error: ErrorInfo
+
+
+ServerFrame = Annotated[
+    SessionReady | ChatHistory | AssistantResponse | Reasoning | Debug | TreeUpdate | TreeSnapshot
+    | ChatMessage | Pong | Error,
+    Field(discriminator="type"),
+]
+server_frames: TypeAdapter[ServerFrame] = TypeAdapter(ServerFrame)
+
+
+def json_schema() -> dict[str, Any]:
+    return {
+        "client_to_server": client_frames.json_schema(),
+        "server_to_client": server_frames.json_schema(),
+    }

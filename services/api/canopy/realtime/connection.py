@@ -1,0 +1,248 @@
+"""One WebSocket connection (one browser tab): authentication, frame handling, ordered sending.
+
+Frames are read and handled one at a time, in order. Sending goes through a bounded
+outbox drained by a writer task, so a slow tab never blocks a session's broadcast;
+a tab that falls too far behind is closed (1013) and resumes with `last_seq`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from canopy import protocol
+from canopy.config import Settings
+from canopy.metrics import Metrics
+from canopy.ratelimit import SlidingWindow, TokenBucket
+from canopy.realtime import frames
+from canopy.realtime.errors import SessionError
+from canopy.realtime.manager import SessionManager
+from canopy.realtime.session import LiveSession
+from canopy.security import InvalidTokenError, decode_access_token
+
+log = logging.getLogger("canopy.ws")
+
+OUTBOX_LIMIT = 4096
+STRIKE_WINDOW_SECONDS = 10.0
+_CLOSE = object()
+
+
+class Connection:
+    def __init__(self, websocket: WebSocket, manager: SessionManager, settings: Settings, metrics: Metrics) -> None:
+        self.ws = websocket
+        self.manager = manager
+        self.settings = settings
+        self.metrics = metrics
+        self.user_id: str | None = None
+        self.session: LiveSession | None = None
+        self.closed = asyncio.Event()
+        self._outbox: asyncio.Queue[Any] = asyncio.Queue(OUTBOX_LIMIT)
+        self._close_code: int | None = None
+        self._bucket = TokenBucket(settings.rate_limit_frames_per_second, settings.rate_limit_frame_burst)
+        self._strikes = SlidingWindow(settings.rate_limit_strikes_before_close, STRIKE_WINDOW_SECONDS)
+
+    # --- sending ------------------------------------------------------------------------
+
+    def enqueue(self, data: bytes) -> None:
+        if self._close_code is not None:
+            return
+        try:
+            self._outbox.put_nowait(data)
+        except asyncio.QueueFull:
+            log.warning("closing a connection that fell %d frames behind", OUTBOX_LIMIT)
+            self._close_code = 1013
+            self._outbox.get_nowait()  # make room for the close marker
+            self._outbox.put_nowait((_CLOSE, 1013, "too far behind; resume with last_seq"))
+
+    def close(self, code: int, reason: str = "") -> None:
+        """Closes after the frames already queued have been sent."""
+        if self._close_code is None:
+            self._close_code = code
+            with contextlib.suppress(asyncio.QueueFull):
+                self._outbox.put_nowait((_CLOSE, code, reason))
+
+    def send(self, frame_type: str, data: dict[str, Any], frame_id: str | None = None,
+             error: tuple[int, str] | None = None) -> None:
+        session_id = self.session.id if self.session else None
+        self.enqueue(frames.encode(frame_type, data, session_id=session_id, frame_id=frame_id, error=error))
+        self.metrics.frames_out.labels(frame_type).inc()
+
+    def error(self, code: int, message: str, frame_id: str | None = None) -> None:
+        self.metrics.errors.labels(str(code)).inc()
+        self.send("error", {}, frame_id, error=(code, message))
+
+    async def _write_loop(self) -> None:
+        try:
+            while True:
+                item = await self._outbox.get()
+                if isinstance(item, tuple):
+                    _, code, reason = item
+                    await self.ws.close(code, reason)
+                    return
+                await self.ws.send({"type": "websocket.send", "text": item.decode()})
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            return
+        finally:
+            self.closed.set()
+
+    # --- receiving ----------------------------------------------------------------------
+
+    async def serve(self) -> None:
+        await self.ws.accept()
+        self.metrics.ws_connections.inc()
+        self.manager.peers.add(self)
+        writer = asyncio.create_task(self._write_loop(), name="ws-writer")
+        try:
+            token = self.ws.query_params.get("token")
+            if token is not None and not self._authenticate(token):
+                return
+            await self._read_loop()
+        finally:
+            self.manager.peers.discard(self)
+            if self.session is not None:
+                self.session.detach(self)
+            self.close(1000)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(writer), 5.0)
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await writer
+            self.metrics.ws_connections.dec()
+            log.info("disconnected (user %s, session %s)", self.user_id, self.session.id if self.session else "-")
+
+    def _authenticate(self, token: str) -> bool:
+        try:
+            claims = decode_access_token(token, self.settings.secret_key.get_secret_value())
+        except InvalidTokenError:
+            log.info("refused a WebSocket with a bad token")
+            self.close(1008, "invalid or expired token")
+            return False
+        if self.user_id is not None and claims.user_id != self.user_id:
+            self.close(1008, "token belongs to another user")
+            return False
+        self.user_id = claims.user_id
+        return True
+
+    async def _read_loop(self) -> None:
+        auth_deadline = time.monotonic() + self.settings.ws_auth_timeout_seconds
+        while self._close_code is None:
+            timeout = self.settings.ws_idle_timeout_seconds
+            if self.session is None:
+                timeout = min(timeout, auth_deadline - time.monotonic())
+            try:
+                async with asyncio.timeout(max(0.0, timeout)):
+                    message = await self.ws.receive()
+            except TimeoutError:
+                if self.session is None and time.monotonic() >= auth_deadline:
+                    self.close(1008, "no valid init_session in time")
+                else:
+                    self.close(1001, "idle timeout")
+                return
+            if message["type"] == "websocket.disconnect":
+                self._close_code = message.get("code", 1000)
+                return
+            try:
+                await self._handle(message)
+            except SessionError as exc:
+                self.error(exc.code, exc.message, self._frame_id)
+            except Exception:
+                log.exception("unexpected error handling a frame")
+                self.error(500, "Internal error", self._frame_id)
+
+    _frame_id: str | None = None
+
+    async def _handle(self, message: Mapping[str, Any]) -> None:
+        self._frame_id = None
+        if not self._bucket.take():
+            self.metrics.rate_limited.labels("frames").inc()
+            self._strikes.hit("strikes")
+            if self._strikes.retry_after("strikes") > 0:
+                self.close(1008, "rate limit exceeded repeatedly")
+                return
+            raise SessionError(429, "Too many frames; slow down")
+        text = message.get("text")
+        if text is None:
+            raise SessionError(400, "Binary frames are not supported; send JSON text")
+        if len(text) > self.settings.ws_max_frame_bytes // 4 and len(text.encode()) > self.settings.ws_max_frame_bytes:
+            raise SessionError(413, f"Frame larger than {self.settings.ws_max_frame_bytes} bytes")
+        frame, raw = self._parse(text)
+        self.metrics.frames_in.labels(frame.type).inc()
+        await self._dispatch(frame, raw)
+
+    def _parse(self, text: str) -> tuple[protocol.ClientFrame, dict[str, Any]]:
+        try:
+            raw = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            raise SessionError(400, "Invalid JSON") from None
+        if not isinstance(raw, dict):
+            raise SessionError(400, "A frame must be a JSON object")
+        frame_id = raw.get("id")
+        self._frame_id = frame_id if isinstance(frame_id, str) and len(frame_id) <= 128 else None
+        frame_type = raw.get("type")
+        if not isinstance(frame_type, str):
+            raise SessionError(400, "'type' must be a string")
+        if frame_type not in protocol.CLIENT_TYPES:
+            raise SessionError(400, f"Unknown type {frame_type[:64]!r}")
+        try:
+            frame = protocol.client_frames.validate_python(raw)
+        except protocol.ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"][1:]) or "frame"
+            raise SessionError(400, f"Invalid {frame_type}: {where}: {first['msg']}") from None
+        return frame, raw
+
+    async def _dispatch(self, frame: protocol.ClientFrame, raw: dict[str, Any]) -> None:
+        fid = frame.id
+        if isinstance(frame, protocol.Ping):
+            self.send("pong", {}, fid)
+        elif isinstance(frame, protocol.CloseSession):
+            self.close(1000, "closed by client")
+        elif isinstance(frame, protocol.InitSession):
+            await self._init_session(frame)
+        else:
+            await self._session_request(frame, raw, self._require_session())
+
+    def _require_session(self) -> LiveSession:
+        if self.session is None:
+            raise SessionError(400, "Send init_session first")
+        return self.session
+
+    async def _init_session(self, frame: protocol.InitSession) -> None:
+        token = frame.data.token
+        if token is not None:
+            if not self._authenticate(token):
+                return
+        elif self.user_id is None:
+            self.close(1008, "missing token")
+            return
+        assert self.user_id is not None
+        live = await self.manager.open_for(self.user_id, frame.data.session_id)
+        if self.session is not None:
+            self.session.detach(self)
+            self.session = None
+        self.session = live
+        await live.attach(self, frame.data.last_seq, frame.id)
+        log.info("attached to session %s (user %s)", live.id, self.user_id)
+
+    async def _session_request(self, frame: protocol.ClientFrame, raw: dict[str, Any], live: LiveSession) -> None:
+        fid = frame.id
+        if isinstance(frame, protocol.UserPrompt):
+            await self.manager.start_turn(live, frame.data.prompt, fid)
+        elif isinstance(frame, protocol.TreeOp):
+            # The engine validates the delta itself; it gets the frame's own dict, not pydantic's re-dump.
+            await live.apply_user_op(raw["data"]["delta"], frame.data.base_rev, fid)
+        elif isinstance(frame, protocol.Cancel):
+            await self.manager.cancel_turn(live)
+        elif isinstance(frame, protocol.Undo):
+            await live.undo(fid)
+        elif isinstance(frame, protocol.Redo):
+            await live.redo(fid)
+        elif isinstance(frame, protocol.Resync):
+            live.snapshot(self, fid)

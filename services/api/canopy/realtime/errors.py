@@ -1,0 +1,17 @@
+"""Errors that become protocol `error` frames."""
+
+from __future__ import annotations
+
+
+class SessionError(Exception):
+    """A request on a session failed; `code` is the protocol error code (400, 404, 409, 429, 500, 503)."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class StorageError(SessionError):
+    def __init__(self) -> None:
+        super().__init__(503, "Storage unavailable; the change was not applied")

@@ -1,0 +1,176 @@
+"""The session manager: which sessions are in memory, who may open them, idle eviction, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+from canopy.assistant.base import Provider
+from canopy.config import Settings
+from canopy.metrics import Metrics
+from canopy.ratelimit import SlidingWindow
+from canopy.realtime.errors import SessionError
+from canopy.realtime.session import LiveSession, Peer
+from canopy.realtime.store import SessionMeta, SessionStore
+from canopy.realtime.turns import Turn
+from canopy.tree import TreeLimits
+
+log = logging.getLogger("canopy.sessions")
+
+DEFAULT_TITLE = "Untitled session"
+
+
+class SessionManager:
+    def __init__(self, store: SessionStore, settings: Settings, metrics: Metrics, provider: Provider) -> None:
+        self.store = store
+        self.settings = settings
+        self.metrics = metrics
+        self.provider = provider
+        self.limits = TreeLimits(max_nodes=settings.tree_max_nodes, max_depth=settings.tree_max_depth)
+        self.prompts = SlidingWindow(settings.rate_limit_prompts_per_minute, 60.0)
+        self._live: dict[str, LiveSession] = {}
+        self._loading = asyncio.Lock()
+        self.peers: set[Peer] = set()
+        self.closing = False
+
+    def __len__(self) -> int:
+        return len(self._live)
+
+    # --- finding sessions ---------------------------------------------------------------
+
+    async def get(self, session_id: str, user_id: str) -> LiveSession:
+        """The caller's session, loaded on first use; another user's or an unknown id is a 404."""
+        live = self._live.get(session_id)
+        if live is None:
+            async with self._loading:
+                live = self._live.get(session_id)
+                if live is None:
+                    stored = await self.store.load(session_id, message_limit=200)
+                    if stored is None or stored.meta.user_id != user_id:
+                        raise SessionError(404, "Session not found")
+                    live = LiveSession(stored, self.store, self.metrics, self.limits,
+                                       self.settings.replay_buffer_frames)
+                    self._live[session_id] = live
+                    self.metrics.sessions_in_memory.set(len(self._live))
+        if live.user_id != user_id:
+            raise SessionError(404, "Session not found")
+        return live
+
+    async def open_for(self, user_id: str, session_id: str | None) -> LiveSession:
+        if session_id is not None:
+            return await self.get(session_id, user_id)
+        recent = await self.store.most_recent(user_id)
+        if recent is None:
+            recent = (await self.store.create(user_id, DEFAULT_TITLE)).id
+        return await self.get(recent, user_id)
+
+    async def create(self, user_id: str, title: str | None) -> LiveSession:
+        meta = await self.store.create(user_id, title or DEFAULT_TITLE)
+        return await self.get(meta.id, user_id)
+
+    async def owned_meta(self, session_id: str, user_id: str) -> SessionMeta:
+        meta = await self.store.meta(session_id)
+        if meta is None or meta.user_id != user_id:
+            raise SessionError(404, "Session not found")
+        return meta
+
+    async def rename(self, session_id: str, user_id: str, title: str) -> None:
+        await self.owned_meta(session_id, user_id)
+        await self.store.rename(session_id, title)
+        live = self._live.get(session_id)
+        if live is not None:
+            live.title = title
+
+    async def delete(self, session_id: str, user_id: str) -> None:
+        await self.owned_meta(session_id, user_id)
+        live = self._live.pop(session_id, None)
+        if live is not None:
+            await self._stop_turn(live)
+            for peer in tuple(live.peers):
+                peer.close(1000, "session deleted")
+            live.peers.clear()
+            self.metrics.sessions_in_memory.set(len(self._live))
+        await self.store.delete(session_id)
+
+    # --- turns ------------------------------------------------------------------------
+
+    async def start_turn(self, live: LiveSession, prompt: str, frame_id: str | None) -> None:
+        wait = self.prompts.retry_after(live.user_id)
+        if wait > 0:
+            self.metrics.rate_limited.labels("prompts").inc()
+            raise SessionError(429, f"Too many prompts; try again in {int(wait) + 1} s")
+        async with live.lock:
+            if live.turn is not None:
+                raise SessionError(409, "A turn is already running in this session")
+            self.prompts.hit(live.user_id)
+            history = live.chat_context(self.settings.llm_history_messages)
+            await live.record_message("user", prompt)
+            await live.publish("chat_message", {"role": "user", "content": prompt}, frame_id)
+            turn = Turn(live, self.provider, prompt, frame_id, history)
+            live.turn = turn
+            turn.start()
+
+    async def cancel_turn(self, live: LiveSession) -> None:
+        turn = live.turn
+        if turn is None or not turn.cancel():
+            raise SessionError(409, "No turn is running")
+        assert turn.task is not None
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(turn.task), 1.0)
+
+    async def _stop_turn(self, live: LiveSession) -> None:
+        turn = live.turn
+        if turn is not None and turn.task is not None:
+            turn.cancel()
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await asyncio.wait_for(turn.task, 10.0)
+
+    # --- memory -------------------------------------------------------------------------
+
+    async def evict_idle(self) -> int:
+        cutoff = time.monotonic() - self.settings.session_idle_seconds
+        evicted = 0
+        for session_id, live in list(self._live.items()):
+            if live.idle and live.last_active < cutoff:
+                await self._persist_seq(live)
+                self._live.pop(session_id, None)
+                evicted += 1
+        if evicted:
+            self.metrics.evictions.inc(evicted)
+            self.metrics.sessions_in_memory.set(len(self._live))
+            log.info("evicted %d idle session(s) from memory", evicted)
+        return evicted
+
+    async def _persist_seq(self, live: LiveSession) -> None:
+        """Exact seq on the way out of memory, so a reload continues from it."""
+        try:
+            await self.store.set_seq_ceiling(live.id, live.seq)
+            live.seq_ceiling = live.seq
+        except Exception:
+            log.exception("could not store seq of session %s", live.id)
+
+    async def evict_forever(self) -> None:
+        interval = max(0.05, min(60.0, self.settings.session_idle_seconds / 4))
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.evict_idle()
+            except Exception:
+                log.exception("idle eviction failed")
+
+    async def drain(self) -> None:
+        """Shutdown: finish or cancel running turns (stored), then close every socket with 1001."""
+        if self.closing:
+            return
+        self.closing = True
+        await asyncio.gather(*(self._stop_turn(live) for live in list(self._live.values())))
+        for live in list(self._live.values()):
+            await self._persist_seq(live)
+        for peer in tuple(self.peers):
+            peer.close(1001, "server shutting down")
+        waits = [peer.closed.wait() for peer in tuple(self.peers)]
+        if waits:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.gather(*waits), 5.0)

@@ -1,0 +1,296 @@
+"""A session held in memory: its tree, undo/redo stacks, attached tabs, seq and replay buffer.
+
+Every mutation runs under the session's one asyncio lock, in this order: apply to
+the tree (validated, all-or-nothing), commit to the database, then broadcast. If the
+commit fails the tree change is reverted and nothing is broadcast.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+import orjson
+
+from canopy.assistant.base import ChatTurn
+from canopy.metrics import Metrics
+from canopy.realtime import frames
+from canopy.realtime.errors import SessionError, StorageError
+from canopy.realtime.store import LoggedChange, SessionStore, Step, StoredMessage, StoredSession
+from canopy.tree import Change, DeltaError, Tree, TreeLimits
+
+if TYPE_CHECKING:
+    from canopy.realtime.turns import Turn
+
+log = logging.getLogger("canopy.session")
+
+SEQ_BLOCK = 1024  # seq numbers reserved in the database ahead of use, so seq never decreases across a crash
+HISTORY_LIMIT = 200  # messages kept in memory for chat_history and model context
+COMPACT_EVERY = 500  # log rows between snapshots
+
+
+class Peer(Protocol):
+    """What a session needs of an attached connection."""
+
+    closed: asyncio.Event
+
+    def enqueue(self, data: bytes) -> None: ...
+
+    def close(self, code: int, reason: str = "") -> None: ...
+
+
+@dataclass(slots=True)
+class ChangeSet:
+    number: int
+    origin: str  # "assistant" | "user"
+    steps: list[Step] = field(default_factory=list)
+
+
+def _message_dict(message: StoredMessage) -> dict[str, Any]:
+    out: dict[str, Any] = {"role": message.role, "content": message.content, "created_at": message.created_at}
+    if message.meta:
+        out.update(message.meta)
+    return out
+
+
+class LiveSession:
+    def __init__(self, stored: StoredSession, store: SessionStore, metrics: Metrics, limits: TreeLimits,
+                 replay_frames: int) -> None:
+        self.id = stored.meta.id
+        self.user_id = stored.meta.user_id
+        self.title = stored.meta.title
+        self.store = store
+        self.metrics = metrics
+        self.lock = asyncio.Lock()
+        self.tree = Tree.from_dict(stored.snapshot, stored.snapshot_rev, limits)
+        for delta in stored.log:
+            self.tree.apply(delta)
+        self._since_snapshot = len(stored.log)
+        self.seq = self.seq_ceiling = stored.seq_ceiling
+        self.replay: deque[tuple[int, bytes]] = deque(maxlen=replay_frames)
+        self.peers: set[Peer] = set()
+        self.turn: Turn | None = None
+        self.undo_stack = [ChangeSet(cs.number, cs.origin, cs.steps) for cs in stored.change_sets
+                           if cs.steps and not cs.undone]
+        self.redo_stack = [ChangeSet(cs.number, cs.origin, cs.steps) for cs in reversed(stored.change_sets)
+                           if cs.steps and cs.undone]
+        self._next_set = max((cs.number for cs in stored.change_sets), default=0) + 1
+        self.history: deque[dict[str, Any]] = deque(
+            (_message_dict(m) for m in stored.messages), maxlen=HISTORY_LIMIT
+        )
+        self.last_active = time.monotonic()
+
+    # --- broadcasting -----------------------------------------------------------------
+
+    async def publish(self, frame_type: str, data: dict[str, Any], frame_id: str | None = None,
+                      error: tuple[int, str] | None = None) -> None:
+        """Sends a frame with the next seq to every attached tab. The caller holds `self.lock`."""
+        if self.seq + 1 > self.seq_ceiling:
+            await self._reserve_seq()
+        self.seq += 1
+        data_bytes = frames.encode(frame_type, data, session_id=self.id, frame_id=frame_id, seq=self.seq, error=error)
+        self.replay.append((self.seq, data_bytes))
+        for peer in tuple(self.peers):
+            peer.enqueue(data_bytes)
+        self.metrics.frames_out.labels(frame_type).inc(len(self.peers))
+        if error is not None:
+            self.metrics.errors.labels(str(error[0])).inc()
+        self.last_active = time.monotonic()
+
+    async def _reserve_seq(self) -> None:
+        ceiling = self.seq + SEQ_BLOCK
+        try:
+            await self.store.set_seq_ceiling(self.id, ceiling)
+        except Exception as exc:
+            log.exception("could not reserve seq numbers for session %s", self.id)
+            raise StorageError() from exc
+        self.seq_ceiling = ceiling
+
+    def unicast(self, peer: Peer, frame_type: str, data: dict[str, Any], frame_id: str | None = None) -> None:
+        peer.enqueue(frames.encode(frame_type, data, session_id=self.id, frame_id=frame_id))
+        self.metrics.frames_out.labels(frame_type).inc()
+
+    # --- attaching tabs -----------------------------------------------------------------
+
+    def _missed_frames(self, last_seq: int | None) -> list[bytes] | None:
+        """The frames after `last_seq` when the buffer still vouches for all of them, else None."""
+        if last_seq is None or last_seq > self.seq:
+            return None
+        if last_seq == self.seq:
+            return []
+        if not self.replay or self.replay[0][0] > last_seq + 1:
+            return None
+        return [data for seq, data in self.replay if seq > last_seq]
+
+    async def attach(self, peer: Peer, last_seq: int | None, frame_id: str | None) -> None:
+        async with self.lock:
+            missed = self._missed_frames(last_seq)
+            self.unicast(peer, "session_ready", {
+                "session_id": self.id, "title": self.title, "initial_tree": self.tree.to_dict(),
+                "rev": self.tree.rev, "seq": self.seq, "replay": missed is not None,
+            }, frame_id)
+            if missed is None:
+                self.unicast(peer, "chat_history", {"messages": list(self.history)}, frame_id)
+            else:
+                for data in missed:
+                    peer.enqueue(data)
+            self.metrics.resumes.labels(
+                "replay" if missed is not None and last_seq is not None else "snapshot"
+            ).inc()
+            self.peers.add(peer)
+            self.last_active = time.monotonic()
+
+    def detach(self, peer: Peer) -> None:
+        self.peers.discard(peer)
+        self.last_active = time.monotonic()
+
+    def snapshot(self, peer: Peer, frame_id: str | None) -> None:
+        self.unicast(peer, "tree_snapshot", {"tree": self.tree.to_dict(), "rev": self.tree.rev}, frame_id)
+
+    # --- changing the tree --------------------------------------------------------------
+
+    def _apply_all(self, deltas: Sequence[dict[str, Any]]) -> list[Change]:
+        """Applies deltas in order, all or nothing."""
+        applied: list[Change] = []
+        try:
+            for delta in deltas:
+                applied.append(self.tree.apply(delta))
+        except DeltaError:
+            self._revert(applied)
+            raise
+        return applied
+
+    def _revert(self, applied: Sequence[Change]) -> None:
+        for change in reversed(applied):
+            self.tree.revert(change)
+
+    async def _commit(self, applied: Sequence[Change], change_set: int | None, **bookkeeping: Any) -> None:
+        first_rev = self.tree.rev - len(applied) + 1
+        logged = [LoggedChange(first_rev + i, change_set, Step(ch.delta, ch.inverse)) for i, ch in enumerate(applied)]
+        try:
+            await self.store.commit_changes(self.id, logged, rev=self.tree.rev, node_count=len(self.tree),
+                                            **bookkeeping)
+        except Exception as exc:
+            log.exception("commit failed for session %s; reverting %d change(s)", self.id, len(applied))
+            self._revert(applied)
+            raise StorageError() from exc
+        self._since_snapshot += len(applied)
+
+    async def _broadcast_changes(self, applied: Sequence[Change], origin: str, frame_id: str | None) -> None:
+        rev = self.tree.rev - len(applied)
+        for change in applied:
+            rev += 1
+            await self.publish("tree_update", {"delta": change.delta, "rev": rev, "origin": origin}, frame_id)
+        await self._maybe_compact()
+
+    def _open_change_set(self, origin: str) -> ChangeSet:
+        change_set = ChangeSet(self._next_set, origin)
+        self._next_set += 1
+        return change_set
+
+    async def apply_user_op(self, delta: dict[str, Any], base_rev: int, frame_id: str | None) -> None:
+        """A direct edit: its own change set. Stale `base_rev` is fine while the delta still applies."""
+        async with self.lock:
+            if base_rev > self.tree.rev:
+                raise SessionError(409, f"base_rev {base_rev} is ahead of the session (rev {self.tree.rev})")
+            applied = self._apply_delta(delta)
+            change_set = self._open_change_set("user")
+            await self._commit(applied, change_set.number, new_set=(change_set.number, "user"),
+                               drop_undone=bool(self.redo_stack))
+            change_set.steps = [Step(ch.delta, ch.inverse) for ch in applied]
+            self.undo_stack.append(change_set)
+            self.redo_stack.clear()
+            await self._broadcast_changes(applied, "user", frame_id)
+
+    def _apply_delta(self, delta: dict[str, Any]) -> list[Change]:
+        try:
+            return [self.tree.apply(delta)]
+        except DeltaError as exc:
+            raise SessionError(exc.code, exc.message) from None
+
+    async def apply_turn_delta(self, turn: Turn, delta: dict[str, Any]) -> Change:
+        """One change of an assistant turn; the turn's change set opens with its first change."""
+        async with self.lock:
+            (change,) = [self.tree.apply(delta)]  # DeltaError goes back to the provider as is
+            opening = turn.change_set is None
+            change_set = turn.change_set or self._open_change_set("assistant")
+            await self._commit([change], change_set.number,
+                               new_set=(change_set.number, "assistant") if opening else None,
+                               drop_undone=opening and bool(self.redo_stack))
+            if opening:
+                turn.change_set = change_set
+                self.undo_stack.append(change_set)
+                self.redo_stack.clear()
+            change_set.steps.append(Step(change.delta, change.inverse))
+            await self._broadcast_changes([change], "assistant", turn.frame_id)
+            return change
+
+    async def undo(self, frame_id: str | None, *, from_turn: bool = False) -> None:
+        async with self.lock:
+            if self.turn is not None and not from_turn:
+                raise SessionError(409, "A turn is running; undo when it has finished")
+            if not self.undo_stack:
+                raise SessionError(409, "Nothing to undo")
+            change_set = self.undo_stack[-1]
+            applied = self._replay_steps([s.inverse for s in reversed(change_set.steps)])
+            await self._commit(applied, None, mark=(change_set.number, True))
+            self.redo_stack.append(self.undo_stack.pop())
+            await self._broadcast_changes(applied, "undo", frame_id)
+
+    async def redo(self, frame_id: str | None) -> None:
+        async with self.lock:
+            if self.turn is not None:
+                raise SessionError(409, "A turn is running; redo when it has finished")
+            if not self.redo_stack:
+                raise SessionError(409, "Nothing to redo")
+            change_set = self.redo_stack[-1]
+            applied = self._replay_steps([s.delta for s in change_set.steps])
+            await self._commit(applied, None, mark=(change_set.number, False))
+            self.undo_stack.append(self.redo_stack.pop())
+            await self._broadcast_changes(applied, "undo", frame_id)
+
+    def _replay_steps(self, deltas: list[dict[str, Any]]) -> list[Change]:
+        try:
+            return self._apply_all(deltas)
+        except DeltaError as exc:  # only if the stacks and the tree disagree: refuse, change nothing
+            log.error("undo/redo no longer applies in session %s: %s", self.id, exc.message)
+            raise SessionError(409, "That change no longer applies to the tree") from None
+
+    async def _maybe_compact(self) -> None:
+        if self._since_snapshot < COMPACT_EVERY:
+            return
+        snapshot = orjson.dumps(self.tree.to_dict())
+        try:
+            await self.store.compact(self.id, snapshot, self.tree.rev)
+        except Exception:
+            log.exception("compaction failed for session %s (will retry)", self.id)
+            return
+        self._since_snapshot = 0
+
+    # --- chat -------------------------------------------------------------------------
+
+    async def record_message(self, role: str, content: str, meta: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Commits a chat message; the caller holds the lock and broadcasts after."""
+        try:
+            stored = await self.store.add_message(self.id, role, content, meta)
+        except Exception as exc:
+            log.exception("could not store a message in session %s", self.id)
+            raise StorageError() from exc
+        message = _message_dict(stored)
+        self.history.append(message)
+        return message
+
+    def chat_context(self, limit: int) -> list[ChatTurn]:
+        if limit <= 0:
+            return []
+        recent = list(self.history)[-limit:]
+        return [ChatTurn(m["role"], m["content"]) for m in recent if m["content"]]
+
+    @property
+    def idle(self) -> bool:
+        return not self.peers and self.turn is None and not self.lock.locked()

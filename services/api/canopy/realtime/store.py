@@ -1,0 +1,247 @@
+"""Session persistence: metadata, the append-only change log, change sets, chat messages.
+
+The tree is stored as a snapshot at `snapshot_rev` plus every change after it, so a
+session loads by replaying its log. Every accepted change is committed here before
+it is broadcast; compaction rewrites the snapshot and drops log rows no undo needs.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import and_, delete, func, insert, not_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from canopy import db
+
+INITIAL_TREE: dict[str, Any] = {"id": "root", "value": "Root", "children": []}
+UNDO_DEPTH = 100  # change sets kept undoable per session
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(moment: datetime) -> str:
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+@dataclass(frozen=True, slots=True)
+class SessionMeta:
+    id: str
+    user_id: str
+    title: str
+    updated_at: datetime
+    node_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    delta: dict[str, Any]
+    inverse: dict[str, Any]
+
+
+@dataclass(slots=True)
+class StoredChangeSet:
+    number: int
+    origin: str
+    steps: list[Step]
+    undone: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    role: str
+    content: str
+    created_at: str
+    meta: dict[str, Any] | None
+
+
+@dataclass(slots=True)
+class StoredSession:
+    meta: SessionMeta
+    snapshot: dict[str, Any]
+    snapshot_rev: int
+    log: list[dict[str, Any]]  # deltas after snapshot_rev, in rev order
+    seq_ceiling: int
+    change_sets: list[StoredChangeSet]
+    messages: list[StoredMessage]
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedChange:
+    rev: int
+    change_set: int | None
+    step: Step
+
+
+class SessionStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    # --- sessions -----------------------------------------------------------------
+
+    async def create(self, user_id: str, title: str) -> SessionMeta:
+        moment = now()
+        meta = SessionMeta(str(uuid.uuid4()), user_id, title, moment, 1)
+        async with self.engine.begin() as conn:
+            await conn.execute(insert(db.sessions).values(
+                id=meta.id, user_id=user_id, title=title, created_at=moment, updated_at=moment,
+                rev=0, seq_ceiling=0, node_count=1, snapshot=orjson.dumps(INITIAL_TREE).decode(), snapshot_rev=0,
+            ))
+        return meta
+
+    async def list_for(self, user_id: str) -> list[SessionMeta]:
+        s = db.sessions
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(s.c.id, s.c.user_id, s.c.title, s.c.updated_at, s.c.node_count)
+                .where(s.c.user_id == user_id).order_by(s.c.updated_at.desc(), s.c.id)
+            )
+            return [SessionMeta(r.id, r.user_id, r.title, r.updated_at, r.node_count) for r in rows]
+
+    async def meta(self, session_id: str) -> SessionMeta | None:
+        s = db.sessions
+        async with self.engine.connect() as conn:
+            r = (await conn.execute(
+                select(s.c.id, s.c.user_id, s.c.title, s.c.updated_at, s.c.node_count).where(s.c.id == session_id)
+            )).first()
+        return None if r is None else SessionMeta(r.id, r.user_id, r.title, r.updated_at, r.node_count)
+
+    async def most_recent(self, user_id: str) -> str | None:
+        s = db.sessions
+        async with self.engine.connect() as conn:
+            return (await conn.execute(
+                select(s.c.id).where(s.c.user_id == user_id).order_by(s.c.updated_at.desc()).limit(1)
+            )).scalar()
+
+    async def rename(self, session_id: str, title: str) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(update(db.sessions).where(db.sessions.c.id == session_id)
+                               .values(title=title, updated_at=now()))
+
+    async def delete(self, session_id: str) -> None:
+        async with self.engine.begin() as conn:
+            for table in (db.changes, db.change_sets, db.messages):
+                await conn.execute(delete(table).where(table.c.session_id == session_id))
+            await conn.execute(delete(db.sessions).where(db.sessions.c.id == session_id))
+
+    async def load(self, session_id: str, message_limit: int) -> StoredSession | None:
+        s, c, cs, m = db.sessions, db.changes, db.change_sets, db.messages
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(s).where(s.c.id == session_id))).first()
+            if row is None:
+                return None
+            log = [orjson.loads(r.delta) for r in await conn.execute(
+                select(c.c.delta).where(c.c.session_id == session_id, c.c.rev > row.snapshot_rev).order_by(c.c.rev)
+            )]
+            sets = {r.number: StoredChangeSet(r.number, r.origin, [], r.undone) for r in await conn.execute(
+                select(cs).where(cs.c.session_id == session_id).order_by(cs.c.number)
+            )}
+            for r in await conn.execute(
+                select(c.c.change_set, c.c.delta, c.c.inverse)
+                .where(c.c.session_id == session_id, c.c.change_set.in_(list(sets))).order_by(c.c.rev)
+            ):
+                sets[r.change_set].steps.append(Step(orjson.loads(r.delta), orjson.loads(r.inverse)))
+            recent = (await conn.execute(
+                select(m).where(m.c.session_id == session_id).order_by(m.c.id.desc()).limit(message_limit)
+            )).all()
+        messages = [
+            StoredMessage(r.role, r.content, iso(r.created_at), orjson.loads(r.meta) if r.meta else None)
+            for r in reversed(recent)
+        ]
+        meta = SessionMeta(row.id, row.user_id, row.title, row.updated_at, row.node_count)
+        return StoredSession(meta, orjson.loads(row.snapshot), row.snapshot_rev, log, row.seq_ceiling,
+                             list(sets.values()), messages)
+
+    # --- changes ------------------------------------------------------------------
+
+    async def commit_changes(
+        self, session_id: str, changes: Sequence[LoggedChange], *, rev: int, node_count: int,
+        new_set: tuple[int, str] | None = None, mark: tuple[int, bool] | None = None,
+        drop_undone: bool = False, seq_ceiling: int | None = None,
+    ) -> None:
+        """One transaction: log rows, the change-set bookkeeping, and the session's rev and node count."""
+        async with self.engine.begin() as conn:
+            if drop_undone:
+                await self._drop_undone(conn, session_id)
+            if new_set is not None:
+                await conn.execute(insert(db.change_sets).values(
+                    session_id=session_id, number=new_set[0], origin=new_set[1], undone=False))
+            if mark is not None:
+                await conn.execute(update(db.change_sets).where(
+                    db.change_sets.c.session_id == session_id, db.change_sets.c.number == mark[0]
+                ).values(undone=mark[1]))
+            if changes:
+                await conn.execute(insert(db.changes), [
+                    {"session_id": session_id, "rev": ch.rev, "change_set": ch.change_set,
+                     "delta": orjson.dumps(ch.step.delta).decode(), "inverse": orjson.dumps(ch.step.inverse).decode()}
+                    for ch in changes
+                ])
+            values: dict[str, Any] = {"rev": rev, "node_count": node_count, "updated_at": now()}
+            if seq_ceiling is not None:
+                values["seq_ceiling"] = seq_ceiling
+            await conn.execute(update(db.sessions).where(db.sessions.c.id == session_id).values(**values))
+
+    async def _drop_undone(self, conn: AsyncConnection, session_id: str) -> None:
+        """A new change set after undo discards the redo stack."""
+        cs, c = db.change_sets, db.changes
+        undone = [r[0] for r in await conn.execute(
+            select(cs.c.number).where(cs.c.session_id == session_id, cs.c.undone.is_(True)))]
+        if undone:
+            await conn.execute(update(c).where(c.c.session_id == session_id, c.c.change_set.in_(undone))
+                               .values(change_set=None))
+            await conn.execute(delete(cs).where(cs.c.session_id == session_id, cs.c.number.in_(undone)))
+
+    async def set_seq_ceiling(self, session_id: str, ceiling: int) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(update(db.sessions).where(db.sessions.c.id == session_id)
+                               .values(seq_ceiling=ceiling))
+
+    async def compact(self, session_id: str, snapshot: bytes, rev: int) -> None:
+        """New snapshot at `rev`; log rows before it go unless an undoable change set still needs them."""
+        s, c, cs = db.sessions, db.changes, db.change_sets
+        async with self.engine.begin() as conn:
+            await conn.execute(update(s).where(s.c.id == session_id)
+                               .values(snapshot=snapshot.decode(), snapshot_rev=rev))
+            keep_from = (await conn.execute(
+                select(cs.c.number).where(cs.c.session_id == session_id)
+                .order_by(cs.c.number.desc()).offset(UNDO_DEPTH - 1).limit(1)
+            )).scalar()
+            if keep_from is not None:
+                await conn.execute(delete(cs).where(cs.c.session_id == session_id, cs.c.number < keep_from))
+            kept = select(cs.c.number).where(cs.c.session_id == session_id)
+            await conn.execute(delete(c).where(and_(
+                c.c.session_id == session_id, c.c.rev <= rev,
+                (c.c.change_set.is_(None)) | not_(c.c.change_set.in_(kept)),
+            )))
+
+    # --- messages -----------------------------------------------------------------
+
+    async def add_message(
+        self, session_id: str, role: str, content: str, meta: dict[str, Any] | None = None,
+        seq_ceiling: int | None = None,
+    ) -> StoredMessage:
+        moment = now()
+        async with self.engine.begin() as conn:
+            await conn.execute(insert(db.messages).values(
+                session_id=session_id, role=role, content=content,
+                meta=orjson.dumps(meta).decode() if meta else None, created_at=moment,
+            ))
+            values: dict[str, Any] = {"updated_at": moment}
+            if seq_ceiling is not None:
+                values["seq_ceiling"] = seq_ceiling
+            await conn.execute(update(db.sessions).where(db.sessions.c.id == session_id).values(**values))
+        return StoredMessage(role, content, iso(moment), meta)
+
+    async def count_messages(self, session_id: str) -> int:
+        async with self.engine.connect() as conn:
+            return int((await conn.execute(
+                select(func.count()).select_from(db.messages).where(db.messages.c.session_id == session_id)
+            )).scalar_one())

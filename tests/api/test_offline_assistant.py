@@ -1,0 +1,508 @@
+"""The offline assistant: prompt → plan (reasoning, deltas, reply), and streaming a turn."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from canopy.assistant.base import ChatTurn, Provider, TurnContext
+from canopy.assistant.offline import (
+    HELP_TEXT,
+    OfflineAssistant,
+    Plan,
+    chunk_reply,
+    plan,
+)
+from canopy.tree import DeltaError, Tree
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+R = "/root"
+WORK = "/root/work"
+TASKS = "/root/work/tasks"
+T1 = "/root/work/tasks/t1"
+T2 = "/root/work/tasks/t2"
+SHOP = "/root/shop"
+MILK = "/root/shop/milk"
+DONE = "/root/done"
+IDEAS = "/root/ideas"
+
+
+def node(node_id: str, value: str, *children: dict[str, Any], **props: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": node_id, "value": value, "children": list(children)}
+    if props:
+        out["props"] = props
+    return out
+
+
+def sample_tree() -> Tree:
+    return Tree.from_dict(
+        node(
+            "root",
+            "Root",
+            node(
+                "work",
+                "Work",
+                node("tasks", "Tasks", node("t1", "Task 1", priority="high", estimate=2), node("t2", "Task 2")),
+            ),
+            node("shop", "Shopping list", node("milk", "Buy milk")),
+            node("done", "Done"),
+            node("ideas", "Ideas"),
+        )
+    )
+
+
+def ambiguous_tree() -> Tree:
+    return Tree.from_dict(
+        node(
+            "root",
+            "Root",
+            node("work", "Work", node("wt", "Tasks")),
+            node("home", "Home", node("ht", "tasks")),
+        )
+    )
+
+
+def counter() -> Callable[[], str]:
+    numbers = itertools.count(1)
+    return lambda: f"n{next(numbers)}"
+
+
+def run_plan(prompt: str, tree: Tree | None = None) -> Plan:
+    return plan(prompt, tree or sample_tree(), counter())
+
+
+# ------------------------------------------------------------- expected deltas
+
+
+def add(parent: str, *values: str, top: bool = False) -> list[dict[str, Any]]:
+    out = []
+    for i, value in enumerate(values):
+        delta: dict[str, Any] = {
+            "action": "add",
+            "path": f"{parent}/children",
+            "node": {"id": f"n{i + 1}", "value": value, "children": []},
+        }
+        if top:
+            delta["index"] = i
+        out.append(delta)
+    return out
+
+
+def rename(path: str, value: str) -> list[dict[str, Any]]:
+    return [{"action": "update", "path": path, "fields": {"value": value}}]
+
+
+def props(path: str, **values: Any) -> list[dict[str, Any]]:
+    return [{"action": "update", "path": path, "fields": {"props": values}}]
+
+
+def remove(*paths: str) -> list[dict[str, Any]]:
+    return [{"action": "remove", "path": p} for p in paths]
+
+
+def move(path: str, parent: str, index: int | None = None) -> list[dict[str, Any]]:
+    delta: dict[str, Any] = {"action": "move", "path": path, "to": f"{parent}/children"}
+    if index is not None:
+        delta["index"] = index
+    return [delta]
+
+
+CLEAR_ALL = remove(WORK, SHOP, DONE, IDEAS)
+
+CASES: list[tuple[str, list[dict[str, Any]]]] = [
+    # add
+    ("Add a new node with value 'Task 1' under root", add(R, "Task 1")),
+    ("Add 'A', 'B' and 'C' under Tasks", add(TASKS, "A", "B", "C")),
+    ("add X to root", add(R, "X")),
+    ("create a node called Y under Ideas", add(IDEAS, "Y")),
+    ("add A, B, C under Ideas", add(IDEAS, "A", "B", "C")),
+    ("add A, B, and C under Ideas", add(IDEAS, "A", "B", "C")),
+    ("add a child 'X' to 'Ideas'", add(IDEAS, "X")),
+    ("new node X", add(R, "X")),
+    ("insert X into Done", add(DONE, "X")),
+    ("add X at the top of Tasks", add(TASKS, "X", top=True)),
+    ("add X, Y and Z to the top of Ideas", add(IDEAS, "X", "Y", "Z", top=True)),
+    ("append 'Last' to the end of Tasks", add(TASKS, "Last")),
+    ("add Buy eggs under Shopping list", add(SHOP, "Buy eggs")),
+    ("ADD 'Mixed Case' TO IDEAS.", add(IDEAS, "Mixed Case")),
+    ('please add "Call mom" under ideas!', add(IDEAS, "Call mom")),
+    ("add Take kids to school under Done", add(DONE, "Take kids to school")),
+    ("add 'Under the sea' under Ideas", add(IDEAS, "Under the sea")),
+    ("add R&D and Sales & Marketing under Ideas", add(IDEAS, "R&D", "Sales", "Marketing")),
+    ("add Go to to Done", add(DONE, "Go to")),
+    ("add Oat milk as a child of Shopping list", add(SHOP, "Oat milk")),
+    ("create 'Q1 goals'", add(R, "Q1 goals")),
+    ("add a new node X under the Tasks node", add(TASKS, "X")),
+    ("add X under t1", add(T1, "X")),
+    ("add 3 nodes A, B, C to the root", add(R, "A", "B", "C")),
+    ("add \u2018Curly\u2019 under Ideas", add(IDEAS, "Curly")),
+    ("add \u201cCurly double\u201d under Ideas", add(IDEAS, "Curly double")),
+    ('can you add "It\'s done" under Done please', add(DONE, "It's done")),
+    # rename
+    ("rename Task 1 to First task", rename(T1, "First task")),
+    ("change Task 2 to Second task", rename(T2, "Second task")),
+    ("rename 'Ideas' as 'Someday'", rename(IDEAS, "Someday")),
+    ("Rename buy milk to 'Buy oat milk'.", rename(MILK, "Buy oat milk")),
+    ("change the title of Done to Finished", rename(DONE, "Finished")),
+    ("set the value of Ideas to Notes", rename(IDEAS, "Notes")),
+    ("rename Shopping list to Groceries", rename(SHOP, "Groceries")),
+    ("change Done's name to Finished", rename(DONE, "Finished")),
+    # props
+    ("set priority of Task 2 to high", props(T2, priority="high")),
+    ("set Task 2's priority to high", props(T2, priority="high")),
+    ("set status = done on Task 1", props(T1, status="done")),
+    ("set estimate of Task 1 to 3", props(T1, estimate=3)),
+    ("set Done's archived to true", props(DONE, archived=True)),
+    ("set flagged of Ideas to FALSE", props(IDEAS, flagged=False)),
+    ("set estimate of Task 2 to 1.5", props(T2, estimate=1.5)),
+    ("set the due date of Task 1 to friday", props(T1, due_date="friday")),
+    ("change priority of Task 1 to low", props(T1, priority="low")),
+    ("update Priority of task 1 to Urgent", props(T1, priority="Urgent")),
+    ("set priority to low for Task 2", props(T2, priority="low")),
+    ("mark Task 2 as done", props(T2, status="done")),
+    ("set code of Task 1 to '42'", props(T1, code="42")),
+    ("remove the priority of Task 1", props(T1, priority=None)),
+    ("unset priority on Task 1", props(T1, priority=None)),
+    ("remove priority from Task 1", props(T1, priority=None)),
+    ("delete Task 1's estimate", props(T1, estimate=None)),
+    ("set priority of Task 1 to none", props(T1, priority=None)),
+    # delete
+    ("delete Task 2", remove(T2)),
+    ("remove 'Buy milk'", remove(MILK)),
+    ("remove Buy milk from Shopping list", remove(MILK)),
+    ("delete Task 1 and Task 2", remove(T1, T2)),
+    ("delete Work and Task 1", remove(WORK)),
+    ("Delete the node Ideas.", remove(IDEAS)),
+    ("erase done", remove(DONE)),
+    # move
+    ("move Task 1 under Done", move(T1, DONE)),
+    ("move Task 1 to Done", move(T1, DONE)),
+    ("move Task 1 into Done", move(T1, DONE)),
+    ("move Task 2 to the top of Tasks", move(T2, TASKS, 0)),
+    ("move Task 1 to the bottom of Tasks", move(T1, TASKS)),
+    ("move Buy milk to root", move(MILK, R)),
+    ("put Task 2 in Ideas", move(T2, IDEAS)),
+    ("Move 'Task 1' under 'Ideas'!", move(T1, IDEAS)),
+    # clear
+    ("clear", CLEAR_ALL),
+    ("clear the tree", CLEAR_ALL),
+    ("delete everything", CLEAR_ALL),
+    ("Remove all nodes.", CLEAR_ALL),
+]
+
+
+def test_the_table_is_big_enough() -> None:
+    assert len(CASES) >= 45
+
+
+@pytest.mark.parametrize(("prompt", "expected"), CASES, ids=[c[0] for c in CASES])
+def test_phrasing(prompt: str, expected: list[dict[str, Any]]) -> None:
+    tree = sample_tree()
+    result = plan(prompt, tree, counter())
+    assert result.deltas == expected, result.reply
+    assert not result.undo
+    assert result.reasoning[0].startswith("Parsing prompt:")
+    assert result.reasoning[-1] == f"Generating {len(expected)} tree delta{'s' if len(expected) > 1 else ''}."
+    for delta in result.deltas:  # every planned delta fits the tree it was planned against
+        tree.apply(delta)
+
+
+# ----------------------------------------------------------- replies and steps
+
+
+def test_reply_and_reasoning_for_a_multi_add() -> None:
+    result = run_plan("Add 'A', 'B' and 'C' under Tasks")
+    assert result.reply == "Added 'A', 'B' and 'C' under 'Tasks'."
+    assert result.reasoning == [
+        "Parsing prompt: action 'add', 3 values, target 'Tasks'.",
+        "Resolved 'Tasks' to /root/work/tasks.",
+        "Generating 3 tree deltas.",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("prompt", "reply"),
+    [
+        ("Add a new node with value 'Task 1' under root", "Added 'Task 1' under the root."),
+        ("add X at the top of Tasks", "Added 'X' at the top of 'Tasks'."),
+        ("rename Task 1 to First task", "Renamed 'Task 1' to 'First task'."),
+        ("set estimate of Task 1 to 3", "Set estimate of 'Task 1' to 3."),
+        ("set priority of Task 2 to high", "Set priority of 'Task 2' to 'high'."),
+        ("remove the priority of Task 1", "Removed priority from 'Task 1'."),
+        ("delete Work", "Deleted 'Work' (with 3 nodes inside)."),
+        ("move Task 2 to the top of Tasks", "Moved 'Task 2' to the top of 'Tasks'."),
+        ("clear the tree", "Cleared the tree: removed 8 nodes."),
+    ],
+)
+def test_replies_confirm_what_was_done(prompt: str, reply: str) -> None:
+    assert run_plan(prompt).reply == reply
+
+
+def test_undo_is_a_flag_not_a_delta() -> None:
+    for prompt in ("undo", "Undo.", "undo that", "please undo the last change"):
+        result = run_plan(prompt)
+        assert result.undo and result.deltas == [], prompt
+
+
+def test_clearing_an_empty_tree_changes_nothing() -> None:
+    result = plan("clear the tree", Tree(), counter())
+    assert result.deltas == [] and "already empty" in result.reply
+
+
+@pytest.mark.parametrize("prompt", ["add X under Tasks", "delete tasks", "rename Tasks to Y", "move Tasks to root"])
+def test_ambiguous_name_asks_which_one(prompt: str) -> None:
+    result = plan(prompt, ambiguous_tree(), counter())
+    assert result.deltas == []
+    assert "Which one" in result.reply
+    assert "Root \u203a Work \u203a Tasks (id wt)" in result.reply
+    assert "Root \u203a Home \u203a tasks (id ht)" in result.reply
+    assert any("/root/work/wt" in step and "/root/home/ht" in step for step in result.reasoning)
+
+
+def test_an_id_settles_the_ambiguity() -> None:
+    assert plan("add X under ht", ambiguous_tree(), counter()).deltas == add("/root/home/ht", "X")
+    result = plan("remove Tasks from Home", ambiguous_tree(), counter())
+    assert result.deltas == remove("/root/home/ht")
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "delete Foo",
+        "add X under Nowhere",
+        "move Task 1 under Nowhere",
+        "rename Foo to Bar",
+        "set priority of Foo to high",
+    ],
+)
+def test_unknown_target_is_reported(prompt: str) -> None:
+    result = run_plan(prompt)
+    assert result.deltas == []
+    assert "couldn't find a node named" in result.reply
+    assert not result.undo
+
+
+def test_unknown_target_suggests_close_values() -> None:
+    result = run_plan("delete Shoping list")
+    assert result.reply == "I couldn't find a node named 'Shoping list'. Did you mean 'Shopping list'?"
+
+
+def test_unquoted_value_with_keyword_gets_a_quoting_hint() -> None:
+    result = run_plan("add Go to school")
+    assert result.deltas == []
+    assert "'school'" in result.reply and 'add "Go to school"' in result.reply
+
+
+@pytest.mark.parametrize("prompt", ["make me a sandwich", "what's the weather like", "frobnicate", "42"])
+def test_unsupported_request_lists_what_it_can_do(prompt: str) -> None:
+    result = run_plan(prompt)
+    assert result.deltas == [] and not result.undo
+    assert result.reply.startswith("Sorry")
+    for command in ("add", "rename", "set priority", "move", "delete", "undo", "clear"):
+        assert command in result.reply
+
+
+@pytest.mark.parametrize("prompt", ["help", "what can you do?", "hello", ""])
+def test_help(prompt: str) -> None:
+    result = run_plan(prompt)
+    assert result.deltas == [] and HELP_TEXT in result.reply
+
+
+def test_incomplete_command_gets_an_example() -> None:
+    result = run_plan("rename Done")
+    assert result.deltas == [] and "rename Tasks to Projects" in result.reply
+
+
+def test_value_length_limits() -> None:
+    assert run_plan(f"add '{'x' * 500}' under Ideas").deltas == add(IDEAS, "x" * 500)
+    for bad in (f"add '{'x' * 501}' under Ideas", "add '' under Ideas", "rename Done to '   '"):
+        result = run_plan(bad)
+        assert result.deltas == [] and "1 to 500 characters" in result.reply, bad
+
+
+def test_refusals() -> None:
+    assert "root can't be deleted" in run_plan("delete root").reply
+    assert "itself" in run_plan("move Work under Task 1").reply
+    assert run_plan("move Work under Task 1").deltas == []
+    assert "no property 'status'" in run_plan("unset status on Task 2").reply
+    assert "no node named 'Foo' under 'Done'" in run_plan("remove Foo from Done").reply
+    assert "no node named 'Buy milk' under 'Done'" in run_plan("remove Buy milk from Done").reply
+
+
+def test_plan_is_deterministic_and_default_ids_are_fresh() -> None:
+    tree = sample_tree()
+    assert plan("add A, B under Ideas", tree, counter()) == plan("add A, B under Ideas", tree, counter())
+    ids = [d["node"]["id"] for d in plan("add A, B, C under Ideas", tree).deltas]
+    assert len(set(ids)) == 3 and not any(i in tree for i in ids)
+
+
+def test_colliding_new_ids_are_skipped() -> None:
+    tree = sample_tree()
+    ids = iter(["t1", "n1", "n1", "n2"])
+    result = plan("add A, B under Ideas", tree, lambda: next(ids))
+    assert [d["node"]["id"] for d in result.deltas] == ["n1", "n2"]
+
+
+def test_placeholder_characters_in_a_prompt_are_plain_text() -> None:
+    assert run_plan("add \ue0007\ue001 under Ideas").deltas == add(IDEAS, "7")
+
+
+def test_show_tree_describes_without_changing() -> None:
+    result = run_plan("show the tree")
+    assert result.deltas == [] and "- Buy milk" in result.reply
+
+
+FUZZ_WORDS = ["add", "rename", "set", "delete", "remove", "move", "put", "mark", "unset", "to", "under", "of"]
+FUZZ_WORDS += ["from", "and", ",", "'", '"', "'s", "Task 1", "Tasks", "root", "priority", "the top of", "Done"]
+FUZZ_WORDS += ["x", "= 3", "true"]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.one_of(
+            st.sampled_from(FUZZ_WORDS),
+            st.text(max_size=8),
+        ),
+        max_size=12,
+    )
+)
+def test_any_prompt_gives_a_plan_whose_deltas_apply(words: list[str]) -> None:
+    tree = sample_tree()
+    result = plan(" ".join(words), tree, counter())
+    assert result.reply
+    for delta in result.deltas:
+        tree.apply(delta)
+
+
+# ------------------------------------------------------------------- streaming
+
+
+@given(st.text(max_size=300))
+def test_chunks_concatenate_to_the_reply(reply: str) -> None:
+    chunks = chunk_reply(reply)
+    assert "".join(chunks) == reply
+    assert len(chunks) <= 8
+    assert all(chunks)
+
+
+def test_chunks_split_on_word_boundaries() -> None:
+    reply = "Added 'A', 'B' and 'C' under 'Tasks'. That makes three new nodes in total."
+    chunks = chunk_reply(reply)
+    assert 3 <= len(chunks) <= 8
+    assert all(c[-1] == " " for c in chunks[:-1])
+
+
+class RecordingContext:
+    """A TurnContext over a real Tree that records everything the provider does."""
+
+    def __init__(self, prompt: str, tree: Tree, *, undo_result: bool = True, fail_on: int | None = None) -> None:
+        self._prompt = prompt
+        self._tree = tree
+        self.events: list[tuple[str, Any]] = []
+        self.undo_result = undo_result
+        self.fail_on = fail_on
+        self.applied = 0
+
+    @property
+    def prompt(self) -> str:
+        return self._prompt
+
+    @property
+    def tree(self) -> Tree:
+        return self._tree
+
+    @property
+    def history(self) -> list[ChatTurn]:
+        return []
+
+    async def reasoning(self, text: str) -> None:
+        self.events.append(("reasoning", text))
+
+    async def text(self, chunk: str) -> None:
+        self.events.append(("text", chunk))
+
+    async def apply(self, delta: dict[str, Any]) -> dict[str, Any]:
+        self.applied += 1
+        if self.applied == self.fail_on:
+            raise DeltaError(409, "the node changed meanwhile")
+        self.events.append(("apply", delta))
+        return self._tree.apply(delta).delta
+
+    async def undo(self) -> bool:
+        self.events.append(("undo", None))
+        return self.undo_result
+
+    async def debug(self, info: dict[str, Any]) -> None:
+        self.events.append(("debug", info))
+
+    def kinds(self) -> list[str]:
+        return [kind for kind, _ in self.events]
+
+    def reply(self) -> str:
+        return "".join(payload for kind, payload in self.events if kind == "text")
+
+
+def run_turn(ctx: RecordingContext, delay: float = 0.0) -> None:
+    provider: Provider = OfflineAssistant(chunk_delay=delay)
+    context: TurnContext = ctx
+    asyncio.run(provider.run_turn(context))
+
+
+def test_run_turn_streams_reasoning_then_changes_then_text() -> None:
+    tree = sample_tree()
+    ctx = RecordingContext("Add 'A', 'B' and 'C' under Tasks", tree)
+    run_turn(ctx)
+    kinds = ctx.kinds()
+    first_text = kinds.index("text")
+    assert kinds[:3] == ["reasoning"] * 3
+    assert kinds[3:6] == ["apply"] * 3
+    assert kinds[first_text:] == ["text"] * (len(kinds) - first_text)
+    assert 3 <= kinds.count("text") <= 8
+    assert ctx.reply() == "Added 'A', 'B' and 'C' under 'Tasks'."
+    assert [tree.value(c) for c in tree.children("tasks")] == ["Task 1", "Task 2", "A", "B", "C"]
+
+
+def test_run_turn_sleeps_between_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    sleeps: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def fake_sleep(delay: float) -> None:
+        sleeps.append(delay)
+        await real_sleep(0)
+
+    monkeypatch.setattr(asyncio, "sleep", fake_sleep)
+    ctx = RecordingContext("rename Shopping list to Weekly groceries", sample_tree())
+    run_turn(ctx, delay=0.015)
+    assert sleeps == [0.015] * (ctx.kinds().count("text") - 1)
+    assert ctx.reply() == "Renamed 'Shopping list' to 'Weekly groceries'."
+
+
+def test_run_turn_undo() -> None:
+    ctx = RecordingContext("undo", sample_tree())
+    run_turn(ctx)
+    assert "undo" in ctx.kinds() and "apply" not in ctx.kinds()
+    assert ctx.reply() == "Undid the last change."
+    ctx = RecordingContext("undo", sample_tree(), undo_result=False)
+    run_turn(ctx)
+    assert ctx.reply() == "There is nothing to undo."
+
+
+def test_run_turn_reports_a_failed_delta_and_keeps_going() -> None:
+    tree = sample_tree()
+    ctx = RecordingContext("add A, B, C under Ideas", tree, fail_on=2)
+    run_turn(ctx)
+    assert [tree.value(c) for c in tree.children("ideas")] == ["A", "C"]
+    assert ctx.reply() == "I applied 2 of 3 changes; the others failed: the node changed meanwhile."
+
+
+def test_run_turn_unsupported_changes_nothing() -> None:
+    tree = sample_tree()
+    ctx = RecordingContext("sing a song", tree)
+    run_turn(ctx)
+    assert "apply" not in ctx.kinds() and tree.rev == 0
+    assert ctx.reply().startswith("Sorry") and ctx.kinds()[-1] == "text"
