@@ -10,6 +10,7 @@ from canopy.main import create_app
 from fastapi import FastAPI
 from starlette.testclient import TestClient
 
+from tests.fake_llm.fixture import fake_llm  # noqa: F401 - the session-wide fake LLM server fixture
 from tests.helpers import TEST_SECRET
 
 

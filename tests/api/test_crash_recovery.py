@@ -49,9 +49,9 @@ def test_sigkill_mid_session_keeps_every_acknowledged_change(tmp_path: Path) -> 
         ws, ready = open_session(api, token)
         sid = ready["data"]["session_id"]
         for i in range(5):
-            ws.send(json.dumps({"type": "tree_op", "data": {"delta": {
-                "action": "add", "path": "/root/children", "node": {"id": f"n{i}", "value": f"Node {i}", "children": []},
-            }, "base_rev": i}}))
+            node = {"id": f"n{i}", "value": f"Node {i}", "children": []}
+            delta = {"action": "add", "path": "/root/children", "node": node}
+            ws.send(json.dumps({"type": "tree_op", "data": {"delta": delta, "base_rev": i}}))
             acknowledged.append(recv(ws))
         ws.send(json.dumps({"type": "user_prompt", "data": {"prompt": "Add 'X', 'Y' and 'Z' under root"}}))
         while True:  # wait until the turn has changed the tree, then kill while it is still streaming text

@@ -8,9 +8,15 @@ Pure code: no I/O, no asyncio, no logging. The wire format is the contract's:
   paths from the root (``/root``, ``/root/a/b``); ``add`` and ``move`` name a parent as
   ``<parent path>/children``.
 
-Internally every node is indexed by id (value, props, parent id, child ids), so applying
-one delta costs O(depth + size of the subtree it carries or removes), never O(tree).
-Finding a node's position among its siblings is a list scan of that one parent's children.
+Internally every node is indexed by id (value, props, parent id, children), so applying
+one delta costs O(depth + size of the subtree it carries or removes), never O(tree); a move
+that puts a subtree deeper also walks that subtree to check the depth limit. A node's
+position among its siblings is found near where it was last placed, falling back to a scan
+of that one parent's child list (C speed, ~10 ns per sibling).
+
+Beyond the wire format: prop keys are 1-64 characters, string prop values 0-500, integer
+props within +-(2**53-1) (what JavaScript and orjson represent exactly), and no string may
+hold lone surrogates. Lengths count code points (Python ``len``), not UTF-16 units.
 
 Errors are :class:`DeltaError` with an HTTP-like code:
 

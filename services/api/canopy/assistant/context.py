@@ -117,9 +117,22 @@ def named_nodes(tree: Tree, prompt: str) -> list[str]:
             continue
         value = " ".join(tree.value(nid).split()).casefold()
         if (nid in raw_words or value in words or value in phrases
-                or (len(value) >= 4 and " " in value and value in folded)):
+                or (len(value) >= 4 and " " in value and _contains_phrase(folded, value))):
             out.append(nid)
     return out
+
+
+def _contains_phrase(text: str, phrase: str) -> bool:
+    """``phrase`` occurs in ``text`` and is not part of a longer word there."""
+    start = text.find(phrase)
+    while start != -1:
+        end = start + len(phrase)
+        before = text[start - 1] if start else " "
+        after = text[end] if end < len(text) else " "
+        if not (before.isalnum() or before in "_-") and not (after.isalnum() or after in "_-"):
+            return True
+        start = text.find(phrase, start + 1)
+    return False
 
 
 def outline(tree: Tree, *, budget: int, prompt: str = "") -> Outline:
@@ -163,7 +176,8 @@ def outline(tree: Tree, *, budget: int, prompt: str = "") -> Outline:
             include.update(chain)
         return True
 
-    take([ROOT_ID], limit)
+    include.add(ROOT_ID)  # always shown, whatever the budget
+    used = cost(ROOT_ID)
     named = named_nodes(tree, prompt) if prompt else []
     if named:
         half = limit // 2

@@ -395,6 +395,8 @@ class _Turn:
         ):
             await self._flush_reasoning(rnd)
         content = delta.get("content")
+        if not (isinstance(content, str) and content):
+            content = delta.get("refusal")  # OpenAI's refusal text, shown like an answer
         if isinstance(content, str) and content:
             self._token()
             await self._flush_reasoning(rnd)

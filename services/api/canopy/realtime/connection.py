@@ -57,16 +57,21 @@ class Connection:
             self._outbox.put_nowait(data)
         except asyncio.QueueFull:
             log.warning("closing a connection that fell %d frames behind", OUTBOX_LIMIT)
-            self._close_code = 1013
-            self._outbox.get_nowait()  # make room for the close marker
-            self._outbox.put_nowait((_CLOSE, 1013, "too far behind; resume with last_seq"))
+            self.close(1013, "too far behind; resume with last_seq")
 
     def close(self, code: int, reason: str = "") -> None:
-        """Closes after the frames already queued have been sent."""
-        if self._close_code is None:
-            self._close_code = code
-            with contextlib.suppress(asyncio.QueueFull):
-                self._outbox.put_nowait((_CLOSE, code, reason))
+        """Closes after the frames already queued have been sent.
+
+        With a full outbox the unsent frames are dropped whole (never one from the middle, which
+        would leave a seq gap): the client resumes with its last seq and gets replay or snapshot.
+        """
+        if self._close_code is not None:
+            return
+        self._close_code = code
+        if self._outbox.full():
+            while not self._outbox.empty():
+                self._outbox.get_nowait()
+        self._outbox.put_nowait((_CLOSE, code, reason))
 
     def send(self, frame_type: str, data: dict[str, Any], frame_id: str | None = None,
              error: tuple[int, str] | None = None) -> None:
@@ -245,4 +250,4 @@ class Connection:
         elif isinstance(frame, protocol.Redo):
             await live.redo(fid)
         elif isinstance(frame, protocol.Resync):
-            live.snapshot(self, fid)
+            await live.snapshot(self, fid)

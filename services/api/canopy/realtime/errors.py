@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 class SessionError(Exception):
-    """A request on a session failed; `code` is the protocol error code (400, 404, 409, 429, 500, 503)."""
+    """A request on a session failed; `code` is the protocol error code (400, 404, 409, 429, 500)."""
 
     def __init__(self, code: int, message: str) -> None:
         super().__init__(message)
@@ -14,4 +14,4 @@ class SessionError(Exception):
 
 class StorageError(SessionError):
     def __init__(self) -> None:
-        super().__init__(503, "Storage unavailable; the change was not applied")
+        super().__init__(500, "Storage unavailable; the change was not applied")

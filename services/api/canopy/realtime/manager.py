@@ -167,6 +167,7 @@ class SessionManager:
         self.closing = True
         await asyncio.gather(*(self._stop_turn(live) for live in list(self._live.values())))
         for live in list(self._live.values()):
+            await live.settle()
             await self._persist_seq(live)
         for peer in tuple(self.peers):
             peer.close(1001, "server shutting down")

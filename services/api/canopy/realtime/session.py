@@ -11,9 +11,9 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import orjson
 
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from canopy.realtime.turns import Turn
 
 log = logging.getLogger("canopy.session")
+T = TypeVar("T")
 
 SEQ_BLOCK = 1024  # seq numbers reserved in the database ahead of use, so seq never decreases across a crash
 HISTORY_LIMIT = 200  # messages kept in memory for chat_history and model context
@@ -84,6 +85,7 @@ class LiveSession:
             (_message_dict(m) for m in stored.messages), maxlen=HISTORY_LIMIT
         )
         self.last_active = time.monotonic()
+        self._critical: set[asyncio.Task[Any]] = set()
 
     # --- broadcasting -----------------------------------------------------------------
 
@@ -149,8 +151,9 @@ class LiveSession:
         self.peers.discard(peer)
         self.last_active = time.monotonic()
 
-    def snapshot(self, peer: Peer, frame_id: str | None) -> None:
-        self.unicast(peer, "tree_snapshot", {"tree": self.tree.to_dict(), "rev": self.tree.rev}, frame_id)
+    async def snapshot(self, peer: Peer, frame_id: str | None) -> None:
+        async with self.lock:  # never mid-commit: the snapshot shows only stored, broadcast changes
+            self.unicast(peer, "tree_snapshot", {"tree": self.tree.to_dict(), "rev": self.tree.rev}, frame_id)
 
     # --- changing the tree --------------------------------------------------------------
 
@@ -193,7 +196,23 @@ class LiveSession:
         self._next_set += 1
         return change_set
 
+    async def _uninterruptible(self, work: Coroutine[Any, Any, T]) -> T:
+        """Runs apply-commit-broadcast to the end even if the caller is cancelled meanwhile (cancel,
+        shutdown): a change is either stored and broadcast, or reverted, never left half-done."""
+        task = asyncio.create_task(work)
+        self._critical.add(task)
+        task.add_done_callback(self._critical.discard)
+        return await asyncio.shield(task)
+
+    async def settle(self) -> None:
+        """Waits for changes in flight (used on shutdown)."""
+        if self._critical:
+            await asyncio.gather(*self._critical, return_exceptions=True)
+
     async def apply_user_op(self, delta: dict[str, Any], base_rev: int, frame_id: str | None) -> None:
+        await self._uninterruptible(self._apply_user_op(delta, base_rev, frame_id))
+
+    async def _apply_user_op(self, delta: dict[str, Any], base_rev: int, frame_id: str | None) -> None:
         """A direct edit: its own change set. Stale `base_rev` is fine while the delta still applies."""
         async with self.lock:
             if base_rev > self.tree.rev:
@@ -214,6 +233,9 @@ class LiveSession:
             raise SessionError(exc.code, exc.message) from None
 
     async def apply_turn_delta(self, turn: Turn, delta: dict[str, Any]) -> Change:
+        return await self._uninterruptible(self._apply_turn_delta(turn, delta))
+
+    async def _apply_turn_delta(self, turn: Turn, delta: dict[str, Any]) -> Change:
         """One change of an assistant turn; the turn's change set opens with its first change."""
         async with self.lock:
             (change,) = [self.tree.apply(delta)]  # DeltaError goes back to the provider as is
@@ -231,6 +253,9 @@ class LiveSession:
             return change
 
     async def undo(self, frame_id: str | None, *, from_turn: bool = False) -> None:
+        await self._uninterruptible(self._undo(frame_id, from_turn))
+
+    async def _undo(self, frame_id: str | None, from_turn: bool) -> None:
         async with self.lock:
             if self.turn is not None and not from_turn:
                 raise SessionError(409, "A turn is running; undo when it has finished")
@@ -243,6 +268,9 @@ class LiveSession:
             await self._broadcast_changes(applied, "undo", frame_id)
 
     async def redo(self, frame_id: str | None) -> None:
+        await self._uninterruptible(self._redo(frame_id))
+
+    async def _redo(self, frame_id: str | None) -> None:
         async with self.lock:
             if self.turn is not None:
                 raise SessionError(409, "A turn is running; redo when it has finished")

@@ -1,0 +1,182 @@
+#!/usr/bin/env bash
+# `make run`: the whole stack in the foreground — gunicorn (one uvicorn worker, through
+# scripts/api.sh) behind nginx with TLS, both logging to this terminal.
+#
+#  1. creates .env from .env.example with a random SECRET_KEY if there is none, and loads
+#     it (variables already set in the environment win);
+#  2. makes a self-signed certificate under DATA_DIR/certs unless TLS_CERT_FILE and
+#     TLS_KEY_FILE are configured;
+#  3. renders nginx/canopy.conf.template into DATA_DIR/run/nginx-HTTPS_PORT/ and checks it;
+#  4. starts gunicorn and nginx; Ctrl-C or SIGTERM stops both, and if either one dies the
+#     other is stopped too and the script exits non-zero.
+#
+# Honours API_HOST, API_PORT, HTTPS_PORT, HTTP_PORT, DATA_DIR (two copies with different
+# values run side by side), TLS_CERT_FILE, TLS_KEY_FILE, WEB_ROOT, NGINX_BIN,
+# NGINX_LISTEN_ADDR, NGINX_USER.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+repo_root=$PWD
+# shellcheck source=scripts/lib/dotenv.sh disable=SC1091
+. scripts/lib/dotenv.sh
+
+log() { printf 'run: %s\n' "$*" >&2; }
+die() { log "$*"; exit 1; }
+
+# ---- 1. settings ------------------------------------------------------------------------
+if [[ ! -f .env ]]; then
+  secret=$(openssl rand -hex 32 2>/dev/null || head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+  (
+    umask 077
+    if [[ -f .env.example ]]; then
+      if grep -q '^SECRET_KEY=' .env.example; then
+        sed "s|^SECRET_KEY=.*|SECRET_KEY=$secret|" .env.example >.env
+      else
+        { cat .env.example; printf '\nSECRET_KEY=%s\n' "$secret"; } >.env
+      fi
+    else
+      printf '# Made by scripts/run.sh (no .env.example found)\nSECRET_KEY=%s\n' "$secret" >.env
+    fi
+  )
+  log "created .env with a random SECRET_KEY"
+fi
+canopy_load_dotenv .env
+
+export API_HOST=${API_HOST:-127.0.0.1}
+export API_PORT=${API_PORT:-8000}
+export HTTPS_PORT=${HTTPS_PORT:-8443}
+export HTTP_PORT=${HTTP_PORT:-8080}
+DATA_DIR=${DATA_DIR:-.data}
+[[ $DATA_DIR == /* ]] || DATA_DIR=$repo_root/$DATA_DIR
+export DATA_DIR
+mkdir -p "$DATA_DIR"
+
+nginx_bin=${NGINX_BIN:-$(command -v nginx || echo /usr/sbin/nginx)}
+[[ -x $nginx_bin ]] || die "nginx not found (apt-get install nginx, or run 'make run' which installs it)"
+export NGINX_BIN=$nginx_bin
+
+web_root=${WEB_ROOT:-$repo_root/services/web/dist}
+[[ -f $web_root/index.html ]] || die "no web bundle in $web_root (build it: make web-build)"
+export WEB_ROOT=$web_root
+
+[[ -x scripts/api.sh ]] || die "scripts/api.sh is missing or not executable"
+
+# ---- 2. certificate ---------------------------------------------------------------------
+if [[ -n ${TLS_CERT_FILE:-} || -n ${TLS_KEY_FILE:-} ]]; then
+  [[ -r ${TLS_CERT_FILE:-} && -r ${TLS_KEY_FILE:-} ]] \
+    || die "TLS_CERT_FILE and TLS_KEY_FILE must both name readable files"
+else
+  TLS_CERT_FILE=$DATA_DIR/certs/cert.pem
+  TLS_KEY_FILE=$DATA_DIR/certs/key.pem
+  scripts/gen-cert.sh "$TLS_CERT_FILE" "$TLS_KEY_FILE"
+fi
+export TLS_CERT_FILE TLS_KEY_FILE
+
+# ---- 3. nginx configuration ---------------------------------------------------------------
+run_dir=$DATA_DIR/run/nginx-$HTTPS_PORT
+mkdir -p "$run_dir"
+if [[ $(id -u) -eq 0 && -z ${NGINX_USER:-} ]]; then
+  # Workers drop to www-data, which must read the bundle and reach its temp directories.
+  if id www-data >/dev/null 2>&1 && command -v runuser >/dev/null \
+    && runuser -u www-data -- test -r "$web_root/index.html" \
+    && runuser -u www-data -- test -x "$run_dir"; then
+    NGINX_USER=www-data
+  else
+    NGINX_USER=root
+    log "www-data cannot read $web_root or reach $run_dir: nginx workers run as root"
+  fi
+fi
+export NGINX_USER=${NGINX_USER:-www-data}
+NGINX_RUN_DIR=$run_dir scripts/render-nginx.sh "$run_dir/nginx.conf"
+nginx_args=(-p "$run_dir" -c "$run_dir/nginx.conf" -e stderr)
+"$nginx_bin" "${nginx_args[@]}" -t -q || die "nginx rejected $run_dir/nginx.conf"
+
+# ---- 4. processes -----------------------------------------------------------------------------
+api_pid=""
+nginx_pid=""
+stopping=""
+
+alive() {  # running and not yet a zombie
+  local stat
+  [[ -n $1 && -r /proc/$1/stat ]] || return 1
+  stat=$(<"/proc/$1/stat") 2>/dev/null || return 1
+  stat=${stat##*) }
+  [[ ${stat%% *} != Z ]]
+}
+
+name_of() { if [[ $1 == "$api_pid" ]]; then echo gunicorn; else echo nginx; fi; }
+
+# Stops both (whatever made the script end: a signal, a child's death or an error).
+# gunicorn: TERM is a graceful stop (running turns finish, up to its graceful_timeout);
+# nginx: QUIT is a graceful stop, bounded by worker_shutdown_timeout in the config.
+stop_children() {
+  local pid
+  set +e
+  if [[ -n $api_pid ]]; then kill -TERM "$api_pid" 2>/dev/null; fi
+  if [[ -n $nginx_pid ]]; then kill -QUIT "$nginx_pid" 2>/dev/null; fi
+  for _ in $(seq 1 150); do
+    alive "$api_pid" || alive "$nginx_pid" || break
+    sleep 0.2
+  done
+  for pid in $api_pid $nginx_pid; do
+    if alive "$pid"; then
+      log "$(name_of "$pid") did not stop in 30 s: killing it"
+    fi
+    # The whole process group: also a gunicorn worker whose master did not stop.
+    kill -KILL -- "-$pid" 2>/dev/null
+  done
+  wait 2>/dev/null
+  api_pid=""
+  nginx_pid=""
+  set -e
+}
+trap 'stop_children' EXIT
+trap 'stopping=INT' INT
+trap 'stopping=TERM' TERM
+trap 'stopping=HUP' HUP
+
+# Each child gets its own process group (job control), so a Ctrl-C reaches only this
+# script, which then stops both in order (gunicorn gracefully) and can kill a whole group.
+set -m
+scripts/api.sh &
+api_pid=$!
+"$nginx_bin" "${nginx_args[@]}" -g 'daemon off;' &
+nginx_pid=$!
+set +m
+
+# Readiness: the API on its own port first (no error-log noise from nginx meanwhile), then
+# the whole path through nginx.
+public_url="https://localhost:$HTTPS_PORT"
+api_host_for_check=$API_HOST
+[[ $api_host_for_check == 0.0.0.0 ]] && api_host_for_check=127.0.0.1
+if command -v curl >/dev/null; then
+  for _ in $(seq 1 600); do
+    if [[ -n $stopping ]] || ! alive "$api_pid" || ! alive "$nginx_pid"; then break; fi
+    if curl -fs -o /dev/null --max-time 2 "http://$api_host_for_check:$API_PORT/api/readyz" \
+      && curl -fsk -o /dev/null --max-time 2 "https://127.0.0.1:$HTTPS_PORT/api/readyz"; then
+      log "Canopy is up: $public_url (HTTP on port $HTTP_PORT redirects; Ctrl-C stops)"
+      break
+    fi
+    sleep 0.1
+  done
+else
+  log "starting Canopy on $public_url (Ctrl-C stops)"
+fi
+
+exited=""
+status=0
+while [[ -z $stopping ]]; do
+  exited=""
+  if wait -n -p exited "$api_pid" "$nginx_pid"; then status=0; else status=$?; fi
+  [[ -n ${exited:-} ]] && break
+done
+
+if [[ -n $stopping ]]; then
+  log "SIG$stopping: stopping gunicorn and nginx"
+  stop_children
+  log "stopped"
+  exit 0
+fi
+log "$(name_of "$exited") exited with status $status: stopping the rest"
+stop_children
+exit $((status == 0 ? 1 : status))

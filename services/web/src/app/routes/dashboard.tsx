@@ -1,0 +1,187 @@
+import { useCallback, useEffect, useReducer, useRef, useState } from 'react'
+import { useMatch, useNavigate } from 'react-router'
+import { useQueryClient } from '@tanstack/react-query'
+import { toast } from 'sonner'
+import { LogOutIcon, PanelLeftIcon, TreeDeciduousIcon } from 'lucide-react'
+import { Button } from '@/components/ui/button'
+import { useLogout, useMe } from '@/features/auth'
+import { ChatPanel, chatReducer, initialChatState } from '@/features/chat'
+import { SessionsSidebar, sessionsKeys } from '@/features/sessions'
+import { TreePanel, type TreeOp } from '@/features/tree'
+import { auth } from '@/lib/auth'
+import { useSessionSnapshot, useSessionSocket } from '@/lib/use-session-socket'
+import { cn } from '@/lib/utils'
+import { ConnectionBadge } from '../components/connection-badge'
+
+/** How long Stop waits for the turn's end before freeing the composer anyway. */
+const STOP_GRACE_MS = 3000
+
+/**
+ * The dashboard for "/" (the most recent session) and "/sessions/:id": wires
+ * the WebSocket session to the chat, tree and sessions features.
+ */
+export function DashboardRoute() {
+  const match = useMatch('/sessions/:id')
+  const routeId = match?.params.id ?? null
+  const navigate = useNavigate()
+  const queryClient = useQueryClient()
+  const logout = useLogout()
+  const me = useMe()
+  // The sessions list starts open beside the columns, folded away on narrow screens.
+  const [sidebarOpen, setSidebarOpen] = useState(
+    () => typeof window.matchMedia !== 'function' || window.matchMedia('(min-width: 768px)').matches,
+  )
+  const [chat, dispatch] = useReducer(chatReducer, initialChatState)
+  const stopTimer = useRef<ReturnType<typeof setTimeout> | null>(null)
+
+  const client = useSessionSocket({
+    sessionId: routeId,
+    getToken: ({ force }) => auth.getFreshToken({ force }),
+  })
+  const session = useSessionSnapshot(client)
+
+  // Frames → chat state, toasts, and fresher session list.
+  useEffect(() => {
+    const offFrame = client.onFrame((frame) => {
+      dispatch({ type: 'frame', frame })
+      if (frame.type === 'error' && client.getSnapshot().ready) {
+        // (an error before session_ready answers init_session: the session_error event reports it)
+        const code = frame.error?.code
+        const message = frame.error?.message ?? 'Something went wrong'
+        toast.error(code ? `${message} (${code})` : message)
+      } else if (frame.type === 'session_ready') {
+        void queryClient.invalidateQueries({ queryKey: sessionsKeys.list() })
+      } else if (frame.type === 'assistant_response' && frame.data.chunk === false) {
+        void queryClient.invalidateQueries({ queryKey: sessionsKeys.list() })
+      }
+      if (
+        stopTimer.current &&
+        (frame.type === 'error' || (frame.type === 'assistant_response' && frame.data.chunk === false))
+      ) {
+        clearTimeout(stopTimer.current)
+        stopTimer.current = null
+      }
+    })
+    const offEvent = client.onEvent((e) => {
+      if (e.type === 'session_error') {
+        toast.error(e.code === 404 ? 'That session does not exist (any more).' : e.message)
+        navigate('/', { replace: true })
+      } else if (e.type === 'auth_failed' && auth.getState().status === 'authenticated') {
+        toast.error('The live connection was refused. Reload the page or log in again.')
+      }
+    })
+    return () => {
+      offFrame()
+      offEvent()
+    }
+  }, [client, navigate, queryClient])
+
+  // The route decides the session: a new id switches, "/" means the most recent one.
+  useEffect(() => {
+    if (client.getSnapshot().sessionId === routeId) return
+    client.switchSession(routeId)
+    dispatch({ type: 'reset' })
+  }, [client, routeId])
+
+  // "/" attached to the most recent session (or a new one): show its address.
+  useEffect(() => {
+    if (!routeId && session.ready && session.sessionId) {
+      navigate(`/sessions/${encodeURIComponent(session.sessionId)}`, { replace: true })
+    }
+  }, [routeId, session.ready, session.sessionId, navigate])
+
+  useEffect(
+    () => () => {
+      if (stopTimer.current) clearTimeout(stopTimer.current)
+    },
+    [],
+  )
+
+  const onSend = useCallback(
+    (prompt: string) => {
+      const id = client.send('user_prompt', { prompt })
+      dispatch({ type: 'prompt_sent', id, text: prompt })
+    },
+    [client],
+  )
+
+  const onStop = useCallback(() => {
+    client.send('cancel', {})
+    if (stopTimer.current) clearTimeout(stopTimer.current)
+    stopTimer.current = setTimeout(() => {
+      stopTimer.current = null
+      dispatch({ type: 'turn_abandoned' })
+    }, STOP_GRACE_MS)
+  }, [client])
+
+  const onOp = useCallback((op: TreeOp) => void client.send('tree_op', op), [client])
+  const onUndo = useCallback(() => void client.send('undo', {}), [client])
+  const onRedo = useCallback(() => void client.send('redo', {}), [client])
+
+  const activeId = session.sessionId ?? routeId
+
+  return (
+    <div className="flex h-dvh flex-col">
+      <header className="flex h-12 shrink-0 items-center gap-2 border-b px-3">
+        <Button
+          variant="ghost"
+          size="icon-sm"
+          aria-label={sidebarOpen ? 'Hide sessions' : 'Show sessions'}
+          aria-expanded={sidebarOpen}
+          aria-controls="sessions-sidebar"
+          onClick={() => setSidebarOpen((o) => !o)}
+        >
+          <PanelLeftIcon aria-hidden />
+        </Button>
+        <h1 className="flex items-center gap-1.5 font-semibold tracking-tight">
+          <TreeDeciduousIcon aria-hidden className="size-5 text-emerald-600 dark:text-emerald-400" />
+          Canopy
+        </h1>
+        <ConnectionBadge state={session.state} className="ml-2" />
+        <div className="ml-auto flex items-center gap-2">
+          {me.data && <span className="hidden text-sm text-muted-foreground sm:inline">{me.data.username}</span>}
+          <Button
+            variant="ghost"
+            size="sm"
+            onClick={() => logout.mutate(undefined, { onSettled: () => navigate('/login', { replace: true }) })}
+            disabled={logout.isPending}
+          >
+            <LogOutIcon aria-hidden />
+            Log out
+          </Button>
+        </div>
+      </header>
+      <div className="flex min-h-0 flex-1 flex-col overflow-y-auto md:flex-row md:overflow-hidden">
+        {sidebarOpen && (
+          <SessionsSidebar
+            id="sessions-sidebar"
+            activeId={activeId}
+            onCreated={(id) => navigate(`/sessions/${encodeURIComponent(id)}`)}
+            onDeleted={(id) => {
+              if (id === activeId) navigate('/', { replace: true })
+            }}
+            className="max-h-64 shrink-0 border-b md:max-h-none md:w-60 md:border-r md:border-b-0"
+          />
+        )}
+        <main className="flex min-h-0 min-w-0 flex-1 flex-col md:flex-row">
+          <ChatPanel
+            state={chat}
+            canSend={session.state !== 'offline'}
+            onSend={onSend}
+            onStop={onStop}
+            className={cn('flex min-h-[60vh] flex-col p-3 md:min-h-0 md:w-2/5 md:border-r')}
+          />
+          <TreePanel
+            tree={session.tree}
+            rev={session.rev}
+            lastChange={session.lastChange}
+            onOp={onOp}
+            onUndo={onUndo}
+            onRedo={onRedo}
+            className="p-3 md:w-3/5"
+          />
+        </main>
+      </div>
+    </div>
+  )
+}

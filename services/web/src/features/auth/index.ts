@@ -1,0 +1,5 @@
+export { LoginForm, type LoginFormProps } from './components/login-form'
+export { login, useLogin, type Credentials } from './api/login'
+export { register, useRegister } from './api/register'
+export { logout, useLogout } from './api/logout'
+export { meQueryOptions, useMe, type Me } from './api/me'

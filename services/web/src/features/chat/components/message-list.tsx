@@ -1,0 +1,101 @@
+import { useEffect, useRef } from 'react'
+import { ChevronRightIcon } from 'lucide-react'
+import { Collapsible, CollapsibleContent, CollapsibleTrigger } from '@/components/ui/collapsible'
+import { cn } from '@/lib/utils'
+import type { ChatMessage } from '../model/chat-reducer'
+import { Markdown } from './markdown'
+
+export function MessageList({ messages }: { messages: ChatMessage[] }) {
+  const ref = useRef<HTMLDivElement>(null)
+  const stick = useRef(true)
+
+  useEffect(() => {
+    const el = ref.current
+    if (el && stick.current) el.scrollTop = el.scrollHeight
+  }, [messages])
+
+  return (
+    <div
+      ref={ref}
+      role="log"
+      aria-label="Conversation"
+      tabIndex={0}
+      onScroll={(e) => {
+        const el = e.currentTarget
+        stick.current = el.scrollHeight - el.scrollTop - el.clientHeight < 48
+      }}
+      className="min-h-0 flex-1 overflow-y-auto rounded-md outline-none focus-visible:ring-[3px] focus-visible:ring-ring/50"
+    >
+      {messages.length === 0 ? (
+        <p className="p-4 text-sm text-muted-foreground">
+          Ask the assistant to change the tree, e.g. “Add a new node with value ‘Task 1’ under root”.
+        </p>
+      ) : (
+        <ol className="flex flex-col gap-3 p-1">
+          {messages.map((m) => (
+            <MessageItem key={m.key} message={m} />
+          ))}
+        </ol>
+      )}
+    </div>
+  )
+}
+
+function MessageItem({ message: m }: { message: ChatMessage }) {
+  const isUser = m.role === 'user'
+  return (
+    <li
+      className={cn('flex flex-col gap-1', isUser ? 'items-end' : 'items-start')}
+      aria-busy={m.streaming || undefined}
+      data-role={m.role}
+    >
+      <span className="sr-only">{isUser ? 'You:' : 'Assistant:'}</span>
+      {m.reasoning.length > 0 && <Reasoning steps={m.reasoning} running={m.streaming} />}
+      {(m.text || m.streaming || !m.error) && (
+        <div
+          className={cn(
+            'max-w-[92%] rounded-lg px-3 py-2 text-sm break-words',
+            isUser ? 'bg-primary whitespace-pre-wrap text-primary-foreground' : 'bg-muted text-foreground',
+          )}
+        >
+          {isUser ? (
+            m.text
+          ) : m.text ? (
+            <Markdown>{m.text}</Markdown>
+          ) : m.streaming ? (
+            <span className="text-muted-foreground">Thinking…</span>
+          ) : null}
+          {m.streaming && m.text && (
+            <span aria-hidden className="ml-0.5 inline-block animate-pulse">
+              ▍
+            </span>
+          )}
+        </div>
+      )}
+      {m.cancelled && <span className="text-xs text-muted-foreground">Stopped</span>}
+      {m.error && (
+        <span className="text-xs text-destructive" role="note">
+          {m.error}
+        </span>
+      )}
+    </li>
+  )
+}
+
+function Reasoning({ steps, running }: { steps: string[]; running: boolean }) {
+  return (
+    <Collapsible className="max-w-[92%] text-xs text-muted-foreground">
+      <CollapsibleTrigger className="group inline-flex items-center gap-1 rounded-sm outline-none hover:text-foreground focus-visible:ring-[3px] focus-visible:ring-ring/50">
+        <ChevronRightIcon aria-hidden className="size-3.5 transition-transform group-data-[state=open]:rotate-90" />
+        Reasoning ({steps.length} {steps.length === 1 ? 'step' : 'steps'}){running ? '…' : ''}
+      </CollapsibleTrigger>
+      <CollapsibleContent>
+        <ol className="mt-1 list-decimal space-y-0.5 border-l pl-6 whitespace-pre-wrap">
+          {steps.map((s, i) => (
+            <li key={i}>{s}</li>
+          ))}
+        </ol>
+      </CollapsibleContent>
+    </Collapsible>
+  )
+}

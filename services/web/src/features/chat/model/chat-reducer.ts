@@ -1,0 +1,217 @@
+/**
+ * The chat column's state, driven by server frames and by what the user sends.
+ * Pure: no React, no socket.
+ */
+import {
+  chatMessageText,
+  reasoningText,
+  type HistoryMessage,
+  type ServerFrame,
+} from '@/lib/protocol'
+
+export interface ChatMessage {
+  key: string
+  role: 'user' | 'assistant'
+  text: string
+  /** Reasoning steps of the assistant's turn. */
+  reasoning: string[]
+  /** Assistant text still arriving. */
+  streaming: boolean
+  cancelled?: boolean
+  /** The turn (assistant) or the prompt (user) failed. */
+  error?: string
+  /** A prompt of ours not yet answered by any frame of its turn. */
+  awaiting?: boolean
+  /** Correlation id of a prompt we sent. */
+  clientId?: string
+}
+
+export interface DebugEntry {
+  key: string
+  at: string
+  data: Record<string, unknown>
+}
+
+export interface ChatState {
+  messages: ChatMessage[]
+  /** A turn is running (ours or another tab's). */
+  busy: boolean
+  debug: DebugEntry[]
+  /** Correlation ids of prompts we sent (their `chat_message` echo is not shown twice). */
+  ownIds: string[]
+}
+
+export type ChatAction =
+  | { type: 'reset' }
+  | { type: 'prompt_sent'; id: string; text: string }
+  /** The user gave up waiting for the end of a cancelled turn. */
+  | { type: 'turn_abandoned' }
+  | { type: 'frame'; frame: ServerFrame }
+
+export const initialChatState: ChatState = { messages: [], busy: false, debug: [], ownIds: [] }
+
+const MAX_DEBUG = 100
+const TURN_ERROR_CODES = new Set([500, 502, 504])
+let keyCounter = 0
+const nextKey = () => `m${++keyCounter}`
+
+function fromHistory(m: HistoryMessage): ChatMessage | null {
+  if (!m || typeof m !== 'object') return null
+  const role = m.role === 'assistant' ? 'assistant' : m.role === 'user' ? 'user' : null
+  if (!role) return null
+  const text = typeof m.content === 'string' ? m.content : typeof m.text === 'string' ? m.text : ''
+  let reasoning: string[] = []
+  if (Array.isArray(m.reasoning)) reasoning = m.reasoning.filter((s): s is string => typeof s === 'string')
+  else if (typeof m.reasoning === 'string' && m.reasoning) reasoning = [m.reasoning]
+  const err = m.error
+  const error =
+    err && typeof err === 'object' && typeof (err as { message?: unknown }).message === 'string'
+      ? (err as { message: string }).message
+      : typeof err === 'string'
+        ? err
+        : undefined
+  return {
+    key: nextKey(),
+    role,
+    text,
+    reasoning,
+    streaming: false,
+    cancelled: m.cancelled === true ? true : undefined,
+    error,
+  }
+}
+
+/** The index of the assistant message of the running turn, creating it when needed. */
+function withTurnMessage(messages: ChatMessage[]): { messages: ChatMessage[]; index: number } {
+  const last = messages[messages.length - 1]
+  const settled = messages.map((m) => (m.awaiting ? { ...m, awaiting: false } : m))
+  if (last && last.role === 'assistant' && last.streaming) return { messages: settled, index: settled.length - 1 }
+  const fresh: ChatMessage = { key: nextKey(), role: 'assistant', text: '', reasoning: [], streaming: true }
+  return { messages: [...settled, fresh], index: settled.length }
+}
+
+function patchAt(messages: ChatMessage[], index: number, patch: Partial<ChatMessage>): ChatMessage[] {
+  const out = messages.slice()
+  out[index] = { ...out[index]!, ...patch }
+  return out
+}
+
+export function chatReducer(state: ChatState, action: ChatAction): ChatState {
+  switch (action.type) {
+    case 'reset':
+      return initialChatState
+    case 'prompt_sent':
+      return {
+        ...state,
+        busy: true,
+        ownIds: [...state.ownIds.slice(-50), action.id],
+        messages: [
+          ...state.messages,
+          {
+            key: nextKey(),
+            role: 'user',
+            text: action.text,
+            reasoning: [],
+            streaming: false,
+            awaiting: true,
+            clientId: action.id,
+          },
+        ],
+      }
+    case 'turn_abandoned':
+      return {
+        ...state,
+        busy: false,
+        messages: state.messages.map((m) =>
+          m.streaming || m.awaiting ? { ...m, streaming: false, awaiting: false } : m,
+        ),
+      }
+    case 'frame':
+      return onFrame(state, action.frame)
+  }
+}
+
+function onFrame(state: ChatState, frame: ServerFrame): ChatState {
+  switch (frame.type) {
+    case 'session_ready':
+      // A (re)connection: a turn still running shows itself by its next frames.
+      return { ...state, busy: state.messages.some((m) => m.awaiting) }
+    case 'chat_history': {
+      const raw = Array.isArray(frame.data.messages) ? frame.data.messages : []
+      const messages = raw.map(fromHistory).filter((m): m is ChatMessage => m !== null)
+      return { ...state, messages, busy: false }
+    }
+    case 'chat_message': {
+      if (frame.id && state.ownIds.includes(frame.id)) return state
+      const text = chatMessageText(frame.data)
+      const role = frame.data.role === 'assistant' ? 'assistant' : 'user'
+      return {
+        ...state,
+        busy: role === 'user' ? true : state.busy,
+        messages: [...state.messages, { key: nextKey(), role, text, reasoning: [], streaming: false }],
+      }
+    }
+    case 'reasoning': {
+      const text = reasoningText(frame.data)
+      if (!text) return state
+      const { messages, index } = withTurnMessage(state.messages)
+      const current = messages[index]!
+      return { ...state, busy: true, messages: patchAt(messages, index, { reasoning: [...current.reasoning, text] }) }
+    }
+    case 'assistant_response': {
+      const d = frame.data
+      const text = typeof d.text === 'string' ? d.text : ''
+      if (d.chunk === true) {
+        const { messages, index } = withTurnMessage(state.messages)
+        return { ...state, busy: true, messages: patchAt(messages, index, { text: messages[index]!.text + text }) }
+      }
+      // The final piece: the full text replaces whatever streamed.
+      const { messages, index } = withTurnMessage(state.messages)
+      return {
+        ...state,
+        busy: false,
+        messages: patchAt(messages, index, {
+          text: text || messages[index]!.text,
+          streaming: false,
+          cancelled: d.cancelled === true ? true : undefined,
+        }),
+      }
+    }
+    case 'debug': {
+      const entry: DebugEntry = {
+        key: nextKey(),
+        at: frame.timestamp ?? new Date().toISOString(),
+        data: frame.data,
+      }
+      return { ...state, debug: [...state.debug.slice(-(MAX_DEBUG - 1)), entry] }
+    }
+    case 'error': {
+      const code = frame.error?.code ?? 500
+      const message = frame.error?.message ?? 'Something went wrong'
+      // A turn ends with exactly one final answer or one 500/502/504 error (carrying the prompt's id).
+      const endsTurn = TURN_ERROR_CODES.has(code) && (state.busy || state.messages.some((m) => m.streaming))
+      if (!endsTurn && frame.id && state.ownIds.includes(frame.id)) {
+        // Our prompt was refused (busy, rate limited, invalid...).
+        const messages = state.messages.map((m) =>
+          m.clientId === frame.id ? { ...m, awaiting: false, error: message } : m,
+        )
+        const running = messages.some((m) => m.streaming)
+        return { ...state, messages, busy: running }
+      }
+      if (endsTurn) {
+        const last = state.messages[state.messages.length - 1]
+        const messages =
+          last && last.role === 'assistant' && last.streaming
+            ? patchAt(state.messages, state.messages.length - 1, { streaming: false, error: message })
+            : [
+                ...state.messages.map((m) => (m.awaiting ? { ...m, awaiting: false } : m)),
+                { key: nextKey(), role: 'assistant' as const, text: '', reasoning: [], streaming: false, error: message },
+              ]
+        return { ...state, busy: false, messages }
+      }
+      return state
+    }
+    default:
+      return state
+  }
+}

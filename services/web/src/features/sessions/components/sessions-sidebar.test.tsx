@@ -1,0 +1,79 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { screen, waitFor, within } from '@testing-library/react'
+import userEvent from '@testing-library/user-event'
+import { MemoryRouter } from 'react-router'
+import { auth } from '@/lib/auth'
+import { json, mockFetch, renderWithClient } from '@/testing/render'
+import { SessionsSidebar } from './sessions-sidebar'
+
+let list = [
+  { session_id: 'a', title: 'Alpha', updated_at: '2025-01-01T00:00:00Z', node_count: 1 },
+  { session_id: 'b', title: null, updated_at: '2025-02-01T00:00:00Z', node_count: 4 },
+]
+
+beforeEach(() => {
+  auth.setSession({ access_token: 'tok', expires_in: 1800 })
+})
+afterEach(() => {
+  vi.unstubAllGlobals()
+  auth.clear()
+})
+
+function setup(activeId: string | null = 'a') {
+  const { fn, calls } = mockFetch({
+    'GET /api/sessions': () => json(list),
+    'PATCH /api/sessions/a': (init) => {
+      const { title } = JSON.parse(init!.body as string)
+      list = list.map((s) => (s.session_id === 'a' ? { ...s, title } : s))
+      return json({ session_id: 'a', title })
+    },
+    'DELETE /api/sessions/b': () => {
+      list = list.filter((s) => s.session_id !== 'b')
+      return json(null, 204)
+    },
+  })
+  vi.stubGlobal('fetch', fn)
+  const onCreated = vi.fn()
+  const onDeleted = vi.fn()
+  renderWithClient(
+    <MemoryRouter>
+      <SessionsSidebar activeId={activeId} onCreated={onCreated} onDeleted={onDeleted} />
+    </MemoryRouter>,
+  )
+  return { calls, onCreated, onDeleted, user: userEvent.setup() }
+}
+
+describe('SessionsSidebar', () => {
+  it('lists sessions, most recent first, with the open one marked', async () => {
+    setup()
+    const nav = screen.getByRole('navigation', { name: 'Sessions' })
+    const links = await within(nav).findAllByRole('link')
+    expect(links.map((l) => l.textContent)).toEqual([
+      expect.stringContaining('Untitled session'),
+      expect.stringContaining('Alpha'),
+    ])
+    expect(links[0]).toHaveTextContent('4 nodes')
+    expect(links[1]).toHaveAttribute('aria-current', 'page')
+    expect(links[1]).toHaveAttribute('href', '/sessions/a')
+  })
+
+  it('renames and deletes through the actions menu', async () => {
+    const { calls, onDeleted, user } = setup()
+    await user.click(await screen.findByRole('button', { name: 'Actions for Alpha' }))
+    await user.click(await screen.findByRole('menuitem', { name: 'Rename' }))
+    const title = await screen.findByLabelText('Title')
+    await user.clear(title)
+    await user.type(title, 'Shopping{Enter}')
+    await waitFor(() => expect(screen.queryByRole('dialog')).not.toBeInTheDocument())
+    const patch = calls.find((c) => c.method === 'PATCH')!
+    expect(JSON.parse(patch.init!.body as string)).toEqual({ title: 'Shopping' })
+    expect(await screen.findByRole('link', { name: /Shopping/ })).toBeInTheDocument()
+
+    await user.click(screen.getByRole('button', { name: 'Actions for Untitled session' }))
+    await user.click(await screen.findByRole('menuitem', { name: 'Delete' }))
+    const dialog = await screen.findByRole('dialog', { name: 'Delete session?' })
+    await user.click(within(dialog).getByRole('button', { name: 'Delete' }))
+    await waitFor(() => expect(onDeleted).toHaveBeenCalledWith('b'))
+    await waitFor(() => expect(screen.queryByRole('link', { name: /Untitled/ })).not.toBeInTheDocument())
+  })
+})

@@ -1,0 +1,248 @@
+import { useId, useState, type FormEvent } from 'react'
+import { Link } from 'react-router'
+import { toast } from 'sonner'
+import { MoreHorizontalIcon, PencilIcon, PlusIcon, Trash2Icon } from 'lucide-react'
+import { Button } from '@/components/ui/button'
+import {
+  Dialog,
+  DialogContent,
+  DialogDescription,
+  DialogFooter,
+  DialogHeader,
+  DialogTitle,
+} from '@/components/ui/dialog'
+import {
+  DropdownMenu,
+  DropdownMenuContent,
+  DropdownMenuItem,
+  DropdownMenuTrigger,
+} from '@/components/ui/dropdown-menu'
+import { Input } from '@/components/ui/input'
+import { Label } from '@/components/ui/label'
+import { cn } from '@/lib/utils'
+import {
+  useCreateSession,
+  useDeleteSession,
+  useRenameSession,
+  useSessions,
+  type SessionSummary,
+} from '../api/sessions'
+
+export interface SessionsSidebarProps {
+  activeId: string | null
+  /** A session was created: open it. */
+  onCreated: (id: string) => void
+  /** A session was deleted (the app leaves it when it was the open one). */
+  onDeleted: (id: string) => void
+  className?: string
+  id?: string
+}
+
+export function sessionTitle(s: Pick<SessionSummary, 'title'>): string {
+  return s.title?.trim() || 'Untitled session'
+}
+
+const rtf = typeof Intl !== 'undefined' ? new Intl.RelativeTimeFormat(undefined, { numeric: 'auto' }) : null
+
+function relativeTime(iso: string | null): string {
+  if (!iso) return ''
+  const t = Date.parse(iso)
+  if (Number.isNaN(t)) return ''
+  const secs = Math.round((t - Date.now()) / 1000)
+  const abs = Math.abs(secs)
+  if (!rtf) return new Date(t).toLocaleString()
+  if (abs < 60) return rtf.format(secs, 'second')
+  if (abs < 3600) return rtf.format(Math.round(secs / 60), 'minute')
+  if (abs < 86400) return rtf.format(Math.round(secs / 3600), 'hour')
+  return rtf.format(Math.round(secs / 86400), 'day')
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : 'Something went wrong'
+}
+
+export function SessionsSidebar({ activeId, onCreated, onDeleted, className, id }: SessionsSidebarProps) {
+  const sessions = useSessions()
+  const create = useCreateSession()
+  const [renaming, setRenaming] = useState<SessionSummary | null>(null)
+  const [deleting, setDeleting] = useState<SessionSummary | null>(null)
+  const headingId = useId()
+
+  return (
+    <nav id={id} aria-labelledby={headingId} className={cn('flex min-h-0 flex-col gap-2', className)}>
+      <div className="flex items-center justify-between gap-2 px-3 pt-3">
+        <h2 id={headingId} className="text-sm font-semibold">
+          Sessions
+        </h2>
+        <Button
+          size="sm"
+          variant="outline"
+          disabled={create.isPending}
+          onClick={() =>
+            create.mutate(
+              {},
+              {
+                onSuccess: (s) => onCreated(s.session_id),
+                onError: (err) => toast.error(`Could not create a session: ${errorText(err)}`),
+              },
+            )
+          }
+        >
+          <PlusIcon aria-hidden />
+          New session
+        </Button>
+      </div>
+      <div className="min-h-0 flex-1 overflow-y-auto px-2 pb-3">
+        {sessions.isPending && <p className="px-2 py-1 text-sm text-muted-foreground">Loading…</p>}
+        {sessions.isError && (
+          <p role="alert" className="px-2 py-1 text-sm text-destructive">
+            Could not load sessions.{' '}
+            <button type="button" className="underline" onClick={() => sessions.refetch()}>
+              Retry
+            </button>
+          </p>
+        )}
+        {sessions.data && sessions.data.length === 0 && (
+          <p className="px-2 py-1 text-sm text-muted-foreground">No sessions yet.</p>
+        )}
+        <ul className="flex flex-col gap-0.5">
+          {sessions.data?.map((s) => {
+            const active = s.session_id === activeId
+            const title = sessionTitle(s)
+            return (
+              <li key={s.session_id} className="group relative">
+                <Link
+                  to={`/sessions/${encodeURIComponent(s.session_id)}`}
+                  aria-current={active ? 'page' : undefined}
+                  className={cn(
+                    'flex flex-col rounded-md px-2 py-1.5 pr-9 text-sm outline-none hover:bg-accent focus-visible:ring-[3px] focus-visible:ring-ring/50',
+                    active && 'bg-accent font-medium text-accent-foreground',
+                  )}
+                >
+                  <span className="truncate">{title}</span>
+                  <span className="text-xs font-normal text-muted-foreground">
+                    {s.node_count} {s.node_count === 1 ? 'node' : 'nodes'}
+                    {s.updated_at ? ` · ${relativeTime(s.updated_at)}` : ''}
+                  </span>
+                </Link>
+                <DropdownMenu>
+                  <DropdownMenuTrigger asChild>
+                    <Button
+                      variant="ghost"
+                      size="icon-sm"
+                      className="absolute top-1.5 right-1"
+                      aria-label={`Actions for ${title}`}
+                    >
+                      <MoreHorizontalIcon aria-hidden />
+                    </Button>
+                  </DropdownMenuTrigger>
+                  <DropdownMenuContent align="end">
+                    <DropdownMenuItem onSelect={() => setRenaming(s)}>
+                      <PencilIcon aria-hidden /> Rename
+                    </DropdownMenuItem>
+                    <DropdownMenuItem variant="destructive" onSelect={() => setDeleting(s)}>
+                      <Trash2Icon aria-hidden /> Delete
+                    </DropdownMenuItem>
+                  </DropdownMenuContent>
+                </DropdownMenu>
+              </li>
+            )
+          })}
+        </ul>
+      </div>
+      {renaming && <RenameDialog session={renaming} onClose={() => setRenaming(null)} />}
+      {deleting && (
+        <DeleteDialog
+          session={deleting}
+          onClose={() => setDeleting(null)}
+          onDeleted={(id) => {
+            setDeleting(null)
+            onDeleted(id)
+          }}
+        />
+      )}
+    </nav>
+  )
+}
+
+function RenameDialog({ session, onClose }: { session: SessionSummary; onClose: () => void }) {
+  const rename = useRenameSession()
+  const [title, setTitle] = useState(session.title ?? '')
+  const inputId = useId()
+
+  function onSubmit(e: FormEvent) {
+    e.preventDefault()
+    const t = title.trim()
+    if (!t) return
+    rename.mutate(
+      { id: session.session_id, title: t },
+      { onSuccess: onClose, onError: (err) => toast.error(`Could not rename: ${errorText(err)}`) },
+    )
+  }
+
+  return (
+    <Dialog open onOpenChange={(open) => !open && onClose()}>
+      <DialogContent>
+        <form onSubmit={onSubmit} className="grid gap-4">
+          <DialogHeader>
+            <DialogTitle>Rename session</DialogTitle>
+            <DialogDescription>Give “{sessionTitle(session)}” a new title.</DialogDescription>
+          </DialogHeader>
+          <div className="grid gap-2">
+            <Label htmlFor={inputId}>Title</Label>
+            <Input id={inputId} value={title} maxLength={200} onChange={(e) => setTitle(e.target.value)} autoFocus />
+          </div>
+          <DialogFooter>
+            <Button variant="outline" onClick={onClose}>
+              Cancel
+            </Button>
+            <Button type="submit" disabled={!title.trim() || rename.isPending}>
+              Save
+            </Button>
+          </DialogFooter>
+        </form>
+      </DialogContent>
+    </Dialog>
+  )
+}
+
+function DeleteDialog({
+  session,
+  onClose,
+  onDeleted,
+}: {
+  session: SessionSummary
+  onClose: () => void
+  onDeleted: (id: string) => void
+}) {
+  const del = useDeleteSession()
+  return (
+    <Dialog open onOpenChange={(open) => !open && onClose()}>
+      <DialogContent>
+        <DialogHeader>
+          <DialogTitle>Delete session?</DialogTitle>
+          <DialogDescription>
+            “{sessionTitle(session)}”, its tree and its chat will be deleted for good.
+          </DialogDescription>
+        </DialogHeader>
+        <DialogFooter>
+          <Button variant="outline" onClick={onClose}>
+            Cancel
+          </Button>
+          <Button
+            variant="destructive"
+            disabled={del.isPending}
+            onClick={() =>
+              del.mutate(session.session_id, {
+                onSuccess: () => onDeleted(session.session_id),
+                onError: (err) => toast.error(`Could not delete: ${errorText(err)}`),
+              })
+            }
+          >
+            Delete
+          </Button>
+        </DialogFooter>
+      </DialogContent>
+    </Dialog>
+  )
+}

@@ -1,0 +1,167 @@
+import { describe, expect, it, vi } from 'vitest'
+import { render, screen, waitFor, within } from '@testing-library/react'
+import userEvent from '@testing-library/user-event'
+import type { TreeNode } from '@/lib/protocol'
+import { TreePanel, type TreePanelProps } from './tree-panel'
+
+const tree: TreeNode = {
+  id: 'root',
+  value: 'Root',
+  children: [
+    { id: 't1', value: 'Task 1', props: { prio: 1, done: false }, children: [] },
+    { id: 't2', value: 'Task 2', children: [{ id: 't2a', value: 'Sub task', children: [] }] },
+  ],
+}
+
+function setup(props: Partial<TreePanelProps> = {}) {
+  const handlers = { onOp: vi.fn(), onUndo: vi.fn(), onRedo: vi.fn() }
+  const all = { tree, rev: 7, ...handlers, ...props }
+  const view = render(<TreePanel {...all} />)
+  return { ...handlers, user: userEvent.setup(), rerender: (p: Partial<TreePanelProps>) => view.rerender(<TreePanel {...all} {...p} />) }
+}
+
+describe('TreePanel', () => {
+  it('renders a tree whose items are named by their values, with props beside them', () => {
+    setup()
+    const treeEl = screen.getByRole('tree', { name: 'Object tree' })
+    const items = within(treeEl).getAllByRole('treeitem')
+    expect(items.map((i) => i.getAttribute('aria-label'))).toEqual(['Root', 'Task 1', 'Task 2', 'Sub task'])
+    expect(screen.getByRole('treeitem', { name: 'Task 1' })).toHaveTextContent('prio: 1')
+    expect(screen.getByRole('treeitem', { name: 'Task 1' })).toHaveTextContent('done: false')
+  })
+
+  it('rename via the UI sends an update delta with base_rev, without changing the tree itself', async () => {
+    const { onOp, user } = setup()
+    await user.click(screen.getByRole('treeitem', { name: 'Task 1' }))
+    await user.click(screen.getByRole('button', { name: 'Rename' }))
+    const input = await screen.findByRole('textbox', { name: 'Node value' })
+    expect(input).toHaveValue('Task 1')
+    await user.clear(input)
+    await user.type(input, 'Renamed{Enter}')
+    expect(onOp).toHaveBeenCalledTimes(1)
+    expect(onOp).toHaveBeenCalledWith({
+      delta: { action: 'update', path: '/root/t1', fields: { value: 'Renamed' } },
+      base_rev: 7,
+    })
+    // not optimistic: the value changes only when the server's tree_update comes back
+    expect(screen.getByRole('treeitem', { name: 'Task 1' })).toBeInTheDocument()
+    expect(screen.queryByRole('treeitem', { name: 'Renamed' })).not.toBeInTheDocument()
+  })
+
+  it('renames a nested node by its full id path from the row action', async () => {
+    const { onOp, user } = setup({ rev: 3 })
+    await user.click(screen.getByRole('button', { name: 'Rename Sub task' }))
+    const input = await screen.findByRole('textbox', { name: 'Node value' })
+    await user.clear(input)
+    await user.type(input, 'Deep{Enter}')
+    expect(onOp).toHaveBeenCalledWith({
+      delta: { action: 'update', path: '/root/t2/t2a', fields: { value: 'Deep' } },
+      base_rev: 3,
+    })
+  })
+
+  it('Escape or an unchanged value sends nothing', async () => {
+    const { onOp, user } = setup()
+    await user.click(screen.getByRole('button', { name: 'Rename Task 2' }))
+    await user.type(await screen.findByRole('textbox', { name: 'Node value' }), ' more{Escape}')
+    await user.click(screen.getByRole('button', { name: 'Rename Task 2' }))
+    await user.type(await screen.findByRole('textbox', { name: 'Node value' }), '{Enter}')
+    expect(onOp).not.toHaveBeenCalled()
+  })
+
+  it('adds a child with a fresh client id, then edits it once the server has added it', async () => {
+    const { onOp, user, rerender } = setup()
+    await user.click(screen.getByRole('button', { name: 'Add child to Task 1' }))
+    expect(onOp).toHaveBeenCalledTimes(1)
+    const op = onOp.mock.calls[0]![0]
+    expect(op.base_rev).toBe(7)
+    expect(op.delta).toMatchObject({ action: 'add', path: '/root/t1/children', node: { value: 'New node', children: [] } })
+    expect(op.delta.node.id).toMatch(/^n-[0-9a-f]{12}$/)
+    expect(screen.queryByRole('treeitem', { name: 'New node' })).not.toBeInTheDocument()
+
+    const t1 = { ...tree.children[0]!, children: [op.delta.node] }
+    rerender({ tree: { ...tree, children: [t1, tree.children[1]!] }, rev: 8 })
+    expect(screen.getByRole('treeitem', { name: 'New node' })).toBeInTheDocument()
+    const input = await screen.findByRole('textbox', { name: 'Node value' })
+    expect(input).toHaveValue('New node')
+  })
+
+  it('deletes the focused node (never the root)', async () => {
+    const { onOp, user } = setup()
+    await user.click(screen.getByRole('treeitem', { name: 'Root' }))
+    expect(screen.getByRole('button', { name: 'Delete' })).toBeDisabled()
+    await user.click(screen.getByRole('treeitem', { name: 'Task 2' }))
+    await user.click(screen.getByRole('button', { name: 'Delete' }))
+    expect(onOp).toHaveBeenCalledWith({ delta: { action: 'remove', path: '/root/t2' }, base_rev: 7 })
+  })
+
+  it('Undo/Redo buttons and Ctrl+Z / Ctrl+Shift+Z', async () => {
+    const { onUndo, onRedo, user } = setup()
+    await user.click(screen.getByRole('button', { name: 'Undo' }))
+    await user.click(screen.getByRole('button', { name: 'Redo' }))
+    expect(onUndo).toHaveBeenCalledTimes(1)
+    expect(onRedo).toHaveBeenCalledTimes(1)
+    await user.click(screen.getByRole('treeitem', { name: 'Task 1' }))
+    await user.keyboard('{Control>}z{/Control}')
+    expect(onUndo).toHaveBeenCalledTimes(2)
+    await user.keyboard('{Control>}{Shift>}z{/Shift}{/Control}')
+    expect(onRedo).toHaveBeenCalledTimes(2)
+    // not inside a text field: that is the field's own undo
+    await user.click(screen.getByRole('searchbox', { name: 'Filter nodes' }))
+    await user.keyboard('{Control>}z{/Control}')
+    expect(onUndo).toHaveBeenCalledTimes(2)
+  })
+
+  it('filters nodes by value or props', async () => {
+    const { user } = setup()
+    await user.type(screen.getByRole('searchbox', { name: 'Filter nodes' }), 'sub')
+    await waitFor(() => expect(screen.queryByRole('treeitem', { name: 'Task 1' })).not.toBeInTheDocument())
+    expect(screen.getByRole('treeitem', { name: 'Sub task' })).toBeInTheDocument()
+    expect(screen.getByRole('treeitem', { name: 'Task 2' })).toBeInTheDocument() // its ancestor stays
+    await user.clear(screen.getByRole('searchbox', { name: 'Filter nodes' }))
+    await user.type(screen.getByRole('searchbox', { name: 'Filter nodes' }), 'prio')
+    await waitFor(() => expect(screen.queryByRole('treeitem', { name: 'Sub task' })).not.toBeInTheDocument())
+    expect(screen.getByRole('treeitem', { name: 'Task 1' })).toBeInTheDocument()
+  })
+
+  it('collapses and expands all', async () => {
+    const { user } = setup()
+    await user.click(screen.getByRole('button', { name: 'Collapse all' }))
+    expect(screen.queryByRole('treeitem', { name: 'Sub task' })).not.toBeInTheDocument()
+    expect(screen.getByRole('treeitem', { name: 'Task 2' })).toHaveAttribute('aria-expanded', 'false')
+    expect(screen.getByRole('treeitem', { name: 'Task 1' })).toBeInTheDocument() // the root stays open
+    await user.click(screen.getByRole('button', { name: 'Expand all' }))
+    expect(screen.getByRole('treeitem', { name: 'Sub task' })).toBeInTheDocument()
+  })
+
+  it('highlights the nodes the last update changed', () => {
+    const { rerender } = setup()
+    rerender({ lastChange: { ids: ['t2'], version: 1 } })
+    expect(screen.getByRole('treeitem', { name: 'Task 2' })).toHaveAttribute('data-highlight', 'true')
+    expect(screen.getByRole('treeitem', { name: 'Task 1' })).not.toHaveAttribute('data-highlight')
+  })
+
+  it('exports the tree as JSON', async () => {
+    const create = vi.fn(() => 'blob:x')
+    const revoke = vi.fn()
+    Object.assign(URL, { createObjectURL: create, revokeObjectURL: revoke })
+    const click = vi.spyOn(HTMLAnchorElement.prototype, 'click').mockImplementation(() => {})
+    const { user } = setup()
+    await user.click(screen.getByRole('button', { name: 'Export JSON' }))
+    expect(create).toHaveBeenCalledTimes(1)
+    const blob = (create.mock.calls[0] as unknown as [Blob])[0]
+    expect(JSON.parse(await blob.text())).toEqual(tree)
+    expect(click).toHaveBeenCalled()
+  })
+
+  it('virtualizes a 10,000-node tree', () => {
+    const children: TreeNode[] = []
+    for (let i = 0; i < 10_000; i++) children.push({ id: `n${i}`, value: `Node ${i}`, children: [] })
+    const t0 = performance.now()
+    setup({ tree: { id: 'root', value: 'Root', children } })
+    const rendered = screen.getAllByRole('treeitem').length
+    expect(rendered).toBeGreaterThan(5)
+    expect(rendered).toBeLessThan(100)
+    expect(performance.now() - t0).toBeLessThan(5000)
+  })
+})

@@ -1,0 +1,123 @@
+import { describe, expect, it } from 'vitest'
+import type { TreeNode } from './protocol'
+import { applyDelta, DeltaError, TreeDocument } from './tree-engine'
+
+const base = (): TreeNode => ({
+  id: 'root',
+  value: 'Root',
+  children: [
+    { id: 'a', value: 'A', children: [{ id: 'a1', value: 'A1', children: [] }] },
+    { id: 'b', value: 'B', props: { k: 1 }, children: [] },
+  ],
+})
+
+function code(fn: () => unknown): number | null {
+  try {
+    fn()
+    return null
+  } catch (err) {
+    if (err instanceof DeltaError) return err.code
+    throw err
+  }
+}
+
+describe('TreeDocument', () => {
+  it('adds with index missing (append), clamped, negative', () => {
+    const doc = new TreeDocument(base())
+    doc.apply({ action: 'add', path: '/root/children', node: { id: 'c', value: 'C', children: [] } })
+    doc.apply({ action: 'add', path: '/root/children', node: { id: 'd', value: 'D' }, index: 99 })
+    doc.apply({ action: 'add', path: '/root/children', node: { id: 'e', value: 'E' }, index: -5 })
+    expect(doc.root.children.map((c) => c.id)).toEqual(['e', 'a', 'b', 'c', 'd'])
+    expect(doc.rev).toBe(3)
+  })
+
+  it('adds a whole subtree and drops empty props', () => {
+    const doc = new TreeDocument(base())
+    doc.apply({
+      action: 'add',
+      path: '/root/a/children',
+      node: { id: 'x', value: 'X', props: {}, children: [{ id: 'y', value: 'Y', extra: 1 }] },
+      index: 0,
+    })
+    expect(doc.root.children[0]).toEqual({
+      id: 'a',
+      value: 'A',
+      children: [
+        { id: 'x', value: 'X', children: [{ id: 'y', value: 'Y', children: [] }] },
+        { id: 'a1', value: 'A1', children: [] },
+      ],
+    })
+    expect(doc.pathOf('y')).toBe('/root/a/x/y')
+  })
+
+  it('merges props; null deletes; props omitted when empty', () => {
+    const doc = new TreeDocument(base())
+    doc.apply({ action: 'update', path: '/root/b', fields: { props: { s: 'x', k: null } } })
+    expect(doc.root.children[1]).toEqual({ id: 'b', value: 'B', props: { s: 'x' }, children: [] })
+    doc.apply({ action: 'update', path: '/root/b', fields: { props: { s: null }, value: 'B2' } })
+    expect(doc.root.children[1]).toEqual({ id: 'b', value: 'B2', children: [] })
+    expect('props' in doc.root.children[1]!).toBe(false)
+  })
+
+  it('moves with the index counted after removal, clamped', () => {
+    const doc = new TreeDocument({
+      id: 'root',
+      value: 'Root',
+      children: ['p', 'q', 'r', 's'].map((id) => ({ id, value: id, children: [] })),
+    })
+    doc.apply({ action: 'move', path: '/root/p', to: '/root/children', index: 2 })
+    expect(doc.root.children.map((c) => c.id)).toEqual(['q', 'r', 'p', 's'])
+    doc.apply({ action: 'move', path: '/root/q', to: '/root/s/children', index: 50 })
+    expect(doc.pathOf('q')).toBe('/root/s/q')
+  })
+
+  it('keeps untouched subtrees as the same objects', () => {
+    const doc = new TreeDocument(base())
+    const before = doc.root
+    doc.apply({ action: 'update', path: '/root/b', fields: { value: 'BB' } })
+    expect(doc.root).not.toBe(before)
+    expect(doc.root.children[0]).toBe(before.children[0])
+  })
+
+  it('rejects with the server codes and changes nothing', () => {
+    const doc = new TreeDocument(base())
+    const before = doc.root
+    expect(code(() => doc.apply({ action: 'remove', path: '/root' }))).toBe(409)
+    expect(code(() => doc.apply({ action: 'remove', path: '/root/zzz' }))).toBe(404)
+    expect(code(() => doc.apply({ action: 'remove', path: '/root/a1' }))).toBe(409) // wrong ancestry
+    expect(code(() => doc.apply({ action: 'remove', path: '/root/zzz/a1' }))).toBe(404)
+    expect(code(() => doc.apply({ action: 'remove', path: 'root/a' }))).toBe(400)
+    expect(code(() => doc.apply({ action: 'remove', path: '/root/' }))).toBe(400)
+    expect(code(() => doc.apply({ action: 'explode', path: '/root/a' }))).toBe(400)
+    expect(code(() => doc.apply({ action: 'add', path: '/root', node: { id: 'n', value: 'N' } }))).toBe(400)
+    expect(code(() => doc.apply({ action: 'add', path: '/root/children', node: { id: 'a', value: 'dup' } }))).toBe(409)
+    expect(code(() => doc.apply({ action: 'add', path: '/root/children', node: { id: 'bad id', value: 'x' } }))).toBe(400)
+    expect(code(() => doc.apply({ action: 'add', path: '/root/children', node: { id: 'n', value: '' } }))).toBe(400)
+    expect(code(() => doc.apply({ action: 'add', path: '/root/children', node: { id: 'n', value: 'x' }, index: 1.5 }))).toBe(400)
+    expect(code(() => doc.apply({ action: 'update', path: '/root/a', fields: {} }))).toBe(400)
+    expect(code(() => doc.apply({ action: 'update', path: '/root/a', fields: { props: { k: [1] } } }))).toBe(400)
+    expect(code(() => doc.apply({ action: 'move', path: '/root/a', to: '/root/a/a1/children' }))).toBe(409)
+    expect(code(() => doc.apply({ action: 'move', path: '/root/a', to: '/root/a/children' }))).toBe(409)
+    expect(code(() => doc.apply({ action: 'move', path: '/root', to: '/root/a/children' }))).toBe(409)
+    expect(code(() => doc.apply({ action: 'move', path: '/root/a', to: '/root/nope/children' }))).toBe(404)
+    expect(doc.root).toBe(before)
+    expect(doc.rev).toBe(0)
+  })
+
+  it('applyDelta works on plain trees', () => {
+    const next = applyDelta(base(), { action: 'remove', path: '/root/a' })
+    expect(next.children.map((c) => c.id)).toEqual(['b'])
+  })
+
+  it('handles a 10,000-node tree quickly', () => {
+    const children: TreeNode[] = []
+    for (let i = 0; i < 10_000; i++) children.push({ id: `n${i}`, value: `Node ${i}`, children: [] })
+    const doc = new TreeDocument({ id: 'root', value: 'Root', children })
+    const t0 = performance.now()
+    for (let i = 0; i < 200; i++) {
+      doc.apply({ action: 'update', path: `/root/n${i}`, fields: { value: `v${i}` } })
+    }
+    expect(performance.now() - t0).toBeLessThan(2000)
+    expect(doc.size).toBe(10_001)
+  })
+})

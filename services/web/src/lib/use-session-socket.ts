@@ -1,0 +1,29 @@
+import { useEffect, useState, useSyncExternalStore } from 'react'
+import { SessionSocket, type SessionSnapshot, type SessionSocketOptions } from './ws-client'
+
+/**
+ * Creates one SessionSocket for the component's lifetime, starts it on mount
+ * and stops it on unmount. Options are read once, at creation.
+ */
+export function useSessionSocket(options: SessionSocketOptions): SessionSocket {
+  const [client] = useState(() => new SessionSocket(options))
+  useEffect(() => {
+    client.start()
+    const wake = () => {
+      if (document.visibilityState !== 'hidden') client.reconnectNow()
+    }
+    window.addEventListener('online', wake)
+    document.addEventListener('visibilitychange', wake)
+    return () => {
+      window.removeEventListener('online', wake)
+      document.removeEventListener('visibilitychange', wake)
+      client.stop()
+    }
+  }, [client])
+  return client
+}
+
+/** The client's snapshot (connection state, session id, tree, rev), re-rendering on change. */
+export function useSessionSnapshot(client: SessionSocket): SessionSnapshot {
+  return useSyncExternalStore(client.subscribe, client.getSnapshot, client.getSnapshot)
+}

@@ -1,0 +1,722 @@
+"""The OpenAI-compatible provider against the fake LLM server (a real process), plus unit tests
+for the SSE parser, the tool argument checks and the context outline budget."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import httpx
+import pytest
+from canopy.assistant.base import ChatTurn, ProviderError
+from canopy.assistant.context import build_messages, history_messages, named_nodes, outline
+from canopy.assistant.openai import OpenAIProvider
+from canopy.assistant.sse import SSEError, SSEEvent, SSEParser
+from canopy.assistant.tools import TOOLS, ToolArgumentError, parse_arguments
+from canopy.config import Settings
+from canopy.tree import Tree
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.fake_llm.fixture import API_KEY, FakeLLM
+
+SECRET_KEY = "sk-wrong-SECRET-4f9a8b7c6d5e"
+
+
+# ---------------------------------------------------------------------------------- helpers
+
+
+class Ctx:
+    """A TurnContext over a real Tree that records every frame, in order."""
+
+    def __init__(self, prompt: str = "Do something with the tree.", tree: Tree | None = None,
+                 history: list[ChatTurn] | None = None,
+                 on_apply: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
+                 on_text: Callable[[str], Awaitable[None]] | None = None) -> None:
+        self._prompt = prompt
+        self._tree = tree or Tree()
+        self._history = history or []
+        self.frames: list[tuple[str, Any]] = []
+        self.on_apply = on_apply
+        self.on_text = on_text
+
+    @property
+    def prompt(self) -> str:
+        return self._prompt
+
+    @property
+    def tree(self) -> Tree:
+        return self._tree
+
+    @property
+    def history(self) -> list[ChatTurn]:
+        return self._history
+
+    async def reasoning(self, text: str) -> None:
+        self.frames.append(("reasoning", text))
+
+    async def text(self, chunk: str) -> None:
+        self.frames.append(("text", chunk))
+        if self.on_text:
+            await self.on_text(chunk)
+
+    async def apply(self, delta: dict[str, Any]) -> dict[str, Any]:
+        change = self._tree.apply(delta)
+        self.frames.append(("apply", change.delta))
+        if self.on_apply:
+            await self.on_apply(change.delta)
+        return change.delta
+
+    async def undo(self) -> bool:
+        return False
+
+    async def debug(self, info: dict[str, Any]) -> None:
+        self.frames.append(("debug", info))
+
+    # views
+    def kinds(self) -> list[str]:
+        return [k for k, _ in self.frames]
+
+    @property
+    def text_out(self) -> str:
+        return "".join(v for k, v in self.frames if k == "text")
+
+    @property
+    def reasoning_out(self) -> list[str]:
+        return [v for k, v in self.frames if k == "reasoning"]
+
+    @property
+    def applied(self) -> list[dict[str, Any]]:
+        return [v for k, v in self.frames if k == "apply"]
+
+    @property
+    def debug_info(self) -> dict[str, Any]:
+        infos = [v for k, v in self.frames if k == "debug"]
+        assert len(infos) == 1, self.frames
+        return infos[0]
+
+    def values(self, node_id: str = "root") -> list[str]:
+        return [self._tree.value(c) for c in self._tree.children(node_id)]
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(trust_env=False) as client:
+        yield client
+
+
+def make_provider(http: httpx.AsyncClient, base_url: str, scenario: str, tag: str, *,
+                  key: str = API_KEY, timeout: float = 10.0, **kwargs: Any) -> OpenAIProvider:
+    s = Settings(_env_file=None, llm_provider="openai", llm_base_url=base_url,  # type: ignore[call-arg]
+                 llm_api_key=key, llm_model=f"scenario:{scenario}:{tag}", llm_timeout_seconds=timeout)
+    kwargs.setdefault("retry_backoff", 0.01)
+    return OpenAIProvider(http, s, **kwargs)
+
+
+def new_tag() -> str:
+    return FakeLLM.model("x").rsplit(":", 1)[1]
+
+
+async def run(http: httpx.AsyncClient, fake: FakeLLM, scenario: str, ctx: Ctx | None = None,
+              **kwargs: Any) -> tuple[Ctx, list[dict[str, Any]], str]:
+    tag = new_tag()
+    ctx = ctx or Ctx()
+    provider = make_provider(http, fake, scenario, tag, **kwargs)
+    await provider.run_turn(ctx)
+    return ctx, await fake.requests(tag), tag
+
+
+async def fails(http: httpx.AsyncClient, fake: FakeLLM, scenario: str, code: int, ctx: Ctx | None = None,
+                **kwargs: Any) -> tuple[ProviderError, list[dict[str, Any]], Ctx]:
+    tag = new_tag()
+    ctx = ctx or Ctx()
+    provider = make_provider(http, fake, scenario, tag, **kwargs)
+    with pytest.raises(ProviderError) as info:
+        await provider.run_turn(ctx)
+    assert info.value.code == code, info.value.message
+    return info.value, await fake.requests(tag), ctx
+
+
+def tool_messages(body: dict[str, Any]) -> list[dict[str, Any]]:
+    return [m for m in body["messages"] if m["role"] == "tool"]
+
+
+# ---------------------------------------------------------------------------------- happy paths
+
+
+async def test_plain_text_request_shape_and_debug(http: httpx.AsyncClient, fake_llm: FakeLLM) -> None:
+    ctx, reqs, tag = await run(http, fake_llm, "plain_text", Ctx(prompt="Say hello"))
+    assert ctx.text_out == "Hello from the fake LLM."
+    assert ctx.kinds()[-1] == "debug"
+    assert len(reqs) == 1
+    req = reqs[0]
+    assert req["path"] == "/v1/chat/completions"
+    assert req["headers"]["authorization"] == "Bearer test-key"
+    body = req["body"]
+    assert body["model"] == f"scenario:plain_text:{tag}"
+    assert body["stream"] is True
+    assert body["stream_options"] == {"include_usage": True}
+    assert [t["function"]["name"] for t in body["tools"]] == ["add_nodes", "update_node", "remove_node",
+                                                              "move_node"]
+    for tool in body["tools"]:
+        fn = tool["function"]
+        assert fn["strict"] is True
+        assert fn["parameters"]["additionalProperties"] is False
+        assert set(fn["parameters"]["required"]) == set(fn["parameters"]["properties"])
+    assert body["messages"][0]["role"] == "system"
+    assert "- Root [id=root]" in body["messages"][0]["content"]
+    assert body["messages"][-1] == {"role": "user", "content": "Say hello"}
+    info = ctx.debug_info
+    assert info["provider"] == "openai" and info["rounds"] == 1 and info["retries"] == 0
+    assert info["usage"] == {"prompt_tokens": 42, "completion_tokens": 5, "total_tokens": 47}
+    assert info["ttft_ms"] is not None and 0 <= info["ttft_ms"] <= info["latency_ms"]
+
+
+@pytest.mark.parametrize(("scenario", "usage"), [
+    ("plain_text", {"prompt_tokens": 42, "completion_tokens": 5, "total_tokens": 47}),
+    ("usage_final_chunk", {"prompt_tokens": 42, "completion_tokens": 6, "total_tokens": 48}),
+    ("no_usage", None),
+])
+async def test_usage_where_servers_put_it(http: httpx.AsyncClient, fake_llm: FakeLLM, scenario: str,
+                                          usage: dict[str, int] | None) -> None:
+    ctx, _, _ = await run(http, fake_llm, scenario)
+    assert ctx.debug_info.get("usage") == usage
+
+
+async def test_history_and_outline_in_messages(http: httpx.AsyncClient, fake_llm: FakeLLM) -> None:
+    tree = Tree()
+    tree.apply({"action": "add", "path": "/root/children",
+                "node": {"id": "n-1", "value": "Tasks", "props": {"priority": "high"}, "children": []}})
+    history = [ChatTurn("user", "first"), ChatTurn("assistant", "one"), ChatTurn("user", "second"),
+               ChatTurn("assistant", "two"), ChatTurn("user", "What now?")]
+    ctx, reqs, _ = await run(http, fake_llm, "echo", Ctx(prompt="What now?", tree=tree, history=history))
+    msgs = reqs[0]["body"]["messages"]
+    assert "  - Tasks [id=n-1] {priority: high}" in msgs[0]["content"]
+    assert [m["content"] for m in msgs[1:]] == ["first", "one", "second", "two", "What now?"]
+    assert ctx.text_out == "You said: What now?"
+
+
+async def test_tool_call_arguments_split_across_chunks(http: httpx.AsyncClient, fake_llm: FakeLLM) -> None:
+    ctx, reqs, _ = await run(http, fake_llm, "tool_calls_split")
+    assert ctx.values() == ["Tâche ☕ 1", 'Task "2" {x}']
+    assert ctx.text_out == "Adding two nodes.Added both nodes."
+    # both changes happened before the second round's text
+    applies = [i for i, (k, _) in enumerate(ctx.frames) if k == "apply"]
+    assert len(applies) == 2 and applies[-1] < text_frame_at(ctx, len("Adding two nodes."))
+    assert len(reqs) == 2
+    second = reqs[1]["body"]["messages"]
+    assistant = [m for m in second if m["role"] == "assistant"][-1]
+    assert assistant["content"] == "Adding two nodes."
+    assert assistant["tool_calls"][0]["id"] == "call_split_0"
+    assert json.loads(assistant["tool_calls"][0]["function"]["arguments"])["values"][0] == "Tâche ☕ 1"
+    result = json.loads(tool_messages(reqs[1]["body"])[0]["content"])
+    assert result["ok"] is True
+    assert [a["value"] for a in result["added"]] == ["Tâche ☕ 1", 'Task "2" {x}']
+    assert all(a["id"] in ctx.tree for a in result["added"])
+
+
+async def test_parallel_interleaved_tool_calls(http: httpx.AsyncClient, fake_llm: FakeLLM) -> None:
+    ctx, reqs, _ = await run(http, fake_llm, "parallel_tools")
+    # applied in index order; the third call inserts at index 0
+    assert [a["node"]["value"] for a in ctx.applied] == ["Alpha", "Beta", "Gamma", "Zero"]
+    assert ctx.values() == ["Zero", "Alpha", "Beta", "Gamma"]
+    beta = ctx.tree.find("Beta")[0]
+    assert ctx.tree.props(beta) == {"kind": "greek"}
+    results = tool_messages(reqs[1]["body"])
+    assert [m["tool_call_id"] for m in results] == ["call_par_0", "call_par_1", "call_par_2"]
+    assert ctx.debug_info["tool_calls"] == 3 and ctx.debug_info["changes"] == 4
+
+
+async def test_tool_calls_apply_while_the_response_still_streams(http: httpx.AsyncClient,
+                                                                 fake_llm: FakeLLM) -> None:
+    """The server holds the rest of the response until the first change was applied."""
+    tag = new_tag()
+
+    async def release(delta: dict[str, Any]) -> None:
+        if delta["node"]["value"] == "First":
+            await fake_llm.release(tag, "applied")
+
+    ctx = Ctx(on_apply=release)
+    provider = make_provider(http, fake_llm, "gated_tools", tag)
+    await provider.run_turn(ctx)
+    reqs = await fake_llm.requests(tag)
+    # the gate opened from inside apply(): the first change happened while the response was held open
+    assert reqs[0]["gates"] == {"applied": "released"}
+    assert ctx.values() == ["First", "Second"]
+    assert ctx.text_out == "Working on it.Both added."
+    applies = [i for i, (k, _) in enumerate(ctx.frames) if k == "apply"]
+    assert applies[-1] < text_frame_at(ctx, len("Working on it."))
+
+
+def text_frame_at(ctx: Ctx, offset: int) -> int:
+    """The index in ctx.frames of the text frame that starts at character ``offset`` of the text."""
+    seen = 0
+    for i, (kind, value) in enumerate(ctx.frames):
+        if kind == "text":
+            if seen >= offset:
+                return i
+            seen += len(value)
+    raise AssertionError(f"no text at offset {offset}")
+
+
+@pytest.mark.parametrize("scenario", ["reasoning_content", "reasoning"])
+async def test_reasoning_is_forwarded(http: httpx.AsyncClient, fake_llm: FakeLLM, scenario: str) -> None:
+    ctx, _, _ = await run(http, fake_llm, scenario)
+    assert "".join(ctx.reasoning_out) == "Let me think about this.\nThe user wants a greeting."
+    assert 1 <= len(ctx.reasoning_out) <= 6
+    assert ctx.reasoning_out[0].endswith("\n")  # flushed at the line end, before the rest arrived
+    kinds = ctx.kinds()
+    assert max(i for i, k in enumerate(kinds) if k == "reasoning") < kinds.index("text")
+    assert ctx.text_out == "Hi there!"
+    assert ctx.debug_info["usage"]["total_tokens"] == 50
+
+
+async def test_multi_round_feeds_tool_results_back(http: httpx.AsyncClient, fake_llm: FakeLLM) -> None:
+    ctx, reqs, _ = await run(http, fake_llm, "multi_round")
+    groceries = ctx.tree.find("Groceries")
+    assert len(groceries) == 1
+    assert ctx.values(groceries[0]) == ["Milk", "Eggs"]
+    assert ctx.text_out == "Added Groceries with Milk and Eggs."
+    assert len(reqs) == 3
+    first_result = tool_messages(reqs[1]["body"])[0]
+    assert first_result["tool_call_id"] == "call_mr_0"
+    assert json.loads(first_result["content"])["added"][0]["id"] == groceries[0]
+    assert len(tool_messages(reqs[2]["body"])) == 2
+    info = ctx.debug_info
+    assert info["rounds"] == 3 and info["finish_reason"] == "stop"
+    assert info["usage"]["prompt_tokens"] == 100 + 150 + 42  # summed over rounds
+    assert info["usage"]["total_tokens"] == 120 + 170 + 42 + 6
+
+
+async def test_all_four_tools(http: httpx.AsyncClient, fake_llm: FakeLLM) -> None:
+    ctx, reqs, _ = await run(http, fake_llm, "all_tools")
+    tree = ctx.tree
+    assert ctx.values() == ["Inbox (3)", "Archive"]
+    inbox, archive = tree.children("root")
+    assert tree.props(inbox) == {"color": "blue", "count": 3}
+    assert ctx.values(inbox) == []
+    assert ctx.values(archive) == ["Old mail"]
+    assert [a["action"] for a in ctx.applied] == ["add", "add", "add", "update", "add", "move", "remove"]
+    assert len(reqs) == 4
+
+
+async def test_invalid_arguments_are_told_to_the_model(http: httpx.AsyncClient, fake_llm: FakeLLM) -> None:
+    ctx, reqs, _ = await run(http, fake_llm, "invalid_args")
+    assert ctx.values() == ["Fixed"]
+    assert ctx.text_out == "Fixed it on the third try."
+    first = json.loads(tool_messages(reqs[1]["body"])[-1]["content"])
+    assert first["ok"] is False and "not valid JSON" in first["error"]
+    second = json.loads(tool_messages(reqs[2]["body"])[-1]["content"])
+    assert second["ok"] is False and second["code"] == 404 and "no-such-node" in second["error"]
+    assert len(reqs) == 4
+
+
+async def test_max_rounds_stops_the_loop(http: httpx.AsyncClient, fake_llm: FakeLLM) -> None:
+    tag = new_tag()
+    s = Settings(_env_file=None, llm_base_url=fake_llm, llm_api_key=API_KEY,  # type: ignore[call-arg]
+                 llm_model=f"scenario:multi_round:{tag}", llm_max_rounds=2)
+    ctx = Ctx()
+    await OpenAIProvider(http, s).run_turn(ctx)
+    assert len(await fake_llm.requests(tag)) == 2
+    assert "Stopped after 2 rounds" in ctx.text_out
+    assert ctx.debug_info["rounds"] == 2
+
+
+@pytest.mark.parametrize("scenario", ["keepalive_comments", "no_done", "non_streaming"])
+async def test_tolerated_stream_shapes(http: httpx.AsyncClient, fake_llm: FakeLLM, scenario: str) -> None:
+    ctx, _, _ = await run(http, fake_llm, scenario)
+    expected = {"keepalive_comments": "Comments are ignored.", "no_done": "Finished but no DONE.",
+                "non_streaming": "Not streamed."}[scenario]
+    assert ctx.text_out == expected
+
+
+@pytest.mark.parametrize("scenario", ["fragmented", "crlf", "coalesced"])
+async def test_network_chunking(http: httpx.AsyncClient, fake_llm: FakeLLM, scenario: str) -> None:
+    ctx, reqs, _ = await run(http, fake_llm, scenario)
+    assert ctx.text_out == "Naïve café ☕ 日本語 — split anywhere.Done."
+    assert ctx.values() == ["Frägment ☕"]
+    assert len(reqs) == 2
+    assert ctx.debug_info["usage"]["prompt_tokens"] == 20 + 42
+
+
+# ---------------------------------------------------------------------------------- retries
+
+
+async def test_429_honours_retry_after(http: httpx.AsyncClient, fake_llm: FakeLLM) -> None:
+    started = time.monotonic()
+    ctx, reqs, _ = await run(http, fake_llm, "rate_limited")
+    assert time.monotonic() - started >= 0.95  # Retry-After: 1
+    assert [r["status"] for r in reqs] == [429, 200]
+    assert ctx.text_out == "Answer after a rate limit."
+    assert ctx.debug_info["retries"] == 1
+
+
+async def test_retry_after_is_capped(http: httpx.AsyncClient, fake_llm: FakeLLM) -> None:
+    started = time.monotonic()
+    ctx, _, _ = await run(http, fake_llm, "rate_limited", retry_after_cap=0.05)
+    assert time.monotonic() - started < 0.9
+    assert ctx.text_out == "Answer after a rate limit."
+
+
+async def test_5xx_twice_then_success(http: httpx.AsyncClient, fake_llm: FakeLLM) -> None:
+    ctx, reqs, _ = await run(http, fake_llm, "server_error_twice")
+    assert [r["status"] for r in reqs] == [500, 503, 200]
+    assert ctx.text_out == "Answer after two failures."
+    assert ctx.debug_info["retries"] == 2
+
+
+async def test_5xx_forever_gives_502_after_two_retries(http: httpx.AsyncClient, fake_llm: FakeLLM) -> None:
+    err, reqs, ctx = await fails(http, fake_llm, "server_error_forever", 502)
+    assert len(reqs) == 3
+    assert "HTTP 500" in err.message and "The server had an error" in err.message
+    assert ctx.debug_info["error"] == 502
+
+
+# ---------------------------------------------------------------------------------- failures
+
+
+async def test_401_names_bad_credentials(http: httpx.AsyncClient, fake_llm: FakeLLM) -> None:
+    err, reqs, _ = await fails(http, fake_llm, "plain_text", 502, key=SECRET_KEY)
+    assert len(reqs) == 1 and reqs[0]["status"] == 401
+    assert "credentials" in err.message and "LLM_API_KEY" in err.message
+    assert SECRET_KEY not in err.message and SECRET_KEY not in str(err) and SECRET_KEY not in repr(err)
+    assert "[redacted]" in err.message  # the server echoed the key; it was scrubbed
+
+
+async def test_403_names_bad_credentials(http: httpx.AsyncClient, fake_llm: FakeLLM) -> None:
+    err, _, _ = await fails(http, fake_llm, "forbidden", 502)
+    assert "credentials" in err.message and "HTTP 403" in err.message
+
+
+async def test_unknown_model_is_502(http: httpx.AsyncClient, fake_llm: FakeLLM) -> None:
+    err, _, _ = await fails(http, fake_llm, "not_found", 502)
+    assert "HTTP 404" in err.message and "does not exist" in err.message
+
+
+@pytest.mark.parametrize(("scenario", "words"), [
+    ("malformed_json", "malformed JSON"),
+    ("stream_error", "server had an error"),
+    ("stream_cut", "cut"),
+    ("stream_cut_eof", "ended before"),
+])
+async def test_broken_streams_are_502(http: httpx.AsyncClient, fake_llm: FakeLLM, scenario: str,
+                                      words: str) -> None:
+    err, _, ctx = await fails(http, fake_llm, scenario, 502)
+    assert words in err.message
+    assert ctx.text_out.startswith("Partial") or ctx.text_out.startswith("This")
+
+
+async def test_connection_refused_is_502(http: httpx.AsyncClient) -> None:
+    from tests.helpers import free_port
+
+    provider = make_provider(http, f"http://127.0.0.1:{free_port()}/v1", "plain_text", "x")
+    with pytest.raises(ProviderError) as info:
+        await provider.run_turn(Ctx())
+    assert info.value.code == 502
+    assert "cannot connect" in info.value.message
+
+
+@pytest.mark.parametrize("scenario", ["hang", "hang_after_headers"])
+async def test_silence_times_out_with_504(http: httpx.AsyncClient, fake_llm: FakeLLM, scenario: str) -> None:
+    started = time.monotonic()
+    err, _, _ = await fails(http, fake_llm, scenario, 504, timeout=0.3)
+    assert 0.25 <= time.monotonic() - started < 3
+    assert "0.3 s" in err.message
+
+
+async def test_keepalives_forever_hit_the_overall_timeout(http: httpx.AsyncClient, fake_llm: FakeLLM) -> None:
+    started = time.monotonic()
+    err, _, _ = await fails(http, fake_llm, "keepalive_forever", 504, timeout=0.3, overall_timeout=0.8)
+    assert 0.75 <= time.monotonic() - started < 3
+    assert "did not finish" in err.message
+
+
+async def test_cancel_closes_the_upstream_within_a_second(http: httpx.AsyncClient, fake_llm: FakeLLM) -> None:
+    tag = new_tag()
+    streaming = asyncio.Event()
+
+    async def on_text(_: str) -> None:
+        streaming.set()
+
+    ctx = Ctx(on_text=on_text)
+    provider = make_provider(http, fake_llm, "slow_stream", tag)
+    task = asyncio.create_task(provider.run_turn(ctx))
+    await asyncio.wait_for(streaming.wait(), 10)
+    cancelled_at = time.monotonic()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    closed = await fake_llm.wait_closed(tag, timeout=1.0)
+    assert closed["closed"] is True and closed["client_closed"] is True and closed["finished"] is False
+    assert time.monotonic() - cancelled_at < 1.0
+    assert "debug" not in ctx.kinds()
+
+
+async def test_cancel_while_the_server_hangs(http: httpx.AsyncClient, fake_llm: FakeLLM) -> None:
+    tag = new_tag()
+    provider = make_provider(http, fake_llm, "hang", tag)
+    task = asyncio.create_task(provider.run_turn(Ctx()))
+    # the request is in flight once the server recorded it (a server-side long poll, no sleeping)
+    for _ in range(200):
+        if await fake_llm.requests(tag):
+            break
+    cancelled_at = time.monotonic()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    closed = await fake_llm.wait_closed(tag, timeout=1.0)
+    assert closed["closed"] is True and closed["client_closed"] is True
+    assert time.monotonic() - cancelled_at < 1.0
+
+
+# ---------------------------------------------------------------------------------- the key
+
+
+async def test_api_key_never_logged_or_shown(http: httpx.AsyncClient, fake_llm: FakeLLM,
+                                             caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    errors: list[ProviderError] = []
+    for scenario, key in [("plain_text", API_KEY), ("multi_round", API_KEY), ("stream_error", API_KEY),
+                          ("server_error_forever", API_KEY), ("plain_text", SECRET_KEY)]:
+        provider = make_provider(http, fake_llm, scenario, new_tag(), key=key)
+        assert key not in repr(provider) and key not in str(vars(provider).get("_key"))
+        try:
+            await provider.run_turn(Ctx())
+        except ProviderError as exc:
+            errors.append(exc)
+    assert len(errors) == 3
+    assert caplog.records, "expected some log records"
+    for record in caplog.records:
+        text = record.getMessage() + (logging.Formatter().formatException(record.exc_info)
+                                      if record.exc_info else "")
+        assert API_KEY not in text and SECRET_KEY not in text, text
+    for exc in errors:
+        for text in (str(exc), repr(exc), exc.message, str(exc.__cause__), str(exc.__context__)):
+            assert API_KEY not in text and SECRET_KEY not in text
+
+
+# ---------------------------------------------------------------------------------- SSE parser
+
+
+def parse_all(pieces: list[bytes]) -> list[SSEEvent]:
+    parser = SSEParser()
+    out: list[SSEEvent] = []
+    for p in pieces:
+        out += parser.feed(p)
+    return out + parser.close()
+
+
+def test_sse_basics() -> None:
+    stream = (b": comment\n\ndata: one\n\ndata:two\r\n\r\ndata: a\ndata: b\n\nevent: e\nid: 7\ndata: c\r\r"
+              b"data: [DONE]")
+    events = parse_all([stream])
+    assert [e.data for e in events] == ["one", "two", "a\nb", "c", "[DONE]"]
+    assert events[3].event == "e" and events[3].id == "7"
+
+
+def test_sse_cr_then_lf_across_pieces_is_one_line_end() -> None:
+    assert [e.data for e in parse_all([b"data: x\r", b"\n\r", b"\ndata: y\r\n\r\n"])] == ["x", "y"]
+
+
+def test_sse_utf8_split_inside_a_character() -> None:
+    raw = "data: ☕ café\n\n".encode()
+    assert [e.data for e in parse_all([raw[:7], raw[7:9], raw[9:]])] == ["☕ café"]
+
+
+def test_sse_rejects_endless_lines_and_bad_utf8() -> None:
+    parser = SSEParser(max_line_bytes=100)
+    with pytest.raises(SSEError):
+        parser.feed(b"data: " + b"x" * 200)
+    with pytest.raises(SSEError):
+        SSEParser().feed(b"data: \xff\xfe\n\n")
+
+
+_event_text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n"), max_size=30)
+
+
+@st.composite
+def sse_streams(draw: st.DrawFn) -> tuple[bytes, list[str]]:
+    newline = draw(st.sampled_from(["\n", "\r\n", "\r"]))
+    events = draw(st.lists(st.lists(_event_text, min_size=1, max_size=3), max_size=8))
+    out: list[str] = []
+    for lines in events:
+        if draw(st.booleans()):
+            out.append(":" + draw(_event_text) + newline)
+        for line in lines:
+            spaced = line.startswith(" ") or draw(st.booleans())  # "data:" + " x" would lose the space
+            out.append(("data: " if spaced else "data:") + line + newline)
+        out.append(newline)
+    expected = ["\n".join(lines) for lines in events]
+    return "".join(out).encode(), expected
+
+
+@st.composite
+def splits(draw: st.DrawFn, data: bytes) -> list[bytes]:
+    cuts = sorted(draw(st.lists(st.integers(0, len(data)), max_size=20)))
+    bounds = [0, *cuts, len(data)]
+    return [data[a:b] for a, b in itertools.pairwise(bounds)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_sse_any_split_yields_the_same_events(data: st.DataObject) -> None:
+    raw, expected = data.draw(sse_streams())
+    pieces = data.draw(splits(raw))
+    assert [e.data for e in parse_all(pieces)] == expected
+    assert [e.data for e in parse_all([raw])] == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_sse_arbitrary_bytes_are_split_independent(data: st.DataObject) -> None:
+    raw = data.draw(st.binary(max_size=200) | st.text(alphabet="data: x\r\n:é", max_size=200).map(str.encode))
+    pieces = data.draw(splits(raw))
+
+    def outcome(chunks: list[bytes]) -> Any:
+        try:
+            return [(e.data, e.event, e.id) for e in parse_all(chunks)]
+        except SSEError:
+            return "error"
+
+    assert outcome(pieces) == outcome([raw])
+
+
+# ---------------------------------------------------------------------------------- tools
+
+
+def test_tool_schemas_are_strict() -> None:
+    def walk(schema: Any) -> None:
+        if isinstance(schema, dict):
+            if schema.get("type") == "object" or (isinstance(schema.get("type"), list)
+                                                   and "object" in schema["type"]):
+                assert schema["additionalProperties"] is False
+                assert set(schema["required"]) == set(schema["properties"])
+            for key in ("minItems", "minLength", "pattern", "minimum"):
+                assert key not in schema
+            for v in schema.values():
+                walk(v)
+        elif isinstance(schema, list):
+            for v in schema:
+                walk(v)
+
+    for tool in TOOLS:
+        assert tool["function"]["strict"] is True
+        walk(tool["function"]["parameters"])
+
+
+@pytest.mark.parametrize(("name", "args", "words"), [
+    ("add_nodes", '{"parent_id": "root", "values": []}', "non-empty"),
+    ("add_nodes", '{"parent_id": "root", "values": ["a"], "extra": 1}', "unexpected"),
+    ("add_nodes", '{"parent_id": 5, "values": ["a"]}', "string"),
+    ("add_nodes", '{"parent_id": "root", "values": ["a"], "index": "2"}', "integer"),
+    ("update_node", '{"node_id": "n-1", "value": null, "props": null}', "give a new"),
+    ("update_node", '{"node_id": "n-1", "value": null, "props": [{"k": 1}]}', "key"),
+    ("move_node", '{"node_id": "n-1"}', "new_parent_id"),
+    ("remove_node", "[1]", "object"),
+    ("explode", "{}", "unknown tool"),
+    ("remove_node", '{"node_id": "n-1"', "not valid JSON"),
+])
+def test_tool_argument_errors(name: str, args: str, words: str) -> None:
+    with pytest.raises(ToolArgumentError) as info:
+        parse_arguments(name, args)
+    assert words in str(info.value)
+
+
+def test_tool_arguments_accept_pairs_objects_and_missing_nullables() -> None:
+    assert parse_arguments("update_node", '{"node_id": "a", "props": [{"key": "k", "value": 1}]}') == {
+        "node_id": "a", "value": None, "props": {"k": 1}}
+    assert parse_arguments("update_node", '{"node_id": "a", "value": "x", "props": {"k": null}}')["props"] == {
+        "k": None}
+    assert parse_arguments("add_nodes", '{"parent_id": "root", "values": "One"}')["values"] == ["One"]
+
+
+# ---------------------------------------------------------------------------------- context
+
+
+def big_tree(groups: int = 30, items: int = 100) -> Tree:
+    node = {"id": "root", "value": "Root", "children": [
+        {"id": f"g-{g}", "value": f"Group {g}", "children": [
+            {"id": f"i-{g}-{i}", "value": f"Item {g}-{i}", "props": {"n": i}, "children": [
+                {"id": f"d-{g}-{i}", "value": f"Detail of {g}-{i}", "children": []}]}
+            for i in range(items)]}
+        for g in range(groups)]}
+    return Tree.from_dict(node)
+
+
+def test_outline_small_tree_is_complete() -> None:
+    tree = Tree.from_dict({"id": "root", "value": "Root", "children": [
+        {"id": "n-1", "value": "Tasks", "props": {"priority": "high", "done": False, "note": "a, b"},
+         "children": [{"id": "n-2", "value": "Write\nreport", "children": []}]}]})
+    o = outline(tree, budget=10_000)
+    assert o.omitted == 0 and o.shown == 3
+    assert o.text.splitlines() == [
+        "- Root [id=root]",
+        '  - Tasks [id=n-1] {priority: high, done: false, note: "a, b"}',
+        "    - Write report [id=n-2]",
+    ]
+
+
+def test_outline_budget_keeps_top_levels_and_named_nodes() -> None:
+    tree = big_tree()
+    total = len(tree)
+    o = outline(tree, budget=4000, prompt="Rename 'Item 17-42' and move d-3-99 under Group 5")
+    assert len(o.text) <= 4000
+    lines = o.text.splitlines()
+    assert lines[0] == "- Root [id=root]"
+    assert o.shown + o.omitted == total and o.omitted > 0
+    assert f"{o.omitted} of {total} nodes are not shown" in lines[-1]
+    # all top-level groups are there (breadth-first)
+    for g in range(30):
+        assert f"[id=g-{g}]" in o.text
+    # named nodes and their ancestors
+    assert any(line.startswith("    - Item 17-42 [id=i-17-42] {n: 42}") for line in lines)
+    assert "      - Detail of 3-99 [id=d-3-99]" in lines
+    assert "    - Item 3-99 [id=i-3-99] {n: 99}" in lines
+    assert "[id=i-17-4]" not in o.text  # 'Item 17-4' is not named by 'Item 17-42'
+    # a group that lost children says so
+    assert any(line.startswith("  - Group 0 [id=g-0] (+") and "more children not shown" in line
+               for line in lines)
+    # every shown node's parent is shown right above it in the indentation
+    depth_stack: list[int] = []
+    for line in lines[:-1]:
+        depth = (len(line) - len(line.lstrip(" "))) // 2
+        assert depth <= len(depth_stack)
+        depth_stack = [*depth_stack[:depth], depth]
+
+
+def test_outline_tiny_budget_still_has_root() -> None:
+    o = outline(big_tree(3, 3), budget=10, prompt="")
+    assert o.text.splitlines()[0] == "- Root [id=root] (+3 more children not shown)"
+    assert o.shown == 1
+
+
+def test_named_nodes_by_value_and_id() -> None:
+    tree = big_tree(3, 3)
+    assert set(named_nodes(tree, "put i-1-2 under group 2")) == {"g-2", "i-1-2"}
+    assert "g-1" in named_nodes(tree, "collapse 'Group 1' please")
+
+
+def test_history_trimmed_and_prompt_not_duplicated() -> None:
+    history = [ChatTurn("user", f"u{i}") if i % 2 == 0 else ChatTurn("assistant", f"a{i}") for i in range(10)]
+    msgs = history_messages([*history, ChatTurn("user", "now")], 4, "now")
+    assert [m["content"] for m in msgs] == ["u6", "a7", "u8", "a9"]
+    assert history_messages(history, 0, "x") == []
+    built = build_messages(Tree(), "now", history, context_chars=32_000, history_messages_limit=3)
+    assert [m["role"] for m in built] == ["system", "assistant", "user", "assistant", "user"]
+    assert built[-1]["content"] == "now"
+
+
+async def test_by_prompt_picks_the_scenario_from_the_prompt(http: httpx.AsyncClient, fake_llm: FakeLLM) -> None:
+    tag = new_tag()
+    ctx = Ctx(prompt=f"Please add things [scenario:multi_round:{tag}]")
+    await make_provider(http, fake_llm, "by_prompt", "outer").run_turn(ctx)
+    assert ctx.text_out == "Added Groceries with Milk and Eggs."
+    assert [r["scenario"] for r in await fake_llm.requests(tag)] == ["multi_round"] * 3
+    ctx = Ctx(prompt="hello there")
+    await make_provider(http, fake_llm, "by_prompt", "outer").run_turn(ctx)
+    assert ctx.text_out == "You said: hello there"
