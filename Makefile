@@ -48,7 +48,7 @@ run: $(VENV_OK) deps-apt web-build
 
 # --- checks ------------------------------------------------------------------
 lint: $(VENV_OK) $(WEB_OK)
-	.venv/bin/ruff check services/api/canopy tests bench
+	.venv/bin/ruff check services/api/canopy tests $(wildcard bench)
 	cd services/api && ../../.venv/bin/mypy
 	cd $(WEB) && npm run lint
 
