@@ -80,6 +80,7 @@ class Connection:
         self.metrics.frames_out.labels(frame_type).inc()
 
     def error(self, code: int, message: str, frame_id: str | None = None) -> None:
+        log.info("error %d sent: %s", code, message)
         self.metrics.errors.labels(str(code)).inc()
         self.send("error", {}, frame_id, error=(code, message))
 
@@ -101,6 +102,8 @@ class Connection:
 
     async def serve(self) -> None:
         await self.ws.accept()
+        client = self.ws.client
+        log.info("connected from %s", client.host if client else "unknown")  # the URL may hold a token: not logged
         self.metrics.ws_connections.inc()
         self.manager.peers.add(self)
         writer = asyncio.create_task(self._write_loop(), name="ws-writer")
