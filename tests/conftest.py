@@ -5,11 +5,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from canopy.config import Settings
-from canopy.main import create_app
 from fastapi import FastAPI
 from starlette.testclient import TestClient
 
+from canopy.config import Settings
+from canopy.main import create_app
 from tests.fake_llm.fixture import fake_llm  # noqa: F401 - the session-wide fake LLM server fixture
 from tests.helpers import TEST_SECRET
 

@@ -6,9 +6,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from canopy.protocol import server_frames
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
+
+from canopy.protocol import server_frames
 
 Frame = dict[str, Any]
 

@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from canopy.main import create_app
-from canopy.protocol import server_frames
-from canopy.tree import Tree
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
+from canopy.main import create_app
+from canopy.protocol import server_frames
+from canopy.tree import Tree
 from tests.conftest import make_settings
 from tests.wsutil import init, login
 

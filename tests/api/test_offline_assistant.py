@@ -8,6 +8,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from canopy.assistant.base import ChatTurn, Provider, TurnContext
 from canopy.assistant.offline import (
     HELP_TEXT,
@@ -17,8 +20,6 @@ from canopy.assistant.offline import (
     plan,
 )
 from canopy.tree import DeltaError, Tree
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 R = "/root"
 WORK = "/root/work"

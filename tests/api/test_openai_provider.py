@@ -13,6 +13,9 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from canopy.assistant.base import ChatTurn, ProviderError
 from canopy.assistant.context import build_messages, history_messages, named_nodes, outline
 from canopy.assistant.openai import OpenAIProvider
@@ -20,9 +23,6 @@ from canopy.assistant.sse import SSEError, SSEEvent, SSEParser
 from canopy.assistant.tools import TOOLS, ToolArgumentError, parse_arguments
 from canopy.config import Settings
 from canopy.tree import Tree
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
 from tests.fake_llm.fixture import API_KEY, FakeLLM
 
 SECRET_KEY = "sk-wrong-SECRET-4f9a8b7c6d5e"

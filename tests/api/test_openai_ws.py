@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from canopy.main import create_app
 from starlette.testclient import TestClient
 
+from canopy.main import create_app
 from tests.conftest import make_settings
 from tests.fake_llm.fixture import API_KEY, FakeLLM
 from tests.helpers import free_port, wait_until

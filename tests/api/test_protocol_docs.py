@@ -21,8 +21,9 @@ from typing import Any
 
 import pytest
 import yaml
-from canopy import protocol
 from pydantic import TypeAdapter
+
+from canopy import protocol
 
 ROOT = Path(__file__).resolve().parents[2]
 PROTOCOL_MD = ROOT / "docs" / "protocol.md"

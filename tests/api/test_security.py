@@ -3,6 +3,8 @@ from __future__ import annotations
 import time
 
 import pytest
+from jose import jwt
+
 from canopy.security import (
     InvalidTokenError,
     create_access_token,
@@ -12,7 +14,6 @@ from canopy.security import (
     new_refresh_token,
     verify_password,
 )
-from jose import jwt
 
 SECRET = "s" * 40
 

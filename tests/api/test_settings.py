@@ -3,8 +3,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from canopy.config import DEFAULT_SECRET, Settings
 from pydantic import ValidationError
+
+from canopy.config import DEFAULT_SECRET, Settings
 
 
 def test_defaults_match_the_contract(monkeypatch: pytest.MonkeyPatch) -> None:

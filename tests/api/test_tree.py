@@ -15,10 +15,11 @@ import re
 from typing import Any
 
 import pytest
-from canopy.tree import ROOT_ID, Change, DeltaError, NodeNotFoundError, Tree, TreeLimits
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+
+from canopy.tree import ROOT_ID, Change, DeltaError, NodeNotFoundError, Tree, TreeLimits
 
 # --------------------------------------------------------------------------- helpers
 

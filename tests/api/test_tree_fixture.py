@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from canopy.tree import DeltaError, Tree
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "tree_cases.json"

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from canopy.main import create_app
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
+from canopy.main import create_app
 from tests.conftest import make_settings
 from tests.helpers import wait_until
 from tests.wsutil import (
