@@ -24,7 +24,7 @@ LONG = os.environ.get("CANOPY_FUZZ") == "long"
 EXAMPLES = int(os.environ.get("CANOPY_FUZZ_EXAMPLES", 200_000 if LONG else 10_000))
 ALLOWED_ERRORS = {400, 404, 409, 413, 429, 500}
 
-pytestmark = pytest.mark.timeout(3600 if LONG else 600)
+pytestmark = [pytest.mark.fuzz, pytest.mark.timeout(3600 if LONG else 600)]
 
 
 class Live:

@@ -69,7 +69,9 @@ def logging_config(level: str = "INFO", json_output: bool = False) -> dict[str, 
         "loggers": {
             name: {"level": level, "handlers": ["stderr"], "propagate": False}
             for name in ("canopy", "uvicorn", "uvicorn.error", "uvicorn.access", "gunicorn.error", "gunicorn.access")
-        },
+        }
+        # Driver loggers print SQL parameters, which include what users type: never below WARNING.
+        | {name: {"level": "WARNING"} for name in ("aiosqlite", "sqlalchemy.engine", "asyncpg")},
     }
 
 

@@ -59,7 +59,7 @@ def _token_response(services: Services, user_id: str, refresh: str, response: Re
 
 
 @router.post("/register", status_code=status.HTTP_201_CREATED, response_model=UserOut,
-             responses={409: {"description": "Username taken"}})
+             responses={400: {"description": "Body is not parseable"}, 409: {"description": "Username taken"}})
 async def register(body: Credentials, services: ServicesDep) -> UserOut:
     password_hash = await to_thread.run_sync(hash_password, body.password)
     try:
@@ -75,7 +75,8 @@ def _client_ip(request: Request) -> str:
 
 
 @router.post("/login", response_model=TokenOut,
-             responses={401: {"description": "Bad credentials"}, 429: {"description": "Throttled"}})
+             responses={400: {"description": "Body is not parseable"}, 401: {"description": "Bad credentials"},
+                        429: {"description": "Throttled"}})
 async def login(
     request: Request, response: Response, services: ServicesDep,
     form: Annotated[OAuth2PasswordRequestForm, Depends()],

@@ -45,6 +45,7 @@ class SessionState(BaseModel):
 
 
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "Not found (or another user's)"}}
+_BAD_BODY: dict[int | str, dict[str, Any]] = {400: {"description": "Body is not parseable"}}
 
 
 def _manager(services: ServicesDep) -> SessionManager:
@@ -68,7 +69,7 @@ async def list_sessions(user: CurrentUser, services: ServicesDep) -> list[Sessio
             for m in metas]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=SessionState)
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=SessionState, responses=_BAD_BODY)
 async def create_session(user: CurrentUser, services: ServicesDep, body: SessionCreate | None = None) -> SessionState:
     live = await _manager(services).create(user.id, body.title if body else None)
     return _state(live)
@@ -84,7 +85,7 @@ async def get_session(session_id: SessionId, user: CurrentUser, services: Servic
         return _state(live)
 
 
-@router.patch("/{session_id}", response_model=SessionSummary, responses=_NOT_FOUND)
+@router.patch("/{session_id}", response_model=SessionSummary, responses={**_BAD_BODY, **_NOT_FOUND})
 async def rename_session(
     session_id: SessionId, body: SessionRename, user: CurrentUser, services: ServicesDep
 ) -> SessionSummary:
