@@ -339,3 +339,26 @@ def test_auth_routes_are_rate_limited_by_nginx(stack: Stack) -> None:
         # Other routes are not limited, and the bucket refills (10 r/s).
         assert c.get("/api/healthz").status_code == 200
         wait_until(lambda: c.get("/api/auth/me").status_code == 401, 10, "auth rate limit refilled", 0.2)
+
+
+async def test_streamed_chunks_are_not_buffered_by_nginx(stack: Stack) -> None:
+    """The offline assistant sleeps OFFLINE_CHUNK_DELAY_MS (15 ms) between chunks; if nginx buffered
+    the stream, every chunk would arrive in one burst. A lower bound only: load can only widen it."""
+    with client(stack) as c:
+        _, token = new_user(c)
+    ws, _ = await open_session(stack, token, marker())
+    try:
+        await ws.send(json.dumps({"type": "user_prompt", "data": {"prompt": "Add 'A', 'B', 'C' and 'D' under root"}}))
+        arrivals: list[float] = []
+        while True:
+            frame = await recv_json(ws)
+            if frame["type"] == "assistant_response":
+                arrivals.append(asyncio.get_running_loop().time())
+                if not frame["data"]["chunk"]:
+                    break
+        chunks = len(arrivals) - 1
+        assert chunks >= 3
+        spread = arrivals[chunks - 1] - arrivals[0]
+        assert spread >= (chunks - 1) * 0.015 * 0.8, (chunks, spread)
+    finally:
+        await ws.close()
