@@ -164,6 +164,8 @@ describe('the app', () => {
     await waitFor(() => expect(router.state.location.pathname).toBe('/sessions/s9'))
     const call = fetchMock.calls.find((c) => c.method === 'POST' && c.url === '/api/sessions')!
     expect((call.init!.headers as Record<string, string>).Authorization).toBe('Bearer tok')
+    // The switch opens a second socket; wait for it rather than racing the first one.
+    await waitFor(() => expect(FakeSocket.instances.length).toBe(2))
     const sock2 = await socketReady()
     expect(sock2.sent[0]!.data).toEqual({ token: 'tok', session_id: 's9' })
   })
