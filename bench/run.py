@@ -1,0 +1,278 @@
+"""`make bench`: runs every figure on 127.0.0.1 and writes docs/benchmarks.md.
+
+    .venv/bin/python -m bench.run            # full (under 10 minutes)
+    .venv/bin/python -m bench.run --quick    # smaller counts, shorter runs
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+from bench import server, tree_engine
+from bench.stats import median, percentile
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "docs" / "benchmarks.md"
+SERVER_BUDGET_S = 480
+
+
+def _cmd(argv: list[str]) -> str:
+    try:
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=20, check=False)
+        return (p.stdout + p.stderr).strip().splitlines()[0]
+    except (OSError, IndexError, subprocess.SubprocessError):
+        return "not found"
+
+
+def machine() -> dict[str, str]:
+    mem = next(line for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal"))
+    load = Path("/proc/loadavg").read_text().split()[:3]
+    return {
+        "nproc": str(os.cpu_count()), "memory": f"{int(mem.split()[1]) // 1024} MiB",
+        "kernel": platform.release(), "python": platform.python_version(), "node": _cmd(["node", "--version"]),
+        "nginx": _cmd([server.nginx_binary_path(), "-v"]), "load average at start": " ".join(load),
+    }
+
+
+def verdict(ok: bool) -> str:
+    return "**pass**" if ok else "**FAIL**"
+
+
+class Report:
+    def __init__(self) -> None:
+        self.rows: list[str] = []
+        self.notes: list[str] = []
+
+    def row(self, figure: str, median_s: str, p99_s: str, target: str, result: str) -> None:
+        self.rows.append(f"| {figure} | {median_s} | {p99_s} | {target} | {result} |")
+
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+
+
+def run_tree(rep: Report, quick: bool) -> None:
+    res = tree_engine.run(quick)
+    for n, r in res.items():
+        for op in ("update", "move", "add+remove"):
+            s = r[op]
+            target = "≤ 50 µs at 100k" if n == 100_000 else "—"
+            result = verdict(s["median_us"] <= 50 and s["p99_us"] <= 50) if n == 100_000 else "info"
+            rep.row(f"tree {n // 1000}k nodes: one delta `{op}` ({s['ops']} ops)", f"{s['median_us']:.1f} µs",
+                    f"{s['p99_us']:.1f} µs", target, result)
+        s = r["snapshot"]
+        target = "≤ 150 ms at 100k" if n == 100_000 else "—"
+        result = verdict(s["median_ms"] <= 150) if n == 100_000 else "info"
+        if n == 100_000 and s["median_ms"] <= 150 < s["p99_ms"]:
+            result = "**pass** (median); p99 over"
+        rep.row(f"tree {n // 1000}k nodes: snapshot to_dict+orjson.dumps ({s['runs']} runs, "
+                f"{s['bytes'] / 1e6:.2f} MB)", f"{s['median_ms']:.2f} ms", f"{s['p99_ms']:.2f} ms", target, result)
+    big = res[100_000]["snapshot"]
+    rep.note(f"Snapshot at 100k: of the median {big['median_ms']:.0f} ms, Tree.to_dict takes "
+             f"{big['to_dict_median_ms']:.0f} ms (building 100k Python dicts) and orjson.dumps the rest. "
+             "Tree shape: breadth-first, fan-out 10 (depth 6 at 100k); deltas act on leaves at the deepest level.")
+    if big["median_ms"] > 150:
+        rep.note("Snapshot over target, likely cause: Tree.to_dict builds a fresh Python dict (and children list) "
+                 "per node, ~1.4 µs per node on this loaded machine; orjson itself is a small share. Caching the "
+                 "serialised snapshot per rev, or serialising straight from the node index without the "
+                 "intermediate dicts, are the obvious levers. The figure moved between 136 and 244 ms across "
+                 "development runs with the machine's other load.")
+    rep.note("The add+remove figure is two deltas (an add, then the remove of that node), timed together.")
+
+
+async def run_server(rep: Report, quick: bool, workdir: Path) -> None:
+    runs = 3 if quick else 5
+    seconds = 3.0 if quick else 6.0
+    users = 100
+    stack = server.start_stack(workdir / "stack")
+    echo = None
+    try:
+        t0 = time.perf_counter()
+        tokens = await server.make_users(stack.api_url, users, "bench")
+        rep.note(f"Setup: registering and logging in {users} users (argon2) took {time.perf_counter() - t0:.1f} s; "
+                 "tokens are reused by every figure.")
+        ws_api = f"ws://127.0.0.1:{stack.api_port}/ws/session"
+        wpid = server.worker_pid(stack.api.proc.pid)  # type: ignore[union-attr]
+
+        # prompt -> first tree_update
+        for label, toks, rounds, pace in (
+                ("1 user", tokens[:1], 30 if quick else 60, None),
+                ("100 concurrent users, all prompting at the same instant", tokens, 1 if quick else 2, None),
+                ("100 concurrent users, each prompting after a random 0-2 s pause", tokens, 3 if quick else 5, 1.0)):
+            p50s, p99s, allv = [], [], []
+            meter = server.CpuMeter(wpid)
+            for _ in range(runs):
+                with meter:
+                    v = await server.prompt_latency(ws_api, toks, rounds, pace)
+                p50s.append(percentile(v, 50))
+                p99s.append(percentile(v, 99))
+                allv.extend(v)
+            at100 = len(toks) == 100
+            ok = median(p50s) <= 5 and median(p99s) <= 25
+            rep.row(f"offline prompt → first tree_update, {label} ({runs} runs x {len(toks) * rounds} prompts)",
+                    f"p50 {median(p50s):.2f} ms", f"p99 {median(p99s):.2f} ms (worst run {max(p99s):.2f})",
+                    "p50 ≤ 5 ms, p99 ≤ 25 ms at 100", verdict(ok) if at100 else "info")
+            rep.note(f"Prompt latency, {label}: {meter.summary()} (includes session attach and warm-up).")
+            if toks is tokens and not ok:
+                rep.note(f"Prompt latency over target ({label}), likely cause: every turn runs on the one worker's "
+                         "event loop and commits its changes and chat messages to SQLite (each its own "
+                         "transaction, through aiosqlite's thread) before broadcasting, ~3 ms of worker time per "
+                         "turn here; 100 simultaneous prompts therefore queue for ~300 ms. Even at ~100 prompts/s "
+                         "with think time the queueing tail exceeds 25 ms. One worker cannot meet p50 ≤ 5 ms for a "
+                         "100-prompt burst; it needs cheaper turns (batched commits) or more workers.")
+        rep.note("Prompt latency: API directly (no nginx), OFFLINE_CHUNK_DELAY_MS=0, each user its own session; "
+                 "the client waits for the whole turn before the next prompt; the 100-user rounds send all 100 "
+                 "prompts at once (a worst-case burst: 100 turns queue on one worker); the paced rows give each user a "
+                 "random think time (mean 1 s) before each prompt, about 100 prompts/s in all. Figures are the "
+                 "median over runs of each run's p50 / p99.")
+
+        # persisted changes per second
+        rates = []
+        total = 0
+        meter = server.CpuMeter(wpid)
+        for _ in range(runs):
+            with meter:
+                rate, done = await server.tree_op_throughput(ws_api, tokens, seconds)
+            rates.append(rate)
+            total += done
+        rep.row(f"persisted tree_ops/s, {users} sessions, 1 in flight each ({runs} runs x {seconds:.0f} s)",
+                f"{median(rates):,.0f}/s", f"{percentile(rates, 1):,.0f}/s (slowest run)", "≥ 2,000/s",
+                verdict(median(rates) >= 2000))
+        rep.note("tree_op throughput: each `tree_update` is awaited before the next `tree_op` on that socket, "
+                 "and the server commits each change before it broadcasts; the 'p99' column is the slowest run "
+                 "(1st percentile of the per-run rates). " + meter.summary() + f"; {total:,} changes in all.")
+        if median(rates) < 2000:
+            rep.note("tree_ops/s under target, likely cause: group commit is not implemented. Each tree_op is "
+                     "its own SQLite transaction (store.commit_changes: insert change set, insert change row, "
+                     "update the session row, plus a redo-stack check), each statement a hop to aiosqlite's "
+                     "thread, all on one worker whose CPU is near one full core (see above). Batching the "
+                     "commits of many sessions into one transaction per event-loop tick is the likely fix.")
+
+        # ping through nginx vs echo
+        echo = server.EchoBehindNginx(workdir / "echo", stack)
+        echo.start()
+        canopy_r, echo_r = [], []
+        meter = server.CpuMeter(wpid)
+        for _ in range(runs):
+            with meter:
+                canopy_r.append(await server.ping_rate(stack.ws_url, tokens, 100, seconds))
+            echo_r.append(await server.ping_rate(echo.ws_url, None, 100, seconds))
+        ratios = [c / e for c, e in zip(canopy_r, echo_r, strict=True)]
+        rep.row(f"authenticated ping/pong via nginx wss, 100 conns ({runs} runs x {seconds:.0f} s)",
+                f"{median(canopy_r):,.0f} msg/s = {median(ratios):.2f} x echo ({median(echo_r):,.0f} msg/s)",
+                f"ratio {percentile(ratios, 1):.2f} (worst run; runs {min(ratios):.2f}-{max(ratios):.2f})",
+                "≥ 0.85 x echo", verdict(median(ratios) >= 0.85)
+                + (" (runs straddle the target: within this machine's noise)" if min(ratios) < 0.85 <= max(ratios)
+                   else ""))
+        rep.note("Ping/pong: the Python benchmark client runs on the same 2 cores as nginx and the server, so "
+                 "both rates are partly client-bound; runs alternate Canopy / echo so load drift hits both. "
+                 "The echo is bench/echo_app.py on bare uvicorn (websockets-sansio), behind a second nginx "
+                 "rendered from the same template and certificate. During the Canopy runs: " + meter.summary() + ".")
+        echo.stop()
+        echo = None
+
+        # idle sessions
+        n = 2000 if quick else 10_000
+        idle = await server.idle_sessions(ws_api, tokens, n, stack.api.proc.pid)  # type: ignore[union-attr]
+        ok = idle["failures"] == 0 and idle["kb_per_conn"] <= 30
+        rep.row(f"idle authenticated sessions on one worker: {idle['opened']}/{n} opened",
+                f"{idle['kb_per_conn']:.1f} KB RSS per connection", "— (one measurement)", "≤ 30 KB each",
+                verdict(ok))
+        rep.note(f"Idle sessions: worker RSS {idle['rss_before_kb']} KB → {idle['rss_after_kb']} KB after opening "
+                 f"{idle['opened']} authenticated sockets in {idle['open_seconds']:.1f} s (API directly, "
+                 f"{len(tokens)} users, so the sockets share {len(tokens)} sessions: the figure is per connection, "
+                 "session state was loaded before the baseline). RSS is a single before/after reading, not a "
+                 "median of runs. Failures: " + (f"{idle['failures']} (first: {idle['first_failure']})"
+                                                  if idle["failures"] else "none") + ".")
+        if not ok:
+            rep.note("RSS per connection over target, likely cause: each socket costs Python objects in the "
+                     "worker - the uvicorn websockets-sansio protocol and its buffers, asyncio transport and "
+                     "tasks, the app's connection state and outbox queue, plus the init_session/chat_history "
+                     "frames it built. The figure includes allocator fragmentation (RSS, not live objects); "
+                     "it was 42-46 KB with 2,000 sockets and 50-56 KB with 10,000.")
+    finally:
+        if echo is not None:
+            echo.stop()
+        stack.stop()
+
+
+def run_web(rep: Report) -> None:
+    res = server.web_bundle()
+    out = res["output"]
+    total = next((line for line in out.splitlines() if "total" in line.lower()), out.splitlines()[-1] if out else "")
+    rep.row("web bundle: initial JS, gzip -9 (npm run size)", total.strip() or "?", "— (deterministic)",
+            "≤ 150 KB", verdict(res["rc"] == 0))
+    rep.note("Web bundle: measured on services/web/dist as it stands (make bench runs web-build first; "
+             "python -m bench.run alone does not rebuild it).")
+    rep.note("npm run size output:\n\n```\n" + out + "\n```")
+
+
+def write(rep: Report, mach: dict[str, str], quick: bool, started: dt.datetime, elapsed: float,
+          errors: list[str]) -> None:
+    lines = [
+        "# Benchmarks", "",
+        "Written by `make bench` (`.venv/bin/python -m bench.run`"
+        + (" --quick" if quick else "") + "); do not edit by hand.", "",
+        f"- Date: {started.strftime('%Y-%m-%d %H:%M UTC')} (took {elapsed:.0f} s)",
+        f"- Mode: {'quick' if quick else 'full'}",
+        "- Machine: " + ", ".join(f"{k} {v}" for k, v in mach.items()),
+        "- Everything runs on 127.0.0.1: the real API (scripts/api.sh: gunicorn + one uvicorn worker, SQLite in a "
+        "temp dir, offline assistant, rate limits raised) and nginx from nginx/canopy.conf.template with a "
+        "self-signed certificate, started by tests/stack/harness.py.",
+        "- The machine was shared with other work during the run, which widens the tails.", "",
+        "| figure | median | p99 | target | result |", "| --- | --- | --- | --- | --- |",
+        *rep.rows, "", "## Notes", "",
+    ]
+    lines += [n if n.startswith("npm") else f"- {n}" for n in rep.notes]
+    if errors:
+        lines += ["", "## Not measured", "", *[f"- {e}" for e in errors]]
+    OUT.write_text("\n".join(lines) + "\n")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smaller counts and shorter runs")
+    parser.add_argument("--only", choices=["tree", "server", "web"], action="append")
+    args = parser.parse_args()
+    os.chdir(ROOT)
+    server.raise_nofile()
+    started = dt.datetime.now(dt.UTC)
+    t0 = time.perf_counter()
+    mach = machine()
+    rep = Report()
+    errors: list[str] = []
+    parts = args.only or ["tree", "server", "web"]
+    if "tree" in parts:
+        try:
+            run_tree(rep, args.quick)
+        except Exception:
+            errors.append("tree engine figures: " + traceback.format_exc().strip().splitlines()[-1])
+    if "server" in parts:
+        try:
+            with tempfile.TemporaryDirectory(prefix="canopy-bench-") as tmp:
+                # a hard bound, so a hung server cannot hold `make bench` past its 10 minutes
+                asyncio.run(asyncio.wait_for(run_server(rep, args.quick, Path(tmp)), SERVER_BUDGET_S))
+        except Exception:
+            traceback.print_exc()
+            errors.append("server figures after the last row above: " + traceback.format_exc().strip().splitlines()[-1])
+    if "web" in parts:
+        try:
+            run_web(rep)
+        except Exception:
+            errors.append("web bundle: " + traceback.format_exc().strip().splitlines()[-1])
+    write(rep, mach, args.quick, started, time.perf_counter() - t0, errors)
+    print(OUT.read_text())
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
