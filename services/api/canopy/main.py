@@ -56,7 +56,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version = await init_database(engine)
         log.info("database ready (schema version %d)", version)
         http_client = make_http_client(settings)
-        manager = SessionManager(SessionStore(engine), settings, metrics, make_provider(settings, http_client))
+        store = SessionStore(engine)
+        manager = SessionManager(store, settings, metrics, make_provider(settings, http_client))
         app.state.services = Services(
             settings=settings, engine=engine, metrics=metrics,
             login_failures=SlidingWindow(settings.login_failures_per_minute, 60.0), sessions=manager,
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             with contextlib.suppress(asyncio.CancelledError):
                 await evictions
             await manager.drain()
+            await store.close()
             await http_client.aclose()
             await engine.dispose()
 

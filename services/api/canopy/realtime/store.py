@@ -14,10 +14,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, delete, func, insert, not_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy import Connection, and_, delete, func, insert, not_, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from canopy import db
+from canopy.realtime.group_commit import GroupCommitter
 
 INITIAL_TREE: dict[str, Any] = {"id": "root", "value": "Root", "children": []}
 UNDO_DEPTH = 100  # change sets kept undoable per session
@@ -81,9 +82,20 @@ class LoggedChange:
     step: Step
 
 
+def _drop_undone(conn: Connection, session_id: str) -> None:
+    """A new change set after undo discards the redo stack."""
+    cs, c = db.change_sets, db.changes
+    undone = [r[0] for r in conn.execute(
+        select(cs.c.number).where(cs.c.session_id == session_id, cs.c.undone.is_(True)))]
+    if undone:
+        conn.execute(update(c).where(c.c.session_id == session_id, c.c.change_set.in_(undone)).values(change_set=None))
+        conn.execute(delete(cs).where(cs.c.session_id == session_id, cs.c.number.in_(undone)))
+
+
 class SessionStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self.group = GroupCommitter(engine)
 
     # --- sessions -----------------------------------------------------------------
 
@@ -167,37 +179,35 @@ class SessionStore:
         new_set: tuple[int, str] | None = None, mark: tuple[int, bool] | None = None,
         drop_undone: bool = False, seq_ceiling: int | None = None,
     ) -> None:
-        """One transaction: log rows, the change-set bookkeeping, and the session's rev and node count."""
-        async with self.engine.begin() as conn:
+        """One transaction (shared with other sessions' writes): log rows, the change-set
+        bookkeeping, and the session's rev and node count."""
+        rows = [
+            {"session_id": session_id, "rev": ch.rev, "change_set": ch.change_set,
+             "delta": orjson.dumps(ch.step.delta).decode(), "inverse": orjson.dumps(ch.step.inverse).decode()}
+            for ch in changes
+        ]
+        values: dict[str, Any] = {"rev": rev, "node_count": node_count, "updated_at": now()}
+        if seq_ceiling is not None:
+            values["seq_ceiling"] = seq_ceiling
+
+        def work(conn: Connection) -> None:
             if drop_undone:
-                await self._drop_undone(conn, session_id)
+                _drop_undone(conn, session_id)
             if new_set is not None:
-                await conn.execute(insert(db.change_sets).values(
+                conn.execute(insert(db.change_sets).values(
                     session_id=session_id, number=new_set[0], origin=new_set[1], undone=False))
             if mark is not None:
-                await conn.execute(update(db.change_sets).where(
+                conn.execute(update(db.change_sets).where(
                     db.change_sets.c.session_id == session_id, db.change_sets.c.number == mark[0]
                 ).values(undone=mark[1]))
-            if changes:
-                await conn.execute(insert(db.changes), [
-                    {"session_id": session_id, "rev": ch.rev, "change_set": ch.change_set,
-                     "delta": orjson.dumps(ch.step.delta).decode(), "inverse": orjson.dumps(ch.step.inverse).decode()}
-                    for ch in changes
-                ])
-            values: dict[str, Any] = {"rev": rev, "node_count": node_count, "updated_at": now()}
-            if seq_ceiling is not None:
-                values["seq_ceiling"] = seq_ceiling
-            await conn.execute(update(db.sessions).where(db.sessions.c.id == session_id).values(**values))
+            if rows:
+                conn.execute(insert(db.changes), rows)
+            conn.execute(update(db.sessions).where(db.sessions.c.id == session_id).values(**values))
 
-    async def _drop_undone(self, conn: AsyncConnection, session_id: str) -> None:
-        """A new change set after undo discards the redo stack."""
-        cs, c = db.change_sets, db.changes
-        undone = [r[0] for r in await conn.execute(
-            select(cs.c.number).where(cs.c.session_id == session_id, cs.c.undone.is_(True)))]
-        if undone:
-            await conn.execute(update(c).where(c.c.session_id == session_id, c.c.change_set.in_(undone))
-                               .values(change_set=None))
-            await conn.execute(delete(cs).where(cs.c.session_id == session_id, cs.c.number.in_(undone)))
+        await self.group.write(work)
+
+    async def close(self) -> None:
+        await self.group.close()
 
     async def set_seq_ceiling(self, session_id: str, ceiling: int) -> None:
         async with self.engine.begin() as conn:
@@ -229,15 +239,18 @@ class SessionStore:
         seq_ceiling: int | None = None,
     ) -> StoredMessage:
         moment = now()
-        async with self.engine.begin() as conn:
-            await conn.execute(insert(db.messages).values(
+        values: dict[str, Any] = {"updated_at": moment}
+        if seq_ceiling is not None:
+            values["seq_ceiling"] = seq_ceiling
+
+        def work(conn: Connection) -> None:
+            conn.execute(insert(db.messages).values(
                 session_id=session_id, role=role, content=content,
                 meta=orjson.dumps(meta).decode() if meta else None, created_at=moment,
             ))
-            values: dict[str, Any] = {"updated_at": moment}
-            if seq_ceiling is not None:
-                values["seq_ceiling"] = seq_ceiling
-            await conn.execute(update(db.sessions).where(db.sessions.c.id == session_id).values(**values))
+            conn.execute(update(db.sessions).where(db.sessions.c.id == session_id).values(**values))
+
+        await self.group.write(work)
         return StoredMessage(role, content, iso(moment), meta)
 
     async def count_messages(self, session_id: str) -> int:
