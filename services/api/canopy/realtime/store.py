@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, and_, delete, func, insert, not_, select, update
+from sqlalchemy import Connection, and_, delete, insert, not_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from canopy import db
@@ -177,7 +177,7 @@ class SessionStore:
     async def commit_changes(
         self, session_id: str, changes: Sequence[LoggedChange], *, rev: int, node_count: int,
         new_set: tuple[int, str] | None = None, mark: tuple[int, bool] | None = None,
-        drop_undone: bool = False, seq_ceiling: int | None = None,
+        drop_undone: bool = False,
     ) -> None:
         """One transaction (shared with other sessions' writes): log rows, the change-set
         bookkeeping, and the session's rev and node count."""
@@ -187,8 +187,6 @@ class SessionStore:
             for ch in changes
         ]
         values: dict[str, Any] = {"rev": rev, "node_count": node_count, "updated_at": now()}
-        if seq_ceiling is not None:
-            values["seq_ceiling"] = seq_ceiling
 
         def work(conn: Connection) -> None:
             if drop_undone:
@@ -235,26 +233,16 @@ class SessionStore:
     # --- messages -----------------------------------------------------------------
 
     async def add_message(
-        self, session_id: str, role: str, content: str, meta: dict[str, Any] | None = None,
-        seq_ceiling: int | None = None,
+        self, session_id: str, role: str, content: str, meta: dict[str, Any] | None = None
     ) -> StoredMessage:
         moment = now()
-        values: dict[str, Any] = {"updated_at": moment}
-        if seq_ceiling is not None:
-            values["seq_ceiling"] = seq_ceiling
 
         def work(conn: Connection) -> None:
             conn.execute(insert(db.messages).values(
                 session_id=session_id, role=role, content=content,
                 meta=orjson.dumps(meta).decode() if meta else None, created_at=moment,
             ))
-            conn.execute(update(db.sessions).where(db.sessions.c.id == session_id).values(**values))
+            conn.execute(update(db.sessions).where(db.sessions.c.id == session_id).values(updated_at=moment))
 
         await self.group.write(work)
         return StoredMessage(role, content, iso(moment), meta)
-
-    async def count_messages(self, session_id: str) -> int:
-        async with self.engine.connect() as conn:
-            return int((await conn.execute(
-                select(func.count()).select_from(db.messages).where(db.messages.c.session_id == session_id)
-            )).scalar_one())
