@@ -21,7 +21,7 @@ from canopy.logs import configure_logging
 from canopy.metrics import Metrics
 from canopy.middleware import RequestContextMiddleware
 from canopy.ratelimit import SlidingWindow
-from canopy.realtime.endpoint import router as ws_router
+from canopy.realtime.endpoint import SessionSocketMiddleware
 from canopy.realtime.manager import SessionManager
 from canopy.realtime.store import SessionStore
 from canopy.services import Services
@@ -81,8 +81,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth.router)
     app.include_router(health.router)
     app.include_router(sessions.router)
-    app.include_router(ws_router)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    app.add_middleware(SessionSocketMiddleware)  # added last: outermost of ours
     return app
 
 

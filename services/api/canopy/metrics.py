@@ -2,9 +2,29 @@
 
 from __future__ import annotations
 
+from typing import Generic, TypeVar
+
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.metrics import MetricWrapperBase
+
+M = TypeVar("M", bound=MetricWrapperBase)
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+
+class Labelled(Generic[M]):
+    """A one-label metric's children cached by value. `labels()` takes a lock and builds tuples on
+    every call; the per-frame counters are hit thousands of times a second with a handful of values."""
+
+    def __init__(self, metric: M) -> None:
+        self.metric = metric
+        self._children: dict[str, M] = {}
+
+    def __call__(self, value: str) -> M:
+        child = self._children.get(value)
+        if child is None:
+            child = self._children[value] = self.metric.labels(value)
+        return child
 
 
 class Metrics:
@@ -26,6 +46,9 @@ class Metrics:
         self.frames_in = Counter("canopy_ws_frames_in", "Frames received by type", ["type"], registry=r)
         self.frames_out = Counter("canopy_ws_frames_out", "Frames sent by type", ["type"], registry=r)
         self.errors = Counter("canopy_ws_errors", "Error frames by code", ["code"], registry=r)
+        self.frames_in_of = Labelled(self.frames_in)  # label values come from closed sets (frame types, codes)
+        self.frames_out_of = Labelled(self.frames_out)
+        self.errors_of = Labelled(self.errors)
         self.turn_latency = Histogram(
             "canopy_turn_seconds", "Assistant turn duration", ["provider"], buckets=LATENCY_BUCKETS, registry=r
         )

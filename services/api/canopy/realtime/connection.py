@@ -2,7 +2,8 @@
 
 Frames are read and handled one at a time, in order. Sending goes through a bounded
 outbox drained by a writer task, so a slow tab never blocks a session's broadcast;
-a tab that falls too far behind is closed (1013) and resumes with `last_seq`.
+a tab that falls too far behind is closed (1013) and resumes with `last_seq`. The
+writer task exists only while frames are waiting, so an idle tab holds no task.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
@@ -31,10 +33,21 @@ log = logging.getLogger("canopy.ws")
 
 OUTBOX_LIMIT = 4096
 STRIKE_WINDOW_SECONDS = 10.0
-_CLOSE = object()
+
+
+class _Close:
+    __slots__ = ("code", "reason")
+
+    def __init__(self, code: int, reason: str) -> None:
+        self.code = code
+        self.reason = reason
 
 
 class Connection:
+    # An idle socket should cost little: no writer task, queue or event until one is needed.
+    __slots__ = ("_bucket", "_close_code", "_closed_event", "_finished", "_frame_id", "_outbox", "_strikes",
+                 "_writer", "manager", "metrics", "session", "settings", "user_id", "ws")
+
     def __init__(self, websocket: WebSocket, manager: SessionManager, settings: Settings, metrics: Metrics) -> None:
         self.ws = websocket
         self.manager = manager
@@ -42,22 +55,25 @@ class Connection:
         self.metrics = metrics
         self.user_id: str | None = None
         self.session: LiveSession | None = None
-        self.closed = asyncio.Event()
-        self._outbox: asyncio.Queue[Any] = asyncio.Queue(OUTBOX_LIMIT)
+        self._outbox: deque[bytes | _Close] = deque()
+        self._writer: asyncio.Task[None] | None = None  # runs only while the outbox has frames
         self._close_code: int | None = None
+        self._finished = False
+        self._closed_event: asyncio.Event | None = None
+        self._frame_id: str | None = None
         self._bucket = TokenBucket(settings.rate_limit_frames_per_second, settings.rate_limit_frame_burst)
-        self._strikes = SlidingWindow(settings.rate_limit_strikes_before_close, STRIKE_WINDOW_SECONDS)
+        self._strikes: SlidingWindow | None = None
 
     # --- sending ------------------------------------------------------------------------
 
     def enqueue(self, data: bytes) -> None:
-        if self._close_code is not None:
+        if self._close_code is not None or self._finished:
             return
-        try:
-            self._outbox.put_nowait(data)
-        except asyncio.QueueFull:
+        if len(self._outbox) >= OUTBOX_LIMIT:
             log.warning("closing a connection that fell %d frames behind", OUTBOX_LIMIT)
             self.close(1013, "too far behind; resume with last_seq")
+            return
+        self._push(data)
 
     def close(self, code: int, reason: str = "") -> None:
         """Closes after the frames already queued have been sent.
@@ -68,35 +84,55 @@ class Connection:
         if self._close_code is not None:
             return
         self._close_code = code
-        if self._outbox.full():
-            while not self._outbox.empty():
-                self._outbox.get_nowait()
-        self._outbox.put_nowait((_CLOSE, code, reason))
+        if len(self._outbox) >= OUTBOX_LIMIT:
+            self._outbox.clear()
+        self._push(_Close(code, reason))
+
+    def _push(self, item: bytes | _Close) -> None:
+        self._outbox.append(item)
+        if self._writer is None and not self._finished:
+            self._writer = asyncio.create_task(self._flush(), name="ws-writer")
 
     def send(self, frame_type: str, data: dict[str, Any], frame_id: str | None = None,
              error: tuple[int, str] | None = None) -> None:
         session_id = self.session.id if self.session else None
         self.enqueue(frames.encode(frame_type, data, session_id=session_id, frame_id=frame_id, error=error))
-        self.metrics.frames_out.labels(frame_type).inc()
+        self.metrics.frames_out_of(frame_type).inc()
 
     def error(self, code: int, message: str, frame_id: str | None = None) -> None:
         log.info("error %d sent: %s", code, message)
-        self.metrics.errors.labels(str(code)).inc()
+        self.metrics.errors_of(str(code)).inc()
         self.send("error", {}, frame_id, error=(code, message))
 
-    async def _write_loop(self) -> None:
+    async def _flush(self) -> None:
+        """Sends what is queued, in order, then ends; the next frame starts a new flush."""
+        outbox = self._outbox
         try:
-            while True:
-                item = await self._outbox.get()
-                if isinstance(item, tuple):
-                    _, code, reason = item
-                    await self.ws.close(code, reason)
+            while outbox:
+                item = outbox.popleft()
+                if isinstance(item, _Close):
+                    await self.ws.close(item.code, item.reason)
+                    self._finish()
                     return
                 await self.ws.send({"type": "websocket.send", "text": item.decode()})
         except (WebSocketDisconnect, RuntimeError, OSError):
-            return
+            self._finish()  # the socket is gone: nothing more can be sent
         finally:
-            self.closed.set()
+            self._writer = None
+
+    def _finish(self) -> None:
+        self._finished = True
+        self._outbox.clear()
+        if self._closed_event is not None:
+            self._closed_event.set()
+
+    async def wait_closed(self) -> None:
+        """Returns once the close frame is sent or the socket is gone."""
+        if self._finished:
+            return
+        if self._closed_event is None:
+            self._closed_event = asyncio.Event()
+        await self._closed_event.wait()
 
     # --- receiving ----------------------------------------------------------------------
 
@@ -106,7 +142,6 @@ class Connection:
         log.info("connected from %s", client.host if client else "unknown")  # the URL may hold a token: not logged
         self.metrics.ws_connections.inc()
         self.manager.peers.add(self)
-        writer = asyncio.create_task(self._write_loop(), name="ws-writer")
         try:
             token = self.ws.query_params.get("token")
             if token is not None and not self._authenticate(token):
@@ -117,13 +152,20 @@ class Connection:
             if self.session is not None:
                 self.session.detach(self)
             self.close(1000)
+            await self._stop_writer()
+            self.metrics.ws_connections.dec()
+            log.info("disconnected (user %s, session %s)", self.user_id, self.session.id if self.session else "-")
+
+    async def _stop_writer(self) -> None:
+        """Gives queued frames (and the close frame) up to 5 s to go out, then gives up on them."""
+        writer = self._writer
+        if writer is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(writer), 5.0)
             writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await writer
-            self.metrics.ws_connections.dec()
-            log.info("disconnected (user %s, session %s)", self.user_id, self.session.id if self.session else "-")
+        self._finish()
 
     def _authenticate(self, token: str) -> bool:
         try:
@@ -164,12 +206,12 @@ class Connection:
                 log.exception("unexpected error handling a frame")
                 self.error(500, "Internal error", self._frame_id)
 
-    _frame_id: str | None = None
-
     async def _handle(self, message: Mapping[str, Any]) -> None:
         self._frame_id = None
         if not self._bucket.take():
             self.metrics.rate_limited.labels("frames").inc()
+            if self._strikes is None:
+                self._strikes = SlidingWindow(self.settings.rate_limit_strikes_before_close, STRIKE_WINDOW_SECONDS)
             self._strikes.hit("strikes")
             if self._strikes.retry_after("strikes") > 0:
                 self.close(1008, "rate limit exceeded repeatedly")
@@ -181,7 +223,7 @@ class Connection:
         if len(text) > self.settings.ws_max_frame_bytes // 4 and len(text.encode()) > self.settings.ws_max_frame_bytes:
             raise SessionError(413, f"Frame larger than {self.settings.ws_max_frame_bytes} bytes")
         frame, raw = self._parse(text)
-        self.metrics.frames_in.labels(frame.type).inc()
+        self.metrics.frames_in_of(frame.type).inc()
         await self._dispatch(frame, raw)
 
     def _parse(self, text: str) -> tuple[protocol.ClientFrame, dict[str, Any]]:

@@ -171,7 +171,7 @@ class SessionManager:
             await self._persist_seq(live)
         for peer in tuple(self.peers):
             peer.close(1001, "server shutting down")
-        waits = [peer.closed.wait() for peer in tuple(self.peers)]
+        waits = [peer.wait_closed() for peer in tuple(self.peers)]
         if waits:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.gather(*waits), 5.0)

@@ -38,11 +38,11 @@ COMPACT_EVERY = 500  # log rows between snapshots
 class Peer(Protocol):
     """What a session needs of an attached connection."""
 
-    closed: asyncio.Event
-
     def enqueue(self, data: bytes) -> None: ...
 
     def close(self, code: int, reason: str = "") -> None: ...
+
+    async def wait_closed(self) -> None: ...
 
 
 @dataclass(slots=True)
@@ -99,9 +99,9 @@ class LiveSession:
         self.replay.append((self.seq, data_bytes))
         for peer in tuple(self.peers):
             peer.enqueue(data_bytes)
-        self.metrics.frames_out.labels(frame_type).inc(len(self.peers))
+        self.metrics.frames_out_of(frame_type).inc(len(self.peers))
         if error is not None:
-            self.metrics.errors.labels(str(error[0])).inc()
+            self.metrics.errors_of(str(error[0])).inc()
         self.last_active = time.monotonic()
 
     async def _reserve_seq(self) -> None:
@@ -115,7 +115,7 @@ class LiveSession:
 
     def unicast(self, peer: Peer, frame_type: str, data: dict[str, Any], frame_id: str | None = None) -> None:
         peer.enqueue(frames.encode(frame_type, data, session_id=self.id, frame_id=frame_id))
-        self.metrics.frames_out.labels(frame_type).inc()
+        self.metrics.frames_out_of(frame_type).inc()
 
     # --- attaching tabs -----------------------------------------------------------------
 

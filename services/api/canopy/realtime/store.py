@@ -14,11 +14,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, and_, delete, insert, not_, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, insert, not_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from canopy import db
-from canopy.realtime.group_commit import GroupCommitter
+from canopy.realtime.group_commit import GroupCommitter, Write
 
 INITIAL_TREE: dict[str, Any] = {"id": "root", "value": "Root", "children": []}
 UNDO_DEPTH = 100  # change sets kept undoable per session
@@ -80,6 +80,21 @@ class LoggedChange:
     rev: int
     change_set: int | None
     step: Step
+
+
+# Group-committed statements, built once. Every write lists the ones it uses in this order, so
+# a merged batch (one executemany per statement) keeps each write's own order.
+_INSERT_SET = insert(db.change_sets)
+_MARK_SET = update(db.change_sets).where(
+    db.change_sets.c.session_id == bindparam("b_session"), db.change_sets.c.number == bindparam("b_number"),
+).values(undone=bindparam("b_undone"))
+_INSERT_CHANGE = insert(db.changes)
+_INSERT_MESSAGE = insert(db.messages)
+_SET_REV = update(db.sessions).where(db.sessions.c.id == bindparam("b_session")).values(
+    rev=bindparam("b_rev"), node_count=bindparam("b_node_count"), updated_at=bindparam("b_updated_at"))
+_TOUCH = update(db.sessions).where(db.sessions.c.id == bindparam("b_session")).values(
+    updated_at=bindparam("b_updated_at"))
+STATEMENT_ORDER = (_INSERT_SET, _MARK_SET, _INSERT_CHANGE, _INSERT_MESSAGE, _SET_REV, _TOUCH)
 
 
 def _drop_undone(conn: Connection, session_id: str) -> None:
@@ -181,28 +196,22 @@ class SessionStore:
     ) -> None:
         """One transaction (shared with other sessions' writes): log rows, the change-set
         bookkeeping, and the session's rev and node count."""
-        rows = [
-            {"session_id": session_id, "rev": ch.rev, "change_set": ch.change_set,
-             "delta": orjson.dumps(ch.step.delta).decode(), "inverse": orjson.dumps(ch.step.inverse).decode()}
+        moment = now()
+        write = Write(before=(lambda conn: _drop_undone(conn, session_id)) if drop_undone else None)
+        if new_set is not None:
+            write.ops.append((_INSERT_SET, {"session_id": session_id, "number": new_set[0], "origin": new_set[1],
+                                            "undone": False}))
+        if mark is not None:
+            write.ops.append((_MARK_SET, {"b_session": session_id, "b_number": mark[0], "b_undone": mark[1]}))
+        write.ops.extend(
+            (_INSERT_CHANGE, {"session_id": session_id, "rev": ch.rev, "change_set": ch.change_set,
+                              "delta": orjson.dumps(ch.step.delta).decode(),
+                              "inverse": orjson.dumps(ch.step.inverse).decode()})
             for ch in changes
-        ]
-        values: dict[str, Any] = {"rev": rev, "node_count": node_count, "updated_at": now()}
-
-        def work(conn: Connection) -> None:
-            if drop_undone:
-                _drop_undone(conn, session_id)
-            if new_set is not None:
-                conn.execute(insert(db.change_sets).values(
-                    session_id=session_id, number=new_set[0], origin=new_set[1], undone=False))
-            if mark is not None:
-                conn.execute(update(db.change_sets).where(
-                    db.change_sets.c.session_id == session_id, db.change_sets.c.number == mark[0]
-                ).values(undone=mark[1]))
-            if rows:
-                conn.execute(insert(db.changes), rows)
-            conn.execute(update(db.sessions).where(db.sessions.c.id == session_id).values(**values))
-
-        await self.group.write(work)
+        )
+        write.ops.append((_SET_REV, {"b_session": session_id, "b_rev": rev, "b_node_count": node_count,
+                                     "b_updated_at": moment}))
+        await self.group.write(write)
 
     async def close(self) -> None:
         await self.group.close()
@@ -236,13 +245,9 @@ class SessionStore:
         self, session_id: str, role: str, content: str, meta: dict[str, Any] | None = None
     ) -> StoredMessage:
         moment = now()
-
-        def work(conn: Connection) -> None:
-            conn.execute(insert(db.messages).values(
-                session_id=session_id, role=role, content=content,
-                meta=orjson.dumps(meta).decode() if meta else None, created_at=moment,
-            ))
-            conn.execute(update(db.sessions).where(db.sessions.c.id == session_id).values(updated_at=moment))
-
-        await self.group.write(work)
+        await self.group.write(Write([
+            (_INSERT_MESSAGE, {"session_id": session_id, "role": role, "content": content,
+                               "meta": orjson.dumps(meta).decode() if meta else None, "created_at": moment}),
+            (_TOUCH, {"b_session": session_id, "b_updated_at": moment}),
+        ]))
         return StoredMessage(role, content, iso(moment), meta)
