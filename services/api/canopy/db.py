@@ -166,3 +166,10 @@ async def ping(engine: AsyncEngine) -> bool:
     except Exception:
         return False
     return True
+
+
+def storage_cause(exc: BaseException) -> str:
+    """What went wrong in the database, for logs: the driver's error, never the SQL parameters
+    (SQLAlchemy's own message lists them, and they hold prompts and node values)."""
+    orig = getattr(exc, "orig", None)
+    return repr(orig) if orig is not None else type(exc).__name__

@@ -11,12 +11,13 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from canopy.api import auth, health, sessions
 from canopy.assistant.factory import make_http_client, make_provider
 from canopy.config import Settings
-from canopy.db import create_engine, init_database
+from canopy.db import create_engine, init_database, storage_cause
 from canopy.logs import configure_logging
 from canopy.metrics import Metrics
 from canopy.middleware import RequestContextMiddleware
@@ -39,6 +40,14 @@ def _install_error_handlers(app: FastAPI) -> None:
         # Echoing the input back would put passwords in responses; keep location, message and type.
         errors = [{"loc": e.get("loc"), "msg": e.get("msg"), "type": e.get("type")} for e in exc.errors()]
         return JSONResponse({"detail": errors}, status_code=422)
+
+    @app.exception_handler(OperationalError)
+    async def storage_error(_request: Request, exc: OperationalError) -> JSONResponse:
+        # Locked, full or failing database: transient, nothing was written (the transaction rolled back).
+        # Handled here rather than by the catch-all, which re-raises and so drops the keep-alive connection.
+        log.error("storage unavailable: %s", storage_cause(exc))
+        return JSONResponse({"detail": "Storage unavailable; try again later"}, status_code=503,
+                            headers={"Retry-After": "5"})
 
     @app.exception_handler(Exception)
     async def unexpected_error(_request: Request, exc: Exception) -> JSONResponse:

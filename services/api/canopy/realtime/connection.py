@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections import deque
 from collections.abc import Mapping
 from typing import Any
@@ -45,8 +44,9 @@ class _Close:
 
 class Connection:
     # An idle socket should cost little: no writer task, queue or event until one is needed.
-    __slots__ = ("_bucket", "_close_code", "_closed_event", "_finished", "_frame_id", "_outbox", "_strikes",
-                 "_writer", "manager", "metrics", "session", "settings", "user_id", "ws")
+    __slots__ = ("_auth_deadline", "_bucket", "_close_code", "_closed_event", "_finished", "_frame_id",
+                 "_last_frame", "_outbox", "_reader", "_receiving", "_strikes", "_timed_out", "_timer", "_writer",
+                 "manager", "metrics", "session", "settings", "user_id", "ws")
 
     def __init__(self, websocket: WebSocket, manager: SessionManager, settings: Settings, metrics: Metrics) -> None:
         self.ws = websocket
@@ -56,13 +56,18 @@ class Connection:
         self.user_id: str | None = None
         self.session: LiveSession | None = None
         self._outbox: deque[bytes | _Close] = deque()
-        self._writer: asyncio.Task[None] | None = None  # runs only while the outbox has frames
+        self._writer: asyncio.Task[Any] | None = None  # a flush in progress (its own task, or the reader)
         self._close_code: int | None = None
         self._finished = False
         self._closed_event: asyncio.Event | None = None
         self._frame_id: str | None = None
         self._bucket = TokenBucket(settings.rate_limit_frames_per_second, settings.rate_limit_frame_burst)
         self._strikes: SlidingWindow | None = None
+        self._reader: asyncio.Task[Any] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._receiving = False
+        self._timed_out = False
+        self._last_frame = self._auth_deadline = 0.0
 
     # --- sending ------------------------------------------------------------------------
 
@@ -159,7 +164,7 @@ class Connection:
     async def _stop_writer(self) -> None:
         """Gives queued frames (and the close frame) up to 5 s to go out, then gives up on them."""
         writer = self._writer
-        if writer is not None:
+        if writer is not None and writer is not asyncio.current_task():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(writer), 5.0)
             writer.cancel()
@@ -181,30 +186,63 @@ class Connection:
         return True
 
     async def _read_loop(self) -> None:
-        auth_deadline = time.monotonic() + self.settings.ws_auth_timeout_seconds
-        while self._close_code is None:
-            timeout = self.settings.ws_idle_timeout_seconds
-            if self.session is None:
-                timeout = min(timeout, auth_deadline - time.monotonic())
-            try:
-                async with asyncio.timeout(max(0.0, timeout)):
+        loop = asyncio.get_running_loop()
+        self._reader = reader = asyncio.current_task()
+        assert reader is not None
+        self._auth_deadline = self._last_frame = loop.time()
+        self._auth_deadline += self.settings.ws_auth_timeout_seconds
+        self._timer = loop.call_at(self._deadline(), self._watch)
+        try:
+            while self._close_code is None:
+                self._receiving = True
+                try:
                     message = await self.ws.receive()
-            except TimeoutError:
-                if self.session is None and time.monotonic() >= auth_deadline:
-                    self.close(1008, "no valid init_session in time")
-                else:
-                    self.close(1001, "idle timeout")
-                return
-            if message["type"] == "websocket.disconnect":
-                self._close_code = message.get("code", 1000)
-                return
-            try:
-                await self._handle(message)
-            except SessionError as exc:
-                self.error(exc.code, exc.message, self._frame_id)
-            except Exception:
-                log.exception("unexpected error handling a frame")
-                self.error(500, "Internal error", self._frame_id)
+                except asyncio.CancelledError:
+                    if not self._timed_out or reader.uncancel() > 0:
+                        raise
+                    self._close_idle()
+                    return
+                finally:
+                    self._receiving = False
+                self._last_frame = loop.time()
+                if message["type"] == "websocket.disconnect":
+                    self._close_code = message.get("code", 1000)
+                    return
+                try:
+                    await self._handle(message)
+                except SessionError as exc:
+                    self.error(exc.code, exc.message, self._frame_id)
+                except Exception:
+                    log.exception("unexpected error handling a frame")
+                    self.error(500, "Internal error", self._frame_id)
+                if self._outbox and self._writer is None:
+                    # Replies go out from here: no task per answer. If the tab stops reading, this waits,
+                    # which pauses only this tab; uvicorn's keepalive ping closes a dead one.
+                    self._writer = reader
+                    await self._flush()
+        finally:
+            self._timer.cancel()
+
+    # One timer per connection, re-armed only when it fires: cheaper than a timeout per frame.
+    def _deadline(self) -> float:
+        idle = self._last_frame + self.settings.ws_idle_timeout_seconds
+        return idle if self.session is not None else min(idle, self._auth_deadline)
+
+    def _watch(self) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = self._deadline()
+        if self._receiving and loop.time() >= deadline:
+            self._timed_out = True
+            assert self._reader is not None
+            self._reader.cancel()
+            return
+        self._timer = loop.call_at(max(deadline, loop.time() + 1.0), self._watch)
+
+    def _close_idle(self) -> None:
+        if self.session is None and asyncio.get_running_loop().time() >= self._auth_deadline:
+            self.close(1008, "no valid init_session in time")
+        else:
+            self.close(1001, "idle timeout")
 
     async def _handle(self, message: Mapping[str, Any]) -> None:
         self._frame_id = None

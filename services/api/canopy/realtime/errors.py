@@ -13,5 +13,6 @@ class SessionError(Exception):
 
 
 class StorageError(SessionError):
-    def __init__(self) -> None:
-        super().__init__(500, "Storage unavailable; the change was not applied")
+    def __init__(self, message: str = "Storage unavailable; the change was not applied") -> None:
+        super().__init__(500, message)
+

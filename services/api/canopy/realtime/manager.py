@@ -104,9 +104,9 @@ class SessionManager:
         async with live.lock:
             if live.turn is not None:
                 raise SessionError(409, "A turn is already running in this session")
-            self.prompts.hit(live.user_id)
             history = live.chat_context(self.settings.llm_history_messages)
             await live.record_message("user", prompt)
+            self.prompts.hit(live.user_id)  # a prompt refused for storage does not count
             await live.publish("chat_message", {"role": "user", "content": prompt}, frame_id)
             turn = Turn(live, self.provider, prompt, frame_id, history)
             live.turn = turn

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 import orjson
 
 from canopy.assistant.base import ChatTurn
+from canopy.db import storage_cause
 from canopy.metrics import Metrics
 from canopy.realtime import frames
 from canopy.realtime.errors import SessionError, StorageError
@@ -31,6 +32,9 @@ log = logging.getLogger("canopy.session")
 T = TypeVar("T")
 
 SEQ_BLOCK = 1024  # seq numbers reserved in the database ahead of use, so seq never decreases across a crash
+# A commit also stores a new seq ceiling once fewer than this many numbers are left, so the frames it
+# leads to never need a write of their own (which could fail after the change itself was stored).
+SEQ_HEADROOM = 256
 HISTORY_LIMIT = 200  # messages kept in memory for chat_history and model context
 COMPACT_EVERY = 500  # log rows between snapshots
 
@@ -109,9 +113,15 @@ class LiveSession:
         try:
             await self.store.set_seq_ceiling(self.id, ceiling)
         except Exception as exc:
-            log.exception("could not reserve seq numbers for session %s", self.id)
-            raise StorageError() from exc
+            log.error("could not reserve seq numbers for session %s: %s", self.id, storage_cause(exc))
+            raise StorageError("Storage unavailable; nothing was sent") from exc
         self.seq_ceiling = ceiling
+
+    def _ceiling_due(self, frames: int) -> int | None:
+        """The seq ceiling to store with a commit about to publish `frames` frames, if the current one is close."""
+        if self.seq + frames + SEQ_HEADROOM <= self.seq_ceiling:
+            return None
+        return self.seq + frames + SEQ_BLOCK
 
     def unicast(self, peer: Peer, frame_type: str, data: dict[str, Any], frame_id: str | None = None) -> None:
         peer.enqueue(frames.encode(frame_type, data, session_id=self.id, frame_id=frame_id))
@@ -175,13 +185,17 @@ class LiveSession:
     async def _commit(self, applied: Sequence[Change], change_set: int | None, **bookkeeping: Any) -> None:
         first_rev = self.tree.rev - len(applied) + 1
         logged = [LoggedChange(first_rev + i, change_set, Step(ch.delta, ch.inverse)) for i, ch in enumerate(applied)]
+        ceiling = self._ceiling_due(len(applied))
         try:
             await self.store.commit_changes(self.id, logged, rev=self.tree.rev, node_count=len(self.tree),
-                                            **bookkeeping)
+                                            seq_ceiling=ceiling, **bookkeeping)
         except Exception as exc:
-            log.exception("commit failed for session %s; reverting %d change(s)", self.id, len(applied))
+            log.error("commit failed for session %s; reverting %d change(s): %s", self.id, len(applied),
+                      storage_cause(exc))
             self._revert(applied)
             raise StorageError() from exc
+        if ceiling is not None:
+            self.seq_ceiling = ceiling
         self._since_snapshot += len(applied)
 
     async def _broadcast_changes(self, applied: Sequence[Change], origin: str, frame_id: str | None) -> None:
@@ -303,12 +317,15 @@ class LiveSession:
     # --- chat -------------------------------------------------------------------------
 
     async def record_message(self, role: str, content: str, meta: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Commits a chat message; the caller holds the lock and broadcasts after."""
+        """Commits a chat message; the caller holds the lock and broadcasts it (one frame) after."""
+        ceiling = self._ceiling_due(1)
         try:
-            stored = await self.store.add_message(self.id, role, content, meta)
+            stored = await self.store.add_message(self.id, role, content, meta, seq_ceiling=ceiling)
         except Exception as exc:
-            log.exception("could not store a message in session %s", self.id)
-            raise StorageError() from exc
+            log.error("could not store a message in session %s: %s", self.id, storage_cause(exc))
+            raise StorageError("Storage unavailable; the message was not stored") from exc
+        if ceiling is not None:
+            self.seq_ceiling = ceiling
         message = _message_dict(stored)
         self.history.append(message)
         return message

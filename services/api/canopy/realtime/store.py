@@ -92,9 +92,11 @@ _INSERT_CHANGE = insert(db.changes)
 _INSERT_MESSAGE = insert(db.messages)
 _SET_REV = update(db.sessions).where(db.sessions.c.id == bindparam("b_session")).values(
     rev=bindparam("b_rev"), node_count=bindparam("b_node_count"), updated_at=bindparam("b_updated_at"))
+_SET_REV_SEQ = _SET_REV.values(seq_ceiling=bindparam("b_seq_ceiling"))
 _TOUCH = update(db.sessions).where(db.sessions.c.id == bindparam("b_session")).values(
     updated_at=bindparam("b_updated_at"))
-STATEMENT_ORDER = (_INSERT_SET, _MARK_SET, _INSERT_CHANGE, _INSERT_MESSAGE, _SET_REV, _TOUCH)
+_TOUCH_SEQ = _TOUCH.values(seq_ceiling=bindparam("b_seq_ceiling"))
+STATEMENT_ORDER = (_INSERT_SET, _MARK_SET, _INSERT_CHANGE, _INSERT_MESSAGE, _SET_REV, _SET_REV_SEQ, _TOUCH, _TOUCH_SEQ)
 
 
 def _drop_undone(conn: Connection, session_id: str) -> None:
@@ -192,10 +194,10 @@ class SessionStore:
     async def commit_changes(
         self, session_id: str, changes: Sequence[LoggedChange], *, rev: int, node_count: int,
         new_set: tuple[int, str] | None = None, mark: tuple[int, bool] | None = None,
-        drop_undone: bool = False,
+        drop_undone: bool = False, seq_ceiling: int | None = None,
     ) -> None:
         """One transaction (shared with other sessions' writes): log rows, the change-set
-        bookkeeping, and the session's rev and node count."""
+        bookkeeping, the session's rev and node count, and a new seq ceiling when one is due."""
         moment = now()
         write = Write(before=(lambda conn: _drop_undone(conn, session_id)) if drop_undone else None)
         if new_set is not None:
@@ -209,8 +211,11 @@ class SessionStore:
                               "inverse": orjson.dumps(ch.step.inverse).decode()})
             for ch in changes
         )
-        write.ops.append((_SET_REV, {"b_session": session_id, "b_rev": rev, "b_node_count": node_count,
-                                     "b_updated_at": moment}))
+        session_row = {"b_session": session_id, "b_rev": rev, "b_node_count": node_count, "b_updated_at": moment}
+        if seq_ceiling is None:
+            write.ops.append((_SET_REV, session_row))
+        else:
+            write.ops.append((_SET_REV_SEQ, {**session_row, "b_seq_ceiling": seq_ceiling}))
         await self.group.write(write)
 
     async def close(self) -> None:
@@ -242,12 +247,16 @@ class SessionStore:
     # --- messages -----------------------------------------------------------------
 
     async def add_message(
-        self, session_id: str, role: str, content: str, meta: dict[str, Any] | None = None
+        self, session_id: str, role: str, content: str, meta: dict[str, Any] | None = None,
+        seq_ceiling: int | None = None,
     ) -> StoredMessage:
         moment = now()
+        touch: tuple[Any, dict[str, Any]] = (_TOUCH, {"b_session": session_id, "b_updated_at": moment})
+        if seq_ceiling is not None:
+            touch = (_TOUCH_SEQ, {**touch[1], "b_seq_ceiling": seq_ceiling})
         await self.group.write(Write([
             (_INSERT_MESSAGE, {"session_id": session_id, "role": role, "content": content,
                                "meta": orjson.dumps(meta).decode() if meta else None, "created_at": moment}),
-            (_TOUCH, {"b_session": session_id, "b_updated_at": moment}),
+            touch,
         ]))
         return StoredMessage(role, content, iso(moment), meta)

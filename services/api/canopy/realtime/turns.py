@@ -13,7 +13,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from canopy.assistant.base import ChatTurn, Provider, ProviderError
-from canopy.realtime.errors import SessionError
+from canopy.realtime.errors import SessionError, StorageError
 from canopy.tree import Tree
 
 if TYPE_CHECKING:
@@ -135,15 +135,28 @@ class Turn:
             meta = {"error": {"code": failure.code, "message": failure.message}}
         session = self.session
         async with session.lock:
-            await session.publish("debug", debug, self.frame_id)
             try:
-                await session.record_message("assistant", text, meta)
-            except SessionError:
-                failure = failure or ProviderError(500, "The answer could not be stored")
-            if failure is not None:
-                await session.publish("error", {}, self.frame_id, error=(failure.code, failure.message))
-            else:
-                final: dict[str, Any] = {"text": text, "chunk": False}
-                if cancelled:
-                    final["cancelled"] = True
-                await session.publish("assistant_response", final, self.frame_id)
+                await self._publish_end(text, meta, debug, failure, cancelled)
+            except StorageError:
+                # Not even the error could be numbered: the tabs must not miss the turn's end, so they
+                # are closed and resume (a snapshot and the stored history) once storage is back.
+                log.error("could not publish the end of a turn in session %s; closing its tabs", session.id)
+                for peer in tuple(session.peers):
+                    peer.close(1011, "could not finish the turn; reconnect")
+
+    async def _publish_end(self, text: str, meta: dict[str, Any] | None, debug: dict[str, Any],
+                           failure: ProviderError | None, cancelled: bool) -> None:
+        """Stores the answer first (its commit also reserves seq numbers), then sends debug and the end."""
+        session = self.session
+        try:
+            await session.record_message("assistant", text, meta)
+        except StorageError:
+            failure = failure or ProviderError(500, "The answer could not be stored")
+        await session.publish("debug", debug, self.frame_id)
+        if failure is not None:
+            await session.publish("error", {}, self.frame_id, error=(failure.code, failure.message))
+        else:
+            final: dict[str, Any] = {"text": text, "chunk": False}
+            if cancelled:
+                final["cancelled"] = True
+            await session.publish("assistant_response", final, self.frame_id)
