@@ -66,8 +66,8 @@ test: lint test-api test-web test-stack
 bench: $(VENV_OK) deps-apt web-build
 	$(PY) -m bench.run
 
-fuzz: $(VENV_OK)
-	CANOPY_FUZZ=long $(PY) -m pytest tests/api -q -m fuzz
+fuzz: $(VENV_OK) deps-apt web-build
+	CANOPY_FUZZ=long $(PY) -m pytest tests/api tests/stack/test_rest_fuzz_nginx.py -q -m fuzz
 
 clean:
 	rm -rf .venv $(WEB)/node_modules $(WEB)/dist

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import re
-from typing import Annotated
+from typing import Annotated, Any
 
 from anyio import to_thread
 from fastapi import APIRouter, Cookie, Depends, HTTPException, Request, Response, status
@@ -18,7 +18,13 @@ from canopy.security import create_access_token, hash_password, verify_password
 from canopy.services import Services
 
 log = logging.getLogger("canopy.auth")
-router = APIRouter(prefix="/api/auth", tags=["auth"])
+# nginx rate-limits every /api/auth/ route per client address and answers a JSON 429 itself.
+router = APIRouter(prefix="/api/auth", tags=["auth"],
+                   responses={429: {"description": "Too many requests (rate limit of the proxy)"}})
+
+# Bodies over nginx's client_max_body_size (1 MiB) get nginx's JSON 413.
+BAD_BODY: dict[int | str, dict[str, Any]] = {400: {"description": "Body is not parseable"},
+                                             413: {"description": "Body over 1 MiB (refused by the proxy)"}}
 
 REFRESH_COOKIE = "canopy_refresh"
 REFRESH_PATH = "/api/auth"
@@ -59,7 +65,7 @@ def _token_response(services: Services, user_id: str, refresh: str, response: Re
 
 
 @router.post("/register", status_code=status.HTTP_201_CREATED, response_model=UserOut,
-             responses={400: {"description": "Body is not parseable"}, 409: {"description": "Username taken"}})
+             responses={**BAD_BODY, 409: {"description": "Username taken"}})
 async def register(body: Credentials, services: ServicesDep) -> UserOut:
     password_hash = await to_thread.run_sync(hash_password, body.password)
     try:
@@ -75,8 +81,7 @@ def _client_ip(request: Request) -> str:
 
 
 @router.post("/login", response_model=TokenOut,
-             responses={400: {"description": "Body is not parseable"}, 401: {"description": "Bad credentials"},
-                        429: {"description": "Throttled"}})
+             responses={**BAD_BODY, 401: {"description": "Bad credentials"}, 429: {"description": "Throttled"}})
 async def login(
     request: Request, response: Response, services: ServicesDep,
     form: Annotated[OAuth2PasswordRequestForm, Depends()],

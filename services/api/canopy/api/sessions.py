@@ -45,7 +45,8 @@ class SessionState(BaseModel):
 
 
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "Not found (or another user's)"}}
-_BAD_BODY: dict[int | str, dict[str, Any]] = {400: {"description": "Body is not parseable"}}
+_BAD_BODY: dict[int | str, dict[str, Any]] = {400: {"description": "Body is not parseable"},
+                                              413: {"description": "Body over 1 MiB (refused by the proxy)"}}
 
 
 def _manager(services: ServicesDep) -> SessionManager:
