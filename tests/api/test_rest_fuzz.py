@@ -71,7 +71,9 @@ class Fuzz:
 
 @pytest.fixture(scope="module")
 def fuzz(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzz]:
-    app = create_app(make_settings(tmp_path_factory.mktemp("rest-fuzz"), offline_chunk_delay_ms=0))
+    # The long run outlasts the default 30-minute access token: one token serves the whole run.
+    app = create_app(make_settings(tmp_path_factory.mktemp("rest-fuzz"), offline_chunk_delay_ms=0,
+                                   access_token_minutes=24 * 60))
     schema = schemathesis.openapi.from_asgi("/api/openapi.json", app)  # also starts the app's lifespan
     with asgi.get_client(app) as client:
         client.base_url = "https://testserver"

@@ -117,7 +117,8 @@ class Fuzz:
 @pytest.fixture(scope="module")
 def fuzz(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzz]:
     # A stack of its own: the fuzz fills the database, and the last test stops the API.
-    stack = Stack(tmp_path_factory.mktemp("rest-fuzz-nginx"))
+    # The long run outlasts the default 30-minute access token: one token serves the whole run.
+    stack = Stack(tmp_path_factory.mktemp("rest-fuzz-nginx"), env_overrides={"ACCESS_TOKEN_MINUTES": "1440"})
     try:
         stack.start()
         session = https_session()
