@@ -243,6 +243,37 @@ def test_undo_redo_walk_change_sets(tc: TestClient) -> None:
         assert recv(ws)["error"]["code"] == 409
 
 
+def test_undo_reaches_back_100_change_sets_in_memory_and_after_a_restart(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, rate_limit_frames_per_second=1e6, rate_limit_frame_burst=10**6)
+    edits = 105
+
+    def undo_all(ws: object) -> int:
+        undone = 0
+        while True:
+            ws.send_json({"type": "undo", "data": {}})  # type: ignore[attr-defined]
+            frame = recv(ws)
+            if frame["type"] == "error":
+                assert frame["error"]["code"] == 409
+                return undone
+            undone += 1
+
+    with TestClient(create_app(settings)) as tc:
+        token = login(tc)
+        with session_socket(tc, token) as (ws, _):
+            for i in range(edits):
+                ws.send_json({"type": "tree_op", "data": {"delta": add_delta(f"n{i}", f"N{i}"), "base_rev": i}})
+                assert recv(ws)["data"]["rev"] == i + 1
+            assert undo_all(ws) == 100  # the in-memory stack is as deep as storage keeps: no more, no less
+            ws.send_json({"type": "resync", "data": {}})
+            assert node_values(recv(ws)["data"]["tree"]) == [f"N{i}" for i in range(edits - 100)]
+            for _ in range(100):
+                ws.send_json({"type": "redo", "data": {}})
+                recv(ws)
+    with TestClient(create_app(settings)) as tc, session_socket(tc, token) as (ws, ready):
+        assert len(ready["data"]["initial_tree"]["children"]) == edits
+        assert undo_all(ws) == 100
+
+
 def test_two_tabs_stay_in_step_with_gapless_seq(tc: TestClient) -> None:
     token = login(tc)
     with session_socket(tc, token) as (tab1, ready1), \

@@ -22,7 +22,7 @@ from canopy.db import storage_cause
 from canopy.metrics import Metrics
 from canopy.realtime import frames
 from canopy.realtime.errors import SessionError, StorageError
-from canopy.realtime.store import LoggedChange, SessionStore, Step, StoredMessage, StoredSession
+from canopy.realtime.store import UNDO_DEPTH, LoggedChange, SessionStore, Step, StoredMessage, StoredSession
 from canopy.tree import Change, DeltaError, Tree, TreeLimits
 
 if TYPE_CHECKING:
@@ -81,7 +81,7 @@ class LiveSession:
         self.peers: set[Peer] = set()
         self.turn: Turn | None = None
         self.undo_stack = [ChangeSet(cs.number, cs.origin, cs.steps) for cs in stored.change_sets
-                           if cs.steps and not cs.undone]
+                           if cs.steps and not cs.undone][-UNDO_DEPTH:]
         self.redo_stack = [ChangeSet(cs.number, cs.origin, cs.steps) for cs in reversed(stored.change_sets)
                            if cs.steps and cs.undone]
         self._next_set = max((cs.number for cs in stored.change_sets), default=0) + 1
@@ -205,6 +205,12 @@ class LiveSession:
             await self.publish("tree_update", {"delta": change.delta, "rev": rev, "origin": origin}, frame_id)
         await self._maybe_compact()
 
+    def _push_undo(self, change_set: ChangeSet) -> None:
+        """A new change set; the oldest beyond UNDO_DEPTH is forgotten, as compaction drops it from storage."""
+        self.undo_stack.append(change_set)
+        if len(self.undo_stack) > UNDO_DEPTH:
+            del self.undo_stack[0]
+
     def _open_change_set(self, origin: str) -> ChangeSet:
         change_set = ChangeSet(self._next_set, origin)
         self._next_set += 1
@@ -236,7 +242,7 @@ class LiveSession:
             await self._commit(applied, change_set.number, new_set=(change_set.number, "user"),
                                drop_undone=bool(self.redo_stack))
             change_set.steps = [Step(ch.delta, ch.inverse) for ch in applied]
-            self.undo_stack.append(change_set)
+            self._push_undo(change_set)
             self.redo_stack.clear()
             await self._broadcast_changes(applied, "user", frame_id)
 
@@ -260,7 +266,7 @@ class LiveSession:
                                drop_undone=opening and bool(self.redo_stack))
             if opening:
                 turn.change_set = change_set
-                self.undo_stack.append(change_set)
+                self._push_undo(change_set)
                 self.redo_stack.clear()
             change_set.steps.append(Step(change.delta, change.inverse))
             await self._broadcast_changes([change], "assistant", turn.frame_id)
