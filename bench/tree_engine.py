@@ -1,9 +1,16 @@
-"""In-process tree engine figures: one delta and one snapshot at 1k / 10k / 100k nodes."""
+"""In-process tree engine figures: one delta and one snapshot at 1k / 10k / 100k nodes.
+
+The snapshot figure is what the server sends: ``Tree.to_json()``, the serialised tree (the
+engine keeps the tree as its own JSON view, so this is one ``orjson.dumps``). Info figures
+beside it: the whole ``session_ready`` frame with the live view embedded, ``Tree.to_dict()``
+(fresh Python objects, for REST and tests), and the tree's memory (tracemalloc).
+"""
 
 from __future__ import annotations
 
 import gc
 import time
+import tracemalloc
 from typing import Any
 
 import orjson
@@ -33,6 +40,38 @@ def build_tree(n: int) -> tuple[Tree, list[str]]:
     tree = Tree.from_dict(root, limits=TreeLimits(max_nodes=max(n + 1000, 100_000)))
     leaves = [q["id"] for q in queue if not q["children"]]
     return tree, leaves
+
+
+def tree_memory_mb(n: int) -> float:
+    """Memory held by a tree of n nodes (nodes, strings, id index), by tracemalloc, in MB."""
+    tree, _ = build_tree(n)
+    data = tree.to_json()
+    limits = tree.limits
+    del tree
+    gc.collect()
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        src = orjson.loads(data)
+        tree = Tree.from_dict(src, limits=limits)
+        del src  # the tree keeps its strings; the input's containers go
+        gc.collect()
+        used = tracemalloc.get_traced_memory()[0] - base
+    finally:
+        tracemalloc.stop()
+    assert len(tree) == n
+    return used / 1e6
+
+
+def _ms_runs(fn: Any, runs: int) -> list[float]:
+    out = []
+    for _ in range(runs):
+        gc.collect()
+        t0 = time.perf_counter()
+        r = fn()
+        out.append((time.perf_counter() - t0) * 1000)
+        del r
+    return out
 
 
 def _per_op_us(fn: Any, ops: int) -> list[float]:
@@ -75,19 +114,19 @@ def bench_size(n: int, ops: int, snapshot_runs: int) -> dict[str, Any]:
         samples = _per_op_us(fn, ops)
         result[name] = {"median_us": median(samples), "p99_us": percentile(samples, 99), "ops": ops}
 
-    snaps, dicts = [], []
-    for _ in range(snapshot_runs):
-        gc.collect()
-        t0 = time.perf_counter()
-        d = tree.to_dict()
-        t1 = time.perf_counter()
-        orjson.dumps(d)
-        snaps.append((time.perf_counter() - t0) * 1000)
-        dicts.append((t1 - t0) * 1000)
-        del d
+    # what attach / resync send: the tree inside a frame, serialised at once (frames.encode)
+    def frame() -> bytes:
+        return orjson.dumps({"type": "session_ready", "data": {"initial_tree": tree.view(), "rev": tree.rev}})
+
+    snaps = _ms_runs(tree.to_json, snapshot_runs)
+    frames = _ms_runs(frame, snapshot_runs)
+    dicts = _ms_runs(tree.to_dict, snapshot_runs)
+    data = tree.to_json()
+    assert orjson.loads(data) == tree.to_dict()
     result["snapshot"] = {"median_ms": median(snaps), "p99_ms": percentile(snaps, 99), "runs": snapshot_runs,
-                          "to_dict_median_ms": median(dicts),
-                          "bytes": len(orjson.dumps(tree.to_dict()))}
+                          "bytes": len(data), "frame_median_ms": median(frames),
+                          "to_dict_median_ms": median(dicts), "to_dict_p99_ms": percentile(dicts, 99)}
+    result["memory"] = {"tree_mb": tree_memory_mb(n)}
     return result
 
 

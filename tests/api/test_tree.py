@@ -14,6 +14,7 @@ import math
 import re
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -54,6 +55,28 @@ def sample() -> Tree:
             ],
         )
     )
+
+
+def scribble(obj: Any) -> None:
+    """Change every dict and list inside ``obj``: whatever the tree still shares shows up."""
+    found: list[Any] = []
+    stack = [obj]
+    while stack:
+        o = stack.pop()
+        if isinstance(o, dict):
+            found.append(o)
+            stack.extend(o.values())
+        elif isinstance(o, list):
+            found.append(o)
+            stack.extend(o)
+    for o in found:
+        if isinstance(o, dict):
+            for k in list(o):
+                if k != "children":
+                    o[k] = "scribbled"
+            o["extra"] = 1
+        else:
+            o.append("scribbled")
 
 
 def code_of(tree: Tree, delta: Any) -> int | None:
@@ -760,6 +783,150 @@ def test_ids_may_look_like_path_words() -> None:
     assert t.path("x") == "/root/children/root-2/x"
 
 
+# --------------------------------------------------------------------------- the JSON view
+
+
+def test_to_json_is_the_snapshot_in_key_order() -> None:
+    t = sample()
+    expected = node(
+        "root",
+        "Root",
+        [
+            node("a", "Alpha", [node("a1"), node("a2", children=[node("a2x")], x=1)]),
+            node("b", "Beta"),
+            node("c", "Gamma"),
+        ],
+    )
+    assert t.to_json() == orjson.dumps(expected)
+    assert orjson.loads(t.to_json()) == t.to_dict() == expected
+    assert orjson.dumps(t.view()) == t.to_json()
+    assert Tree().to_json() == b'{"id":"root","value":"Root","children":[]}'
+
+
+def test_view_is_live_and_embeds_in_frames() -> None:
+    t = sample()
+    view = t.view()
+    t.apply({"action": "update", "path": "/root/b", "fields": {"value": "B!"}})
+    assert view["children"][1]["value"] == "B!"
+    frame = {"type": "session_ready", "data": {"initial_tree": t.view(), "rev": t.rev}}
+    by_view = orjson.dumps(frame)
+    frame["data"]["initial_tree"] = orjson.Fragment(t.to_json())
+    assert orjson.dumps(frame) == by_view
+    assert orjson.loads(by_view)["data"]["initial_tree"] == t.to_dict()
+
+
+def test_props_key_added_before_children_and_dropped_when_empty() -> None:
+    t = sample()
+    t.apply({"action": "update", "path": "/root/a", "fields": {"props": {"p": 1}}})
+    assert b'{"id":"a","value":"Alpha","props":{"p":1},"children":[{"id":"a1"' in t.to_json()
+    t.apply({"action": "update", "path": "/root/a", "fields": {"props": {"q": "x"}}})
+    t.apply({"action": "update", "path": "/root/a", "fields": {"props": {"p": None, "q": None}}})
+    t.apply({"action": "update", "path": "/root/a/a2", "fields": {"props": {"x": None}}})
+    assert b"props" not in t.to_json()
+    assert "props" not in t.subtree("a") and "props" not in t.subtree("a2")
+    t.apply({"action": "update", "path": "/root/a", "fields": {"value": "A", "props": {"r": True}}})
+    assert b'{"id":"a","value":"A","props":{"r":true},"children":[' in t.to_json()
+    assert t.to_json() == Tree.from_dict(t.to_dict()).to_json()
+
+
+def test_tree_never_aliases_caller_objects() -> None:
+    t = sample()
+    raw = node("s", "Sub", [node("s1", k=1)], q="v")
+    snap = node("root", "Root", [node("z", p=1)])
+    fields: dict[str, Any] = {"value": "B2", "props": {"m": 1}}
+    from_snap = Tree.from_dict(snap)
+    changes = [
+        t.apply({"action": "add", "path": "/root/children", "node": raw}),
+        t.apply({"action": "update", "path": "/root/b", "fields": fields}),
+        t.apply({"action": "update", "path": "/root/a/a2", "fields": {"props": {"x": 2}}}),
+        t.apply({"action": "move", "path": "/root/s", "to": "/root/c/children"}),
+        t.apply({"action": "remove", "path": "/root/a/a2"}),
+    ]
+    changes.append(t.apply(changes[-1].inverse))  # re-add from the inverse the caller holds
+    tree_json, snap_json = t.to_json(), from_snap.to_json()
+    handed_out = [t.to_dict(), t.subtree("a"), t.subtree("s"), t.subtree("s1"), t.props("s1"), t.props("a2")]
+    scribble([raw, snap, fields, handed_out, *[[c.delta, c.inverse] for c in changes]])
+    assert t.to_json() == tree_json
+    assert from_snap.to_json() == snap_json
+    assert t.props("b") == {"m": 1}
+    assert t.props("a2") == {"x": 2}
+
+
+def test_floats_ints_and_bools_survive_the_json_copies_exactly() -> None:
+    props: dict[str, Any] = {
+        "f": 0.1,
+        "big": 1e300,
+        "tiny": 5e-324,
+        "neg0": -0.0,
+        "whole": 2.0,
+        "i": 2**53 - 1,
+        "n": -7,
+        "b": True,
+    }
+    t = sample()
+    t.apply({"action": "add", "path": "/root/b/children", "node": node("p", children=[node("q")], **props)})
+    rm = t.apply({"action": "remove", "path": "/root/b/p"})
+    t.revert(rm)
+    for got in (
+        t.props("p"),
+        t.subtree("p")["props"],
+        t.to_dict()["children"][1]["children"][0]["props"],
+        rm.inverse["node"]["props"],
+    ):
+        assert got == props
+        assert [type(v) for v in got.values()] == [type(v) for v in props.values()]
+        assert math.copysign(1.0, got["neg0"]) == -1.0
+
+
+def test_leaves_regain_children_after_losing_them() -> None:
+    t = sample()
+    t.apply({"action": "remove", "path": "/root/a/a2/a2x"})
+    t.apply({"action": "move", "path": "/root/a/a1", "to": "/root/c/children"})
+    t.apply({"action": "move", "path": "/root/a/a2", "to": "/root/c/children"})
+    assert t.subtree("a") == node("a", "Alpha")
+    t.apply({"action": "add", "path": "/root/a/children", "node": node("n1")})
+    t.apply({"action": "move", "path": "/root/c/a1", "to": "/root/a/children", "index": 0})
+    t.apply({"action": "move", "path": "/root/c/a2", "to": "/root/a/a1/children"})
+    assert t.children("a") == ("a1", "n1")
+    assert t.children("c") == ()
+    assert t.to_json() == Tree.from_dict(t.to_dict()).to_json()
+
+
+def test_position_far_from_its_hint() -> None:
+    """Siblings shifted by more than the hint window: removes and moves still hit the right node."""
+    t = Tree.from_dict(node("root", "Root", [node("p", children=[node(f"k{i}") for i in range(300)]), node("q")]))
+    order = [f"k{i}" for i in range(300)]
+    for i in range(80):
+        t.apply({"action": "add", "path": "/root/p/children", "node": node(f"f{i}"), "index": 0})
+        order.insert(0, f"f{i}")
+    for victim in ("k250", "k10", "k299", "k150"):
+        ch = t.apply({"action": "remove", "path": f"/root/p/{victim}"})
+        assert ch.inverse["index"] == order.index(victim)
+        order.remove(victim)
+        assert t.children("p") == tuple(order)
+    for mover in ("k100", "k0", "f0", "k298"):
+        ch = t.apply({"action": "move", "path": f"/root/p/{mover}", "to": "/root/q/children", "index": 0})
+        assert ch.inverse["index"] == order.index(mover)
+        order.remove(mover)
+        assert t.children("p") == tuple(order)
+        t.revert(ch)
+        order.insert(ch.inverse["index"], mover)
+        assert t.children("p") == tuple(order)
+    assert t.to_json() == Tree.from_dict(t.to_dict()).to_json()
+
+
+def test_max_depth_stays_within_what_orjson_nests() -> None:
+    with pytest.raises(ValueError):
+        TreeLimits(max_depth=121)
+    chain: dict[str, Any] = node("d120")
+    for i in range(119, 1, -1):
+        chain = node(f"d{i}", children=[chain])
+    t = Tree.from_dict(node("root", "Root", [chain]), limits=TreeLimits(max_depth=120))
+    assert t.depth("d120") == 120
+    frame = {"type": "tree_snapshot", "data": {"tree": t.view(), "rev": 0}}
+    assert orjson.loads(orjson.dumps(frame))["data"]["tree"] == t.to_dict() == orjson.loads(t.to_json())
+
+
 # --------------------------------------------------------------------------- performance
 
 
@@ -782,6 +949,8 @@ def test_large_tree_operations_round_trip() -> None:
     t = _big_tree(100_000)
     assert len(t) == 100_000
     before = t.to_dict()
+    before_json = t.to_json()
+    assert orjson.loads(before_json) == before
     for i in range(300):
         gid = 1 + 100 * (i % 900)
         leaf = f"n{gid + 1 + i % 99}"
@@ -794,6 +963,7 @@ def test_large_tree_operations_round_trip() -> None:
         t.apply(rm.inverse)
         t.apply(up.inverse)
     assert t.to_dict() == before and len(t) == 100_000
+    assert t.to_json() == before_json
 
 
 # --------------------------------------------------------------------------- the reference model
@@ -1072,6 +1242,8 @@ class TreeMachine(RuleBasedStateMachine):
             )
         self.model = Model(LIMITS, self.tree.to_dict())
         self.successes = 0
+        # applied changes, latest last, with the state before each: (change, JSON, model root, rev)
+        self.applied: list[tuple[Change, bytes, dict[str, Any], int]] = []
 
     # -- choosing paths: mostly the real one, sometimes a wrong or unknown one
 
@@ -1095,7 +1267,9 @@ class TreeMachine(RuleBasedStateMachine):
 
     def _run(self, delta: Any) -> None:
         before, rev = self.tree.to_dict(), self.tree.rev
+        before_json, before_model = self.tree.to_json(), self.model.root
         expected = self.model.apply(delta)
+        delta = copy.deepcopy(delta)  # ours to scribble on afterwards (never Hypothesis's own)
         try:
             self.tree.validate(delta)
             validated: int | None = None
@@ -1134,6 +1308,11 @@ class TreeMachine(RuleBasedStateMachine):
         self.tree.revert(undo)
         assert self.tree.rev == rev + 1
         assert self.tree.to_dict() == after
+        self.applied.append((copy.deepcopy(change), before_json, before_model, rev))
+        # nothing the caller passed in or got back is part of the tree
+        after_json = self.tree.to_json()
+        scribble([delta, change.delta, change.inverse, undo.delta, undo.inverse, redo.delta, redo.inverse, after])
+        assert self.tree.to_json() == after_json
 
     # -- rules
 
@@ -1171,6 +1350,17 @@ class TreeMachine(RuleBasedStateMachine):
         if with_index:
             delta["index"] = index
         self._run(delta)
+
+    @rule(count=st.integers(min_value=1, max_value=4))
+    def revert(self, count: int) -> None:
+        """Take back the latest applied changes, one by one, back to each earlier state."""
+        for _ in range(min(count, len(self.applied))):
+            change, before_json, before_model, rev = self.applied.pop()
+            self.tree.revert(change)
+            self.model.root = before_model
+            assert self.tree.rev == rev
+            assert self.tree.to_json() == before_json
+            event("revert")
 
     @rule(
         delta=st.one_of(
@@ -1227,6 +1417,13 @@ class TreeMachine(RuleBasedStateMachine):
         again = Tree.from_dict(snapshot, rev=t.rev, limits=LIMITS)
         assert again.to_dict() == snapshot
         assert again.rev == t.rev
+        # the JSON view kept up by every delta and revert is byte for byte what a tree built
+        # from scratch serialises to, and what the model (key order id, value, props, children) does
+        data = t.to_json()
+        assert orjson.loads(data) == snapshot
+        assert data == again.to_json() == orjson.dumps(self.model.root)
+        assert orjson.dumps(t.view()) == data
+        assert b'"props":{}' not in data
 
 
 TreeMachine.TestCase.settings = settings(
@@ -1272,6 +1469,7 @@ def snapshots(draw: st.DrawFn) -> dict[str, Any]:
 def test_snapshot_roundtrip_and_subtree_reinsertion(snapshot: dict[str, Any]) -> None:
     t = Tree.from_dict(snapshot)
     assert t.to_dict() == snapshot
+    assert t.to_json() == orjson.dumps(snapshot)
     assert Tree.from_dict(t.to_dict()).to_dict() == snapshot
     for nid in list(t.iter_ids()):
         if nid == ROOT_ID:
@@ -1281,3 +1479,4 @@ def test_snapshot_roundtrip_and_subtree_reinsertion(snapshot: dict[str, Any]) ->
         t.apply(rm.inverse)
         assert t.to_dict() == snapshot
         assert t.path(nid) == path
+    assert t.to_json() == orjson.dumps(snapshot)

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from canopy.tree import DeltaError, Tree
@@ -51,6 +52,9 @@ def test_case(case: dict[str, Any]) -> None:
     assert tree.to_dict() == case["final"]
     assert tree.rev == case["rev"]
     assert Tree.from_dict(case["final"]).to_dict() == case["final"]
+    # the JSON the server sends: the same document, in the same key order as a fresh build
+    assert orjson.loads(tree.to_json()) == case["final"]
+    assert tree.to_json() == Tree.from_dict(case["final"]).to_json()
 
 
 def test_fixture_is_consistent_and_covers_the_spec() -> None:

@@ -57,7 +57,7 @@ class Settings(BaseSettings):
     rate_limit_strikes_before_close: int = Field(20, ge=1)
 
     tree_max_nodes: int = Field(100_000, ge=1)
-    tree_max_depth: int = Field(64, ge=2)
+    tree_max_depth: int = Field(64, ge=2, le=120)  # orjson nests at most 255 containers (2 per level)
 
     @model_validator(mode="after")
     def _refuse_weak_secret_in_production(self) -> Settings:

@@ -15,8 +15,6 @@ from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-import orjson
-
 from canopy.assistant.base import ChatTurn
 from canopy.db import storage_cause
 from canopy.metrics import Metrics
@@ -124,6 +122,7 @@ class LiveSession:
         return self.seq + frames + SEQ_BLOCK
 
     def unicast(self, peer: Peer, frame_type: str, data: dict[str, Any], frame_id: str | None = None) -> None:
+        # Encoded at once: `data` may hold the tree's live view (Tree.view), valid only until the next await.
         peer.enqueue(frames.encode(frame_type, data, session_id=self.id, frame_id=frame_id))
         self.metrics.frames_out_of(frame_type).inc()
 
@@ -143,7 +142,7 @@ class LiveSession:
         async with self.lock:
             missed = self._missed_frames(last_seq)
             self.unicast(peer, "session_ready", {
-                "session_id": self.id, "title": self.title, "initial_tree": self.tree.to_dict(),
+                "session_id": self.id, "title": self.title, "initial_tree": self.tree.view(),
                 "rev": self.tree.rev, "seq": self.seq, "replay": missed is not None,
             }, frame_id)
             if missed is None:
@@ -163,7 +162,7 @@ class LiveSession:
 
     async def snapshot(self, peer: Peer, frame_id: str | None) -> None:
         async with self.lock:  # never mid-commit: the snapshot shows only stored, broadcast changes
-            self.unicast(peer, "tree_snapshot", {"tree": self.tree.to_dict(), "rev": self.tree.rev}, frame_id)
+            self.unicast(peer, "tree_snapshot", {"tree": self.tree.view(), "rev": self.tree.rev}, frame_id)
 
     # --- changing the tree --------------------------------------------------------------
 
@@ -312,7 +311,7 @@ class LiveSession:
     async def _maybe_compact(self) -> None:
         if self._since_snapshot < COMPACT_EVERY:
             return
-        snapshot = orjson.dumps(self.tree.to_dict())
+        snapshot = self.tree.to_json()
         try:
             await self.store.compact(self.id, snapshot, self.tree.rev)
         except Exception:
