@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, HTTPException, Path, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -54,9 +55,12 @@ def _manager(services: ServicesDep) -> SessionManager:
     return services.sessions
 
 
-def _state(live: LiveSession) -> SessionState:
-    return SessionState(session_id=live.id, title=live.title, tree=live.tree.to_dict(), rev=live.tree.rev,
-                        history=list(live.history))
+def _state(live: LiveSession, status_code: int = 200) -> Response:
+    """A SessionState body serialised straight from the tree's live view: a 100k-node tree goes out in
+    milliseconds, where validating it through the pydantic model took about half a second."""
+    body = {"session_id": live.id, "title": live.title, "tree": live.tree.view(), "rev": live.tree.rev,
+            "history": list(live.history)}
+    return Response(orjson.dumps(body), status_code=status_code, media_type="application/json")
 
 
 def _http(exc: SessionError) -> HTTPException:
@@ -71,13 +75,13 @@ async def list_sessions(user: CurrentUser, services: ServicesDep) -> list[Sessio
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=SessionState, responses=_BAD_BODY)
-async def create_session(user: CurrentUser, services: ServicesDep, body: SessionCreate | None = None) -> SessionState:
+async def create_session(user: CurrentUser, services: ServicesDep, body: SessionCreate | None = None) -> Response:
     live = await _manager(services).create(user.id, body.title if body else None)
-    return _state(live)
+    return _state(live, status.HTTP_201_CREATED)
 
 
 @router.get("/{session_id}", response_model=SessionState, responses=_NOT_FOUND)
-async def get_session(session_id: SessionId, user: CurrentUser, services: ServicesDep) -> SessionState:
+async def get_session(session_id: SessionId, user: CurrentUser, services: ServicesDep) -> Response:
     try:
         live = await _manager(services).get(session_id, user.id)
     except SessionError as exc:
