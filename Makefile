@@ -59,7 +59,7 @@ test-web: $(WEB_OK)
 	cd $(WEB) && npm test && npm run build && npm run size
 
 test-stack: $(VENV_OK) deps-apt-test web-build
-	$(PY) -m pytest tests/stack $(wildcard tests/e2e) -q
+	$(PY) -m pytest tests/stack tests/soak $(wildcard tests/e2e) -q
 
 test: lint test-api test-web test-stack
 
@@ -67,7 +67,7 @@ bench: $(VENV_OK) deps-apt web-build
 	$(PY) -m bench.run
 
 fuzz: $(VENV_OK) deps-apt web-build
-	CANOPY_FUZZ=long $(PY) -m pytest tests/api tests/stack/test_rest_fuzz_nginx.py -q -m fuzz
+	CANOPY_FUZZ=long $(PY) -m pytest tests/api tests/stack/test_rest_fuzz_nginx.py tests/soak -q -m fuzz
 
 clean:
 	rm -rf .venv $(WEB)/node_modules $(WEB)/dist

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import httpx
@@ -32,3 +33,32 @@ def test_make_api_serves_the_auth_flow_and_metrics(tmp_path: Path) -> None:
     assert "Booting worker" in logs and "canopy.worker.CanopyWorker" in logs
     assert token not in logs and "password1" not in logs and refresh_cookie not in logs
     assert (tmp_path / "canopy.db").exists()
+
+
+def test_a_cancel_sent_right_behind_its_prompt_stops_the_turn(tmp_path: Path) -> None:
+    """Over a real socket both frames are often read at once: the cancel is handled before the turn's task
+    has run at all, and must still find the turn (it once got 409 "No turn is running")."""
+    from websockets.sync.client import connect
+
+    api = ApiProcess(tmp_path)
+    api.start()
+    try:
+        with httpx.Client(base_url=api.url) as c:
+            assert c.post("/api/auth/register", json={"username": "dora", "password": "password1"}).status_code == 201
+            token = c.post("/api/auth/login", data={"username": "dora", "password": "password1"}).json()["access_token"]
+        with connect(api.url.replace("http", "ws") + "/ws/session") as ws:
+            ws.send(json.dumps({"type": "init_session", "id": "i", "data": {"token": token}}))
+            assert json.loads(ws.recv())["type"] == "session_ready"
+            assert json.loads(ws.recv())["type"] == "chat_history"
+            for i in range(10):
+                ws.send(json.dumps({"type": "user_prompt", "id": f"p{i}",
+                                    "data": {"prompt": f"add 'a{i}' and 'b{i}' under root"}}))
+                ws.send(json.dumps({"type": "cancel", "id": f"c{i}", "data": {}}))
+                while True:
+                    frame = json.loads(ws.recv(timeout=30))
+                    assert frame["type"] != "error", frame
+                    if frame["type"] == "assistant_response" and not frame["data"]["chunk"]:
+                        assert frame["id"] == f"p{i}" and frame["data"].get("cancelled") is True, frame
+                        break
+    finally:
+        assert api.stop() == 0

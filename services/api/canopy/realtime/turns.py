@@ -88,7 +88,10 @@ class Turn:
     # --- running ----------------------------------------------------------------------
 
     def start(self) -> None:
-        self.task = asyncio.create_task(self._run(), name=f"turn-{self.session.id}")
+        # The provider task exists from here on, so a cancel read right behind the prompt (before the
+        # turn task has run at all) still finds it and stops the turn.
+        self._provider_task = asyncio.create_task(self.provider.run_turn(self), name=f"provider-{self.session.id}")
+        self.task = asyncio.create_task(self._run(self._provider_task), name=f"turn-{self.session.id}")
 
     def cancel(self) -> bool:
         if self._provider_task is None or self._provider_task.done():
@@ -96,15 +99,14 @@ class Turn:
         self._provider_task.cancel()
         return True
 
-    async def _run(self) -> None:
+    async def _run(self, provider_task: asyncio.Task[None]) -> None:
         outcome: ProviderError | None = None
         cancelled = False
-        self._provider_task = asyncio.create_task(self.provider.run_turn(self))
         try:
-            await self._provider_task
+            await provider_task
         except asyncio.CancelledError:
-            if not self._provider_task.cancelled():
-                self._provider_task.cancel()  # this task itself is being cancelled: stop the provider too
+            if not provider_task.cancelled():
+                provider_task.cancel()  # this task itself is being cancelled: stop the provider too
                 raise
             cancelled = True
         except ProviderError as exc:
