@@ -189,21 +189,14 @@ class Connection:
         loop = asyncio.get_running_loop()
         self._reader = reader = asyncio.current_task()
         assert reader is not None
-        self._auth_deadline = self._last_frame = loop.time()
-        self._auth_deadline += self.settings.ws_auth_timeout_seconds
+        self._last_frame = loop.time()
+        self._auth_deadline = self._last_frame + self.settings.ws_auth_timeout_seconds
         self._timer = loop.call_at(self._deadline(), self._watch)
         try:
             while self._close_code is None:
-                self._receiving = True
-                try:
-                    message = await self.ws.receive()
-                except asyncio.CancelledError:
-                    if not self._timed_out or reader.uncancel() > 0:
-                        raise
-                    self._close_idle()
+                message = await self._receive(reader)
+                if message is None:
                     return
-                finally:
-                    self._receiving = False
                 self._last_frame = loop.time()
                 if message["type"] == "websocket.disconnect":
                     self._close_code = message.get("code", 1000)
@@ -222,6 +215,19 @@ class Connection:
                     await self._flush()
         finally:
             self._timer.cancel()
+
+    async def _receive(self, reader: asyncio.Task[Any]) -> Mapping[str, Any] | None:
+        """The next ASGI message, or None once the idle or auth deadline has passed (the socket is closing)."""
+        self._receiving = True
+        try:
+            return await self.ws.receive()
+        except asyncio.CancelledError:
+            if not self._timed_out or reader.uncancel() > 0:
+                raise  # a cancellation from elsewhere: not ours to swallow
+            self._close_idle()
+            return None
+        finally:
+            self._receiving = False
 
     # One timer per connection, re-armed only when it fires: cheaper than a timeout per frame.
     def _deadline(self) -> float:
