@@ -26,15 +26,14 @@ from typing import Any
 import pytest
 import requests
 import schemathesis
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import given
 from requests.adapters import HTTPAdapter
 from schemathesis import GenerationMode
 from schemathesis.core.transport import Response
-from schemathesis.specs.openapi.checks import negative_data_rejection
 
 from canopy.main import create_app
 from canopy.security import create_access_token
-from tests.api.test_rest_fuzz import _cases, _cookie_params
+from tests.api.test_rest_fuzz import _cases, excluded_checks, fuzz_settings, next_case
 from tests.conftest import make_settings
 from tests.stack.harness import TEST_SECRET, Stack
 
@@ -199,17 +198,12 @@ def test_operation_conforms_to_its_schema_through_nginx(fuzz: Fuzz, label: str, 
     method, path = label.split(" ", 1)
     operation = fuzz.schema[path][method]
     started = time.monotonic()
-    # As in-process: a negative cookie value holding `;` reaches the app cut at the `;`.
-    excluded = [negative_data_rejection] if mode is GenerationMode.NEGATIVE and _cookie_params(operation) else None
+    excluded = excluded_checks(operation, mode)  # as in-process
 
     @given(case=operation.as_strategy(generation_mode=mode))
-    @settings(max_examples=EXAMPLES, deadline=None, derandomize=not LONG, database=None,
-              phases=[Phase.explicit, Phase.generate, Phase.shrink],
-              suppress_health_check=list(HealthCheck))
+    @fuzz_settings(EXAMPLES)
     def check(case: Any) -> None:
-        fuzz.cases += 1
-        if mode is GenerationMode.POSITIVE and "session_id" in (case.path_parameters or {}) and fuzz.cases % 2:
-            case.path_parameters["session_id"] = fuzz.own_session()  # half the ids are the caller's own
+        next_case(fuzz, case, mode)
         session = fuzz.session_for(path)
         response = case.call(session=session, headers=fuzz.headers, verify=False)
         fuzz.statuses[response.status_code] += 1
