@@ -13,17 +13,10 @@ import orjson
 import pytest
 
 from canopy.tree import DeltaError, Tree
+from tests.api.test_tree import code_of
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "tree_cases.json"
 CASES: list[dict[str, Any]] = json.loads(FIXTURE.read_text(encoding="utf-8"))["cases"]
-
-
-def _outcome(tree: Tree, delta: Any) -> int | None:
-    try:
-        tree.apply(delta)
-    except DeltaError as exc:
-        return exc.code
-    return None
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
@@ -37,7 +30,7 @@ def test_case(case: dict[str, Any]) -> None:
             validated: int | None = None
         except DeltaError as exc:
             validated = exc.code
-        got = _outcome(tree, step["delta"])
+        got = code_of(tree, step["delta"])
         assert got == step["error"], f"step {i}: {json.dumps(step['delta'])[:300]}"
         assert validated == got
         if got is not None:
