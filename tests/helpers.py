@@ -23,14 +23,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_until(check: Callable[[], bool], timeout: float = 20.0, interval: float = 0.05) -> None:
+def wait_until(check: Callable[[], bool], timeout: float = 20.0, what: str = "condition",
+               interval: float = 0.05) -> None:
     """Polls `check` until it holds; the interval is a poll period, not a synchronisation sleep."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():
             return
         time.sleep(interval)
-    raise TimeoutError(f"condition not met within {timeout}s")
+    raise TimeoutError(f"{what}: not within {timeout}s")
 
 
 @dataclass

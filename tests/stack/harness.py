@@ -9,14 +9,12 @@ import shutil
 import signal
 import ssl
 import subprocess
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
-from tests.helpers import free_port
+from tests.helpers import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "nginx" / "canopy.conf.template"
@@ -31,16 +29,6 @@ def nginx_binary() -> str:
     found = shutil.which("nginx") or ("/usr/sbin/nginx" if os.access("/usr/sbin/nginx", os.X_OK) else None)
     assert found, "nginx is not installed (make test installs it: apt-get install nginx)"
     return found
-
-
-def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: float = 0.05) -> None:
-    """Polls `check` until it holds (the interval is a poll period, not a synchronising sleep)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(interval)
-    raise TimeoutError(f"{what}: not within {timeout}s")
 
 
 def make_cert(directory: Path) -> tuple[Path, Path]:

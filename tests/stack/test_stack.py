@@ -16,7 +16,8 @@ import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed
 
-from tests.stack.harness import Stack, insecure_ssl_context, wait_until
+from tests.helpers import wait_until
+from tests.stack.harness import Stack, insecure_ssl_context
 
 PASSWORD = "stack-password-1"
 
