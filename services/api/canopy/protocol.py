@@ -151,6 +151,10 @@ CLIENT_TYPES = frozenset(
 # --- server -> client -------------------------------------------------------------
 
 
+# Why an assistant answer was cut short (the provider's finish_reason).
+Truncated = Literal["length", "content_filter"]
+
+
 class ErrorInfo(_Model):
     code: int
     message: str
@@ -169,6 +173,7 @@ class ChatMessageData(_Model):
     created_at: str | None = None
     cancelled: bool | None = None
     error: ErrorInfo | None = None
+    truncated: Truncated | None = Field(None, description="the answer was cut short, and why")
 
 
 class SessionReadyData(_Model):
@@ -198,6 +203,9 @@ class AssistantResponseData(_Model):
     text: str
     chunk: bool
     cancelled: bool | None = None
+    truncated: Truncated | None = Field(
+        None, description="final frame only: the model stopped before finishing its answer, at its output token "
+        "limit (length) or because the provider's content filter cut it (content_filter)")
 
 
 class AssistantResponse(_ServerFrame):

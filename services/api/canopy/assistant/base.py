@@ -13,6 +13,7 @@ A turn is driven by the session's turn runner. The runner hands the provider a
   assistant's "undo" command),
 - `await ctx.debug(info)`: extra figures for the `debug` frame (usage, timings).
 
+`run_turn` may return a `TurnOutcome` (the answer was cut short, and why).
 The runner owns everything else: the final `assistant_response`, the `debug`
 frame with its own timings, cancellation (the provider's task is cancelled, so
 providers must release network resources in `finally`/`async with`), and turning
@@ -22,7 +23,7 @@ providers must release network resources in `finally`/`async with`), and turning
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from canopy.tree import Tree
 
@@ -42,6 +43,14 @@ class ChatTurn:
 
     role: str  # "user" | "assistant"
     content: str
+
+
+@dataclass(frozen=True, slots=True)
+class TurnOutcome:
+    """What a provider tells the runner about a turn that ended normally."""
+
+    # set when the model stopped early: "length" (token limit) or "content_filter" (the provider's filter)
+    truncated: Literal["length", "content_filter"] | None = None
 
 
 class TurnContext(Protocol):
@@ -72,4 +81,6 @@ class TurnContext(Protocol):
 class Provider(Protocol):
     name: str
 
-    async def run_turn(self, ctx: TurnContext) -> None: ...
+    async def run_turn(self, ctx: TurnContext) -> TurnOutcome | None:
+        """Run one turn through ``ctx``; ``None`` (or a default ``TurnOutcome``) when it simply ended."""
+        ...

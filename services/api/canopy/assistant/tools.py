@@ -132,12 +132,19 @@ def parse_arguments(name: str, arguments: str | dict[str, Any]) -> dict[str, Any
         try:
             raw = json.loads(text)
         except ValueError as exc:
-            raise ToolArgumentError(f"the arguments are not valid JSON ({exc})") from None
+            # the raw text is told to the model here only: the request echoes such a call as `{}`
+            raise ToolArgumentError(
+                f"the arguments are not valid JSON ({exc}); they were: {_excerpt(text)}"
+            ) from None
     else:
         raw = arguments
     if not isinstance(raw, dict):
         raise ToolArgumentError("the arguments must be a JSON object")
     return _CHECKS[name](raw)
+
+
+def _excerpt(text: str, limit: int = 500) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def _only(raw: dict[str, Any], allowed: tuple[str, ...]) -> None:

@@ -12,7 +12,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from canopy.assistant.base import ChatTurn, Provider, ProviderError
+from canopy.assistant.base import ChatTurn, Provider, ProviderError, TurnOutcome
 from canopy.realtime.errors import SessionError, StorageError
 from canopy.tree import Tree
 
@@ -39,7 +39,7 @@ class Turn:
         self._started = time.perf_counter()
         self._first_update: float | None = None
         self._updates = 0
-        self._provider_task: asyncio.Task[None] | None = None
+        self._provider_task: asyncio.Task[TurnOutcome | None] | None = None
         self.task: asyncio.Task[None] | None = None
 
     # --- TurnContext ------------------------------------------------------------------
@@ -99,11 +99,12 @@ class Turn:
         self._provider_task.cancel()
         return True
 
-    async def _run(self, provider_task: asyncio.Task[None]) -> None:
+    async def _run(self, provider_task: asyncio.Task[TurnOutcome | None]) -> None:
         outcome: ProviderError | None = None
         cancelled = False
+        ended: TurnOutcome | None = None
         try:
-            await provider_task
+            ended = await provider_task
         except asyncio.CancelledError:
             if not provider_task.cancelled():
                 provider_task.cancel()  # this task itself is being cancelled: stop the provider too
@@ -115,11 +116,11 @@ class Turn:
             log.exception("turn failed in session %s", self.session.id)
             outcome = ProviderError(500, "The assistant failed unexpectedly")
         try:
-            await self._finish(outcome, cancelled)
+            await self._finish(outcome, cancelled, ended.truncated if ended is not None else None)
         finally:
             self.session.turn = None
 
-    async def _finish(self, failure: ProviderError | None, cancelled: bool) -> None:
+    async def _finish(self, failure: ProviderError | None, cancelled: bool, truncated: str | None = None) -> None:
         total = time.perf_counter() - self._started
         self.session.metrics.turn_latency.labels(self.provider.name).observe(total)
         text = "".join(self._parts)
@@ -135,6 +136,8 @@ class Turn:
             meta = {"cancelled": True}
         elif failure is not None:
             meta = {"error": {"code": failure.code, "message": failure.message}}
+        elif truncated is not None:
+            meta = {"truncated": truncated}
         session = self.session
         async with session.lock:
             try:
@@ -161,4 +164,6 @@ class Turn:
             final: dict[str, Any] = {"text": text, "chunk": False}
             if cancelled:
                 final["cancelled"] = True
+            if meta and "truncated" in meta:
+                final["truncated"] = meta["truncated"]
             await session.publish("assistant_response", final, self.frame_id)
