@@ -109,6 +109,32 @@ describe('ChatPanel', () => {
     expect(within(log()).queryByText('old question')).not.toBeInTheDocument()
   })
 
+  it('says when an answer was cut short, live and from history', async () => {
+    const { push, user } = setup()
+    await user.type(screen.getByRole('textbox', { name: 'Message' }), 'write a lot{Enter}')
+    push({ type: 'assistant_response', data: { text: 'Here is the first half', chunk: true }, id: 'p1' })
+    expect(within(log()).queryByRole('note')).not.toBeInTheDocument()
+    push({ type: 'assistant_response', data: { text: 'Here is the first half', chunk: false, truncated: 'length' }, id: 'p1' })
+    const answer = within(log()).getByText('Here is the first half').closest('li')!
+    expect(within(answer).getByRole('note')).toHaveTextContent('The answer was cut short: the model reached its output limit.')
+    expect(screen.getByRole('button', { name: 'Send' })).toBeDisabled() // composer empty, but the turn is over
+    expect(screen.queryByRole('button', { name: 'Stop' })).not.toBeInTheDocument()
+
+    push({
+      type: 'chat_history',
+      data: {
+        messages: [
+          { role: 'assistant', content: 'filtered', truncated: 'content_filter' },
+          { role: 'assistant', content: 'unknown reason', truncated: 'bogus' },
+          { role: 'assistant', content: 'complete' },
+        ],
+      },
+    })
+    const filtered = within(log()).getByText('filtered').closest('li')!
+    expect(within(filtered).getByRole('note')).toHaveTextContent("cut short by the provider's content filter")
+    expect(within(log()).getAllByRole('note')).toHaveLength(1) // an unknown reason or a whole answer: no note
+  })
+
   it('marks a refused prompt and frees the composer', async () => {
     const { push, user } = setup()
     await user.type(screen.getByRole('textbox', { name: 'Message' }), 'hello{Enter}')

@@ -2,7 +2,7 @@ import { useEffect, useRef } from 'react'
 import { ChevronRightIcon } from 'lucide-react'
 import { Collapsible, CollapsibleContent, CollapsibleTrigger } from '@/components/ui/collapsible'
 import { cn } from '@/lib/utils'
-import type { ChatMessage } from '../model/chat-reducer'
+import type { ChatMessage, Truncation } from '../model/chat-reducer'
 import { Markdown } from './markdown'
 
 export function MessageList({ messages }: { messages: ChatMessage[] }) {
@@ -41,6 +41,11 @@ export function MessageList({ messages }: { messages: ChatMessage[] }) {
   )
 }
 
+const TRUNCATION_NOTES: Record<Truncation, string> = {
+  length: 'The answer was cut short: the model reached its output limit.',
+  content_filter: "The answer was cut short by the provider's content filter.",
+}
+
 function MessageItem({ message: m }: { message: ChatMessage }) {
   const isUser = m.role === 'user'
   return (
@@ -73,6 +78,11 @@ function MessageItem({ message: m }: { message: ChatMessage }) {
         </div>
       )}
       {m.cancelled && <span className="text-xs text-muted-foreground">Stopped</span>}
+      {m.truncated && (
+        <span className="text-xs text-muted-foreground" role="note">
+          {TRUNCATION_NOTES[m.truncated]}
+        </span>
+      )}
       {m.error && (
         <span className="text-xs text-destructive" role="note">
           {m.error}

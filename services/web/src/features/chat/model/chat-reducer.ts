@@ -18,12 +18,21 @@ export interface ChatMessage {
   /** Assistant text still arriving. */
   streaming: boolean
   cancelled?: boolean
+  /** The answer was cut short: at the model's output limit, or by the provider's content filter. */
+  truncated?: Truncation
   /** The turn (assistant) or the prompt (user) failed. */
   error?: string
   /** A prompt of ours not yet answered by any frame of its turn. */
   awaiting?: boolean
   /** Correlation id of a prompt we sent. */
   clientId?: string
+}
+
+export type Truncation = 'length' | 'content_filter'
+
+/** The `truncated` field of a final answer or a history message, when it holds a known reason. */
+export function truncationOf(value: unknown): Truncation | undefined {
+  return value === 'length' || value === 'content_filter' ? value : undefined
 }
 
 export interface DebugEntry {
@@ -77,6 +86,7 @@ function fromHistory(m: HistoryMessage): ChatMessage | null {
     reasoning,
     streaming: false,
     cancelled: m.cancelled === true ? true : undefined,
+    truncated: truncationOf(m.truncated),
     error,
   }
 }
@@ -174,6 +184,7 @@ function onFrame(state: ChatState, frame: ServerFrame): ChatState {
           text: text || messages[index]!.text,
           streaming: false,
           cancelled: d.cancelled === true ? true : undefined,
+          truncated: truncationOf(d.truncated),
         }),
       }
     }
