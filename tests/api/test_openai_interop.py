@@ -34,13 +34,19 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-async def play(http: httpx.AsyncClient, fake: FakeLLM, scenario: str, **settings: Any
-               ) -> tuple[Ctx, TurnOutcome, list[dict[str, Any]]]:
+async def play(
+    http: httpx.AsyncClient, fake: FakeLLM, scenario: str, **settings: Any
+) -> tuple[Ctx, TurnOutcome, list[dict[str, Any]]]:
     tag = new_tag()
     ctx = Ctx()
     if settings:
-        s = Settings(_env_file=None, llm_base_url=fake, llm_api_key=API_KEY,  # type: ignore[call-arg]
-                     llm_model=f"scenario:{scenario}:{tag}", **settings)
+        s = Settings(
+            _env_file=None,
+            llm_base_url=fake,
+            llm_api_key=API_KEY,  # type: ignore[call-arg]
+            llm_model=f"scenario:{scenario}:{tag}",
+            **settings,
+        )
         provider = OpenAIProvider(http, s)
     else:
         provider = make_provider(http, fake, scenario, tag)
@@ -53,13 +59,23 @@ async def play(http: httpx.AsyncClient, fake: FakeLLM, scenario: str, **settings
 
 async def test_the_fake_server_refuses_arguments_that_are_not_json(fake_llm: FakeLLM) -> None:
     """The stand-in is as strict as LiteLLM's Anthropic translation, so the provider is tested against it."""
+
     def body(arguments: str) -> dict[str, Any]:
-        return {"model": FakeLLM.model("plain_text"), "stream": True, "messages": [
-            {"role": "user", "content": "hi"},
-            {"role": "assistant", "content": None, "tool_calls": [
-                {"id": "c1", "type": "function", "function": {"name": "add_nodes", "arguments": arguments}}]},
-            {"role": "tool", "tool_call_id": "c1", "content": "{}"},
-        ]}
+        return {
+            "model": FakeLLM.model("plain_text"),
+            "stream": True,
+            "messages": [
+                {"role": "user", "content": "hi"},
+                {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        {"id": "c1", "type": "function", "function": {"name": "add_nodes", "arguments": arguments}}
+                    ],
+                },
+                {"role": "tool", "tool_call_id": "c1", "content": "{}"},
+            ],
+        }
 
     headers = {"Authorization": f"Bearer {API_KEY}"}
     async with httpx.AsyncClient(trust_env=False, timeout=10) as c:
@@ -72,7 +88,8 @@ async def test_the_fake_server_refuses_arguments_that_are_not_json(fake_llm: Fak
 
 
 async def test_malformed_arguments_are_echoed_as_json_and_told_in_the_tool_error(
-        http: httpx.AsyncClient, fake_llm: FakeLLM) -> None:
+    http: httpx.AsyncClient, fake_llm: FakeLLM
+) -> None:
     ctx, outcome, reqs = await play(http, fake_llm, "invalid_args")
     assert [r["status"] for r in reqs] == [200, 200, 200, 200]  # no round refused by the strict server
     assert ctx.values() == ["Fixed"] and ctx.text_out == "Fixed it on the third try."
@@ -98,10 +115,8 @@ async def test_408_and_409_are_retried(http: httpx.AsyncClient, fake_llm: FakeLL
 # ---------------------------------------------------------------------------------- cut answers
 
 
-@pytest.mark.parametrize(("scenario", "reason"), [("cut_at_length", "length"),
-                                                  ("content_filtered", "content_filter")])
-async def test_a_cut_answer_is_reported(http: httpx.AsyncClient, fake_llm: FakeLLM, scenario: str,
-                                        reason: str) -> None:
+@pytest.mark.parametrize(("scenario", "reason"), [("cut_at_length", "length"), ("content_filtered", "content_filter")])
+async def test_a_cut_answer_is_reported(http: httpx.AsyncClient, fake_llm: FakeLLM, scenario: str, reason: str) -> None:
     ctx, outcome, _ = await play(http, fake_llm, scenario)
     assert outcome.truncated == reason
     assert ctx.debug_info["finish_reason"] == reason
@@ -125,8 +140,7 @@ def test_the_final_frame_and_the_history_say_the_answer_was_cut(tmp_path: Path, 
         assert len(whole) == 1 and "truncated" not in whole[0]["data"]
 
         with tc.websocket_connect("/ws/session") as ws:
-            ws.send_json({"type": "init_session", "data": {"token": token,
-                                                            "session_id": ready["data"]["session_id"]}})
+            ws.send_json({"type": "init_session", "data": {"token": token, "session_id": ready["data"]["session_id"]}})
             assert recv(ws)["type"] == "session_ready"
             history = recv(ws)
         answers = [m for m in history["data"]["messages"] if m["role"] == "assistant"]
@@ -140,12 +154,15 @@ async def test_the_round_limit_note_says_nothing_changed(http: httpx.AsyncClient
     ctx, outcome, reqs = await play(http, fake_llm, "failing_tools", llm_max_rounds=2)
     assert len(reqs) == 2 and ctx.values() == []
     assert outcome.truncated is None
-    assert ctx.text_out == ("\n\n(Stopped after 2 rounds without changing the tree: none of the assistant's "
-                            "2 tool calls could be applied; the last error: node 'no-such-node' does not exist.)")
+    assert ctx.text_out == (
+        "\n\n(Stopped after 2 rounds without changing the tree: none of the assistant's "
+        "2 tool calls could be applied; the last error: node 'no-such-node' does not exist.)"
+    )
 
 
 async def test_the_round_limit_note_counts_the_changes(http: httpx.AsyncClient, fake_llm: FakeLLM) -> None:
     ctx, _, _ = await play(http, fake_llm, "multi_round", llm_max_rounds=2)
     assert ctx.values() == ["Groceries"]
-    assert ctx.text_out == ("\n\n(Stopped after 2 rounds of changes: 3 changes made, "
-                            "but the assistant had not finished.)")
+    assert ctx.text_out == (
+        "\n\n(Stopped after 2 rounds of changes: 3 changes made, but the assistant had not finished.)"
+    )

@@ -60,17 +60,16 @@ class Req:
         """Assistant messages with tool calls after the last user message: the round number - 1."""
         msgs = self.messages
         last_user = max((i for i, m in enumerate(msgs) if m.get("role") == "user"), default=-1)
-        return sum(1 for m in msgs[last_user + 1:] if m.get("role") == "assistant" and m.get("tool_calls"))
+        return sum(1 for m in msgs[last_user + 1 :] if m.get("role") == "assistant" and m.get("tool_calls"))
 
     def tool_results(self) -> dict[str, Any]:
         """The last round's tool results by tool_call_id, decoded; 400 when one is missing."""
         msgs = self.messages
-        idx = max((i for i, m in enumerate(msgs) if m.get("role") == "assistant" and m.get("tool_calls")),
-                  default=-1)
+        idx = max((i for i, m in enumerate(msgs) if m.get("role") == "assistant" and m.get("tool_calls")), default=-1)
         if idx < 0:
             raise BadRequest("expected an assistant message with tool_calls")
         results: dict[str, Any] = {}
-        for m in msgs[idx + 1:]:
+        for m in msgs[idx + 1 :]:
             if m.get("role") == "tool":
                 try:
                     results[m["tool_call_id"]] = json.loads(m["content"])
@@ -138,9 +137,13 @@ async def s_tool_calls_split(req: Req, out: Out) -> None:
     if req.phase() == 0:
         rng = random.Random(7)
         args = {"parent_id": "root", "values": ["Tâche ☕ 1", 'Task "2" {x}'], "index": None, "props": None}
-        events: list[Any] = [role_chunk(), *text_chunks("Adding two nodes."),
-                             *tool_call_chunks(0, "call_split_0", "add_nodes", args, rng),
-                             chunk({}, "tool_calls"), chunk(usage=usage(100, 30), empty_choices=True)]
+        events: list[Any] = [
+            role_chunk(),
+            *text_chunks("Adding two nodes."),
+            *tool_call_chunks(0, "call_split_0", "add_nodes", args, rng),
+            chunk({}, "tool_calls"),
+            chunk(usage=usage(100, 30), empty_choices=True),
+        ]
         await stream_events(out, events)
         return
     results = req.tool_results()
@@ -153,12 +156,21 @@ async def s_parallel_tools(req: Req, out: Out) -> None:
     if req.phase() == 0:
         calls: list[tuple[str, str, dict[str, Any]]] = [
             ("call_par_0", "add_nodes", {"parent_id": "root", "values": ["Alpha"], "index": None, "props": None}),
-            ("call_par_1", "add_nodes", {"parent_id": "root", "values": ["Beta", "Gamma"], "index": None,
-                                         "props": [{"key": "kind", "value": "greek"}]}),
+            (
+                "call_par_1",
+                "add_nodes",
+                {
+                    "parent_id": "root",
+                    "values": ["Beta", "Gamma"],
+                    "index": None,
+                    "props": [{"key": "kind", "value": "greek"}],
+                },
+            ),
             ("call_par_2", "add_nodes", {"parent_id": "root", "values": ["Zero"], "index": 0, "props": None}),
         ]
-        per_call = [tool_call_chunks(i, cid, name, args, random.Random(i + 11))
-                    for i, (cid, name, args) in enumerate(calls)]
+        per_call = [
+            tool_call_chunks(i, cid, name, args, random.Random(i + 11)) for i, (cid, name, args) in enumerate(calls)
+        ]
         events: list[Any] = [role_chunk()]
         # interleave: every call's first piece, then the argument pieces round-robin
         events += [pieces[0] for pieces in per_call]
@@ -180,8 +192,12 @@ async def s_multi_round(req: Req, out: Out) -> None:
     phase = req.phase()
     if phase == 0:
         args = {"parent_id": "root", "values": ["Groceries"], "index": None, "props": None}
-        events = [role_chunk(), *tool_call_chunks(0, "call_mr_0", "add_nodes", args),
-                  chunk({}, "tool_calls"), chunk(usage=usage(100, 20), empty_choices=True)]
+        events = [
+            role_chunk(),
+            *tool_call_chunks(0, "call_mr_0", "add_nodes", args),
+            chunk({}, "tool_calls"),
+            chunk(usage=usage(100, 20), empty_choices=True),
+        ]
         await stream_events(out, events)
         return
     results = req.tool_results()
@@ -190,8 +206,12 @@ async def s_multi_round(req: Req, out: Out) -> None:
         if not added:
             raise BadRequest(f"expected the new node's id in the tool result, got {results}")
         args = {"parent_id": added[0]["id"], "values": ["Milk", "Eggs"], "index": None, "props": None}
-        events = [role_chunk(), *tool_call_chunks(0, "call_mr_1", "add_nodes", args),
-                  chunk({}, "tool_calls"), chunk(usage=usage(150, 20), empty_choices=True)]
+        events = [
+            role_chunk(),
+            *tool_call_chunks(0, "call_mr_1", "add_nodes", args),
+            chunk({}, "tool_calls"),
+            chunk(usage=usage(150, 20), empty_choices=True),
+        ]
         await stream_events(out, events)
         return
     if not results["call_mr_1"].get("ok"):
@@ -203,31 +223,51 @@ async def s_all_tools(req: Req, out: Out) -> None:
     """add, then update + add under it, then move + remove, then text: the four tools."""
     phase = req.phase()
     if phase == 0:
-        events = [role_chunk(), *tool_call_chunks(0, "call_at_0", "add_nodes", {
-            "parent_id": "root", "values": ["Inbox", "Archive", "Temp"], "index": None, "props": None}),
-            chunk({}, "tool_calls")]
+        events = [
+            role_chunk(),
+            *tool_call_chunks(
+                0,
+                "call_at_0",
+                "add_nodes",
+                {"parent_id": "root", "values": ["Inbox", "Archive", "Temp"], "index": None, "props": None},
+            ),
+            chunk({}, "tool_calls"),
+        ]
         await stream_events(out, events)
         return
     results = req.tool_results()
     if phase == 1:
         inbox = results["call_at_0"]["added"][0]["id"]
-        events = [role_chunk(),
-                  *tool_call_chunks(0, "call_at_1", "update_node", {
-                      "node_id": inbox, "value": "Inbox (3)",
-                      "props": [{"key": "color", "value": "blue"}, {"key": "count", "value": 3}]}),
-                  *tool_call_chunks(1, "call_at_2", "add_nodes", {
-                      "parent_id": inbox, "values": ["Old mail"], "index": None, "props": None}),
-                  chunk({}, "tool_calls")]
+        events = [
+            role_chunk(),
+            *tool_call_chunks(
+                0,
+                "call_at_1",
+                "update_node",
+                {
+                    "node_id": inbox,
+                    "value": "Inbox (3)",
+                    "props": [{"key": "color", "value": "blue"}, {"key": "count", "value": 3}],
+                },
+            ),
+            *tool_call_chunks(
+                1, "call_at_2", "add_nodes", {"parent_id": inbox, "values": ["Old mail"], "index": None, "props": None}
+            ),
+            chunk({}, "tool_calls"),
+        ]
         await stream_events(out, events)
         return
     if phase == 2:
         ids = _ids_from_messages(req)
         old_mail = results["call_at_2"]["added"][0]["id"]
-        events = [role_chunk(),
-                  *tool_call_chunks(0, "call_at_3", "move_node", {
-                      "node_id": old_mail, "new_parent_id": ids["Archive"], "index": 0}),
-                  *tool_call_chunks(1, "call_at_4", "remove_node", {"node_id": ids["Temp"]}),
-                  chunk({}, "tool_calls")]
+        events = [
+            role_chunk(),
+            *tool_call_chunks(
+                0, "call_at_3", "move_node", {"node_id": old_mail, "new_parent_id": ids["Archive"], "index": 0}
+            ),
+            *tool_call_chunks(1, "call_at_4", "remove_node", {"node_id": ids["Temp"]}),
+            chunk({}, "tool_calls"),
+        ]
         await stream_events(out, events)
         return
     if not all(r.get("ok") for r in results.values()):
@@ -255,19 +295,46 @@ async def s_invalid_args(req: Req, out: Out) -> None:
             raise BadRequest(f"expected a tool error in round {phase}, got {results}")
     if phase == 0:
         bad = '{"parent_id": "root", "values": ["Broken"'
-        first = chunk({"tool_calls": [{"index": 0, "id": "call_bad_0", "type": "function",
-                                       "function": {"name": "add_nodes", "arguments": ""}}]})
-        events = [role_chunk(), first, *(chunk({"tool_calls": [{"index": 0, "function": {"arguments": p}}]})
-                                         for p in split_text(bad, random.Random(3)))]
+        first = chunk(
+            {
+                "tool_calls": [
+                    {
+                        "index": 0,
+                        "id": "call_bad_0",
+                        "type": "function",
+                        "function": {"name": "add_nodes", "arguments": ""},
+                    }
+                ]
+            }
+        )
+        events = [
+            role_chunk(),
+            first,
+            *(
+                chunk({"tool_calls": [{"index": 0, "function": {"arguments": p}}]})
+                for p in split_text(bad, random.Random(3))
+            ),
+        ]
         events.append(chunk({}, "tool_calls"))
     elif phase == 1:
-        events = [role_chunk(), *tool_call_chunks(0, "call_bad_1", "add_nodes", {
-            "parent_id": "no-such-node", "values": ["Fixed"], "index": None, "props": None}),
-            chunk({}, "tool_calls")]
+        events = [
+            role_chunk(),
+            *tool_call_chunks(
+                0,
+                "call_bad_1",
+                "add_nodes",
+                {"parent_id": "no-such-node", "values": ["Fixed"], "index": None, "props": None},
+            ),
+            chunk({}, "tool_calls"),
+        ]
     elif phase == 2:
-        events = [role_chunk(), *tool_call_chunks(0, "call_bad_2", "add_nodes", {
-            "parent_id": "root", "values": ["Fixed"], "index": None, "props": None}),
-            chunk({}, "tool_calls")]
+        events = [
+            role_chunk(),
+            *tool_call_chunks(
+                0, "call_bad_2", "add_nodes", {"parent_id": "root", "values": ["Fixed"], "index": None, "props": None}
+            ),
+            chunk({}, "tool_calls"),
+        ]
     else:
         events = text_events("Fixed it on the third try.")
     await stream_events(out, events)
@@ -277,14 +344,21 @@ async def s_gated_tools(req: Req, out: Out) -> None:
     """Call 0 completes, then the stream waits for POST /_release?gate=applied before call 1."""
     if req.phase() == 0:
         await out.head()
-        for e in [role_chunk(), *text_chunks("Working on it."),
-                  *tool_call_chunks(0, "call_gate_0", "add_nodes",
-                                    {"parent_id": "root", "values": ["First"], "index": None, "props": None})]:
+        for e in [
+            role_chunk(),
+            *text_chunks("Working on it."),
+            *tool_call_chunks(
+                0, "call_gate_0", "add_nodes", {"parent_id": "root", "values": ["First"], "index": None, "props": None}
+            ),
+        ]:
             await out.event(e)
         await req.gate("applied")
-        for e in [*tool_call_chunks(1, "call_gate_1", "add_nodes",
-                                    {"parent_id": "root", "values": ["Second"], "index": None, "props": None}),
-                  chunk({}, "tool_calls")]:
+        for e in [
+            *tool_call_chunks(
+                1, "call_gate_1", "add_nodes", {"parent_id": "root", "values": ["Second"], "index": None, "props": None}
+            ),
+            chunk({}, "tool_calls"),
+        ]:
             await out.event(e)
         await out.event("[DONE]")
         await out.end()
@@ -294,26 +368,54 @@ async def s_gated_tools(req: Req, out: Out) -> None:
 
 
 async def s_unauthorized(req: Req, out: Out) -> None:
-    await out.json(401, {"error": {"message": "Incorrect API key provided.", "type": "invalid_request_error",
-                                   "param": None, "code": "invalid_api_key"}})
+    await out.json(
+        401,
+        {
+            "error": {
+                "message": "Incorrect API key provided.",
+                "type": "invalid_request_error",
+                "param": None,
+                "code": "invalid_api_key",
+            }
+        },
+    )
 
 
 async def s_forbidden(req: Req, out: Out) -> None:
-    await out.json(403, {"error": {"message": "You are not allowed to use this model.",
-                                   "type": "invalid_request_error", "code": "model_not_allowed"}})
+    await out.json(
+        403,
+        {
+            "error": {
+                "message": "You are not allowed to use this model.",
+                "type": "invalid_request_error",
+                "code": "model_not_allowed",
+            }
+        },
+    )
 
 
 async def s_not_found(req: Req, out: Out) -> None:
-    await out.json(404, {"error": {"message": "The model `nope` does not exist.", "type": "invalid_request_error",
-                                   "code": "model_not_found"}})
+    await out.json(
+        404,
+        {
+            "error": {
+                "message": "The model `nope` does not exist.",
+                "type": "invalid_request_error",
+                "code": "model_not_found",
+            }
+        },
+    )
 
 
 async def s_rate_limited(req: Req, out: Out) -> None:
     """429 with ``Retry-After: 1`` (``0`` when the tag starts with 'ra0') once, then text."""
     if req.count() == 0:
         retry_after = "0" if req.tag.startswith("ra0") else "1"
-        await out.json(429, {"error": {"message": "Rate limit reached.", "type": "requests",
-                                       "code": "rate_limit_exceeded"}}, {"Retry-After": retry_after})
+        await out.json(
+            429,
+            {"error": {"message": "Rate limit reached.", "type": "requests", "code": "rate_limit_exceeded"}},
+            {"Retry-After": retry_after},
+        )
         return
     await stream_events(out, text_events("Answer after a rate limit."))
 
@@ -321,8 +423,9 @@ async def s_rate_limited(req: Req, out: Out) -> None:
 async def s_server_error_twice(req: Req, out: Out) -> None:
     n = req.count()
     if n < 2:
-        await out.json(500 if n == 0 else 503, {"error": {"message": "The server had an error.",
-                                                          "type": "server_error"}})
+        await out.json(
+            500 if n == 0 else 503, {"error": {"message": "The server had an error.", "type": "server_error"}}
+        )
         return
     await stream_events(out, text_events("Answer after two failures."))
 
@@ -354,8 +457,16 @@ async def s_failing_tools(req: Req, out: Out) -> None:
         results = req.tool_results()
         if any(r.get("ok") is not False for r in results.values()):
             raise BadRequest(f"expected the tool calls to fail, got {results}")
-    events = [role_chunk(), *tool_call_chunks(0, f"call_fail_{phase}", "add_nodes", {
-        "parent_id": "no-such-node", "values": ["Lost"], "index": None, "props": None}), chunk({}, "tool_calls")]
+    events = [
+        role_chunk(),
+        *tool_call_chunks(
+            0,
+            f"call_fail_{phase}",
+            "add_nodes",
+            {"parent_id": "no-such-node", "values": ["Lost"], "index": None, "props": None},
+        ),
+        chunk({}, "tool_calls"),
+    ]
     await stream_events(out, events)
 
 
@@ -378,8 +489,15 @@ async def s_stream_error(req: Req, out: Out) -> None:
     await out.head()
     await out.event(role_chunk())
     await out.event(chunk({"content": "Partial"}))
-    await out.event({"error": {"message": "The server had an error while processing your request.",
-                               "type": "server_error", "code": None}})
+    await out.event(
+        {
+            "error": {
+                "message": "The server had an error while processing your request.",
+                "type": "server_error",
+                "code": None,
+            }
+        }
+    )
     await out.end()
 
 
@@ -448,10 +566,19 @@ async def s_keepalive_comments(req: Req, out: Out) -> None:
 
 def _body_bytes(out: Out) -> bytes:
     rng = random.Random(5)
-    events: list[Any] = [role_chunk(), *text_chunks("Naïve café ☕ 日本語 — split anywhere.", rng),
-                         *tool_call_chunks(0, "call_frag_0", "add_nodes", {
-                             "parent_id": "root", "values": ["Frägment ☕"], "index": None, "props": None}, rng),
-                         chunk({}, "tool_calls"), chunk(usage=usage(20, 10), empty_choices=True)]
+    events: list[Any] = [
+        role_chunk(),
+        *text_chunks("Naïve café ☕ 日本語 — split anywhere.", rng),
+        *tool_call_chunks(
+            0,
+            "call_frag_0",
+            "add_nodes",
+            {"parent_id": "root", "values": ["Frägment ☕"], "index": None, "props": None},
+            rng,
+        ),
+        chunk({}, "tool_calls"),
+        chunk(usage=usage(20, 10), empty_choices=True),
+    ]
     return b"".join(out.sse(e) for e in events) + out.sse("[DONE]")
 
 
@@ -469,7 +596,7 @@ async def _fragmented(req: Req, out: Out, *, crlf: bool) -> None:
     writes = 0
     while i < len(body):
         n = rng.randint(1, 12)
-        await out.write(body[i:i + n])
+        await out.write(body[i : i + n])
         i += n
         writes += 1
         if writes % 2 == 0:
@@ -498,10 +625,19 @@ async def s_coalesced(req: Req, out: Out) -> None:
 
 async def s_non_streaming(req: Req, out: Out) -> None:
     """A server that ignores stream: true and answers with one JSON completion."""
-    await out.json(200, {"id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),
-                         "model": "fake-model", "choices": [{"index": 0, "message": {
-                             "role": "assistant", "content": "Not streamed."}, "finish_reason": "stop"}],
-                         "usage": usage(10, 2)})
+    await out.json(
+        200,
+        {
+            "id": "chatcmpl-fake",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": "fake-model",
+            "choices": [
+                {"index": 0, "message": {"role": "assistant", "content": "Not streamed."}, "finish_reason": "stop"}
+            ],
+            "usage": usage(10, 2),
+        },
+    )
 
 
 Scenario = Callable[[Req, Out], Awaitable[None]]

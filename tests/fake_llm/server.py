@@ -105,8 +105,11 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
 
 async def simple(writer: asyncio.StreamWriter, status: int, payload: Any) -> None:
     body = json.dumps(payload).encode()
-    writer.write(f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
-                 "Connection: close\r\n\r\n".encode() + body)
+    writer.write(
+        f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        "Connection: close\r\n\r\n".encode()
+        + body
+    )
     await writer.drain()
 
 
@@ -144,11 +147,16 @@ async def control(method: str, path: str, query: dict[str, str], writer: asyncio
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(record.closed.wait(), max(deadline - time.monotonic(), 0))
             closed = record.closed.is_set()
-        await simple(writer, 200, {
-            "closed": closed, "n": record.n if record else None,
-            "client_closed": record.client_closed if record else False,
-            "finished": record.finished if record else False,
-        })
+        await simple(
+            writer,
+            200,
+            {
+                "closed": closed,
+                "n": record.n if record else None,
+                "client_closed": record.client_closed if record else False,
+                "finished": record.finished if record else False,
+            },
+        )
     else:
         await simple(writer, 404, {"error": f"no control route {method} {path}"})
 
@@ -169,8 +177,14 @@ def scenario_from_prompt(body: Any, tag: str) -> tuple[str, str]:
     return "echo", tag
 
 
-async def chat(path: str, headers: dict[str, str], raw: bytes, query: dict[str, str],
-               reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def chat(
+    path: str,
+    headers: dict[str, str],
+    raw: bytes,
+    query: dict[str, str],
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+) -> None:
     try:
         body: Any = json.loads(raw) if raw else None
     except ValueError:
@@ -180,7 +194,7 @@ async def chat(path: str, headers: dict[str, str], raw: bytes, query: dict[str, 
     record.model = model if isinstance(model, str) else ""
     name, tag = "plain_text", ""
     if record.model.startswith("scenario:"):
-        name, _, tag = record.model[len("scenario:"):].partition(":")
+        name, _, tag = record.model[len("scenario:") :].partition(":")
     if name == "by_prompt":
         name, tag = scenario_from_prompt(body, tag)
     record.scenario, record.tag = name, tag
@@ -201,13 +215,29 @@ async def chat(path: str, headers: dict[str, str], raw: bytes, query: dict[str, 
         if auth != f"Bearer {API_KEY}":
             # like real servers, name the key that was sent (the client must not leak it further)
             sent = auth.removeprefix("Bearer ").strip() or "(none)"
-            await out.json(401, {"error": {"message": f"Incorrect API key provided: {sent}.",
-                                           "type": "invalid_request_error", "code": "invalid_api_key"}})
+            await out.json(
+                401,
+                {
+                    "error": {
+                        "message": f"Incorrect API key provided: {sent}.",
+                        "type": "invalid_request_error",
+                        "code": "invalid_api_key",
+                    }
+                },
+            )
             return
         scenario = SCENARIOS.get(name)
         if scenario is None:
-            await out.json(404, {"error": {"message": f"The model `{record.model}` does not exist.",
-                                           "type": "invalid_request_error", "code": "model_not_found"}})
+            await out.json(
+                404,
+                {
+                    "error": {
+                        "message": f"The model `{record.model}` does not exist.",
+                        "type": "invalid_request_error",
+                        "code": "model_not_found",
+                    }
+                },
+            )
             return
         try:
             req = Req(record, validate(body), tag, query, STATE)
@@ -219,8 +249,9 @@ async def chat(path: str, headers: dict[str, str], raw: bytes, query: dict[str, 
                 raise
         except (KeyError, IndexError, TypeError, ValueError) as exc:  # a scenario's own check blew up
             if record.status == 0:
-                await out.json(500, {"error": {"message": f"fake-llm: scenario {name} failed: {exc!r}",
-                                               "type": "server_error"}})
+                await out.json(
+                    500, {"error": {"message": f"fake-llm: scenario {name} failed: {exc!r}", "type": "server_error"}}
+                )
             raise
 
     watcher = asyncio.create_task(watch())

@@ -39,9 +39,18 @@ class Record:
 
     def public(self) -> dict[str, Any]:
         return {
-            "n": self.n, "method": self.method, "path": self.path, "headers": self.headers, "body": self.body,
-            "model": self.model, "scenario": self.scenario, "tag": self.tag, "status": self.status,
-            "finished": self.finished, "client_closed": self.client_closed, "gates": self.gates,
+            "n": self.n,
+            "method": self.method,
+            "path": self.path,
+            "headers": self.headers,
+            "body": self.body,
+            "model": self.model,
+            "scenario": self.scenario,
+            "tag": self.tag,
+            "status": self.status,
+            "finished": self.finished,
+            "client_closed": self.client_closed,
+            "gates": self.gates,
         }
 
 
@@ -58,15 +67,34 @@ class Out:
         self.w.write(data)
         await self.w.drain()
 
-    async def head(self, status: int = 200, headers: dict[str, str] | None = None, *, chunked: bool = True,
-                   content_type: str = "text/event-stream; charset=utf-8") -> None:
+    async def head(
+        self,
+        status: int = 200,
+        headers: dict[str, str] | None = None,
+        *,
+        chunked: bool = True,
+        content_type: str = "text/event-stream; charset=utf-8",
+    ) -> None:
         self.record.status = status
         self.chunked = chunked
-        reason = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-                  408: "Request Timeout", 409: "Conflict",
-                  429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable"}.get(status, "X")
-        lines = [f"HTTP/1.1 {status} {reason}", f"Content-Type: {content_type}", "Cache-Control: no-cache",
-                 "Connection: close"]
+        reason = {
+            200: "OK",
+            400: "Bad Request",
+            401: "Unauthorized",
+            403: "Forbidden",
+            404: "Not Found",
+            408: "Request Timeout",
+            409: "Conflict",
+            429: "Too Many Requests",
+            500: "Internal Server Error",
+            503: "Service Unavailable",
+        }.get(status, "X")
+        lines = [
+            f"HTTP/1.1 {status} {reason}",
+            f"Content-Type: {content_type}",
+            "Cache-Control: no-cache",
+            "Connection: close",
+        ]
         if chunked:
             lines.append("Transfer-Encoding: chunked")
         for k, v in (headers or {}).items():
@@ -96,23 +124,32 @@ class Out:
 
     async def json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
         body = json.dumps(payload).encode()
-        await self.head(status, {**(headers or {}), "Content-Length": str(len(body))}, chunked=False,
-                        content_type="application/json")
+        await self.head(
+            status,
+            {**(headers or {}), "Content-Length": str(len(body))},
+            chunked=False,
+            content_type="application/json",
+        )
         await self._raw(body)
         self.record.finished = True
 
 
-def chunk(delta: dict[str, Any] | None = None, finish: str | None = None, usage: dict[str, int] | None = None,
-          *, empty_choices: bool = False) -> dict[str, Any]:
+def chunk(
+    delta: dict[str, Any] | None = None,
+    finish: str | None = None,
+    usage: dict[str, int] | None = None,
+    *,
+    empty_choices: bool = False,
+) -> dict[str, Any]:
     c: dict[str, Any] = {
         "id": "chatcmpl-fake",
         "object": "chat.completion.chunk",
         "created": int(time.time()),
         "model": "fake-model",
         "system_fingerprint": "fp_fake",
-        "choices": [] if empty_choices else [
-            {"index": 0, "delta": delta if delta is not None else {}, "logprobs": None, "finish_reason": finish}
-        ],
+        "choices": []
+        if empty_choices
+        else [{"index": 0, "delta": delta if delta is not None else {}, "logprobs": None, "finish_reason": finish}],
     }
     if usage is not None:
         c["usage"] = usage
@@ -128,7 +165,7 @@ def split_text(text: str, rng: random.Random, max_piece: int = 6) -> list[str]:
     i = 0
     while i < len(text):
         n = rng.randint(1, max_piece)
-        pieces.append(text[i:i + n])
+        pieces.append(text[i : i + n])
         i += n
     return pieces
 
@@ -144,12 +181,18 @@ def text_chunks(text: str, rng: random.Random | None = None) -> list[dict[str, A
     return [chunk({"content": p}) for p in pieces]
 
 
-def tool_call_chunks(index: int, call_id: str, name: str, args: dict[str, Any],
-                     rng: random.Random | None = None) -> list[dict[str, Any]]:
+def tool_call_chunks(
+    index: int, call_id: str, name: str, args: dict[str, Any], rng: random.Random | None = None
+) -> list[dict[str, Any]]:
     """The pieces of one streamed tool call: id+name first, then the arguments in fragments."""
     arguments = json.dumps(args, ensure_ascii=False)
-    first = chunk({"tool_calls": [{"index": index, "id": call_id, "type": "function",
-                                   "function": {"name": name, "arguments": ""}}]})
+    first = chunk(
+        {
+            "tool_calls": [
+                {"index": index, "id": call_id, "type": "function", "function": {"name": name, "arguments": ""}}
+            ]
+        }
+    )
     pieces = split_text(arguments, rng or random.Random(index), 7)
     return [first] + [chunk({"tool_calls": [{"index": index, "function": {"arguments": p}}]}) for p in pieces]
 
@@ -216,8 +259,12 @@ def validate(body: Any) -> dict[str, Any]:
         if role == "assistant" and m.get("tool_calls"):
             for call in m["tool_calls"]:
                 fn = call.get("function") or {}
-                if not call.get("id") or call.get("type") != "function" or not isinstance(fn.get("name"), str) \
-                        or not isinstance(fn.get("arguments"), str):
+                if (
+                    not call.get("id")
+                    or call.get("type") != "function"
+                    or not isinstance(fn.get("name"), str)
+                    or not isinstance(fn.get("arguments"), str)
+                ):
                     raise BadRequest(f"messages[{i}].tool_calls is malformed")
                 _check_arguments(fn["arguments"], f"messages[{i}].tool_calls[{call['id']!r}]")
                 open_calls.add(call["id"])
@@ -228,8 +275,12 @@ def validate(body: Any) -> dict[str, Any]:
         for t in tools:
             fn = t.get("function", {})
             params = fn.get("parameters", {})
-            if fn.get("strict") is True and (params.get("additionalProperties") is not False
-                                             or set(params.get("required", [])) != set(params.get("properties", {}))):
-                raise BadRequest(f"tool {fn.get('name')!r}: strict schemas need every property required "
-                                 "and additionalProperties false")
+            if fn.get("strict") is True and (
+                params.get("additionalProperties") is not False
+                or set(params.get("required", [])) != set(params.get("properties", {}))
+            ):
+                raise BadRequest(
+                    f"tool {fn.get('name')!r}: strict schemas need every property required "
+                    "and additionalProperties false"
+                )
     return body

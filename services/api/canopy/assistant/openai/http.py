@@ -46,8 +46,18 @@ class ResponseReader(Protocol):
 class CompletionsClient:
     """Sends one round's request to ``{base}/chat/completions`` over the app's shared ``httpx.AsyncClient``."""
 
-    def __init__(self, client: httpx.AsyncClient, base_url: str, key: SecretStr, *, timeout: float,
-                 overall_timeout: float, max_retries: int, retry_backoff: float, retry_after_cap: float) -> None:
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        base_url: str,
+        key: SecretStr,
+        *,
+        timeout: float,
+        overall_timeout: float,
+        max_retries: int,
+        retry_backoff: float,
+        retry_after_cap: float,
+    ) -> None:
         self._client = client
         self.url = base_url.rstrip("/") + "/chat/completions"
         parsed = httpx.URL(self.url)
@@ -72,8 +82,9 @@ class CompletionsClient:
             text = text.replace(key, "[redacted]")
         return text
 
-    async def send(self, body: dict[str, Any], reader: ResponseReader, *, round_no: int,
-                   on_retry: Callable[[], None]) -> None:
+    async def send(
+        self, body: dict[str, Any], reader: ResponseReader, *, round_no: int, on_retry: Callable[[], None]
+    ) -> None:
         """Send until an attempt succeeds or fails for good; ``on_retry`` counts each new try."""
         attempt = 0
         while True:
@@ -84,8 +95,7 @@ class CompletionsClient:
             on_retry()
             await asyncio.sleep(delay)
 
-    async def _attempt(self, body: dict[str, Any], reader: ResponseReader, round_no: int,
-                       attempt: int) -> float | None:
+    async def _attempt(self, body: dict[str, Any], reader: ResponseReader, round_no: int, attempt: int) -> float | None:
         """One HTTP request; returns a delay before retrying, or None when the round is done."""
         timeout = httpx.Timeout(self._timeout)
         started = time.monotonic()
@@ -95,15 +105,18 @@ class CompletionsClient:
                     "POST", self.url, json=body, headers=self._headers(), timeout=timeout
                 ) as response:
                     status = response.status_code
-                    log.info("llm request round=%d attempt=%d status=%d model=%s",
-                             round_no, attempt + 1, status, body.get("model"))
+                    log.info(
+                        "llm request round=%d attempt=%d status=%d model=%s",
+                        round_no,
+                        attempt + 1,
+                        status,
+                        body.get("model"),
+                    )
                     if status != 200:
                         return await self._failed_status(response, attempt)
                     await reader.read(response)
         except TimeoutError:
-            raise ProviderError(
-                504, f"the LLM provider did not finish within {self._overall:g} s"
-            ) from None
+            raise ProviderError(504, f"the LLM provider did not finish within {self._overall:g} s") from None
         except httpx.ConnectTimeout:
             raise ProviderError(504, f"timed out connecting to the LLM provider at {self.where}") from None
         except httpx.TimeoutException:
@@ -118,9 +131,7 @@ class CompletionsClient:
         except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
             if reader.finished:
                 return None  # everything that matters arrived; only the end of the body was lost
-            raise ProviderError(
-                502, f"the LLM stream was cut before it finished ({type(exc).__name__})"
-            ) from None
+            raise ProviderError(502, f"the LLM stream was cut before it finished ({type(exc).__name__})") from None
         except httpx.HTTPError as exc:
             raise ProviderError(502, f"LLM request failed: {type(exc).__name__}") from None
         return None
@@ -138,14 +149,13 @@ class CompletionsClient:
             if delay is None:
                 delay = self._backoff * (2**attempt)
             delay = min(max(delay, 0.0), self._retry_after_cap)
-            log.warning("llm request got HTTP %d; retry %d of %d in %.2f s",
-                        status, attempt + 1, self._max_retries, delay)
+            log.warning(
+                "llm request got HTTP %d; retry %d of %d in %.2f s", status, attempt + 1, self._max_retries, delay
+            )
             return delay
         if retryable:
             what = "is rate limiting" if status == 429 else "failed"
-            raise ProviderError(
-                502, f"the LLM provider {what} (HTTP {status}) after {attempt} retries: {message}"
-            )
+            raise ProviderError(502, f"the LLM provider {what} (HTTP {status}) after {attempt} retries: {message}")
         raise ProviderError(502, f"the LLM provider refused the request (HTTP {status}): {message}")
 
 

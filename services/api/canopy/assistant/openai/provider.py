@@ -34,14 +34,21 @@ class OpenAIProvider:
     ) -> None:
         timeout = settings.llm_timeout_seconds
         self._client = CompletionsClient(
-            client, settings.llm_base_url, settings.llm_api_key, timeout=timeout,
+            client,
+            settings.llm_base_url,
+            settings.llm_api_key,
+            timeout=timeout,
             overall_timeout=overall_timeout if overall_timeout is not None else timeout * OVERALL_TIMEOUT_FACTOR,
-            max_retries=max_retries, retry_backoff=retry_backoff, retry_after_cap=retry_after_cap,
+            max_retries=max_retries,
+            retry_backoff=retry_backoff,
+            retry_after_cap=retry_after_cap,
         )
         self.model = settings.llm_model
         self._loop_settings = LoopSettings(
-            model=settings.llm_model, max_rounds=settings.llm_max_rounds,
-            context_chars=settings.llm_context_chars, history_messages=settings.llm_history_messages,
+            model=settings.llm_model,
+            max_rounds=settings.llm_max_rounds,
+            context_chars=settings.llm_context_chars,
+            history_messages=settings.llm_history_messages,
         )
 
     def __repr__(self) -> str:

@@ -24,7 +24,6 @@ from canopy.assistant.tools import TOOLS, ToolResult, run_tool
 log = logging.getLogger("canopy.assistant.openai")
 
 
-
 @dataclass(frozen=True, slots=True)
 class LoopSettings:
     model: str
@@ -72,8 +71,11 @@ class RoundLoop:
     async def run(self) -> TurnOutcome:
         ctx = self.ctx
         self.messages = build_messages(
-            ctx.tree, ctx.prompt, list(ctx.history),
-            context_chars=self.settings.context_chars, history_messages_limit=self.settings.history_messages,
+            ctx.tree,
+            ctx.prompt,
+            list(ctx.history),
+            context_chars=self.settings.context_chars,
+            history_messages_limit=self.settings.history_messages,
         )
         while True:
             rnd = await self._round()
@@ -111,11 +113,15 @@ class RoundLoop:
         """What the rounds achieved, for the note shown when the round limit stops the model."""
         n, calls = self.rounds, self.tool_calls
         if self.changes:
-            return (f"Stopped after {n} rounds of changes: {self.changes} change{_s(self.changes)} made, "
-                    "but the assistant had not finished.")
+            return (
+                f"Stopped after {n} rounds of changes: {self.changes} change{_s(self.changes)} made, "
+                "but the assistant had not finished."
+            )
         why = f"; the last error: {self.last_tool_error}" if self.last_tool_error else ""
-        return (f"Stopped after {n} rounds without changing the tree: none of the assistant's "
-                f"{calls} tool call{_s(calls)} could be applied{why}.")
+        return (
+            f"Stopped after {n} rounds without changing the tree: none of the assistant's "
+            f"{calls} tool call{_s(calls)} could be applied{why}."
+        )
 
     def _retried(self) -> None:
         self.retries += 1

@@ -64,8 +64,14 @@ class ToolCall:
 class RoundStream:
     """Reads one round's response (SSE, or a whole JSON completion) into content and tool calls."""
 
-    def __init__(self, ctx: TurnContext, *, run_call: Callable[[ToolCall], Awaitable[None]],
-                 on_token: Callable[[], None], scrub: Callable[[str], str]) -> None:
+    def __init__(
+        self,
+        ctx: TurnContext,
+        *,
+        run_call: Callable[[ToolCall], Awaitable[None]],
+        on_token: Callable[[], None],
+        scrub: Callable[[str], str],
+    ) -> None:
         self.ctx = ctx
         self._run_call = run_call
         self._on_token = on_token
@@ -118,9 +124,7 @@ class RoundStream:
                     msg = dict(choice["message"])
                     calls = msg.get("tool_calls")
                     if isinstance(calls, list):
-                        msg["tool_calls"] = [
-                            {**c, "index": i} for i, c in enumerate(calls) if isinstance(c, dict)
-                        ]
+                        msg["tool_calls"] = [{**c, "index": i} for i, c in enumerate(calls) if isinstance(c, dict)]
                     choice["delta"] = msg
         await self._chunk(data)
         if self.finish_reason is None:
