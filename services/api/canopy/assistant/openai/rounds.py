@@ -114,12 +114,12 @@ class RoundLoop:
         n, calls = self.rounds, self.tool_calls
         if self.changes:
             return (
-                f"Stopped after {n} rounds of changes: {self.changes} change{_s(self.changes)} made, "
+                f"Stopped after {n} round{_s(n)} of changes: {self.changes} change{_s(self.changes)} made, "
                 "but the assistant had not finished."
             )
         why = f"; the last error: {self.last_tool_error}" if self.last_tool_error else ""
         return (
-            f"Stopped after {n} rounds without changing the tree: none of the assistant's "
+            f"Stopped after {n} round{_s(n)} without changing the tree: none of the assistant's "
             f"{calls} tool call{_s(calls)} could be applied{why}."
         )
 
