@@ -26,6 +26,7 @@ from sqlalchemy import (
     Text,
     event,
     insert,
+    inspect,
     select,
     text,
 )
@@ -89,8 +90,11 @@ change_sets = Table(
     metadata,
     Column("session_id", String(36), ForeignKey("sessions.id", ondelete="CASCADE"), primary_key=True),
     Column("number", Integer, primary_key=True),
-    Column("origin", String(16), nullable=False),
+    Column("origin", String(16), nullable=False),  # "user" | "assistant": the actor's tree_update origin
     Column("undone", Boolean, nullable=False, default=False),
+    # Who made it (schema 3); NULL in older rows, read as the session's owner and `origin`.
+    Column("actor_user_id", String(36), nullable=True),
+    Column("actor_via", String(16), nullable=True),
 )
 
 messages = Table(
@@ -116,7 +120,16 @@ def _v2_sessions(conn: Connection) -> None:
         table.create(conn)
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1_auth, _v2_sessions]
+def _v3_change_set_actors(conn: Connection) -> None:
+    # A database created at schema 2 by this code's `_v2_sessions` already has the columns (it creates
+    # the current table definition); one created by an older release gets them added, NULL in old rows.
+    present = {c["name"] for c in inspect(conn).get_columns("change_sets")}
+    for column in ("actor_user_id VARCHAR(36)", "actor_via VARCHAR(16)"):
+        if column.split()[0] not in present:
+            conn.execute(text(f"ALTER TABLE change_sets ADD COLUMN {column}"))
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1_auth, _v2_sessions, _v3_change_set_actors]
 
 
 def migrate(conn: Connection) -> int:

@@ -18,6 +18,7 @@ from canopy.api import auth, health, sessions
 from canopy.assistant.factory import make_http_client, make_provider
 from canopy.config import Settings
 from canopy.db import create_engine, init_database, storage_cause
+from canopy.errors import CanopyError
 from canopy.logs import configure_logging
 from canopy.metrics import Metrics
 from canopy.middleware import RequestContextMiddleware
@@ -34,6 +35,12 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(CanopyError)
+    async def canopy_error(_request: Request, exc: CanopyError) -> JSONResponse:
+        # The one place a tree, session or provider error becomes a REST response (the socket's
+        # counterpart is the connection's read loop, which makes it an `error` frame).
+        return JSONResponse({"detail": exc.message}, status_code=exc.code)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -13,6 +13,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, TypeAdapter
 from pydantic import ValidationError as ValidationError  # re-exported for callers
 
+# Bumped on a change a client must know about (a field removed or changing meaning); added fields
+# and frame types do not bump it, as clients ignore what they do not know.
+PROTOCOL_VERSION = 1
 MAX_PROMPT_CHARS = 4000
 ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
 
@@ -176,6 +179,18 @@ class ChatMessageData(_Model):
     truncated: Truncated | None = Field(None, description="the answer was cut short, and why")
 
 
+class TreeLimitsData(_Model):
+    """The tree limits this server enforces (canopy.tree.TreeLimits); a client validates edits against them."""
+
+    max_nodes: int = Field(description="nodes in a tree, the root included")
+    max_depth: int = Field(description="levels in a tree; the root is depth 1")
+    max_value_chars: int = Field(description="characters in a node's value (at least 1)")
+    max_props: int = Field(description="props on one node")
+    max_prop_key_chars: int = Field(description="characters in a prop key")
+    max_prop_value_chars: int = Field(description="characters in a string prop value")
+    max_id_chars: int = Field(description="characters in a node id")
+
+
 class SessionReadyData(_Model):
     session_id: str
     title: str
@@ -183,6 +198,8 @@ class SessionReadyData(_Model):
     rev: int
     seq: int
     replay: bool = Field(description="true when the missed frames follow; false when this is a snapshot")
+    protocol_version: int = Field(description="the server's protocol version (canopy.protocol.PROTOCOL_VERSION)")
+    limits: TreeLimitsData
 
 
 class SessionReady(_ServerFrame):

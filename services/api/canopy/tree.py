@@ -53,6 +53,8 @@ from typing import Any, Final, TypeAlias, TypeGuard
 
 import orjson
 
+from canopy.errors import CanopyError
+
 __all__ = [
     "ROOT_ID",
     "Change",
@@ -99,19 +101,8 @@ class TreeLimits:
             raise ValueError(f"TreeLimits.max_depth must be at most {_MAX_DEPTH_LIMIT}, got {self.max_depth}")
 
 
-class DeltaError(Exception):
+class DeltaError(CanopyError):
     """A delta (or a tree snapshot) that cannot be applied; ``code`` is 400, 404 or 409."""
-
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-    def __str__(self) -> str:
-        return self.message
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.code}, {self.message!r})"
 
 
 class NodeNotFoundError(DeltaError, KeyError):

@@ -1,15 +1,19 @@
-"""Sessions REST: the caller's own workspaces. Another user's session is a 404."""
+"""Sessions REST: the caller's own workspaces. Another user's session is a 404.
+
+Errors are `CanopyError`s, raised as they come: the app's one handler (`canopy.main`) turns them
+into responses. Changes go through the live session's own API, which takes its lock.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, HTTPException, Path, Response, status
+from fastapi import APIRouter, Path, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from canopy.api.deps import CurrentUser, ServicesDep
-from canopy.realtime.errors import SessionError
+from canopy.realtime.changes import Actor
 from canopy.realtime.manager import SessionManager
 from canopy.realtime.session import LiveSession
 from canopy.realtime.store import iso
@@ -55,16 +59,11 @@ def _manager(services: ServicesDep) -> SessionManager:
     return services.sessions
 
 
-def _state(live: LiveSession, status_code: int = 200) -> Response:
+async def _state(live: LiveSession, status_code: int = 200) -> Response:
     """A SessionState body serialised straight from the tree's live view: a 100k-node tree goes out in
     milliseconds, where validating it through the pydantic model took about half a second."""
-    body = {"session_id": live.id, "title": live.title, "tree": live.tree.view(), "rev": live.tree.rev,
-            "history": list(live.history)}
-    return Response(orjson.dumps(body), status_code=status_code, media_type="application/json")
-
-
-def _http(exc: SessionError) -> HTTPException:
-    return HTTPException(exc.code, exc.message)
+    body = orjson.dumps(await live.state())  # at once: the view is valid only until the next await
+    return Response(body, status_code=status_code, media_type="application/json")
 
 
 @router.get("", response_model=list[SessionSummary])
@@ -77,17 +76,12 @@ async def list_sessions(user: CurrentUser, services: ServicesDep) -> list[Sessio
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=SessionState, responses=_BAD_BODY)
 async def create_session(user: CurrentUser, services: ServicesDep, body: SessionCreate | None = None) -> Response:
     live = await _manager(services).create(user.id, body.title if body else None)
-    return _state(live, status.HTTP_201_CREATED)
+    return await _state(live, status.HTTP_201_CREATED)
 
 
 @router.get("/{session_id}", response_model=SessionState, responses=_NOT_FOUND)
 async def get_session(session_id: SessionId, user: CurrentUser, services: ServicesDep) -> Response:
-    try:
-        live = await _manager(services).get(session_id, user.id)
-    except SessionError as exc:
-        raise _http(exc) from None
-    async with live.lock:
-        return _state(live)
+    return await _state(await _manager(services).get(session_id, user.id))
 
 
 @router.patch("/{session_id}", response_model=SessionSummary, responses={**_BAD_BODY, **_NOT_FOUND})
@@ -95,19 +89,13 @@ async def rename_session(
     session_id: SessionId, body: SessionRename, user: CurrentUser, services: ServicesDep
 ) -> SessionSummary:
     manager = _manager(services)
-    try:
-        await manager.rename(session_id, user.id, body.title)
-        meta = await manager.owned_meta(session_id, user.id)
-    except SessionError as exc:
-        raise _http(exc) from None
+    await manager.rename(session_id, Actor(user.id, "user"), body.title)
+    meta = await manager.owned_meta(session_id, user.id)
     return SessionSummary(session_id=meta.id, title=meta.title, updated_at=iso(meta.updated_at),
                           node_count=meta.node_count)
 
 
 @router.delete("/{session_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_NOT_FOUND)
 async def delete_session(session_id: SessionId, user: CurrentUser, services: ServicesDep) -> Response:
-    try:
-        await _manager(services).delete(session_id, user.id)
-    except SessionError as exc:
-        raise _http(exc) from None
+    await _manager(services).delete(session_id, Actor(user.id, "user"))
     return Response(status_code=status.HTTP_204_NO_CONTENT)

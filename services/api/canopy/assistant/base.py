@@ -25,20 +25,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+from canopy.errors import CanopyError
 from canopy.tree import Tree
 
 
-class ProviderError(Exception):
+class ProviderError(CanopyError):
     """The assistant could not finish the turn; `code` is the protocol error code (502, 504, 500)."""
-
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 @dataclass(frozen=True, slots=True)
-class ChatTurn:
+class ChatMessage:
     """One earlier chat message, oldest first, as given to providers for context."""
 
     role: str  # "user" | "assistant"
@@ -53,6 +49,11 @@ class TurnOutcome:
     truncated: Literal["length", "content_filter"] | None = None
 
 
+# The old name: "turn" now means only a prompt's run (canopy.realtime.turns). Kept while the
+# provider modules move to `ChatMessage`.
+ChatTurn = ChatMessage
+
+
 class TurnContext(Protocol):
     @property
     def prompt(self) -> str: ...
@@ -63,7 +64,7 @@ class TurnContext(Protocol):
         ...
 
     @property
-    def history(self) -> list[ChatTurn]: ...
+    def history(self) -> list[ChatMessage]: ...
 
     async def reasoning(self, text: str) -> None: ...
 

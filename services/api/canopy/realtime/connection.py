@@ -23,6 +23,7 @@ from canopy.config import Settings
 from canopy.metrics import Metrics
 from canopy.ratelimit import SlidingWindow, TokenBucket
 from canopy.realtime import frames
+from canopy.realtime.changes import Actor
 from canopy.realtime.errors import SessionError
 from canopy.realtime.manager import SessionManager
 from canopy.realtime.session import LiveSession
@@ -327,16 +328,18 @@ class Connection:
 
     async def _session_request(self, frame: protocol.ClientFrame, raw: dict[str, Any], live: LiveSession) -> None:
         fid = frame.id
+        assert self.user_id is not None  # a session is attached only after authentication
+        actor = Actor(self.user_id, "user")
         if isinstance(frame, protocol.UserPrompt):
-            await self.manager.start_turn(live, frame.data.prompt, fid)
+            await live.prompt(actor, frame.data.prompt, fid)
         elif isinstance(frame, protocol.TreeOp):
             # The engine validates the delta itself; it gets the frame's own dict, not pydantic's re-dump.
-            await live.apply_user_op(raw["data"]["delta"], frame.data.base_rev, fid)
+            await live.apply_op(actor, raw["data"]["delta"], frame.data.base_rev, fid)
         elif isinstance(frame, protocol.Cancel):
-            await self.manager.cancel_turn(live)
+            await live.cancel(actor)
         elif isinstance(frame, protocol.Undo):
-            await live.undo(fid)
+            await live.undo(actor, fid)
         elif isinstance(frame, protocol.Redo):
-            await live.redo(fid)
+            await live.redo(actor, fid)
         elif isinstance(frame, protocol.Resync):
-            await live.snapshot(self, fid)
+            await live.resync(self, fid)

@@ -1,18 +1,14 @@
-"""Errors that become protocol `error` frames."""
+"""The session's errors: the one `CanopyError` (an `error` frame on a socket, a JSON error in REST)."""
 
 from __future__ import annotations
 
+from canopy.errors import CanopyError
 
-class SessionError(Exception):
-    """A request on a session failed; `code` is the protocol error code (400, 404, 409, 429, 500)."""
-
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+# A request on a session failed. The same type as every other layer's error, so the connection's
+# one `except SessionError` also turns a tree's `DeltaError` or a provider's `ProviderError` into a frame.
+SessionError = CanopyError
 
 
-class StorageError(SessionError):
+class StorageError(CanopyError):
     def __init__(self, message: str = "Storage unavailable; the change was not applied") -> None:
         super().__init__(500, message)
-

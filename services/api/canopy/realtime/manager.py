@@ -1,4 +1,7 @@
-"""The session manager: which sessions are in memory, who may open them, idle eviction, shutdown."""
+"""The session manager: which sessions are in memory, who may open them, idle eviction, shutdown.
+
+It finds sessions; it changes none: every mutation goes through the `LiveSession`'s own API.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +14,10 @@ from canopy.assistant.base import Provider
 from canopy.config import Settings
 from canopy.metrics import Metrics
 from canopy.ratelimit import SlidingWindow
+from canopy.realtime.changes import Actor
 from canopy.realtime.errors import SessionError
-from canopy.realtime.session import LiveSession, Peer
+from canopy.realtime.session import LiveSession, Peer, SessionConfig
 from canopy.realtime.store import SessionMeta, SessionStore
-from canopy.realtime.turns import Turn
 from canopy.tree import TreeLimits
 
 log = logging.getLogger("canopy.sessions")
@@ -30,6 +33,8 @@ class SessionManager:
         self.provider = provider
         self.limits = TreeLimits(max_nodes=settings.tree_max_nodes, max_depth=settings.tree_max_depth)
         self.prompts = SlidingWindow(settings.rate_limit_prompts_per_minute, 60.0)
+        self.config = SessionConfig(self.limits, settings.replay_buffer_frames, provider, self.prompts,
+                                    settings.llm_history_messages)
         self._live: dict[str, LiveSession] = {}
         self._loading = asyncio.Lock()
         self.peers: set[Peer] = set()
@@ -50,8 +55,7 @@ class SessionManager:
                     stored = await self.store.load(session_id, message_limit=200)
                     if stored is None or stored.meta.user_id != user_id:
                         raise SessionError(404, "Session not found")
-                    live = LiveSession(stored, self.store, self.metrics, self.limits,
-                                       self.settings.replay_buffer_frames)
+                    live = LiveSession(stored, self.store, self.metrics, self.config)
                     self._live[session_id] = live
                     self.metrics.sessions_in_memory.set(len(self._live))
         if live.user_id != user_id:
@@ -76,56 +80,21 @@ class SessionManager:
             raise SessionError(404, "Session not found")
         return meta
 
-    async def rename(self, session_id: str, user_id: str, title: str) -> None:
-        await self.owned_meta(session_id, user_id)
-        await self.store.rename(session_id, title)
+    async def rename(self, session_id: str, actor: Actor, title: str) -> None:
+        await self.owned_meta(session_id, actor.user_id)
         live = self._live.get(session_id)
         if live is not None:
-            live.title = title
+            await live.rename(actor, title)
+        else:  # not in memory: nothing else can be changing it here
+            await self.store.rename(session_id, title)
 
-    async def delete(self, session_id: str, user_id: str) -> None:
-        await self.owned_meta(session_id, user_id)
+    async def delete(self, session_id: str, actor: Actor) -> None:
+        await self.owned_meta(session_id, actor.user_id)
         live = self._live.pop(session_id, None)
         if live is not None:
-            await self._stop_turn(live)
-            for peer in tuple(live.peers):
-                peer.close(1000, "session deleted")
-            live.peers.clear()
+            await live.close(1000, "session deleted")
             self.metrics.sessions_in_memory.set(len(self._live))
         await self.store.delete(session_id)
-
-    # --- turns ------------------------------------------------------------------------
-
-    async def start_turn(self, live: LiveSession, prompt: str, frame_id: str | None) -> None:
-        wait = self.prompts.retry_after(live.user_id)
-        if wait > 0:
-            self.metrics.rate_limited.labels("prompts").inc()
-            raise SessionError(429, f"Too many prompts; try again in {int(wait) + 1} s")
-        async with live.lock:
-            if live.turn is not None:
-                raise SessionError(409, "A turn is already running in this session")
-            history = live.chat_context(self.settings.llm_history_messages)
-            await live.record_message("user", prompt)
-            self.prompts.hit(live.user_id)  # a prompt refused for storage does not count
-            await live.publish("chat_message", {"role": "user", "content": prompt}, frame_id)
-            turn = Turn(live, self.provider, prompt, frame_id, history)
-            live.turn = turn
-            turn.start()
-
-    async def cancel_turn(self, live: LiveSession) -> None:
-        turn = live.turn
-        if turn is None or not turn.cancel():
-            raise SessionError(409, "No turn is running")
-        assert turn.task is not None
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(turn.task), 1.0)
-
-    async def _stop_turn(self, live: LiveSession) -> None:
-        turn = live.turn
-        if turn is not None and turn.task is not None:
-            turn.cancel()
-            with contextlib.suppress(Exception, asyncio.CancelledError):
-                await asyncio.wait_for(turn.task, 10.0)
 
     # --- memory -------------------------------------------------------------------------
 
@@ -165,7 +134,7 @@ class SessionManager:
         if self.closing:
             return
         self.closing = True
-        await asyncio.gather(*(self._stop_turn(live) for live in list(self._live.values())))
+        await asyncio.gather(*(live.stop_turn() for live in list(self._live.values())))
         for live in list(self._live.values()):
             await live.settle()
             await self._persist_seq(live)

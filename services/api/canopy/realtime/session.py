@@ -1,30 +1,35 @@
 """A session held in memory: its tree, undo/redo stacks, attached tabs, seq and replay buffer.
 
-Every mutation runs under the session's one asyncio lock, in this order: apply to
-the tree (validated, all-or-nothing), commit to the database, then broadcast. If the
+`LiveSession` is the one entry point for changing a session: a prompt (the turn it starts runs
+through the session's `TurnRunner`), a cancel, a tree op, undo, redo, rename and close all go
+through its public methods, each naming the `Actor` behind it, and each takes the session's one
+asyncio lock itself; nothing outside this module takes it. Every change runs in this order:
+apply to the tree (validated, all-or-nothing), commit to the database, then broadcast. If the
 commit fails the tree change is reverted and nothing is broadcast.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections import deque
 from collections.abc import Coroutine, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
 
-from canopy.assistant.base import ChatTurn
+from canopy.assistant.base import ChatMessage, Provider, ProviderError
 from canopy.db import storage_cause
 from canopy.metrics import Metrics
+from canopy.protocol import PROTOCOL_VERSION
+from canopy.ratelimit import SlidingWindow
 from canopy.realtime import frames
+from canopy.realtime.changes import Actor, ChangeSet
 from canopy.realtime.errors import SessionError, StorageError
-from canopy.realtime.store import UNDO_DEPTH, LoggedChange, SessionStore, Step, StoredMessage, StoredSession
+from canopy.realtime.store import UNDO_DEPTH, SessionStore, StoredMessage, StoredSession
+from canopy.realtime.turns import Turn, TurnEnd, TurnRunner
 from canopy.tree import Change, DeltaError, Tree, TreeLimits
-
-if TYPE_CHECKING:
-    from canopy.realtime.turns import Turn
 
 log = logging.getLogger("canopy.session")
 T = TypeVar("T")
@@ -47,11 +52,15 @@ class Peer(Protocol):
     async def wait_closed(self) -> None: ...
 
 
-@dataclass(slots=True)
-class ChangeSet:
-    number: int
-    origin: str  # "assistant" | "user"
-    steps: list[Step] = field(default_factory=list)
+@dataclass(frozen=True, slots=True)
+class SessionConfig:
+    """What every live session shares: limits and the assistant."""
+
+    limits: TreeLimits
+    replay_frames: int
+    provider: Provider
+    prompts: SlidingWindow  # prompts per user per minute, across all their sessions
+    history_messages: int  # earlier chat messages given to the provider
 
 
 def _message_dict(message: StoredMessage) -> dict[str, Any]:
@@ -62,26 +71,24 @@ def _message_dict(message: StoredMessage) -> dict[str, Any]:
 
 
 class LiveSession:
-    def __init__(self, stored: StoredSession, store: SessionStore, metrics: Metrics, limits: TreeLimits,
-                 replay_frames: int) -> None:
+    def __init__(self, stored: StoredSession, store: SessionStore, metrics: Metrics, config: SessionConfig) -> None:
         self.id = stored.meta.id
         self.user_id = stored.meta.user_id
         self.title = stored.meta.title
         self.store = store
         self.metrics = metrics
-        self.lock = asyncio.Lock()
-        self.tree = Tree.from_dict(stored.snapshot, stored.snapshot_rev, limits)
+        self.config = config
+        self._lock = asyncio.Lock()
+        self.tree = Tree.from_dict(stored.snapshot, stored.snapshot_rev, config.limits)
         for delta in stored.log:
             self.tree.apply(delta)
         self._since_snapshot = len(stored.log)
         self.seq = self.seq_ceiling = stored.seq_ceiling
-        self.replay: deque[tuple[int, bytes]] = deque(maxlen=replay_frames)
+        self.replay: deque[tuple[int, bytes]] = deque(maxlen=config.replay_frames)
         self.peers: set[Peer] = set()
-        self.turn: Turn | None = None
-        self.undo_stack = [ChangeSet(cs.number, cs.origin, cs.steps) for cs in stored.change_sets
-                           if cs.steps and not cs.undone][-UNDO_DEPTH:]
-        self.redo_stack = [ChangeSet(cs.number, cs.origin, cs.steps) for cs in reversed(stored.change_sets)
-                           if cs.steps and cs.undone]
+        self.turns = TurnRunner()
+        self.undo_stack = [cs for cs in stored.change_sets if cs.changes and not cs.undone][-UNDO_DEPTH:]
+        self.redo_stack = [cs for cs in reversed(stored.change_sets) if cs.changes and cs.undone]
         self._next_set = max((cs.number for cs in stored.change_sets), default=0) + 1
         self.history: deque[dict[str, Any]] = deque(
             (_message_dict(m) for m in stored.messages), maxlen=HISTORY_LIMIT
@@ -89,11 +96,143 @@ class LiveSession:
         self.last_active = time.monotonic()
         self._critical: set[asyncio.Task[Any]] = set()
 
+    # --- the entry point: every mutation, each taking the lock ----------------------------
+
+    async def prompt(self, actor: Actor, prompt: str, frame_id: str | None) -> None:
+        """Records and broadcasts the prompt, then starts the assistant's turn on the actor's behalf."""
+        prompts = self.config.prompts
+        wait = prompts.retry_after(actor.user_id)
+        if wait > 0:
+            self.metrics.rate_limited.labels("prompts").inc()
+            raise SessionError(429, f"Too many prompts; try again in {int(wait) + 1} s")
+        async with self._lock:
+            if self.turns.running:
+                raise SessionError(409, "A turn is already running in this session")
+            history = self.chat_context(self.config.history_messages)
+            await self._record_message("user", prompt)
+            prompts.hit(actor.user_id)  # a prompt refused for storage does not count
+            await self.publish("chat_message", {"role": "user", "content": prompt}, frame_id)
+            self.turns.start(lambda: Turn(self, self.config.provider, self.metrics, actor.through("assistant"),
+                                          prompt, frame_id, history))
+
+    async def cancel(self, actor: Actor) -> None:
+        """Stops the running turn (409 when none is); returns once it has ended or after a grace period."""
+        await self.turns.cancel()
+
+    async def apply_op(self, actor: Actor, delta: dict[str, Any], base_rev: int, frame_id: str | None) -> None:
+        """A direct edit: its own change set. Stale `base_rev` is fine while the delta still applies."""
+        await self._uninterruptible(self._apply_op(actor, delta, base_rev, frame_id))
+
+    async def undo(self, actor: Actor, frame_id: str | None) -> None:
+        await self._uninterruptible(self._undo(frame_id, from_turn=False))
+
+    async def redo(self, actor: Actor, frame_id: str | None) -> None:
+        await self._uninterruptible(self._redo(frame_id))
+
+    async def rename(self, actor: Actor, title: str) -> None:
+        async with self._lock:
+            await self.store.rename(self.id, title)
+            self.title = title
+
+    async def close(self, code: int, reason: str) -> None:
+        """The session is going away (deleted): its turn ends and every tab is closed."""
+        await self.turns.stop()  # outside the lock: the turn takes it to send its last frames
+        async with self._lock:
+            for peer in tuple(self.peers):
+                peer.close(code, reason)
+            self.peers.clear()
+
+    async def resync(self, peer: Peer, frame_id: str | None) -> None:
+        async with self._lock:  # never mid-commit: the snapshot shows only stored, broadcast changes
+            self.unicast(peer, "tree_snapshot", {"tree": self.tree.view(), "rev": self.tree.rev}, frame_id)
+
+    async def state(self) -> dict[str, Any]:
+        """The session as REST shows it: only stored, broadcast changes. It holds the tree's live view,
+        valid until the caller's next await: serialise it at once."""
+        async with self._lock:
+            return {"session_id": self.id, "title": self.title, "tree": self.tree.view(), "rev": self.tree.rev,
+                    "history": list(self.history)}
+
+    async def attach(self, peer: Peer, last_seq: int | None, frame_id: str | None) -> None:
+        async with self._lock:
+            missed = self._missed_frames(last_seq)
+            self.unicast(peer, "session_ready", {
+                "session_id": self.id, "title": self.title, "initial_tree": self.tree.view(),
+                "rev": self.tree.rev, "seq": self.seq, "replay": missed is not None,
+                "protocol_version": PROTOCOL_VERSION, "limits": self._limits,
+            }, frame_id)
+            if missed is None:
+                self.unicast(peer, "chat_history", {"messages": list(self.history)}, frame_id)
+            else:
+                for data in missed:
+                    peer.enqueue(data)
+            self.metrics.resumes.labels(
+                "replay" if missed is not None and last_seq is not None else "snapshot"
+            ).inc()
+            self.peers.add(peer)
+            self.last_active = time.monotonic()
+
+    def detach(self, peer: Peer) -> None:
+        self.peers.discard(peer)
+        self.last_active = time.monotonic()
+
+    async def stop_turn(self) -> None:
+        """Shutdown: the running turn is cancelled and ends (stored) before the tabs are closed."""
+        await self.turns.stop()
+
+    async def settle(self) -> None:
+        """Waits for changes in flight (used on shutdown)."""
+        if self._critical:
+            await asyncio.gather(*self._critical, return_exceptions=True)
+
+    @property
+    def idle(self) -> bool:
+        return not self.peers and not self.turns.running and not self._lock.locked()
+
+    # --- TurnHost: what the running turn may do ------------------------------------------
+
+    async def emit(self, frame_type: str, data: dict[str, Any], frame_id: str | None) -> None:
+        async with self._lock:
+            await self.publish(frame_type, data, frame_id)
+
+    async def apply_for_turn(self, actor: Actor, delta: dict[str, Any], frame_id: str | None) -> Change:
+        return await self._uninterruptible(self._apply_for_turn(actor, delta, frame_id))
+
+    async def undo_for_turn(self, actor: Actor, frame_id: str | None) -> None:
+        await self._uninterruptible(self._undo(frame_id, from_turn=True))
+
+    async def end_turn(self, end: TurnEnd) -> None:
+        async with self._lock:
+            try:
+                await self._publish_end(end)
+            except StorageError:
+                # Not even the error could be numbered: the tabs must not miss the turn's end, so they
+                # are closed and resume (a snapshot and the stored history) once storage is back.
+                log.error("could not publish the end of a turn in session %s; closing its tabs", self.id)
+                for peer in tuple(self.peers):
+                    peer.close(1011, "could not finish the turn; reconnect")
+
+    async def _publish_end(self, end: TurnEnd) -> None:
+        """Stores the answer first (its commit also reserves seq numbers), then sends debug and the end."""
+        failure = end.failure
+        try:
+            await self._record_message("assistant", end.text, end.meta)
+        except StorageError:
+            failure = failure or ProviderError(500, "The answer could not be stored")
+        await self.publish("debug", end.debug, end.frame_id)
+        if failure is not None:
+            await self.publish("error", {}, end.frame_id, error=(failure.code, failure.message))
+        else:
+            final: dict[str, Any] = {"text": end.text, "chunk": False}
+            if end.cancelled:
+                final["cancelled"] = True
+            await self.publish("assistant_response", final, end.frame_id)
+
     # --- broadcasting -----------------------------------------------------------------
 
     async def publish(self, frame_type: str, data: dict[str, Any], frame_id: str | None = None,
                       error: tuple[int, str] | None = None) -> None:
-        """Sends a frame with the next seq to every attached tab. The caller holds `self.lock`."""
+        """Sends a frame with the next seq to every attached tab. The caller holds the lock."""
         if self.seq + 1 > self.seq_ceiling:
             await self._reserve_seq()
         self.seq += 1
@@ -126,8 +265,6 @@ class LiveSession:
         peer.enqueue(frames.encode(frame_type, data, session_id=self.id, frame_id=frame_id))
         self.metrics.frames_out_of(frame_type).inc()
 
-    # --- attaching tabs -----------------------------------------------------------------
-
     def _missed_frames(self, last_seq: int | None) -> list[bytes] | None:
         """The frames after `last_seq` when the buffer still vouches for all of them, else None."""
         if last_seq is None or last_seq > self.seq:
@@ -138,31 +275,9 @@ class LiveSession:
             return None
         return [data for seq, data in self.replay if seq > last_seq]
 
-    async def attach(self, peer: Peer, last_seq: int | None, frame_id: str | None) -> None:
-        async with self.lock:
-            missed = self._missed_frames(last_seq)
-            self.unicast(peer, "session_ready", {
-                "session_id": self.id, "title": self.title, "initial_tree": self.tree.view(),
-                "rev": self.tree.rev, "seq": self.seq, "replay": missed is not None,
-            }, frame_id)
-            if missed is None:
-                self.unicast(peer, "chat_history", {"messages": list(self.history)}, frame_id)
-            else:
-                for data in missed:
-                    peer.enqueue(data)
-            self.metrics.resumes.labels(
-                "replay" if missed is not None and last_seq is not None else "snapshot"
-            ).inc()
-            self.peers.add(peer)
-            self.last_active = time.monotonic()
-
-    def detach(self, peer: Peer) -> None:
-        self.peers.discard(peer)
-        self.last_active = time.monotonic()
-
-    async def snapshot(self, peer: Peer, frame_id: str | None) -> None:
-        async with self.lock:  # never mid-commit: the snapshot shows only stored, broadcast changes
-            self.unicast(peer, "tree_snapshot", {"tree": self.tree.view(), "rev": self.tree.rev}, frame_id)
+    @property
+    def _limits(self) -> dict[str, int]:
+        return dataclasses.asdict(self.config.limits)
 
     # --- changing the tree --------------------------------------------------------------
 
@@ -182,12 +297,10 @@ class LiveSession:
             self.tree.revert(change)
 
     async def _commit(self, applied: Sequence[Change], change_set: int | None, **bookkeeping: Any) -> None:
-        first_rev = self.tree.rev - len(applied) + 1
-        logged = [LoggedChange(first_rev + i, change_set, Step(ch.delta, ch.inverse)) for i, ch in enumerate(applied)]
         ceiling = self._ceiling_due(len(applied))
         try:
-            await self.store.commit_changes(self.id, logged, rev=self.tree.rev, node_count=len(self.tree),
-                                            seq_ceiling=ceiling, **bookkeeping)
+            await self.store.commit_changes(self.id, applied, rev=self.tree.rev, node_count=len(self.tree),
+                                            change_set=change_set, seq_ceiling=ceiling, **bookkeeping)
         except Exception as exc:
             log.error("commit failed for session %s; reverting %d change(s): %s", self.id, len(applied),
                       storage_cause(exc))
@@ -210,8 +323,8 @@ class LiveSession:
         if len(self.undo_stack) > UNDO_DEPTH:
             del self.undo_stack[0]
 
-    def _open_change_set(self, origin: str) -> ChangeSet:
-        change_set = ChangeSet(self._next_set, origin)
+    def _open_change_set(self, actor: Actor) -> ChangeSet:
+        change_set = ChangeSet(self._next_set, actor)
         self._next_set += 1
         return change_set
 
@@ -223,85 +336,59 @@ class LiveSession:
         task.add_done_callback(self._critical.discard)
         return await asyncio.shield(task)
 
-    async def settle(self) -> None:
-        """Waits for changes in flight (used on shutdown)."""
-        if self._critical:
-            await asyncio.gather(*self._critical, return_exceptions=True)
-
-    async def apply_user_op(self, delta: dict[str, Any], base_rev: int, frame_id: str | None) -> None:
-        await self._uninterruptible(self._apply_user_op(delta, base_rev, frame_id))
-
-    async def _apply_user_op(self, delta: dict[str, Any], base_rev: int, frame_id: str | None) -> None:
-        """A direct edit: its own change set. Stale `base_rev` is fine while the delta still applies."""
-        async with self.lock:
+    async def _apply_op(self, actor: Actor, delta: dict[str, Any], base_rev: int, frame_id: str | None) -> None:
+        async with self._lock:
             if base_rev > self.tree.rev:
                 raise SessionError(409, f"base_rev {base_rev} is ahead of the session (rev {self.tree.rev})")
-            applied = self._apply_delta(delta)
-            change_set = self._open_change_set("user")
-            await self._commit(applied, change_set.number, new_set=(change_set.number, "user"),
-                               drop_undone=bool(self.redo_stack))
-            change_set.steps = [Step(ch.delta, ch.inverse) for ch in applied]
+            applied = [self.tree.apply(delta)]  # a DeltaError is the client's error frame as is
+            change_set = self._open_change_set(actor)
+            await self._commit(applied, change_set.number, new_set=change_set, drop_undone=bool(self.redo_stack))
+            change_set.changes = applied
             self._push_undo(change_set)
             self.redo_stack.clear()
-            await self._broadcast_changes(applied, "user", frame_id)
+            await self._broadcast_changes(applied, actor.origin, frame_id)
 
-    def _apply_delta(self, delta: dict[str, Any]) -> list[Change]:
-        try:
-            return [self.tree.apply(delta)]
-        except DeltaError as exc:
-            raise SessionError(exc.code, exc.message) from None
-
-    async def apply_turn_delta(self, turn: Turn, delta: dict[str, Any]) -> Change:
-        return await self._uninterruptible(self._apply_turn_delta(turn, delta))
-
-    async def _apply_turn_delta(self, turn: Turn, delta: dict[str, Any]) -> Change:
+    async def _apply_for_turn(self, actor: Actor, delta: dict[str, Any], frame_id: str | None) -> Change:
         """One change of an assistant turn; the turn's change set opens with its first change."""
-        async with self.lock:
-            (change,) = [self.tree.apply(delta)]  # DeltaError goes back to the provider as is
-            opening = turn.change_set is None
-            change_set = turn.change_set or self._open_change_set("assistant")
-            await self._commit([change], change_set.number,
-                               new_set=(change_set.number, "assistant") if opening else None,
+        async with self._lock:
+            change = self.tree.apply(delta)  # DeltaError goes back to the provider as is
+            opening = self.turns.change_set is None
+            change_set = self.turns.change_set or self._open_change_set(actor)
+            await self._commit([change], change_set.number, new_set=change_set if opening else None,
                                drop_undone=opening and bool(self.redo_stack))
             if opening:
-                turn.change_set = change_set
+                self.turns.change_set = change_set
                 self._push_undo(change_set)
                 self.redo_stack.clear()
-            change_set.steps.append(Step(change.delta, change.inverse))
-            await self._broadcast_changes([change], "assistant", turn.frame_id)
+            change_set.changes.append(change)
+            await self._broadcast_changes([change], actor.origin, frame_id)
             return change
 
-    async def undo(self, frame_id: str | None, *, from_turn: bool = False) -> None:
-        await self._uninterruptible(self._undo(frame_id, from_turn))
-
     async def _undo(self, frame_id: str | None, from_turn: bool) -> None:
-        async with self.lock:
-            if self.turn is not None and not from_turn:
+        async with self._lock:
+            if self.turns.running and not from_turn:
                 raise SessionError(409, "A turn is running; undo when it has finished")
             if not self.undo_stack:
                 raise SessionError(409, "Nothing to undo")
             change_set = self.undo_stack[-1]
-            applied = self._replay_steps([s.inverse for s in reversed(change_set.steps)])
+            applied = self._replay([ch.inverse for ch in reversed(change_set.changes)])
             await self._commit(applied, None, mark=(change_set.number, True))
             self.redo_stack.append(self.undo_stack.pop())
             await self._broadcast_changes(applied, "undo", frame_id)
 
-    async def redo(self, frame_id: str | None) -> None:
-        await self._uninterruptible(self._redo(frame_id))
-
     async def _redo(self, frame_id: str | None) -> None:
-        async with self.lock:
-            if self.turn is not None:
+        async with self._lock:
+            if self.turns.running:
                 raise SessionError(409, "A turn is running; redo when it has finished")
             if not self.redo_stack:
                 raise SessionError(409, "Nothing to redo")
             change_set = self.redo_stack[-1]
-            applied = self._replay_steps([s.delta for s in change_set.steps])
+            applied = self._replay([ch.delta for ch in change_set.changes])
             await self._commit(applied, None, mark=(change_set.number, False))
             self.undo_stack.append(self.redo_stack.pop())
             await self._broadcast_changes(applied, "undo", frame_id)
 
-    def _replay_steps(self, deltas: list[dict[str, Any]]) -> list[Change]:
+    def _replay(self, deltas: list[dict[str, Any]]) -> list[Change]:
         try:
             return self._apply_all(deltas)
         except DeltaError as exc:  # only if the stacks and the tree disagree: refuse, change nothing
@@ -321,7 +408,7 @@ class LiveSession:
 
     # --- chat -------------------------------------------------------------------------
 
-    async def record_message(self, role: str, content: str, meta: dict[str, Any] | None = None) -> dict[str, Any]:
+    async def _record_message(self, role: str, content: str, meta: dict[str, Any] | None = None) -> None:
         """Commits a chat message; the caller holds the lock and broadcasts it (one frame) after."""
         ceiling = self._ceiling_due(1)
         try:
@@ -331,16 +418,10 @@ class LiveSession:
             raise StorageError("Storage unavailable; the message was not stored") from exc
         if ceiling is not None:
             self.seq_ceiling = ceiling
-        message = _message_dict(stored)
-        self.history.append(message)
-        return message
+        self.history.append(_message_dict(stored))
 
-    def chat_context(self, limit: int) -> list[ChatTurn]:
+    def chat_context(self, limit: int) -> list[ChatMessage]:
         if limit <= 0:
             return []
         recent = list(self.history)[-limit:]
-        return [ChatTurn(m["role"], m["content"]) for m in recent if m["content"]]
-
-    @property
-    def idle(self) -> bool:
-        return not self.peers and self.turn is None and not self.lock.locked()
+        return [ChatMessage(m["role"], m["content"]) for m in recent if m["content"]]

@@ -18,7 +18,9 @@ from sqlalchemy import Connection, and_, bindparam, delete, insert, not_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from canopy import db
+from canopy.realtime.changes import VIA_VALUES, Actor, ChangeSet
 from canopy.realtime.group_commit import GroupCommitter, Write
+from canopy.tree import Change
 
 INITIAL_TREE: dict[str, Any] = {"id": "root", "value": "Root", "children": []}
 UNDO_DEPTH = 100  # change sets kept undoable per session
@@ -43,20 +45,6 @@ class SessionMeta:
 
 
 @dataclass(frozen=True, slots=True)
-class Step:
-    delta: dict[str, Any]
-    inverse: dict[str, Any]
-
-
-@dataclass(slots=True)
-class StoredChangeSet:
-    number: int
-    origin: str
-    steps: list[Step]
-    undone: bool
-
-
-@dataclass(frozen=True, slots=True)
 class StoredMessage:
     role: str
     content: str
@@ -71,15 +59,8 @@ class StoredSession:
     snapshot_rev: int
     log: list[dict[str, Any]]  # deltas after snapshot_rev, in rev order
     seq_ceiling: int
-    change_sets: list[StoredChangeSet]
+    change_sets: list[ChangeSet]
     messages: list[StoredMessage]
-
-
-@dataclass(frozen=True, slots=True)
-class LoggedChange:
-    rev: int
-    change_set: int | None
-    step: Step
 
 
 # Group-committed statements, built once. Every write lists the ones it uses in this order, so
@@ -107,6 +88,13 @@ def _drop_undone(conn: Connection, session_id: str) -> None:
     if undone:
         conn.execute(update(c).where(c.c.session_id == session_id, c.c.change_set.in_(undone)).values(change_set=None))
         conn.execute(delete(cs).where(cs.c.session_id == session_id, cs.c.number.in_(undone)))
+
+
+def _actor(row: Any, owner: str) -> Actor:
+    """A change set's actor; rows from before actors were stored (schema 2) get the session's owner
+    and their origin."""
+    via = row.actor_via if row.actor_via in VIA_VALUES else row.origin
+    return Actor(row.actor_user_id or owner, via if via in VIA_VALUES else "user")
 
 
 class SessionStore:
@@ -170,14 +158,14 @@ class SessionStore:
             log = [orjson.loads(r.delta) for r in await conn.execute(
                 select(c.c.delta).where(c.c.session_id == session_id, c.c.rev > row.snapshot_rev).order_by(c.c.rev)
             )]
-            sets = {r.number: StoredChangeSet(r.number, r.origin, [], r.undone) for r in await conn.execute(
+            sets = {r.number: ChangeSet(r.number, _actor(r, row.user_id), [], r.undone) for r in await conn.execute(
                 select(cs).where(cs.c.session_id == session_id).order_by(cs.c.number)
             )}
             for r in await conn.execute(
                 select(c.c.change_set, c.c.delta, c.c.inverse)
                 .where(c.c.session_id == session_id, c.c.change_set.in_(list(sets))).order_by(c.c.rev)
             ):
-                sets[r.change_set].steps.append(Step(orjson.loads(r.delta), orjson.loads(r.inverse)))
+                sets[r.change_set].changes.append(Change(orjson.loads(r.delta), orjson.loads(r.inverse)))
             recent = (await conn.execute(
                 select(m).where(m.c.session_id == session_id).order_by(m.c.id.desc()).limit(message_limit)
             )).all()
@@ -192,24 +180,27 @@ class SessionStore:
     # --- changes ------------------------------------------------------------------
 
     async def commit_changes(
-        self, session_id: str, changes: Sequence[LoggedChange], *, rev: int, node_count: int,
-        new_set: tuple[int, str] | None = None, mark: tuple[int, bool] | None = None,
+        self, session_id: str, changes: Sequence[Change], *, rev: int, node_count: int, change_set: int | None,
+        new_set: ChangeSet | None = None, mark: tuple[int, bool] | None = None,
         drop_undone: bool = False, seq_ceiling: int | None = None,
     ) -> None:
-        """One transaction (shared with other sessions' writes): log rows, the change-set
-        bookkeeping, the session's rev and node count, and a new seq ceiling when one is due."""
+        """One transaction (shared with other sessions' writes): log rows (the changes up to `rev`,
+        belonging to `change_set`), the change-set bookkeeping, the session's rev and node count, and
+        a new seq ceiling when one is due."""
         moment = now()
         write = Write(before=(lambda conn: _drop_undone(conn, session_id)) if drop_undone else None)
         if new_set is not None:
-            write.ops.append((_INSERT_SET, {"session_id": session_id, "number": new_set[0], "origin": new_set[1],
-                                            "undone": False}))
+            actor = new_set.actor
+            write.ops.append((_INSERT_SET, {"session_id": session_id, "number": new_set.number,
+                                            "origin": actor.origin, "actor_user_id": actor.user_id,
+                                            "actor_via": actor.via, "undone": False}))
         if mark is not None:
             write.ops.append((_MARK_SET, {"b_session": session_id, "b_number": mark[0], "b_undone": mark[1]}))
+        first_rev = rev - len(changes) + 1
         write.ops.extend(
-            (_INSERT_CHANGE, {"session_id": session_id, "rev": ch.rev, "change_set": ch.change_set,
-                              "delta": orjson.dumps(ch.step.delta).decode(),
-                              "inverse": orjson.dumps(ch.step.inverse).decode()})
-            for ch in changes
+            (_INSERT_CHANGE, {"session_id": session_id, "rev": first_rev + i, "change_set": change_set,
+                              "delta": orjson.dumps(ch.delta).decode(), "inverse": orjson.dumps(ch.inverse).decode()})
+            for i, ch in enumerate(changes)
         )
         session_row = {"b_session": session_id, "b_rev": rev, "b_node_count": node_count, "b_updated_at": moment}
         if seq_ceiling is None:

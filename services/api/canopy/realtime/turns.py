@@ -1,46 +1,91 @@
-"""An assistant turn: the provider's task plus the context it streams through.
+"""Assistant turns: one prompt's run (`Turn`) and the session's one owner of turns (`TurnRunner`).
 
-The provider runs in its own task so `cancel` can stop it while this turn still
-finishes properly: `debug`, then exactly one final `assistant_response` (or one
-`error`), committed to the database before it is broadcast.
+The provider runs in its own task so `cancel` can stop it while the turn still finishes
+properly: `debug`, then exactly one final `assistant_response` (or one `error`), committed to
+the database before it is broadcast.
+
+A turn knows its session only through `TurnHost`, the few things a turn may do to it; it never
+takes the session's lock or touches its peers, stacks or metrics. "Turn" means this and only
+this in the realtime layer (earlier chat messages given to a provider are `ChatMessage`s).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
 
-from canopy.assistant.base import ChatTurn, Provider, ProviderError, TurnOutcome
-from canopy.realtime.errors import SessionError, StorageError
-from canopy.tree import Tree
-
-if TYPE_CHECKING:
-    from canopy.realtime.session import ChangeSet, LiveSession
+from canopy.assistant.base import ChatMessage, Provider, ProviderError
+from canopy.metrics import Metrics
+from canopy.realtime.changes import Actor, ChangeSet
+from canopy.realtime.errors import SessionError
+from canopy.tree import Change, Tree
 
 log = logging.getLogger("canopy.turn")
-CANCEL_GRACE_SECONDS = 1.0
+CANCEL_GRACE_SECONDS = 1.0  # how long `cancel` waits for the turn's final frame before it returns
+STOP_GRACE_SECONDS = 10.0  # how long closing a session or shutdown waits for a cancelled turn to end
+
+
+@dataclass(frozen=True, slots=True)
+class TurnEnd:
+    """How a turn ended, for the session to store and announce."""
+
+    frame_id: str | None
+    text: str
+    meta: dict[str, Any] | None  # stored with the answer: {"cancelled": True} or {"error": {...}}
+    debug: dict[str, Any]
+    failure: ProviderError | None
+    cancelled: bool
+
+
+class TurnHost(Protocol):
+    """What a turn may do to its session. Each call takes the session's lock itself."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def tree(self) -> Tree: ...
+
+    async def emit(self, frame_type: str, data: dict[str, Any], frame_id: str | None) -> None:
+        """Broadcasts one frame (reasoning, an answer chunk)."""
+        ...
+
+    async def apply_for_turn(self, actor: Actor, delta: dict[str, Any], frame_id: str | None) -> Change:
+        """Applies, commits and broadcasts one change into the turn's change set; raises DeltaError."""
+        ...
+
+    async def undo_for_turn(self, actor: Actor, frame_id: str | None) -> None:
+        """Undoes the last change set although a turn is running; raises SessionError."""
+        ...
+
+    async def end_turn(self, end: TurnEnd) -> None:
+        """Stores the answer and sends the turn's last frames."""
+        ...
 
 
 class Turn:
     """Implements `canopy.assistant.base.TurnContext` for one prompt."""
 
-    def __init__(self, session: LiveSession, provider: Provider, prompt: str, frame_id: str | None,
-                 history: list[ChatTurn]) -> None:
-        self.session = session
+    def __init__(self, host: TurnHost, provider: Provider, metrics: Metrics, actor: Actor, prompt: str,
+                 frame_id: str | None, history: list[ChatMessage]) -> None:
+        self.host = host
         self.provider = provider
+        self.metrics = metrics
+        self.actor = actor  # the assistant, on behalf of the user who prompted
         self._prompt = prompt
         self._history = history
         self.frame_id = frame_id
-        self.change_set: ChangeSet | None = None
         self._parts: list[str] = []
         self._debug: dict[str, Any] = {}
         self._started = time.perf_counter()
         self._first_update: float | None = None
         self._updates = 0
-        self._provider_task: asyncio.Task[TurnOutcome | None] | None = None
-        self.task: asyncio.Task[None] | None = None
+        self._provider_task: asyncio.Task[None] | None = None
 
     # --- TurnContext ------------------------------------------------------------------
 
@@ -50,34 +95,32 @@ class Turn:
 
     @property
     def tree(self) -> Tree:
-        return self.session.tree
+        return self.host.tree
 
     @property
-    def history(self) -> list[ChatTurn]:
+    def history(self) -> list[ChatMessage]:
         return self._history
 
     async def reasoning(self, text: str) -> None:
-        async with self.session.lock:
-            await self.session.publish("reasoning", {"text": text, "steps": [text]}, self.frame_id)
+        await self.host.emit("reasoning", {"text": text, "steps": [text]}, self.frame_id)
 
     async def text(self, chunk: str) -> None:
         if not chunk:
             return
         self._parts.append(chunk)
-        async with self.session.lock:
-            await self.session.publish("assistant_response", {"text": chunk, "chunk": True}, self.frame_id)
+        await self.host.emit("assistant_response", {"text": chunk, "chunk": True}, self.frame_id)
 
     async def apply(self, delta: dict[str, Any]) -> dict[str, Any]:
-        change = await self.session.apply_turn_delta(self, delta)
+        change = await self.host.apply_for_turn(self.actor, delta, self.frame_id)
         self._updates += 1
         if self._first_update is None:
             self._first_update = time.perf_counter() - self._started
-            self.session.metrics.first_update_latency.labels(self.provider.name).observe(self._first_update)
+            self.metrics.first_update_latency.labels(self.provider.name).observe(self._first_update)
         return change.delta
 
     async def undo(self) -> bool:
         try:
-            await self.session.undo(self.frame_id, from_turn=True)
+            await self.host.undo_for_turn(self.actor, self.frame_id)
         except SessionError:
             return False
         return True
@@ -87,11 +130,11 @@ class Turn:
 
     # --- running ----------------------------------------------------------------------
 
-    def start(self) -> None:
+    def start_provider(self) -> asyncio.Task[None]:
         # The provider task exists from here on, so a cancel read right behind the prompt (before the
-        # turn task has run at all) still finds it and stops the turn.
-        self._provider_task = asyncio.create_task(self.provider.run_turn(self), name=f"provider-{self.session.id}")
-        self.task = asyncio.create_task(self._run(self._provider_task), name=f"turn-{self.session.id}")
+        # turn's own task has run at all) still finds it and stops the turn.
+        self._provider_task = asyncio.create_task(self.provider.run_turn(self), name=f"provider-{self.host.id}")
+        return self._provider_task
 
     def cancel(self) -> bool:
         if self._provider_task is None or self._provider_task.done():
@@ -99,12 +142,11 @@ class Turn:
         self._provider_task.cancel()
         return True
 
-    async def _run(self, provider_task: asyncio.Task[TurnOutcome | None]) -> None:
+    async def run(self, provider_task: asyncio.Task[None]) -> None:
         outcome: ProviderError | None = None
         cancelled = False
-        ended: TurnOutcome | None = None
         try:
-            ended = await provider_task
+            await provider_task
         except asyncio.CancelledError:
             if not provider_task.cancelled():
                 provider_task.cancel()  # this task itself is being cancelled: stop the provider too
@@ -113,17 +155,13 @@ class Turn:
         except ProviderError as exc:
             outcome = exc
         except Exception:
-            log.exception("turn failed in session %s", self.session.id)
+            log.exception("turn failed in session %s", self.host.id)
             outcome = ProviderError(500, "The assistant failed unexpectedly")
-        try:
-            await self._finish(outcome, cancelled, ended.truncated if ended is not None else None)
-        finally:
-            self.session.turn = None
+        await self.host.end_turn(self._end(outcome, cancelled))
 
-    async def _finish(self, failure: ProviderError | None, cancelled: bool, truncated: str | None = None) -> None:
+    def _end(self, failure: ProviderError | None, cancelled: bool) -> TurnEnd:
         total = time.perf_counter() - self._started
-        self.session.metrics.turn_latency.labels(self.provider.name).observe(total)
-        text = "".join(self._parts)
+        self.metrics.turn_latency.labels(self.provider.name).observe(total)
         debug = {
             "provider": self.provider.name,
             "total_ms": round(total * 1000, 3),
@@ -136,34 +174,51 @@ class Turn:
             meta = {"cancelled": True}
         elif failure is not None:
             meta = {"error": {"code": failure.code, "message": failure.message}}
-        elif truncated is not None:
-            meta = {"truncated": truncated}
-        session = self.session
-        async with session.lock:
-            try:
-                await self._publish_end(text, meta, debug, failure, cancelled)
-            except StorageError:
-                # Not even the error could be numbered: the tabs must not miss the turn's end, so they
-                # are closed and resume (a snapshot and the stored history) once storage is back.
-                log.error("could not publish the end of a turn in session %s; closing its tabs", session.id)
-                for peer in tuple(session.peers):
-                    peer.close(1011, "could not finish the turn; reconnect")
+        return TurnEnd(self.frame_id, "".join(self._parts), meta, debug, failure, cancelled)
 
-    async def _publish_end(self, text: str, meta: dict[str, Any] | None, debug: dict[str, Any],
-                           failure: ProviderError | None, cancelled: bool) -> None:
-        """Stores the answer first (its commit also reserves seq numbers), then sends debug and the end."""
-        session = self.session
+
+class TurnRunner:
+    """The one owner of a session's turns: it starts one at a time, cancels it, and knows when it
+    has ended. The session calls it under its lock (start) or outside it (cancel, stop: a
+    cancelled turn needs the lock to send its last frames)."""
+
+    def __init__(self) -> None:
+        self.current: Turn | None = None
+        # The running turn's change set, opened by its first change (all its changes undo as one).
+        self.change_set: ChangeSet | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.current is not None
+
+    def start(self, make: Callable[[], Turn]) -> None:
+        if self.current is not None:
+            raise SessionError(409, "A turn is already running in this session")
+        turn = self.current = make()
+        self.change_set = None
+        provider_task = turn.start_provider()
+        self._task = asyncio.create_task(self._run(turn, provider_task), name=f"turn-{turn.host.id}")
+
+    async def _run(self, turn: Turn, provider_task: asyncio.Task[None]) -> None:
         try:
-            await session.record_message("assistant", text, meta)
-        except StorageError:
-            failure = failure or ProviderError(500, "The answer could not be stored")
-        await session.publish("debug", debug, self.frame_id)
-        if failure is not None:
-            await session.publish("error", {}, self.frame_id, error=(failure.code, failure.message))
-        else:
-            final: dict[str, Any] = {"text": text, "chunk": False}
-            if cancelled:
-                final["cancelled"] = True
-            if meta and "truncated" in meta:
-                final["truncated"] = meta["truncated"]
-            await session.publish("assistant_response", final, self.frame_id)
+            await turn.run(provider_task)
+        finally:
+            self.current = None
+            self.change_set = None
+
+    async def cancel(self) -> None:
+        """Stops the running turn's provider and gives the turn a moment to send its last frames."""
+        turn, task = self.current, self._task
+        if turn is None or task is None or not turn.cancel():
+            raise SessionError(409, "No turn is running")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(task), CANCEL_GRACE_SECONDS)
+
+    async def stop(self) -> None:
+        """Cancels the running turn, if any, and waits for it to end (closing a session, shutdown)."""
+        turn, task = self.current, self._task
+        if turn is not None and task is not None:
+            turn.cancel()
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await asyncio.wait_for(task, STOP_GRACE_SECONDS)

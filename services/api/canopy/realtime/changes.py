@@ -1,0 +1,42 @@
+"""The change model: who changed a session (`Actor`) and the unit of undo (`ChangeSet`).
+
+A single applied delta and its inverse is `canopy.tree.Change`; a change set groups the changes
+one action made (one `tree_op`, or every change of one assistant turn) and is what undo and redo
+walk. The same classes serve in memory and in storage.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from canopy.tree import Change
+
+Via = Literal["user", "assistant", "agent", "import"]
+VIA_VALUES: tuple[Via, ...] = ("user", "assistant", "agent", "import")
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who caused a mutation: the user it is attributed to, and how it came (`via`): the user's own
+    edit, the assistant acting on their prompt, an outside agent, or an import."""
+
+    user_id: str
+    via: Via = "user"
+
+    def through(self, via: Via) -> Actor:
+        """The same user, acting through something else (e.g. the assistant running their prompt)."""
+        return Actor(self.user_id, via)
+
+    @property
+    def origin(self) -> Literal["user", "assistant"]:
+        """The `origin` of the `tree_update` frames its changes produce (the protocol knows two)."""
+        return "assistant" if self.via == "assistant" else "user"
+
+
+@dataclass(slots=True)
+class ChangeSet:
+    number: int
+    actor: Actor
+    changes: list[Change] = field(default_factory=list)
+    undone: bool = False
