@@ -27,7 +27,7 @@ from canopy.ratelimit import SlidingWindow
 from canopy.realtime import frames
 from canopy.realtime.changes import Actor, ChangeSet
 from canopy.realtime.errors import SessionError, StorageError
-from canopy.realtime.store import UNDO_DEPTH, SessionStore, StoredMessage, StoredSession
+from canopy.realtime.store import UNDO_DEPTH, StoredMessage, StoredSession
 from canopy.realtime.turns import Turn, TurnEnd, TurnRunner
 from canopy.tree import Change, DeltaError, Tree, TreeLimits
 
@@ -52,6 +52,25 @@ class Peer(Protocol):
     async def wait_closed(self) -> None: ...
 
 
+class SessionStorage(Protocol):
+    """What a live session needs of storage (`canopy.realtime.store.SessionStore`; an in-memory one in unit tests)."""
+
+    async def commit_changes(
+        self, session_id: str, changes: Sequence[Change], *, rev: int, node_count: int, change_set: int | None,
+        new_set: ChangeSet | None = None, mark: tuple[int, bool] | None = None,
+        drop_undone: bool = False, seq_ceiling: int | None = None,
+    ) -> None: ...
+
+    async def add_message(self, session_id: str, role: str, content: str, meta: dict[str, Any] | None = None,
+                          seq_ceiling: int | None = None) -> StoredMessage: ...
+
+    async def set_seq_ceiling(self, session_id: str, ceiling: int) -> None: ...
+
+    async def compact(self, session_id: str, snapshot: bytes, rev: int) -> None: ...
+
+    async def rename(self, session_id: str, title: str) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class SessionConfig:
     """What every live session shares: limits and the assistant."""
@@ -71,7 +90,7 @@ def _message_dict(message: StoredMessage) -> dict[str, Any]:
 
 
 class LiveSession:
-    def __init__(self, stored: StoredSession, store: SessionStore, metrics: Metrics, config: SessionConfig) -> None:
+    def __init__(self, stored: StoredSession, store: SessionStorage, metrics: Metrics, config: SessionConfig) -> None:
         self.id = stored.meta.id
         self.user_id = stored.meta.user_id
         self.title = stored.meta.title

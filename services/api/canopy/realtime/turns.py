@@ -186,7 +186,7 @@ class TurnRunner:
         self.current: Turn | None = None
         # The running turn's change set, opened by its first change (all its changes undo as one).
         self.change_set: ChangeSet | None = None
-        self._task: asyncio.Task[None] | None = None
+        self.task: asyncio.Task[None] | None = None  # the running (or last) turn's task
 
     @property
     def running(self) -> bool:
@@ -198,7 +198,7 @@ class TurnRunner:
         turn = self.current = make()
         self.change_set = None
         provider_task = turn.start_provider()
-        self._task = asyncio.create_task(self._run(turn, provider_task), name=f"turn-{turn.host.id}")
+        self.task = asyncio.create_task(self._run(turn, provider_task), name=f"turn-{turn.host.id}")
 
     async def _run(self, turn: Turn, provider_task: asyncio.Task[None]) -> None:
         try:
@@ -209,7 +209,7 @@ class TurnRunner:
 
     async def cancel(self) -> None:
         """Stops the running turn's provider and gives the turn a moment to send its last frames."""
-        turn, task = self.current, self._task
+        turn, task = self.current, self.task
         if turn is None or task is None or not turn.cancel():
             raise SessionError(409, "No turn is running")
         with contextlib.suppress(TimeoutError):
@@ -217,7 +217,7 @@ class TurnRunner:
 
     async def stop(self) -> None:
         """Cancels the running turn, if any, and waits for it to end (closing a session, shutdown)."""
-        turn, task = self.current, self._task
+        turn, task = self.current, self.task
         if turn is not None and task is not None:
             turn.cancel()
             with contextlib.suppress(Exception, asyncio.CancelledError):
