@@ -12,10 +12,10 @@ import time
 
 from canopy.assistant.base import Provider
 from canopy.config import Settings
+from canopy.errors import CanopyError
 from canopy.metrics import Metrics
 from canopy.ratelimit import SlidingWindow
 from canopy.realtime.changes import Actor
-from canopy.realtime.errors import SessionError
 from canopy.realtime.session import LiveSession, Peer, SessionConfig
 from canopy.realtime.store import SessionMeta, SessionStore
 from canopy.tree import TreeLimits
@@ -54,12 +54,12 @@ class SessionManager:
                 if live is None:
                     stored = await self.store.load(session_id, message_limit=200)
                     if stored is None or stored.meta.user_id != user_id:
-                        raise SessionError(404, "Session not found")
+                        raise CanopyError(404, "Session not found")
                     live = LiveSession(stored, self.store, self.metrics, self.config)
                     self._live[session_id] = live
                     self.metrics.sessions_in_memory.set(len(self._live))
         if live.user_id != user_id:
-            raise SessionError(404, "Session not found")
+            raise CanopyError(404, "Session not found")
         return live
 
     async def open_for(self, user_id: str, session_id: str | None) -> LiveSession:
@@ -77,7 +77,7 @@ class SessionManager:
     async def owned_meta(self, session_id: str, user_id: str) -> SessionMeta:
         meta = await self.store.meta(session_id)
         if meta is None or meta.user_id != user_id:
-            raise SessionError(404, "Session not found")
+            raise CanopyError(404, "Session not found")
         return meta
 
     async def rename(self, session_id: str, actor: Actor, title: str) -> None:

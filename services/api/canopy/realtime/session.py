@@ -21,12 +21,13 @@ from typing import Any, Protocol, TypeVar
 
 from canopy.assistant.base import ChatMessage, Provider, ProviderError
 from canopy.db import storage_cause
+from canopy.errors import CanopyError
 from canopy.metrics import Metrics
 from canopy.protocol import PROTOCOL_VERSION
 from canopy.ratelimit import SlidingWindow
 from canopy.realtime import frames
 from canopy.realtime.changes import Actor, ChangeSet
-from canopy.realtime.errors import SessionError, StorageError
+from canopy.realtime.errors import StorageError
 from canopy.realtime.store import UNDO_DEPTH, StoredMessage, StoredSession
 from canopy.realtime.turns import Turn, TurnEnd, TurnRunner
 from canopy.tree import Change, DeltaError, Tree, TreeLimits
@@ -123,10 +124,10 @@ class LiveSession:
         wait = prompts.retry_after(actor.user_id)
         if wait > 0:
             self.metrics.rate_limited.labels("prompts").inc()
-            raise SessionError(429, f"Too many prompts; try again in {int(wait) + 1} s")
+            raise CanopyError(429, f"Too many prompts; try again in {int(wait) + 1} s")
         async with self._lock:
             if self.turns.running:
-                raise SessionError(409, "A turn is already running in this session")
+                raise CanopyError(409, "A turn is already running in this session")
             history = self.chat_context(self.config.history_messages)
             await self._record_message("user", prompt)
             prompts.hit(actor.user_id)  # a prompt refused for storage does not count
@@ -358,7 +359,7 @@ class LiveSession:
     async def _apply_op(self, actor: Actor, delta: dict[str, Any], base_rev: int, frame_id: str | None) -> None:
         async with self._lock:
             if base_rev > self.tree.rev:
-                raise SessionError(409, f"base_rev {base_rev} is ahead of the session (rev {self.tree.rev})")
+                raise CanopyError(409, f"base_rev {base_rev} is ahead of the session (rev {self.tree.rev})")
             applied = [self.tree.apply(delta)]  # a DeltaError is the client's error frame as is
             change_set = self._open_change_set(actor)
             await self._commit(applied, change_set.number, new_set=change_set, drop_undone=bool(self.redo_stack))
@@ -386,9 +387,9 @@ class LiveSession:
     async def _undo(self, frame_id: str | None, from_turn: bool) -> None:
         async with self._lock:
             if self.turns.running and not from_turn:
-                raise SessionError(409, "A turn is running; undo when it has finished")
+                raise CanopyError(409, "A turn is running; undo when it has finished")
             if not self.undo_stack:
-                raise SessionError(409, "Nothing to undo")
+                raise CanopyError(409, "Nothing to undo")
             change_set = self.undo_stack[-1]
             applied = self._replay([ch.inverse for ch in reversed(change_set.changes)])
             await self._commit(applied, None, mark=(change_set.number, True))
@@ -398,9 +399,9 @@ class LiveSession:
     async def _redo(self, frame_id: str | None) -> None:
         async with self._lock:
             if self.turns.running:
-                raise SessionError(409, "A turn is running; redo when it has finished")
+                raise CanopyError(409, "A turn is running; redo when it has finished")
             if not self.redo_stack:
-                raise SessionError(409, "Nothing to redo")
+                raise CanopyError(409, "Nothing to redo")
             change_set = self.redo_stack[-1]
             applied = self._replay([ch.delta for ch in change_set.changes])
             await self._commit(applied, None, mark=(change_set.number, False))
@@ -412,7 +413,7 @@ class LiveSession:
             return self._apply_all(deltas)
         except DeltaError as exc:  # only if the stacks and the tree disagree: refuse, change nothing
             log.error("undo/redo no longer applies in session %s: %s", self.id, exc.message)
-            raise SessionError(409, "That change no longer applies to the tree") from None
+            raise CanopyError(409, "That change no longer applies to the tree") from None
 
     async def _maybe_compact(self) -> None:
         if self._since_snapshot < COMPACT_EVERY:

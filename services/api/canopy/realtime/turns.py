@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from canopy.assistant.base import ChatMessage, Provider, ProviderError
+from canopy.errors import CanopyError
 from canopy.metrics import Metrics
 from canopy.realtime.changes import Actor, ChangeSet
-from canopy.realtime.errors import SessionError
 from canopy.tree import Change, Tree
 
 log = logging.getLogger("canopy.turn")
@@ -60,7 +60,7 @@ class TurnHost(Protocol):
         ...
 
     async def undo_for_turn(self, actor: Actor, frame_id: str | None) -> None:
-        """Undoes the last change set although a turn is running; raises SessionError."""
+        """Undoes the last change set although a turn is running; raises CanopyError."""
         ...
 
     async def end_turn(self, end: TurnEnd) -> None:
@@ -121,7 +121,7 @@ class Turn:
     async def undo(self) -> bool:
         try:
             await self.host.undo_for_turn(self.actor, self.frame_id)
-        except SessionError:
+        except CanopyError:
             return False
         return True
 
@@ -194,7 +194,7 @@ class TurnRunner:
 
     def start(self, make: Callable[[], Turn]) -> None:
         if self.current is not None:
-            raise SessionError(409, "A turn is already running in this session")
+            raise CanopyError(409, "A turn is already running in this session")
         turn = self.current = make()
         self.change_set = None
         provider_task = turn.start_provider()
@@ -211,7 +211,7 @@ class TurnRunner:
         """Stops the running turn's provider and gives the turn a moment to send its last frames."""
         turn, task = self.current, self.task
         if turn is None or task is None or not turn.cancel():
-            raise SessionError(409, "No turn is running")
+            raise CanopyError(409, "No turn is running")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(task), CANCEL_GRACE_SECONDS)
 
