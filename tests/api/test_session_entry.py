@@ -38,7 +38,8 @@ def test_change_sets_record_who_made_them(tmp_path: Path) -> None:
 def test_session_ready_carries_the_protocol_version_and_the_configured_limits(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, tree_max_depth=7, tree_max_nodes=321)
     with TestClient(create_app(settings), base_url="https://testserver") as tc:
-        with session_socket(tc, login(tc)) as (_ws, ready):
+        token = login(tc)
+        with session_socket(tc, token) as (_ws, ready):
             data = ready["data"]
     assert data["protocol_version"] == PROTOCOL_VERSION
     assert data["limits"]["max_depth"] == 7 and data["limits"]["max_nodes"] == 321

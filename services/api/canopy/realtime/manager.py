@@ -103,7 +103,7 @@ class SessionManager:
         evicted = 0
         for session_id, live in list(self._live.items()):
             if live.idle and live.last_active < cutoff:
-                await self._persist_seq(live)
+                await live.persist_seq()
                 self._live.pop(session_id, None)
                 evicted += 1
         if evicted:
@@ -111,14 +111,6 @@ class SessionManager:
             self.metrics.sessions_in_memory.set(len(self._live))
             log.info("evicted %d idle session(s) from memory", evicted)
         return evicted
-
-    async def _persist_seq(self, live: LiveSession) -> None:
-        """Exact seq on the way out of memory, so a reload continues from it."""
-        try:
-            await self.store.set_seq_ceiling(live.id, live.seq)
-            live.seq_ceiling = live.seq
-        except Exception:
-            log.exception("could not store seq of session %s", live.id)
 
     async def evict_forever(self) -> None:
         interval = max(0.05, min(60.0, self.settings.session_idle_seconds / 4))
@@ -137,7 +129,7 @@ class SessionManager:
         await asyncio.gather(*(live.stop_turn() for live in list(self._live.values())))
         for live in list(self._live.values()):
             await live.settle()
-            await self._persist_seq(live)
+            await live.persist_seq()
         for peer in tuple(self.peers):
             peer.close(1001, "server shutting down")
         waits = [peer.wait_closed() for peer in tuple(self.peers)]

@@ -131,7 +131,7 @@ class LiveSession:
             history = self.chat_context(self.config.history_messages)
             await self._record_message("user", prompt)
             prompts.hit(actor.user_id)  # a prompt refused for storage does not count
-            await self.publish("chat_message", {"role": "user", "content": prompt}, frame_id)
+            await self._publish("chat_message", {"role": "user", "content": prompt}, frame_id)
             self.turns.start(lambda: Turn(self, self.config.provider, self.metrics, actor.through("assistant"),
                                           prompt, frame_id, history))
 
@@ -164,7 +164,7 @@ class LiveSession:
 
     async def resync(self, peer: Peer, frame_id: str | None) -> None:
         async with self._lock:  # never mid-commit: the snapshot shows only stored, broadcast changes
-            self.unicast(peer, "tree_snapshot", {"tree": self.tree.view(), "rev": self.tree.rev}, frame_id)
+            self._unicast(peer, "tree_snapshot", {"tree": self.tree.view(), "rev": self.tree.rev}, frame_id)
 
     async def state(self) -> dict[str, Any]:
         """The session as REST shows it: only stored, broadcast changes. It holds the tree's live view,
@@ -176,13 +176,13 @@ class LiveSession:
     async def attach(self, peer: Peer, last_seq: int | None, frame_id: str | None) -> None:
         async with self._lock:
             missed = self._missed_frames(last_seq)
-            self.unicast(peer, "session_ready", {
+            self._unicast(peer, "session_ready", {
                 "session_id": self.id, "title": self.title, "initial_tree": self.tree.view(),
                 "rev": self.tree.rev, "seq": self.seq, "replay": missed is not None,
                 "protocol_version": PROTOCOL_VERSION, "limits": self._limits,
             }, frame_id)
             if missed is None:
-                self.unicast(peer, "chat_history", {"messages": list(self.history)}, frame_id)
+                self._unicast(peer, "chat_history", {"messages": list(self.history)}, frame_id)
             else:
                 for data in missed:
                     peer.enqueue(data)
@@ -205,6 +205,15 @@ class LiveSession:
         if self._critical:
             await asyncio.gather(*self._critical, return_exceptions=True)
 
+    async def persist_seq(self) -> None:
+        """Stores the exact seq on the way out of memory (eviction, shutdown), so a reload continues from it."""
+        async with self._lock:
+            try:
+                await self.store.set_seq_ceiling(self.id, self.seq)
+                self.seq_ceiling = self.seq
+            except Exception:
+                log.exception("could not store seq of session %s", self.id)
+
     @property
     def idle(self) -> bool:
         return not self.peers and not self.turns.running and not self._lock.locked()
@@ -213,7 +222,7 @@ class LiveSession:
 
     async def emit(self, frame_type: str, data: dict[str, Any], frame_id: str | None) -> None:
         async with self._lock:
-            await self.publish(frame_type, data, frame_id)
+            await self._publish(frame_type, data, frame_id)
 
     async def apply_for_turn(self, actor: Actor, delta: dict[str, Any], frame_id: str | None) -> Change:
         return await self._uninterruptible(self._apply_for_turn(actor, delta, frame_id))
@@ -239,18 +248,18 @@ class LiveSession:
             await self._record_message("assistant", end.text, end.meta)
         except StorageError:
             failure = failure or ProviderError(500, "The answer could not be stored")
-        await self.publish("debug", end.debug, end.frame_id)
+        await self._publish("debug", end.debug, end.frame_id)
         if failure is not None:
-            await self.publish("error", {}, end.frame_id, error=(failure.code, failure.message))
+            await self._publish("error", {}, end.frame_id, error=(failure.code, failure.message))
         else:
             final: dict[str, Any] = {"text": end.text, "chunk": False}
             if end.cancelled:
                 final["cancelled"] = True
-            await self.publish("assistant_response", final, end.frame_id)
+            await self._publish("assistant_response", final, end.frame_id)
 
     # --- broadcasting -----------------------------------------------------------------
 
-    async def publish(self, frame_type: str, data: dict[str, Any], frame_id: str | None = None,
+    async def _publish(self, frame_type: str, data: dict[str, Any], frame_id: str | None = None,
                       error: tuple[int, str] | None = None) -> None:
         """Sends a frame with the next seq to every attached tab. The caller holds the lock."""
         if self.seq + 1 > self.seq_ceiling:
@@ -280,7 +289,7 @@ class LiveSession:
             return None
         return self.seq + frames + SEQ_BLOCK
 
-    def unicast(self, peer: Peer, frame_type: str, data: dict[str, Any], frame_id: str | None = None) -> None:
+    def _unicast(self, peer: Peer, frame_type: str, data: dict[str, Any], frame_id: str | None = None) -> None:
         # Encoded at once: `data` may hold the tree's live view (Tree.view), valid only until the next await.
         peer.enqueue(frames.encode(frame_type, data, session_id=self.id, frame_id=frame_id))
         self.metrics.frames_out_of(frame_type).inc()
@@ -334,7 +343,7 @@ class LiveSession:
         rev = self.tree.rev - len(applied)
         for change in applied:
             rev += 1
-            await self.publish("tree_update", {"delta": change.delta, "rev": rev, "origin": origin}, frame_id)
+            await self._publish("tree_update", {"delta": change.delta, "rev": rev, "origin": origin}, frame_id)
         await self._maybe_compact()
 
     def _push_undo(self, change_set: ChangeSet) -> None:
