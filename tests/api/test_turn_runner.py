@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from canopy.assistant.base import ProviderError, TurnContext
+from canopy.assistant.base import ProviderError, TurnContext, TurnOutcome
 from canopy.errors import CanopyError
 from canopy.metrics import Metrics
 from canopy.realtime.changes import Actor
@@ -145,3 +145,17 @@ async def test_stop_waits_for_the_turn_to_end() -> None:
     await runner.stop()
     assert not runner.running and host.end is not None and host.end.cancelled
     await runner.stop()  # nothing running: a no-op
+
+
+async def test_a_cut_answer_is_reported_as_truncated() -> None:
+    class CutShort:
+        name = "cut"
+
+        async def run_turn(self, ctx: TurnContext) -> TurnOutcome:
+            await ctx.text("Half an ans")
+            return TurnOutcome(truncated="length")
+
+    host, runner = FakeHost(), TurnRunner()
+    runner.start(lambda: Turn(host, CutShort(), Metrics(), ON_BEHALF, "hi", None, []))
+    end = await ended(host, runner)
+    assert end.truncated == "length" and end.meta == {"truncated": "length"} and end.failure is None

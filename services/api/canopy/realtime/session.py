@@ -255,6 +255,8 @@ class LiveSession:
             final: dict[str, Any] = {"text": end.text, "chunk": False}
             if end.cancelled:
                 final["cancelled"] = True
+            if end.truncated is not None:
+                final["truncated"] = end.truncated
             await self._publish("assistant_response", final, end.frame_id)
 
     # --- broadcasting -----------------------------------------------------------------

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from canopy.assistant.base import ChatMessage, Provider, ProviderError
+from canopy.assistant.base import ChatMessage, Provider, ProviderError, TurnOutcome
 from canopy.errors import CanopyError
 from canopy.metrics import Metrics
 from canopy.realtime.changes import Actor, ChangeSet
@@ -40,6 +40,7 @@ class TurnEnd:
     debug: dict[str, Any]
     failure: ProviderError | None
     cancelled: bool
+    truncated: str | None = None  # the provider's answer was cut short: "length" or "content_filter"
 
 
 class TurnHost(Protocol):
@@ -85,7 +86,7 @@ class Turn:
         self._started = time.perf_counter()
         self._first_update: float | None = None
         self._updates = 0
-        self._provider_task: asyncio.Task[None] | None = None
+        self._provider_task: asyncio.Task[TurnOutcome | None] | None = None
 
     # --- TurnContext ------------------------------------------------------------------
 
@@ -130,7 +131,7 @@ class Turn:
 
     # --- running ----------------------------------------------------------------------
 
-    def start_provider(self) -> asyncio.Task[None]:
+    def start_provider(self) -> asyncio.Task[TurnOutcome | None]:
         # The provider task exists from here on, so a cancel read right behind the prompt (before the
         # turn's own task has run at all) still finds it and stops the turn.
         self._provider_task = asyncio.create_task(self.provider.run_turn(self), name=f"provider-{self.host.id}")
@@ -142,11 +143,12 @@ class Turn:
         self._provider_task.cancel()
         return True
 
-    async def run(self, provider_task: asyncio.Task[None]) -> None:
+    async def run(self, provider_task: asyncio.Task[TurnOutcome | None]) -> None:
         outcome: ProviderError | None = None
         cancelled = False
+        ended: TurnOutcome | None = None
         try:
-            await provider_task
+            ended = await provider_task
         except asyncio.CancelledError:
             if not provider_task.cancelled():
                 provider_task.cancel()  # this task itself is being cancelled: stop the provider too
@@ -157,9 +159,9 @@ class Turn:
         except Exception:
             log.exception("turn failed in session %s", self.host.id)
             outcome = ProviderError(500, "The assistant failed unexpectedly")
-        await self.host.end_turn(self._end(outcome, cancelled))
+        await self.host.end_turn(self._end(outcome, cancelled, ended.truncated if ended is not None else None))
 
-    def _end(self, failure: ProviderError | None, cancelled: bool) -> TurnEnd:
+    def _end(self, failure: ProviderError | None, cancelled: bool, truncated: str | None) -> TurnEnd:
         total = time.perf_counter() - self._started
         self.metrics.turn_latency.labels(self.provider.name).observe(total)
         debug = {
@@ -174,7 +176,10 @@ class Turn:
             meta = {"cancelled": True}
         elif failure is not None:
             meta = {"error": {"code": failure.code, "message": failure.message}}
-        return TurnEnd(self.frame_id, "".join(self._parts), meta, debug, failure, cancelled)
+        elif truncated is not None:
+            meta = {"truncated": truncated}
+        return TurnEnd(self.frame_id, "".join(self._parts), meta, debug, failure, cancelled,
+                       truncated if failure is None and not cancelled else None)
 
 
 class TurnRunner:
@@ -200,7 +205,7 @@ class TurnRunner:
         provider_task = turn.start_provider()
         self.task = asyncio.create_task(self._run(turn, provider_task), name=f"turn-{turn.host.id}")
 
-    async def _run(self, turn: Turn, provider_task: asyncio.Task[None]) -> None:
+    async def _run(self, turn: Turn, provider_task: asyncio.Task[TurnOutcome | None]) -> None:
         try:
             await turn.run(provider_task)
         finally:
