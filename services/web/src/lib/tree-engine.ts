@@ -14,20 +14,39 @@
  * chain is not the node's real ancestry; `move` resolves `path` before `to`),
  * then state checks (duplicate id, root, cycle, node/depth limits: 409; the
  * merged prop count of an update: 400).
+ *
+ * The limits are the server's: `session_ready` carries them (`limits`), and the
+ * document checks against those, so a server configured with another
+ * `TREE_MAX_DEPTH` or `TREE_MAX_NODES` is followed, not contradicted.
  */
-import { isRecord, type Delta, type Scalar, type TreeNode } from './protocol'
+import { isRecord, type Delta, type Scalar, type TreeLimitsData, type TreeNode, type WireNode } from './protocol'
 
 export const ROOT_ID = 'root'
 
-export const LIMITS = {
-  maxNodes: 100_000,
-  maxDepth: 64, // the root is depth 1
-  maxValueChars: 500,
-  maxProps: 32,
-  maxPropKeyChars: 64,
-  maxPropValueChars: 500,
-  maxIdChars: 64,
-} as const
+/** The server's tree limits (canopy.tree.TreeLimits), as `session_ready.data.limits` carries them. */
+export type TreeLimits = TreeLimitsData
+
+/** The server's defaults: only for a document made before any `session_ready` (tests, one-offs). */
+export const DEFAULT_LIMITS: Readonly<TreeLimits> = Object.freeze({
+  max_nodes: 100_000,
+  max_depth: 64, // the root is depth 1
+  max_value_chars: 500,
+  max_props: 32,
+  max_prop_key_chars: 64,
+  max_prop_value_chars: 500,
+  max_id_chars: 64,
+})
+
+/** The limits a `session_ready` carried, or the defaults for a server that sent none. */
+export function limitsFrom(data: { limits?: Partial<TreeLimits> | null }): TreeLimits {
+  const out: TreeLimits = { ...DEFAULT_LIMITS }
+  const given = isRecord(data.limits) ? data.limits : {}
+  for (const key of Object.keys(out) as Array<keyof TreeLimits>) {
+    const v = given[key]
+    if (typeof v === 'number' && Number.isInteger(v) && v >= 1) out[key] = v
+  }
+  return out
+}
 
 const ID_RE = /^[A-Za-z0-9_.:-]+$/
 const CHILDREN = '/children'
@@ -53,27 +72,27 @@ function codePoints(s: string, atMost: number): number {
   return n
 }
 
-function validId(s: unknown): s is string {
-  return typeof s === 'string' && s.length <= LIMITS.maxIdChars && ID_RE.test(s)
+function validId(s: unknown, limits: TreeLimits): s is string {
+  return typeof s === 'string' && s.length <= limits.max_id_chars && ID_RE.test(s)
 }
 
-function checkValue(v: unknown, where: string): string {
+function checkValue(v: unknown, where: string, limits: TreeLimits): string {
   if (typeof v !== 'string') throw bad(`'${where}' must be a string`)
   if (!v) throw bad(`'${where}' must not be empty`)
-  if (codePoints(v, LIMITS.maxValueChars) > LIMITS.maxValueChars)
-    throw bad(`'${where}' is longer than ${LIMITS.maxValueChars} characters`)
+  if (codePoints(v, limits.max_value_chars) > limits.max_value_chars)
+    throw bad(`'${where}' is longer than ${limits.max_value_chars} characters`)
   if (LONE_SURROGATE.test(v)) throw bad(`'${where}' is not valid Unicode text`)
   return v
 }
 
-function checkPropKey(k: string, where: string): void {
+function checkPropKey(k: string, where: string, limits: TreeLimits): void {
   if (!k) throw bad(`'${where}' keys must be non-empty strings`)
-  if (codePoints(k, LIMITS.maxPropKeyChars) > LIMITS.maxPropKeyChars)
-    throw bad(`'${where}' key is longer than ${LIMITS.maxPropKeyChars} characters`)
+  if (codePoints(k, limits.max_prop_key_chars) > limits.max_prop_key_chars)
+    throw bad(`'${where}' key is longer than ${limits.max_prop_key_chars} characters`)
   if (LONE_SURROGATE.test(k)) throw bad(`'${where}' key is not valid Unicode text`)
 }
 
-function checkPropValue(v: unknown, where: string): Exclude<Scalar, null> {
+function checkPropValue(v: unknown, where: string, limits: TreeLimits): Exclude<Scalar, null> {
   if (typeof v === 'boolean') return v
   if (typeof v === 'number') {
     if (!Number.isFinite(v)) throw bad(`'${where}' must be a finite number`)
@@ -82,8 +101,8 @@ function checkPropValue(v: unknown, where: string): Exclude<Scalar, null> {
     return v
   }
   if (typeof v === 'string') {
-    if (codePoints(v, LIMITS.maxPropValueChars) > LIMITS.maxPropValueChars)
-      throw bad(`'${where}' is longer than ${LIMITS.maxPropValueChars} characters`)
+    if (codePoints(v, limits.max_prop_value_chars) > limits.max_prop_value_chars)
+      throw bad(`'${where}' is longer than ${limits.max_prop_value_chars} characters`)
     if (LONE_SURROGATE.test(v)) throw bad(`'${where}' is not valid Unicode text`)
     return v
   }
@@ -103,9 +122,9 @@ function clamp(index: number | null, length: number): number {
 }
 
 /** Check a path's syntax; return its id segments (of the parent, for `children`). */
-function parsePath(path: unknown, name: string, children = false): string[] {
+function parsePath(path: unknown, name: string, limits: TreeLimits, children = false): string[] {
   if (typeof path !== 'string') throw bad(`'${name}' must be a string`)
-  if (path.length > (LIMITS.maxIdChars + 1) * (LIMITS.maxDepth + 1) + CHILDREN.length)
+  if (path.length > (limits.max_id_chars + 1) * (limits.max_depth + 1) + CHILDREN.length)
     throw bad(`'${name}' is too long`)
   let p = path
   if (children) {
@@ -115,7 +134,7 @@ function parsePath(path: unknown, name: string, children = false): string[] {
   if (!p.startsWith('/' + ROOT_ID)) throw bad(`'${name}' must start with '/${ROOT_ID}'`)
   const segs = p.slice(1).split('/')
   if (segs[0] !== ROOT_ID) throw bad(`'${name}' must start with '/${ROOT_ID}'`)
-  for (const s of segs) if (!validId(s)) throw bad(`'${name}' has an invalid segment '${s}'`)
+  for (const s of segs) if (!validId(s, limits)) throw bad(`'${name}' has an invalid segment '${s}'`)
   return segs
 }
 
@@ -127,7 +146,7 @@ interface ParsedSubtree {
 }
 
 /** Validate a node with its descendants (400 for anything malformed) into a normalized node. */
-function parseSubtree(raw: unknown, where: string): ParsedSubtree {
+function parseSubtree(raw: unknown, where: string, limits: TreeLimits): ParsedSubtree {
   const seen = new Set<string>()
   const ids: string[] = []
   let duplicate: string | null = null
@@ -140,18 +159,19 @@ function parseSubtree(raw: unknown, where: string): ParsedSubtree {
     const { item, depth, at, siblings } = stack.pop()!
     if (!isRecord(item)) throw bad(`'${at}' must be a node object`)
     const nid = item.id
-    if (!validId(nid)) throw bad(`'${at}.id' must be 1-${LIMITS.maxIdChars} characters of A-Z a-z 0-9 _ . : -`)
-    const value = checkValue(item.value, `${at}.value`)
+    if (!validId(nid, limits))
+      throw bad(`'${at}.id' must be 1-${limits.max_id_chars} characters of A-Z a-z 0-9 _ . : -`)
+    const value = checkValue(item.value, `${at}.value`, limits)
     const rawProps = item.props
-    const props: Record<string, Scalar> = {}
+    const props: Record<string, Exclude<Scalar, null>> = {}
     let hasProps = false
     if (rawProps !== undefined && rawProps !== null) {
       if (!isRecord(rawProps)) throw bad(`'${at}.props' must be an object`)
       const keys = Object.keys(rawProps)
-      if (keys.length > LIMITS.maxProps) throw bad(`'${at}.props' has more than ${LIMITS.maxProps} props`)
+      if (keys.length > limits.max_props) throw bad(`'${at}.props' has more than ${limits.max_props} props`)
       for (const k of keys) {
-        checkPropKey(k, `${at}.props`)
-        props[k] = checkPropValue(rawProps[k], `${at}.props.${k}`)
+        checkPropKey(k, `${at}.props`, limits)
+        props[k] = checkPropValue(rawProps[k], `${at}.props.${k}`, limits)
         hasProps = true
       }
     }
@@ -234,10 +254,12 @@ export class TreeDocument {
   private _root: TreeNode
   private _rev: number
   private parents = new Map<string, string | null>()
+  readonly limits: Readonly<TreeLimits>
 
-  constructor(root: TreeNode, rev = 0) {
+  constructor(root: WireNode, rev = 0, limits: Readonly<TreeLimits> = DEFAULT_LIMITS) {
     this._root = normalizeTree(root)
     this._rev = rev
+    this.limits = limits
     this.reindex()
   }
 
@@ -267,13 +289,6 @@ export class TreeDocument {
       p = this.parents.get(p)
     }
     return '/' + parts.reverse().join('/')
-  }
-
-  /** Replace everything (a snapshot). */
-  reset(root: TreeNode, rev: number): void {
-    this._root = normalizeTree(root)
-    this._rev = rev
-    this.reindex()
   }
 
   /** Raise DeltaError when `delta` would not apply; never changes the tree. */
@@ -330,18 +345,19 @@ export class TreeDocument {
   }
 
   private prepareAdd(delta: Record<string, unknown>): () => AppliedChange {
-    const parentSegs = parsePath(delta.path, 'path', true)
-    const parsed = parseSubtree(delta.node, 'node')
+    const limits = this.limits
+    const parentSegs = parsePath(delta.path, 'path', limits, true)
+    const parsed = parseSubtree(delta.node, 'node', limits)
     const index = indexField(delta)
     const parentId = this.resolve(parentSegs, 'path')
     if (parsed.duplicate !== null) throw new DeltaError(409, `the node carries id '${parsed.duplicate}' twice`)
     for (const id of parsed.ids) {
       if (this.parents.has(id)) throw new DeltaError(409, `a node with id '${id}' already exists`)
     }
-    if (this.parents.size + parsed.ids.length > LIMITS.maxNodes)
-      throw new DeltaError(409, `the tree would exceed ${LIMITS.maxNodes} nodes`)
-    if (parentSegs.length + parsed.height > LIMITS.maxDepth)
-      throw new DeltaError(409, `the tree would exceed a depth of ${LIMITS.maxDepth}`)
+    if (this.parents.size + parsed.ids.length > limits.max_nodes)
+      throw new DeltaError(409, `the tree would exceed ${limits.max_nodes} nodes`)
+    if (parentSegs.length + parsed.height > limits.max_depth)
+      throw new DeltaError(409, `the tree would exceed a depth of ${limits.max_depth}`)
     return () => {
       this._root = replaceAlong(this._root, parentSegs, 0, (parent) => {
         const children = parent.children.slice()
@@ -362,34 +378,35 @@ export class TreeDocument {
   }
 
   private prepareUpdate(delta: Record<string, unknown>): () => AppliedChange {
-    const segs = parsePath(delta.path, 'path')
+    const limits = this.limits
+    const segs = parsePath(delta.path, 'path', limits)
     const raw = delta.fields
     if (!isRecord(raw)) throw bad("'fields' must be an object")
     const hasValue = 'value' in raw
     const hasProps = 'props' in raw
     if (!hasValue && !hasProps) throw bad("'fields' must carry 'value' and/or 'props'")
-    const newValue = hasValue ? checkValue(raw.value, 'fields.value') : null
+    const newValue = hasValue ? checkValue(raw.value, 'fields.value', limits) : null
     const newProps = new Map<string, Scalar>()
     if (hasProps) {
       const rp = raw.props
       if (!isRecord(rp)) throw bad("'fields.props' must be an object")
       for (const k of Object.keys(rp)) {
-        checkPropKey(k, 'fields.props')
+        checkPropKey(k, 'fields.props', limits)
         const v = rp[k]
-        newProps.set(k, v === null ? null : checkPropValue(v, `fields.props.${k}`))
+        newProps.set(k, v === null ? null : checkPropValue(v, `fields.props.${k}`, limits))
       }
     }
     const nodeId = this.resolve(segs, 'path')
     const current = nodeAt(this._root, segs)
-    let merged: Record<string, Scalar> | null = null
+    let merged: Record<string, Exclude<Scalar, null>> | null = null
     if (hasProps) {
       merged = { ...(current.props ?? {}) }
       for (const [k, v] of newProps) {
         if (v === null) delete merged[k]
         else merged[k] = v
       }
-      if (Object.keys(merged).length > LIMITS.maxProps)
-        throw bad(`a node may have at most ${LIMITS.maxProps} props`)
+      if (Object.keys(merged).length > limits.max_props)
+        throw bad(`a node may have at most ${limits.max_props} props`)
     }
     return () => {
       this._root = replaceAlong(this._root, segs, 0, (node) => {
@@ -403,7 +420,7 @@ export class TreeDocument {
   }
 
   private prepareRemove(delta: Record<string, unknown>): () => AppliedChange {
-    const segs = parsePath(delta.path, 'path')
+    const segs = parsePath(delta.path, 'path', this.limits)
     const nodeId = this.resolve(segs, 'path')
     if (nodeId === ROOT_ID || this.parents.get(nodeId) === null)
       throw new DeltaError(409, 'the root cannot be removed')
@@ -421,8 +438,9 @@ export class TreeDocument {
   }
 
   private prepareMove(delta: Record<string, unknown>): () => AppliedChange {
-    const segs = parsePath(delta.path, 'path')
-    const toSegs = parsePath(delta.to, 'to', true)
+    const limits = this.limits
+    const segs = parsePath(delta.path, 'path', limits)
+    const toSegs = parsePath(delta.to, 'to', limits, true)
     const index = indexField(delta)
     const nodeId = this.resolve(segs, 'path')
     const newParent = this.resolve(toSegs, 'to')
@@ -432,8 +450,8 @@ export class TreeDocument {
     const node = nodeAt(this._root, segs)
     const oldDepth = segs.length
     const newDepth = toSegs.length + 1
-    if (newDepth > oldDepth && newDepth - 1 + subtreeHeight(node) > LIMITS.maxDepth)
-      throw new DeltaError(409, `the tree would exceed a depth of ${LIMITS.maxDepth}`)
+    if (newDepth > oldDepth && newDepth - 1 + subtreeHeight(node) > limits.max_depth)
+      throw new DeltaError(409, `the tree would exceed a depth of ${limits.max_depth}`)
     return () => {
       const oldParentSegs = segs.slice(0, -1)
       let root = replaceAlong(this._root, oldParentSegs, 0, (parent) => ({
@@ -453,7 +471,7 @@ export class TreeDocument {
 }
 
 /** A snapshot as the server sends it, made safe to render: children always arrays, no empty props. */
-export function normalizeTree(node: TreeNode): TreeNode {
+export function normalizeTree(node: WireNode): TreeNode {
   const kids = Array.isArray(node.children) ? node.children : []
   const children = kids.map(normalizeTree)
   const out: TreeNode = { id: String(node.id), value: String(node.value ?? ''), children }
@@ -462,14 +480,10 @@ export function normalizeTree(node: TreeNode): TreeNode {
 }
 
 /** Apply one delta to a plain tree (O(tree) for the index; convenient for tests and one-offs). */
-export function applyDelta(root: TreeNode, delta: Delta | unknown): TreeNode {
-  const doc = new TreeDocument(root)
+export function applyDelta(root: WireNode, delta: Delta | unknown, limits?: Readonly<TreeLimits>): TreeNode {
+  const doc = new TreeDocument(root, 0, limits)
   doc.apply(delta)
   return doc.root
-}
-
-export function countNodes(root: TreeNode): number {
-  return subtreeIds(root).length
 }
 
 /** A fresh client-side node id, e.g. `n-1a2b3c4d5e6f`. */

@@ -37,17 +37,17 @@ afterEach(() => {
 })
 
 describe('backoffDelay', () => {
-  it('stays within 0.5 s and 30 s with full jitter over an exponential ceiling', () => {
+  it('stays within 0.5 s and 10 s (issue 14) with full jitter over an exponential ceiling', () => {
     for (let attempt = 0; attempt < 20; attempt++) {
       const lo = backoffDelay(attempt, () => 0)
       const hi = backoffDelay(attempt, () => 1)
       expect(lo).toBe(500)
-      expect(hi).toBe(Math.min(30_000, 500 * 2 ** (attempt + 1)))
+      expect(hi).toBe(Math.min(10_000, 500 * 2 ** (attempt + 1)))
       const mid = backoffDelay(attempt, () => 0.37)
       expect(mid).toBeGreaterThanOrEqual(500)
-      expect(mid).toBeLessThanOrEqual(30_000)
+      expect(mid).toBeLessThanOrEqual(10_000)
     }
-    expect(backoffDelay(50, () => 1)).toBe(30_000)
+    expect(backoffDelay(50, () => 1)).toBe(10_000)
     expect(backoffDelay(0, () => 0.5)).toBe(750)
   })
 })
@@ -97,7 +97,7 @@ describe('SessionSocket', () => {
     expect(client.getSnapshot().state).toBe('connected')
   })
 
-  it('grows the delay exponentially with jitter up to 30 s and resets after session_ready', async () => {
+  it('grows the delay exponentially with jitter up to 10 s (issue 14) and resets after session_ready', async () => {
     const { client } = makeClient({ random: () => 1 })
     client.start()
     await flush()
@@ -112,7 +112,7 @@ describe('SessionSocket', () => {
       }
       delays.push(waited)
     }
-    expect(delays).toEqual([1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000])
+    expect(delays).toEqual([1000, 2000, 4000, 8000, 10000, 10000, 10000, 10000])
     // a successful session resets the backoff
     FakeSocket.last.open()
     FakeSocket.last.receive(ready('s1'))

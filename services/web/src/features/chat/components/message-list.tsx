@@ -77,6 +77,7 @@ function MessageItem({ message: m }: { message: ChatMessage }) {
           )}
         </div>
       )}
+      {m.pending && <span className="text-xs text-muted-foreground">Pending: sent when the connection is back</span>}
       {m.cancelled && <span className="text-xs text-muted-foreground">Stopped</span>}
       {m.truncated && (
         <span className="text-xs text-muted-foreground" role="note">

@@ -24,6 +24,8 @@ export interface ChatMessage {
   error?: string
   /** A prompt of ours not yet answered by any frame of its turn. */
   awaiting?: boolean
+  /** A prompt of ours sent while disconnected: queued until the connection is back (then echoed). */
+  pending?: boolean
   /** Correlation id of a prompt we sent. */
   clientId?: string
 }
@@ -52,7 +54,8 @@ export interface ChatState {
 
 export type ChatAction =
   | { type: 'reset' }
-  | { type: 'prompt_sent'; id: string; text: string }
+  /** `queued`: the socket was not connected, the prompt waits in its queue. */
+  | { type: 'prompt_sent'; id: string; text: string; queued?: boolean }
   /** The user gave up waiting for the end of a cancelled turn. */
   | { type: 'turn_abandoned' }
   | { type: 'frame'; frame: ServerFrame }
@@ -68,22 +71,13 @@ function fromHistory(m: HistoryMessage): ChatMessage | null {
   if (!m || typeof m !== 'object') return null
   const role = m.role === 'assistant' ? 'assistant' : m.role === 'user' ? 'user' : null
   if (!role) return null
-  const text = typeof m.content === 'string' ? m.content : typeof m.text === 'string' ? m.text : ''
-  let reasoning: string[] = []
-  if (Array.isArray(m.reasoning)) reasoning = m.reasoning.filter((s): s is string => typeof s === 'string')
-  else if (typeof m.reasoning === 'string' && m.reasoning) reasoning = [m.reasoning]
-  const err = m.error
-  const error =
-    err && typeof err === 'object' && typeof (err as { message?: unknown }).message === 'string'
-      ? (err as { message: string }).message
-      : typeof err === 'string'
-        ? err
-        : undefined
+  const text = typeof m.content === 'string' ? m.content : ''
+  const error = typeof m.error?.message === 'string' ? m.error.message : undefined
   return {
     key: nextKey(),
     role,
     text,
-    reasoning,
+    reasoning: [],
     streaming: false,
     cancelled: m.cancelled === true ? true : undefined,
     truncated: truncationOf(m.truncated),
@@ -124,6 +118,7 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
             reasoning: [],
             streaming: false,
             awaiting: true,
+            pending: action.queued ? true : undefined,
             clientId: action.id,
           },
         ],
@@ -149,10 +144,17 @@ function onFrame(state: ChatState, frame: ServerFrame): ChatState {
     case 'chat_history': {
       const raw = Array.isArray(frame.data.messages) ? frame.data.messages : []
       const messages = raw.map(fromHistory).filter((m): m is ChatMessage => m !== null)
-      return { ...state, messages, busy: false }
+      // Prompts still queued go out after this history was taken: they stay, after it.
+      const queued = state.messages.filter((m) => m.pending)
+      return { ...state, messages: [...messages, ...queued], busy: queued.length > 0 }
     }
     case 'chat_message': {
-      if (frame.id && state.ownIds.includes(frame.id)) return state
+      if (frame.id && state.ownIds.includes(frame.id)) {
+        // Our own prompt's echo: it reached the session.
+        if (!state.messages.some((m) => m.pending && m.clientId === frame.id)) return state
+        const messages = state.messages.map((m) => (m.clientId === frame.id ? { ...m, pending: undefined } : m))
+        return { ...state, messages }
+      }
       const text = chatMessageText(frame.data)
       const role = frame.data.role === 'assistant' ? 'assistant' : 'user'
       return {
@@ -204,7 +206,7 @@ function onFrame(state: ChatState, frame: ServerFrame): ChatState {
       if (!endsTurn && frame.id && state.ownIds.includes(frame.id)) {
         // Our prompt was refused (busy, rate limited, invalid...).
         const messages = state.messages.map((m) =>
-          m.clientId === frame.id ? { ...m, awaiting: false, error: message } : m,
+          m.clientId === frame.id ? { ...m, awaiting: false, pending: undefined, error: message } : m,
         )
         const running = messages.some((m) => m.streaming)
         return { ...state, messages, busy: running }

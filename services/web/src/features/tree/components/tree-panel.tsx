@@ -55,6 +55,12 @@ export interface TreePanelProps {
   lastChange?: { ids: string[]; version: number } | null
   /** A direct edit to send as `tree_op` (not applied locally). */
   onOp: (op: TreeOp) => void
+  /**
+   * Checks a delta against the current tree and the server's limits (the tree
+   * engine's validation); returns why it would fail, or null. An edit that
+   * fails is shown as an error and not sent.
+   */
+  validate?: (delta: Delta) => string | null
   onUndo: () => void
   onRedo: () => void
   className?: string
@@ -84,7 +90,7 @@ function isEditableTarget(target: EventTarget | null): boolean {
   )
 }
 
-export function TreePanel({ tree, rev, lastChange, onOp, onUndo, onRedo, className }: TreePanelProps) {
+export function TreePanel({ tree, rev, lastChange, onOp, validate, onUndo, onRedo, className }: TreePanelProps) {
   const treeRef = useRef<TreeApi<TreeNode> | null>(null)
   const [filter, setFilter] = useState('')
   // Expand/collapse all remount the tree with a new default: arborist's own openAll/closeAll
@@ -102,7 +108,17 @@ export function TreePanel({ tree, rev, lastChange, onOp, onUndo, onRedo, classNa
     revRef.current = rev
   }, [rev])
 
-  const send = useCallback((delta: Delta) => onOp({ delta, base_rev: revRef.current }), [onOp])
+  const send = useCallback(
+    (delta: Delta) => {
+      const problem = validate?.(delta)
+      if (problem) {
+        toast.error(problem)
+        return
+      }
+      onOp({ delta, base_rev: revRef.current })
+    },
+    [onOp, validate],
+  )
 
   // Brief highlight of what the last update changed.
   const highlight = useMemo<ReadonlySet<string>>(

@@ -3,7 +3,7 @@
  * the server's broadcast `tree_update` is the source of truth).
  */
 import type { Delta, TreeNode } from '@/lib/protocol'
-import { childrenPath, LIMITS, newNodeId } from '@/lib/tree-engine'
+import { childrenPath, newNodeId } from '@/lib/tree-engine'
 
 export interface TreeOp {
   delta: Delta
@@ -32,11 +32,12 @@ export function moveDelta(path: string, newParentPath: string, index: number): D
   return { action: 'move', path, to: childrenPath(newParentPath), index }
 }
 
-/** A value the server accepts: 1–500 characters. Returns the reason when not. */
+/**
+ * A blank value is refused here (the server would take spaces); every other
+ * rule (lengths, limits, paths) is the tree engine's, through TreePanel's `validate`.
+ */
 export function valueProblem(value: string): string | null {
-  if (!value.trim()) return 'A node needs a value.'
-  if ([...value].length > LIMITS.maxValueChars) return `A value has at most ${LIMITS.maxValueChars} characters.`
-  return null
+  return value.trim() ? null : 'A node needs a value.'
 }
 
 /** Does a node (value or props) match the filter text? */
