@@ -8,13 +8,14 @@ WEB     := services/web
 WEB_OK  := $(WEB)/node_modules/.installed
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help api run test lint test-api test-web test-stack bench fuzz web-build deps-apt deps-apt-test clean
+.PHONY: help api run test lint types test-api test-web test-stack bench fuzz web-build deps-apt deps-apt-test clean
 
 help:
 	@echo "make run    - the whole stack on https://localhost:$${HTTPS_PORT:-8443}"
 	@echo "make api    - only the API (gunicorn, one uvicorn worker)"
 	@echo "make test   - every test (installs what is missing)"
-	@echo "make lint   - ruff, mypy, eslint, tsc"
+	@echo "make lint   - ruff, mypy, eslint, tsc, generated types fresh"
+	@echo "make types  - regenerate the web's contract types (protocol + REST)"
 	@echo "make bench  - benchmarks -> docs/benchmarks.md";
 	@echo "make fuzz   - long fuzz and soak runs"
 
@@ -51,6 +52,14 @@ lint: $(VENV_OK) $(WEB_OK)
 	.venv/bin/ruff check services/api/canopy tests $(wildcard bench)
 	cd services/api && ../../.venv/bin/mypy
 	cd $(WEB) && npm run lint
+	$(MAKE) --no-print-directory types TYPES_CHECK=--check
+
+# The web's contract types (services/web/src/lib/generated) from docs/protocol.schema.json and from the
+# OpenAPI document of the app (exported to a temporary file); TYPES_CHECK=--check diffs instead of writing.
+types: $(VENV_OK) $(WEB_OK)
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	$(PY) scripts/export-openapi.py -o "$$tmp/openapi.json" && \
+	node $(WEB)/scripts/gen-types.mjs --openapi "$$tmp/openapi.json" $(TYPES_CHECK)
 
 test-api: $(VENV_OK)
 	$(PY) -m pytest tests/api -q

@@ -4,13 +4,18 @@ import { SessionSocket, type SessionSnapshot, type SessionSocketOptions } from '
 /**
  * Creates one SessionSocket for the component's lifetime, starts it on mount
  * and stops it on unmount. Options are read once, at creation.
+ *
+ * While it waits to reconnect, the browser's `online` event and the tab
+ * becoming visible end the wait at once. `client.reconnectNow()` is the same
+ * action for a "Reconnect now" button.
  */
 export function useSessionSocket(options: SessionSocketOptions): SessionSocket {
   const [client] = useState(() => new SessionSocket(options))
   useEffect(() => {
     client.start()
     const wake = () => {
-      if (document.visibilityState !== 'hidden') client.reconnectNow()
+      if (document.visibilityState === 'hidden' || client.getSnapshot().state !== 'reconnecting') return
+      client.reconnectNow()
     }
     window.addEventListener('online', wake)
     document.addEventListener('visibilitychange', wake)

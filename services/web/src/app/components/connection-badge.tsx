@@ -1,5 +1,6 @@
 import type { ConnectionState } from '@/lib/ws-client'
 import { Badge } from '@/components/ui/badge'
+import { Button } from '@/components/ui/button'
 import { cn } from '@/lib/utils'
 
 const LABELS: Record<ConnectionState, string> = {
@@ -16,17 +17,34 @@ const VARIANTS = {
   offline: 'destructive',
 } as const
 
-export function ConnectionBadge({ state, className }: { state: ConnectionState; className?: string }) {
+export interface ConnectionBadgeProps {
+  state: ConnectionState
+  /** Why the socket is offline ('auth': no token was accepted; 'stopped': on purpose). */
+  offlineReason?: 'auth' | 'stopped' | null
+  /** Shown as "Reconnect now" while waiting to reconnect, or offline for want of a token. */
+  onReconnect?: () => void
+  className?: string
+}
+
+export function ConnectionBadge({ state, offlineReason = null, onReconnect, className }: ConnectionBadgeProps) {
+  const canReconnect = state === 'reconnecting' || (state === 'offline' && offlineReason === 'auth')
   return (
-    <Badge role="status" aria-label="Connection status" variant={VARIANTS[state]} className={cn('gap-1.5', className)}>
-      <span
-        aria-hidden
-        className={cn(
-          'size-1.5 rounded-full bg-current',
-          (state === 'connecting' || state === 'reconnecting') && 'animate-pulse',
-        )}
-      />
-      {LABELS[state]}
-    </Badge>
+    <div className={cn('flex items-center gap-1.5', className)}>
+      <Badge role="status" aria-label="Connection status" variant={VARIANTS[state]} className="gap-1.5">
+        <span
+          aria-hidden
+          className={cn(
+            'size-1.5 rounded-full bg-current',
+            (state === 'connecting' || state === 'reconnecting') && 'animate-pulse',
+          )}
+        />
+        {LABELS[state]}
+      </Badge>
+      {onReconnect && canReconnect && (
+        <Button variant="ghost" size="sm" className="h-6 px-2 text-xs" onClick={onReconnect}>
+          Reconnect now
+        </Button>
+      )}
+    </div>
   )
 }

@@ -9,6 +9,7 @@ import { ChatPanel, chatReducer, initialChatState } from '@/features/chat'
 import { SessionsSidebar, sessionsKeys } from '@/features/sessions'
 import { TreePanel, type TreeOp } from '@/features/tree'
 import { auth } from '@/lib/auth'
+import type { Delta } from '@/lib/protocol'
 import { useSessionSnapshot, useSessionSocket } from '@/lib/use-session-socket'
 import { cn } from '@/lib/utils'
 import { ConnectionBadge } from '../components/connection-badge'
@@ -99,8 +100,10 @@ export function DashboardRoute() {
 
   const onSend = useCallback(
     (prompt: string) => {
+      // Not ready: the socket queues it, and the chat shows it as pending until it is echoed.
+      const queued = !client.getSnapshot().ready
       const id = client.send('user_prompt', { prompt })
-      dispatch({ type: 'prompt_sent', id, text: prompt })
+      dispatch({ type: 'prompt_sent', id, text: prompt, queued })
     },
     [client],
   )
@@ -117,6 +120,8 @@ export function DashboardRoute() {
   const onOp = useCallback((op: TreeOp) => void client.send('tree_op', op), [client])
   const onUndo = useCallback(() => void client.send('undo', {}), [client])
   const onRedo = useCallback(() => void client.send('redo', {}), [client])
+  const validateOp = useCallback((delta: Delta) => client.validate(delta), [client])
+  const onReconnect = useCallback(() => client.reconnectNow(), [client])
 
   const activeId = session.sessionId ?? routeId
 
@@ -137,7 +142,12 @@ export function DashboardRoute() {
           <TreeDeciduousIcon aria-hidden className="size-5 text-emerald-600 dark:text-emerald-400" />
           Canopy
         </h1>
-        <ConnectionBadge state={session.state} className="ml-2" />
+        <ConnectionBadge
+          state={session.state}
+          offlineReason={session.offlineReason}
+          onReconnect={onReconnect}
+          className="ml-2"
+        />
         <div className="ml-auto flex items-center gap-2">
           {me.data && <span className="hidden text-sm text-muted-foreground sm:inline">{me.data.username}</span>}
           <Button
@@ -176,6 +186,7 @@ export function DashboardRoute() {
             rev={session.rev}
             lastChange={session.lastChange}
             onOp={onOp}
+            validate={validateOp}
             onUndo={onUndo}
             onRedo={onRedo}
             className="p-3 md:w-3/5"

@@ -1,19 +1,19 @@
 import { queryOptions, useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
 import { apiFetch } from '@/lib/api-client'
-import type { HistoryMessage, TreeNode } from '@/lib/protocol'
+import type { components } from '@/lib/generated/api'
+import type { HistoryMessage, WireNode } from '@/lib/protocol'
 
-export interface SessionSummary {
-  session_id: string
-  title: string | null
-  updated_at: string | null
-  node_count: number
-}
+type Schemas = components['schemas']
 
-export interface SessionState {
-  session_id: string
-  title: string | null
-  tree: TreeNode
-  rev: number
+/** `GET /api/sessions` items (generated from the API's OpenAPI document). */
+export type SessionSummary = Schemas['SessionSummary']
+
+/**
+ * `GET /api/sessions/{id}` and `POST /api/sessions`. The API declares `tree`
+ * and `history` as plain objects; they are a protocol node and chat messages.
+ */
+export type SessionState = Omit<Schemas['SessionState'], 'tree' | 'history'> & {
+  tree: WireNode
   history: HistoryMessage[]
 }
 
@@ -23,24 +23,13 @@ export const sessionsKeys = {
   detail: (id: string) => [...sessionsKeys.all, 'detail', id] as const,
 }
 
-function asList(body: unknown): SessionSummary[] {
-  if (Array.isArray(body)) return body as SessionSummary[]
-  if (body && typeof body === 'object') {
-    for (const key of ['sessions', 'items', 'results']) {
-      const v = (body as Record<string, unknown>)[key]
-      if (Array.isArray(v)) return v as SessionSummary[]
-    }
-  }
-  return []
-}
-
 export const sessionsQueryOptions = () =>
   queryOptions({
     queryKey: sessionsKeys.list(),
     queryFn: async ({ signal }) => {
-      const list = asList(await apiFetch<unknown>('/api/sessions', { signal }))
+      const list = await apiFetch<SessionSummary[]>('/api/sessions', { signal })
       // most recent first
-      return [...list].sort((a, b) => String(b.updated_at ?? '').localeCompare(String(a.updated_at ?? '')))
+      return [...list].sort((a, b) => b.updated_at.localeCompare(a.updated_at))
     },
     staleTime: 10_000,
   })
@@ -58,7 +47,7 @@ export function useSessions() {
 export function useCreateSession() {
   const qc = useQueryClient()
   return useMutation({
-    mutationFn: (input: { title?: string } = {}) =>
+    mutationFn: (input: Schemas['SessionCreate'] = {}) =>
       apiFetch<SessionState>('/api/sessions', { method: 'POST', json: input.title ? { title: input.title } : {} }),
     onSuccess: () => qc.invalidateQueries({ queryKey: sessionsKeys.list() }),
   })
@@ -68,7 +57,10 @@ export function useRenameSession() {
   const qc = useQueryClient()
   return useMutation({
     mutationFn: ({ id, title }: { id: string; title: string }) =>
-      apiFetch<unknown>(`/api/sessions/${encodeURIComponent(id)}`, { method: 'PATCH', json: { title } }),
+      apiFetch<SessionSummary>(`/api/sessions/${encodeURIComponent(id)}`, {
+        method: 'PATCH',
+        json: { title } satisfies Schemas['SessionRename'],
+      }),
     onSuccess: () => qc.invalidateQueries({ queryKey: sessionsKeys.all }),
   })
 }
