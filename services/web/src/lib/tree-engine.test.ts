@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { TreeNode } from './protocol'
-import { applyDelta, DeltaError, TreeDocument } from './tree-engine'
+import { applyDelta, DEFAULT_LIMITS, DeltaError, limitsFrom, TreeDocument } from './tree-engine'
 
 const base = (): TreeNode => ({
   id: 'root',
@@ -119,5 +119,27 @@ describe('TreeDocument', () => {
     }
     expect(performance.now() - t0).toBeLessThan(2000)
     expect(doc.size).toBe(10_001)
+  })
+})
+
+describe('TreeDocument limits (from session_ready)', () => {
+  const leaf = (id: string, value = id) => ({ id, value, children: [] })
+  const add = (path: string, node: unknown) => ({ action: 'add', path: `${path}/children`, node })
+
+  it('checks depth, node count, value and props against the limits it was given', () => {
+    const limits = { ...DEFAULT_LIMITS, max_depth: 2, max_nodes: 3, max_value_chars: 4, max_props: 1 }
+    const doc = new TreeDocument({ id: 'root', value: 'Root', children: [leaf('a')] }, 0, limits)
+    expect(() => doc.validate(add('/root/a', leaf('b')))).toThrow(/exceed a depth of 2/)
+    expect(() => doc.validate(add('/root', leaf('toolong', 'abcde')))).toThrow(/longer than 4 characters/)
+    expect(() => doc.validate(add('/root', { ...leaf('p'), props: { x: 1, y: 2 } }))).toThrow(/more than 1 props/)
+    doc.apply(add('/root', leaf('b')))
+    expect(() => doc.validate(add('/root', leaf('c')))).toThrow(/exceed 3 nodes/)
+  })
+
+  it('limitsFrom takes the valid fields a server sent and the defaults for the rest', () => {
+    expect(limitsFrom({})).toEqual(DEFAULT_LIMITS)
+    expect(limitsFrom({ limits: null })).toEqual(DEFAULT_LIMITS)
+    const got = limitsFrom({ limits: { max_depth: 200, max_nodes: 0, max_props: 2.5 } as never })
+    expect(got).toEqual({ ...DEFAULT_LIMITS, max_depth: 200 })
   })
 })

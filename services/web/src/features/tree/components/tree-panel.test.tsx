@@ -1,7 +1,8 @@
 import { describe, expect, it, vi } from 'vitest'
 import { render, screen, waitFor, within } from '@testing-library/react'
 import userEvent from '@testing-library/user-event'
-import type { TreeNode } from '@/lib/protocol'
+import { toast } from 'sonner'
+import type { Delta, TreeNode } from '@/lib/protocol'
 import { TreePanel, type TreePanelProps } from './tree-panel'
 
 const tree: TreeNode = {
@@ -28,6 +29,25 @@ describe('TreePanel', () => {
     expect(items.map((i) => i.getAttribute('aria-label'))).toEqual(['Root', 'Task 1', 'Task 2', 'Sub task'])
     expect(screen.getByRole('treeitem', { name: 'Task 1' })).toHaveTextContent('prio: 1')
     expect(screen.getByRole('treeitem', { name: 'Task 1' })).toHaveTextContent('done: false')
+  })
+
+  it("checks an edit with the engine's validation before sending it, and sends nothing it refuses", async () => {
+    const error = vi.spyOn(toast, 'error').mockImplementation(() => 0)
+    const validate = vi.fn((delta: Delta) =>
+      delta.action === 'update' && delta.fields.value === 'Too long' ? "'fields.value' is longer than 5 characters" : null,
+    )
+    const { onOp, user } = setup({ validate })
+    await user.click(screen.getByRole('treeitem', { name: 'Task 1' }))
+    await user.click(screen.getByRole('button', { name: 'Rename' }))
+    const input = await screen.findByRole('textbox', { name: 'Node value' })
+    await user.clear(input)
+    await user.type(input, 'Too long{Enter}')
+    expect(validate).toHaveBeenCalledWith({ action: 'update', path: '/root/t1', fields: { value: 'Too long' } })
+    expect(error).toHaveBeenCalledWith("'fields.value' is longer than 5 characters")
+    expect(onOp).not.toHaveBeenCalled()
+    await user.click(screen.getByRole('button', { name: 'Delete Task 2' }))
+    expect(onOp).toHaveBeenCalledWith({ delta: { action: 'remove', path: '/root/t2' }, base_rev: 7 })
+    error.mockRestore()
   })
 
   it('rename via the UI sends an update delta with base_rev, without changing the tree itself', async () => {

@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest'
+import type { ServerFrame } from '@/lib/protocol'
+import { chatReducer, initialChatState, type ChatState } from './chat-reducer'
+
+const frame = (f: Record<string, unknown>) => ({ type: 'frame' as const, frame: f as unknown as ServerFrame })
+const texts = (s: ChatState) => s.messages.map((m) => [m.role, m.text, m.pending === true])
+
+describe('chatReducer: a prompt sent while disconnected', () => {
+  const offline = chatReducer(initialChatState, { type: 'prompt_sent', id: 'p1', text: 'add a node', queued: true })
+
+  it('shows as pending at once', () => {
+    expect(texts(offline)).toEqual([['user', 'add a node', true]])
+  })
+
+  it('stays in the chat, after the history, when the reconnect brings chat_history', () => {
+    const back = chatReducer(
+      offline,
+      frame({ type: 'chat_history', data: { messages: [{ role: 'user', content: 'earlier' }, { role: 'assistant', content: 'done' }] } }),
+    )
+    expect(texts(back)).toEqual([
+      ['user', 'earlier', false],
+      ['assistant', 'done', false],
+      ['user', 'add a node', true],
+    ])
+    expect(back.busy).toBe(true)
+  })
+
+  it('is no longer pending once its echo arrives, and is not shown twice', () => {
+    const echoed = chatReducer(offline, frame({ type: 'chat_message', id: 'p1', data: { role: 'user', content: 'add a node' } }))
+    expect(texts(echoed)).toEqual([['user', 'add a node', false]])
+  })
+
+  it('shows the error when the server refuses it', () => {
+    const refused = chatReducer(offline, frame({ type: 'error', id: 'p1', data: {}, error: { code: 429, message: 'slow down' } }))
+    expect(refused.messages[0]).toMatchObject({ pending: undefined, error: 'slow down' })
+  })
+
+  it('a prompt sent while connected is not pending and is replaced by the history as before', () => {
+    const online = chatReducer(initialChatState, { type: 'prompt_sent', id: 'p2', text: 'hi' })
+    expect(online.messages[0]!.pending).toBeUndefined()
+    expect(texts(chatReducer(online, frame({ type: 'chat_history', data: { messages: [] } })))).toEqual([])
+  })
+})
