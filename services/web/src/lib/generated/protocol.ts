@@ -308,6 +308,10 @@ export interface ChatMessageData {
   created_at?: string | null
   error?: ErrorInfo | null
   role: 'user' | 'assistant'
+  /**
+   * the answer was cut short, and why
+   */
+  truncated?: ('length' | 'content_filter') | null
 }
 /**
  * This interface was referenced by `Protocol`'s JSON-Schema
@@ -340,6 +344,10 @@ export interface AssistantResponseData {
   cancelled?: boolean | null
   chunk: boolean
   text: string
+  /**
+   * final frame only: the model stopped before finishing its answer, at its output token limit (length) or because the provider's content filter cut it (content_filter)
+   */
+  truncated?: ('length' | 'content_filter') | null
 }
 /**
  * This interface was referenced by `Protocol`'s JSON-Schema
