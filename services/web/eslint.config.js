@@ -10,7 +10,7 @@ import { readdirSync } from 'node:fs'
 // bulletproof-react layering, as import-x/no-restricted-paths zones (resolved paths, so `@/`, relative
 // and index imports are all caught): src/app composes src/features/*; a feature never imports another;
 // src/lib and src/components are shared and import neither features nor the app.
-// scripts/lint-boundaries.test.mjs (in `npm run lint`) proves each zone fails on a forbidden import.
+// scripts/lint-boundaries.mjs (in `npm run lint`) proves each zone fails on a forbidden import.
 const FEATURES = readdirSync(new URL('./src/features', import.meta.url), { withFileTypes: true })
   .filter((entry) => entry.isDirectory())
   .map((entry) => entry.name)
