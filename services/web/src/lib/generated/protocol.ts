@@ -246,7 +246,7 @@ export interface SessionReadyData {
   initial_tree: Node
   limits: TreeLimitsData
   /**
-   * the protocol's version (canopy.protocol.PROTOCOL_VERSION)
+   * the server's protocol version (canopy.protocol.PROTOCOL_VERSION)
    */
   protocol_version: number
   /**
@@ -259,21 +259,39 @@ export interface SessionReadyData {
   title: string
 }
 /**
- * The server's tree limits (canopy.tree.TreeLimits), so that a client validates edits the same way.
+ * The tree limits this server enforces (canopy.tree.TreeLimits); a client validates edits against them.
  *
  * This interface was referenced by `Protocol`'s JSON-Schema
  * via the `definition` "TreeLimitsData".
  */
 export interface TreeLimitsData {
   /**
-   * the root is depth 1
+   * levels in a tree; the root is depth 1
    */
   max_depth: number
+  /**
+   * characters in a node id
+   */
   max_id_chars: number
+  /**
+   * nodes in a tree, the root included
+   */
   max_nodes: number
+  /**
+   * characters in a prop key
+   */
   max_prop_key_chars: number
+  /**
+   * characters in a string prop value
+   */
   max_prop_value_chars: number
+  /**
+   * props on one node
+   */
   max_props: number
+  /**
+   * characters in a node's value (at least 1)
+   */
   max_value_chars: number
 }
 /**
