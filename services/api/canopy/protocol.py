@@ -191,6 +191,11 @@ class TreeLimitsData(_Model):
     max_id_chars: int = Field(description="characters in a node id")
 
 
+class AssistantInfo(_Model):
+    name: str = Field(description='the active provider: "offline" or "openai"')
+    examples: list[str] = Field(description="commands the assistant understands, for a cheat sheet; empty for a model")
+
+
 class SessionReadyData(_Model):
     session_id: str
     title: str
@@ -200,6 +205,7 @@ class SessionReadyData(_Model):
     replay: bool = Field(description="true when the missed frames follow; false when this is a snapshot")
     protocol_version: int = Field(description="the server's protocol version (canopy.protocol.PROTOCOL_VERSION)")
     limits: TreeLimitsData
+    assistant: AssistantInfo | None = Field(None, description="which assistant answers prompts in this session")
 
 
 class SessionReady(_ServerFrame):

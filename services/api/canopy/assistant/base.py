@@ -9,8 +9,10 @@ A turn is driven by the session's turn runner. The runner hands the provider a
   committed and broadcast as `tree_update` before it returns. It returns the
   applied delta (ids filled in) or raises `canopy.tree.DeltaError`, whose message
   a model can be told,
-- `await ctx.undo()`: revert the session's last change set (the offline
-  assistant's "undo" command),
+- `await ctx.undo()` / `await ctx.redo()`: revert / re-apply the session's last
+  change set (the offline assistant's "undo" and "redo" commands),
+- `ctx.recent_nodes`: the nodes the session's latest change set added or changed
+  (what the offline assistant takes "it" to mean at the start of a prompt),
 - `await ctx.debug(info)`: extra figures for the `debug` frame (usage, timings).
 
 `run_turn` may return a `TurnOutcome` (the answer was cut short, and why).
@@ -76,7 +78,36 @@ class TurnContext(Protocol):
         """Revert the last change set; False when there is nothing to undo."""
         ...
 
+    async def redo(self) -> bool:
+        """Re-apply the last undone change set; False when there is nothing to redo."""
+        ...
+
+    @property
+    def recent_nodes(self) -> tuple[str, ...]:
+        """Ids of the top-most nodes the latest change set added, changed or moved (still in the tree)."""
+        ...
+
     async def debug(self, info: dict[str, Any]) -> None: ...
+
+
+def touched_nodes(tree: Tree, deltas: list[dict[str, Any]]) -> tuple[str, ...]:
+    """The top-most nodes that `deltas` added, changed or moved and that are still in `tree`."""
+    ids: list[str] = []
+    for delta in deltas:
+        node = delta["node"]["id"] if delta.get("action") == "add" else str(delta.get("path", "")).rsplit("/", 1)[-1]
+        if node in tree and node not in ids:
+            ids.append(node)
+    chosen = set(ids)
+
+    def below_another(node: str) -> bool:
+        parent = tree.parent(node)
+        while parent is not None:
+            if parent in chosen:
+                return True
+            parent = tree.parent(parent)
+        return False
+
+    return tuple(n for n in ids if not below_another(n))
 
 
 class Provider(Protocol):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 
 from canopy.assistant.base import Provider
@@ -16,6 +18,15 @@ def make_provider(settings: Settings, client: httpx.AsyncClient) -> Provider:
     from canopy.assistant.offline import OfflineAssistant
 
     return OfflineAssistant(chunk_delay=settings.offline_chunk_delay_ms / 1000)
+
+
+def describe(provider: Provider) -> dict[str, Any]:
+    """The `assistant` field of `session_ready`: the provider's name and, for the offline one, its cheat sheet."""
+    if provider.name == "offline":
+        from canopy.assistant.offline import CHEAT_SHEET
+
+        return {"name": provider.name, "examples": list(CHEAT_SHEET)}
+    return {"name": provider.name, "examples": []}
 
 
 def make_http_client(settings: Settings) -> httpx.AsyncClient:

@@ -19,7 +19,8 @@ from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from canopy.assistant.base import ChatMessage, Provider, ProviderError
+from canopy.assistant.base import ChatMessage, Provider, ProviderError, touched_nodes
+from canopy.assistant.factory import describe
 from canopy.db import storage_cause
 from canopy.errors import CanopyError
 from canopy.metrics import Metrics
@@ -147,7 +148,7 @@ class LiveSession:
         await self._uninterruptible(self._undo(frame_id, from_turn=False))
 
     async def redo(self, actor: Actor, frame_id: str | None) -> None:
-        await self._uninterruptible(self._redo(frame_id))
+        await self._uninterruptible(self._redo(frame_id, from_turn=False))
 
     async def rename(self, actor: Actor, title: str) -> None:
         async with self._lock:
@@ -180,6 +181,7 @@ class LiveSession:
                 "session_id": self.id, "title": self.title, "initial_tree": self.tree.view(),
                 "rev": self.tree.rev, "seq": self.seq, "replay": missed is not None,
                 "protocol_version": PROTOCOL_VERSION, "limits": self._limits,
+                "assistant": describe(self.config.provider),
             }, frame_id)
             if missed is None:
                 self._unicast(peer, "chat_history", {"messages": list(self.history)}, frame_id)
@@ -229,6 +231,15 @@ class LiveSession:
 
     async def undo_for_turn(self, actor: Actor, frame_id: str | None) -> None:
         await self._uninterruptible(self._undo(frame_id, from_turn=True))
+
+    async def redo_for_turn(self, actor: Actor, frame_id: str | None) -> None:
+        await self._uninterruptible(self._redo(frame_id, from_turn=True))
+
+    def recent_nodes(self) -> tuple[str, ...]:
+        """The nodes the latest change set added, changed or moved (see `TurnContext.recent_nodes`)."""
+        if not self.undo_stack:
+            return ()
+        return touched_nodes(self.tree, [change.delta for change in self.undo_stack[-1].changes])
 
     async def end_turn(self, end: TurnEnd) -> None:
         async with self._lock:
@@ -407,9 +418,9 @@ class LiveSession:
             self.redo_stack.append(self.undo_stack.pop())
             await self._broadcast_changes(applied, "undo", frame_id)
 
-    async def _redo(self, frame_id: str | None) -> None:
+    async def _redo(self, frame_id: str | None, from_turn: bool) -> None:
         async with self._lock:
-            if self.turns.running:
+            if self.turns.running and not from_turn:
                 raise CanopyError(409, "A turn is running; redo when it has finished")
             if not self.redo_stack:
                 raise CanopyError(409, "Nothing to redo")

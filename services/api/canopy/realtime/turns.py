@@ -64,6 +64,14 @@ class TurnHost(Protocol):
         """Undoes the last change set although a turn is running; raises CanopyError."""
         ...
 
+    async def redo_for_turn(self, actor: Actor, frame_id: str | None) -> None:
+        """Re-applies the last undone change set although a turn is running; raises CanopyError."""
+        ...
+
+    def recent_nodes(self) -> tuple[str, ...]:
+        """The top-most nodes the latest change set added, changed or moved, still in the tree."""
+        ...
+
     async def end_turn(self, end: TurnEnd) -> None:
         """Stores the answer and sends the turn's last frames."""
         ...
@@ -125,6 +133,17 @@ class Turn:
         except CanopyError:
             return False
         return True
+
+    async def redo(self) -> bool:
+        try:
+            await self.host.redo_for_turn(self.actor, self.frame_id)
+        except CanopyError:
+            return False
+        return True
+
+    @property
+    def recent_nodes(self) -> tuple[str, ...]:
+        return self.host.recent_nodes()
 
     async def debug(self, info: dict[str, Any]) -> None:
         self._debug.update(info)

@@ -19,6 +19,7 @@ import type {
 
 export type {
   AddDelta,
+  AssistantInfo,
   ChatMessageData,
   ClientFrame,
   MoveDelta,

@@ -6,6 +6,7 @@ import { Tabs, TabsContent, TabsList, TabsTrigger } from '@/components/ui/tabs'
 import { Textarea } from '@/components/ui/textarea'
 import { cn } from '@/lib/utils'
 import type { ChatState } from '../model/chat-reducer'
+import { AssistantCheatSheet } from './cheat-sheet'
 import { DebugList } from './debug-list'
 import { MessageList } from './message-list'
 
@@ -57,12 +58,13 @@ export function ChatPanel({ state, canSend, onSend, onStop, className }: ChatPan
             value={draft}
             onChange={(e) => setDraft(e.target.value)}
             onKeyDown={onKeyDown}
-            placeholder="Ask the assistant… (Enter to send, Shift+Enter for a new line)"
+            placeholder={`${state.assistant?.name === 'offline' ? 'Tell the offline assistant what to change' : 'Ask the assistant'}… (Enter to send, Shift+Enter for a new line)`}
             rows={3}
             maxLength={MAX_PROMPT}
             className="max-h-48 resize-none"
           />
           <div className="flex items-center justify-end gap-2">
+            <AssistantCheatSheet assistant={state.assistant} />
             {state.busy && (
               <Button type="button" variant="outline" onClick={onStop}>
                 <SquareIcon aria-hidden />

@@ -5,6 +5,7 @@
 import {
   chatMessageText,
   reasoningText,
+  type AssistantInfo,
   type HistoryMessage,
   type ServerFrame,
 } from '@/lib/protocol'
@@ -50,6 +51,8 @@ export interface ChatState {
   debug: DebugEntry[]
   /** Correlation ids of prompts we sent (their `chat_message` echo is not shown twice). */
   ownIds: string[]
+  /** The assistant the server named in `session_ready` (null until then, or from an older server). */
+  assistant: AssistantInfo | null
 }
 
 export type ChatAction =
@@ -60,12 +63,20 @@ export type ChatAction =
   | { type: 'turn_abandoned' }
   | { type: 'frame'; frame: ServerFrame }
 
-export const initialChatState: ChatState = { messages: [], busy: false, debug: [], ownIds: [] }
+export const initialChatState: ChatState = { messages: [], busy: false, debug: [], ownIds: [], assistant: null }
 
 const MAX_DEBUG = 100
 const TURN_ERROR_CODES = new Set([500, 502, 504])
 let keyCounter = 0
 const nextKey = () => `m${++keyCounter}`
+
+function readAssistant(raw: unknown): AssistantInfo | null {
+  if (!raw || typeof raw !== 'object') return null
+  const { name, examples } = raw as { name?: unknown; examples?: unknown }
+  if (typeof name !== 'string') return null
+  const lines = Array.isArray(examples) ? examples.filter((e): e is string => typeof e === 'string') : []
+  return { name, examples: lines }
+}
 
 function fromHistory(m: HistoryMessage): ChatMessage | null {
   if (!m || typeof m !== 'object') return null
@@ -140,7 +151,7 @@ function onFrame(state: ChatState, frame: ServerFrame): ChatState {
   switch (frame.type) {
     case 'session_ready':
       // A (re)connection: a turn still running shows itself by its next frames.
-      return { ...state, busy: state.messages.some((m) => m.awaiting) }
+      return { ...state, busy: state.messages.some((m) => m.awaiting), assistant: readAssistant(frame.data.assistant) }
     case 'chat_history': {
       const raw = Array.isArray(frame.data.messages) ? frame.data.messages : []
       const messages = raw.map(fromHistory).filter((m): m is ChatMessage => m !== null)

@@ -1,0 +1,118 @@
+"""Whole-prompt forms, matched before the prompt is read as commands: undo/redo (with a count), clear
+the tree, help, greetings, show the tree, and questions (answered without changing anything)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Final
+
+from canopy.assistant.offline.grammar import KEY, LEVEL, STATUS_RE
+from canopy.assistant.offline.text import NUMBER, number
+
+_COUNT_WORDS: Final = (
+    rf"(?:the |my )?(?:last |previous )?({NUMBER}) (?:changes?|steps?|edits?|actions?|turns?|things?|times?)|"
+    rf"({NUMBER}) times|(twice|once)|(?:the |my )?last ({NUMBER})|(?:the |my )?last(?: one)?"
+)
+UNDO_RE: Final = re.compile(
+    rf"(?:undo|revert|go back|take back|roll ?back)"
+    rf"(?: (?:that|it|this|my last change|the last (?:change|step|edit|action|turn)|"
+    rf"last change|everything i just did|{_COUNT_WORDS}))?",
+    re.I,
+)
+REDO_RE: Final = re.compile(
+    rf"(?:redo|re-do|redo that|undo the undo)(?: (?:that|it|this|the last (?:change|step|undo)|{_COUNT_WORDS}))?", re.I
+)
+
+
+def steps_of(match: re.Match[str]) -> int:
+    """How many change sets an undo/redo asks for (1 when no number is given)."""
+    for group in match.groups():
+        if group:
+            return number(group)
+    return 1
+
+
+CLEAR_TREE_RE: Final = re.compile(
+    r"(?:clear|reset|empty|wipe)(?: out)?(?: (?:the )?(?:(?:whole|entire) )?(?:tree|everything|all|canvas|outline))?"
+    r"|(?:delete|remove|clear) (?:everything|all(?: (?:the )?nodes)?|all of it|the (?:whole|entire) tree)|start over",
+    re.I,
+)
+HELP_RE: Final = re.compile(
+    r"help|\?|commands|usage|cheat ?sheet|what (?:can|do) you (?:do|understand|know)|how does (?:this|it) work|"
+    r"what (?:commands|can i (?:say|type|do))(?: are there)?",
+    re.I,
+)
+GREET_RE: Final = re.compile(
+    r"(?:hi|hello|hey|hallo|good (?:morning|afternoon|evening)|thanks|thank you)(?: there)?", re.I
+)
+SHOW_RE: Final = re.compile(
+    r"(?:show|list|print|display|describe|summari[sz]e|view)(?: me)?(?: (?:the|all|my))?"
+    r"(?: (?:whole |entire )?(?:tree|nodes|items|everything|outline))?|"
+    r"what(?:'s| is) in the tree|what does the tree look like|(?:give me )?an? (?:summary|overview)|"
+    r"(?:what(?:'s| is) )?the structure(?: of (?:the|my) tree)?",
+    re.I,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    kind: str  # total | count | children | where | prop | find
+    ref: str = ""
+    key: str = ""
+
+
+_THINGS: Final = r"(?:nodes|items|things|entries|tasks|children|kids|subtasks|elements|rows)"
+_QUESTIONS: Final = [
+    (
+        rf"how many {_THINGS}(?: (?:are|do i have|do we have|have i got|exist))?(?: there)?"
+        r"(?: (?:in|on) (?:the|my|this) (?:tree|outline|session))?(?: (?:are )?there| in total| altogether| overall)?",
+        "total",
+    ),
+    (r"how big is (?:the|my) tree|count(?: the| all)? nodes", "total"),
+    (rf"how many {_THINGS} (?:does|do) (.+) have", "count"),
+    (
+        rf"how many {_THINGS} (?:are |do i have |have i got )?(?:there )?"
+        r"(?:under|in|on|inside|below|beneath) (.+?)(?: are there)?",
+        "count",
+    ),
+    (rf"(?:what|which) {_THINGS} (?:are|is) (?:marked |set )?(?:as |to )?({STATUS_RE}|{LEVEL} priority)", "filter"),
+    (rf"(?:list|show|find)(?: me)? (?:all )?(?:the )?({STATUS_RE}|{LEVEL}[ -]priority) {_THINGS}", "filter"),
+    (r"what(?:'s| is| are| do i have| have i got) (?:under|in|inside|below|beneath) (.+)", "children"),
+    (r"what(?:'s| is| are) the (?:children|contents|items|subtasks|subnodes) (?:of|under|in) (.+)", "children"),
+    (
+        r"(?:show|list|display|print|view)(?: me)?(?: (?:all|everything))?(?: the)?"
+        r"(?: (?:children|contents|items|subtasks|nodes|things))? (?:of|under|in|inside) (.+)",
+        "children",
+    ),
+    (r"what does (.+) (?:contain|have(?: in it)?)", "children"),
+    (r"(?:show|list|display|print|open|expand)(?: me)? (.+)", "children"),
+    (r"where(?:'s| is| are| can i find) (.+)", "where"),
+    (rf"what(?:'s| is) (?:the )?({KEY}) (?:of|for|on) (.+)", "prop"),
+    (rf"what(?:'s| is) (.+?)(?:'s|s') ({KEY})", "prop"),
+    (
+        r"(?:is there|do i have|do we have|have i got) (?:a|an|any) (?:node|item|task|entry) (?:called|named) (.+)",
+        "find",
+    ),
+    (
+        r"(?:find|search(?: for)?|look for|look up|locate)"
+        r"(?: (?:a|the|any) (?:node|item|task)s?(?: called| named)?)? (.+)",
+        "find",
+    ),
+    (r"does (.+) exist", "find"),
+]
+
+
+def question(masked: str) -> Question | None:
+    for pattern, kind in _QUESTIONS:
+        m = re.fullmatch(pattern, masked, re.I)
+        if not m:
+            continue
+        groups = m.groups()
+        if kind == "prop":
+            key, ref = (
+                (groups[0], groups[1]) if pattern.startswith("what(?:'s| is) (?:the )?") else (groups[1], groups[0])
+            )
+            return Question(kind, ref, key)
+        return Question(kind, groups[0] if groups else "")
+    return None

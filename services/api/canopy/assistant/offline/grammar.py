@@ -1,0 +1,687 @@
+"""The grammar: masked prompt text → readings (`Command`s) the planner checks against the tree.
+
+A prompt is one or more clauses joined by "and"/"then"/";" where the next clause starts with a
+verb ("add Research under Project and set its priority to low"). Each clause starts with a verb
+that picks a generator; the generator cuts the rest at every keyword that could separate its parts
+("A to B to C" gives two readings). Every word must land somewhere: in a node reference (which the
+planner must find in the tree), in a new value (which must not hold an unquoted placement word such
+as "after" or "with"), or in a keyword. Nothing is dropped silently.
+
+Whole-prompt forms (undo, redo, questions, help, show, clear the tree) are matched before this, in `forms`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final
+
+from canopy.assistant.offline.text import NUMBER, PLACEHOLDER, number, singular, split_list, splits, trim
+
+MAX_READINGS: Final = 24  # readings of one clause that are tried against the tree
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """One reading of a clause: an action and the node references it needs.
+
+    ``where`` is a placement: "" (under, at the end), "under"/"in" (the same, "under" may create a
+    missing parent), "top", "bottom", "after", "before", "up", "down"; for sort it is the order.
+    """
+
+    action: str
+    refs: tuple[str, ...] = ()
+    values: tuple[str, ...] = ()
+    key: str = ""
+    where: str = ""
+    kids: tuple[str, ...] = ()  # "create X with a, b and c": the new node's children
+    count: int = 0  # "add 5 tasks": values is ("Task",)
+    hint: str = ""  # the unquoted add text, for a "put it in quotes" hint
+
+
+# Unquoted "names" that name nothing: "add something" asks what to call it instead of adding junk.
+VAGUE: Final = frozenset(
+    {
+        "something",
+        "anything",
+        "stuff",
+        "things",
+        "more",
+        "one",
+        "another",
+        "another one",
+        "same",
+        "the same",
+        "new",
+        "new one",
+        "a new one",
+        "again",
+        "here",
+        "there",
+        "some",
+        "a few",
+        "several",
+        "many",
+        "node",
+        "item",
+        "new node",
+    }
+)
+PRONOUNS: Final = frozenset(
+    {
+        "it",
+        "its",
+        "them",
+        "they",
+        "their",
+        "this",
+        "that",
+        "these",
+        "those",
+        "this one",
+        "that one",
+        "this node",
+        "that node",
+        "these nodes",
+        "those nodes",
+        "the new node",
+        "the new nodes",
+        "him",
+        "her",
+    }
+)
+# Words that place or structure something; left in an unquoted new value they mean we did not
+# understand the command, so the value is refused instead of becoming a junk node.
+RESERVED: Final = re.compile(
+    r"\b(?:after|before|between|with|under|underneath|beneath|then|called|named|titled)\b|\bas an? \b|"
+    r"\b(?:and|,) (?:make|set|mark|rename|move|delete|remove|sort|add|create)\b",
+    re.I,
+)
+
+GENERIC: Final = frozenset(
+    {
+        "task",
+        "item",
+        "node",
+        "entry",
+        "step",
+        "subtask",
+        "child",
+        "note",
+        "idea",
+        "row",
+        "line",
+        "element",
+        "point",
+        "todo",
+        "chapter",
+        "section",
+        "page",
+        "bullet",
+    }
+)
+_NOUN: Final = r"(?:(?:node|item|entry|element|child|subnode|value|subtask|sub-task|row|line)s?|children|entries)"
+_ART: Final = r"(?:a|an|one|some|the|another)"
+_CONTAINER: Final = (
+    r"(?:list|checklist|to-?do list|node|item|group|folder|section|category|project|task|note|page|topic|"
+    r"heading|entry|outline|plan|board|column|parent)"
+)
+_VALUE_PREFIXES: Final = [
+    rf"(?:{_ART} )?(?:new )?(?:child |top-level |empty )?{_NOUN} (?:with )?(?:the )?"
+    r"(?:values?|names?|titles?|labels?|texts?):? ",
+    rf"(?:{_ART} )?(?:new )?(?:child |top-level |empty )?{_CONTAINER}s? (?:called|named|titled|labell?ed|saying):? ",
+    rf"(?:{_ART} )?(?:new )?(?:child |top-level |empty )?{_NOUN}:? ",
+    r"(?:called|named) ",
+    rf"(?:{_ART} )?(?:new )?(?:child |top-level |sub-?)?(?:{_CONTAINER}|subtask|step|idea|note)s?:? (?=\ue000)",
+    r"(?:with )?(?:the )?(?:values?|names?):? ",
+    r"(?-i:(?:tasks?|subtasks?|steps?|notes?|ideas?|items?|entries|entry|nodes?|children|child)):? ",
+]
+_ADD_SEPS: Final = [
+    (
+        r"(?:at|to) the (?:very )?(?:top|start|beginning|front) of|"
+        r"as (?:the )?first (?:child|item|node|entry) (?:of|under|in)",
+        "top",
+    ),
+    (r"(?:at|to) the (?:very )?(?:bottom|end) of|as (?:the )?last (?:child|item|node|entry) (?:of|under|in)", "bottom"),
+    (
+        r"(?:right |just |directly |immediately )?(?:after|following|behind)|"
+        r"as (?:a |the )?(?:next )?siblings? (?:of|to)",
+        "after",
+    ),
+    (r"(?:right |just |directly |immediately )?(?:before|above|ahead of|in front of)", "before"),
+    (
+        r"as (?:an? |the )?(?:child|children|subnode|subnodes|item|items|subtasks?|sub-tasks?) (?:of|under|in|to)|"
+        r"under(?:neath)?|beneath|below|inside(?: of)?|within",
+        "under",
+    ),
+    (r"into|in|to|onto|on", "in"),
+]
+_MOVE_SEPS: Final = [*_ADD_SEPS[:5], (r"into|in|to|onto", "in")]
+_RENAME_SEPS: Final = [(r"to|as|into|=|->|\u2192", "")]
+_FROM_SEPS: Final = [(r"from|under|in|inside", "")]
+_ON_SEPS: Final = [(r"on|for|of", "")]
+NAMEKEYS: Final = {"value", "name", "title", "label", "text"}
+KEY: Final = r"(?:\ue000\d+\ue001|[a-z_][\w.-]*(?: [a-z_][\w.-]*){0,2}?)"
+_KNOWN_KEYS: Final = r"(?:priority|status|due date|due|deadline|owner|assignee|tags?|colou?r|estimate|progress|notes?)"
+LEVEL: Final = r"(?:low|medium|normal|high|urgent|critical|top|highest|lowest)"
+_STATUS: Final = {
+    "done": "done",
+    "complete": "done",
+    "completed": "done",
+    "finished": "done",
+    "checked": "done",
+    "todo": "todo",
+    "to do": "todo",
+    "to-do": "todo",
+    "not done": "todo",
+    "undone": "todo",
+    "open": "todo",
+    "incomplete": "todo",
+    "unchecked": "todo",
+    "pending": "todo",
+    "in progress": "in progress",
+    "doing": "in progress",
+    "started": "in progress",
+    "wip": "in progress",
+    "blocked": "blocked",
+    "waiting": "blocked",
+    "cancelled": "cancelled",
+    "canceled": "cancelled",
+}
+STATUS_RE: Final = "|".join(sorted((re.escape(s) for s in _STATUS), key=len, reverse=True))
+
+
+def status_value(word: str) -> str:
+    return _STATUS.get(word.lower(), word)
+
+
+# ------------------------------------------------------------------- add
+
+
+def _strip_prefix(text: str) -> str:
+    for prefix in _VALUE_PREFIXES:
+        stripped = re.sub(rf"^{prefix}(?=\S)", "", text, count=1, flags=re.I)
+        if stripped != text:
+            return stripped
+    return text
+
+
+def _add_values(left: str) -> Command | None:
+    """What to add, from the text before the placement: a count, a node with children, or a list."""
+    count = re.fullmatch(rf"({NUMBER}|an?|one|another) (?:new |more |empty |blank )?([a-z][\w-]*)", left, re.I)
+    if count and (count.group(2).lower().endswith("s") or count.group(1).lower() in ("a", "an", "one", "another")):
+        noun = count.group(2)
+        if re.fullmatch(_NOUN, noun, re.I) and not re.fullmatch(r"child|children|subtasks?", noun, re.I):
+            noun = "Item"
+        name = singular(noun).capitalize()
+        if count.group(1).lower() in ("a", "an", "one", "another"):
+            # "add a task": numbered like "add 3 tasks"; "add a milk": just the word
+            generic = singular(noun).lower() in GENERIC or noun == "Item"
+            return Command("add", values=(name,), count=1 if generic else 0)
+        return Command("add", values=(name,), count=number(count.group(1)))
+    listed = re.fullmatch(
+        rf"({NUMBER}) (?:new )?(?:{_NOUN}|{_CONTAINER}s?) (?:called |named |with (?:the )?values? )?:? ?(.+)",
+        left,
+        re.I,
+    )
+    if listed:
+        values = tuple(split_list(listed.group(2)))
+        if len(values) > 1 or number(listed.group(1)) == 1:
+            return Command("add", values=values, count=-number(listed.group(1)))  # negative: a check only
+    colon = re.fullmatch(r"(.+?): (.+)", _strip_prefix(left))
+    if colon and len(split_list(colon.group(2))) > 1:  # "a grocery list: eggs, milk, bread"
+        return Command("add", values=(_value_name(colon.group(1)),), kids=tuple(split_list(colon.group(2))))
+    head, sep, tail = _strip_prefix(left).partition(" with ")
+    if sep and head and tail:
+        named = re.sub(
+            rf"^(?:the )?(?:{_NOUN}|tasks|items|subtasks|steps|entries)(?: called| named)?:? ", "", tail, flags=re.I
+        )
+        if named == tail and len(split_list(tail)) > 1:  # "with phases Design, Build and Launch"
+            named = re.sub(r"^[a-z]+s:? (?=[A-Z\ue000])", "", tail)
+        container = re.search(rf"\b{_CONTAINER}s?\b", head, re.I) or _strip_prefix(left) != left
+        # "with a, b and c" or "a list ... with x" make children; "Meeting with Bob" is not understood
+        if named != tail or container or len(split_list(named)) > 1:
+            return Command("add", values=(_value_name(head),), kids=tuple(split_list(named)))
+    return Command("add", values=tuple(_value_name(v) for v in split_list(_strip_prefix(left))))
+
+
+def _value_name(text: str) -> str:
+    """'a list called X' → X; 'a shopping list' → 'Shopping list' (an article is never part of a name)."""
+    text = _strip_prefix(text)
+    article = re.fullmatch(r"(?:a|an|the|new|a new) (\S.*)", text, re.I)
+    if article and not PLACEHOLDER.fullmatch(article.group(1)):
+        return article.group(1)[:1].upper() + article.group(1)[1:]
+    return text
+
+
+_AS_NEW: Final = re.compile(
+    r" as (?:an? |the )?(?:new )?(?:top-level |separate )?"
+    r"(?:project|list|node|item|task|section|category|entry|group)$",
+    re.I,
+)
+_LATE_NAME: Final = re.compile(
+    r"(?:an? |the )?(?:new )?[a-z][\w-]* ((?:to|under|in|into|inside|for) .+?) "
+    r"(?:called|named|titled|saying) (.+)",
+    re.I,
+)
+
+
+_PROP_ADD: Final = re.compile(
+    rf"(?:an? |the )?(?:({LEVEL}) priority|priority (?:of )?({LEVEL})|status (?:of )?(\S+(?: progress)?)|"
+    r"(due date|deadline|tag|label|note|owner|assignee|colou?r|estimate) (?:of )?(.+?)) (?:to|on|for) (.+)",
+    re.I,
+)
+
+
+def _prop_add(rest: str) -> list[Command]:
+    """'add high priority to Build', 'add a due date of 2025-03-01 to Launch': props, not nodes."""
+    m = _PROP_ADD.fullmatch(rest)
+    if not m:
+        return []
+    level, level2, status, key, value, ref = m.groups()
+    if level or level2:
+        return [Command("set", (ref,), ((level or level2).lower(),), key="priority")]
+    if status:
+        return [Command("set", (ref,), (status_value(status),), key="status")]
+    return [_set(ref, key, value)]
+
+
+def gen_add(rest: str) -> list[Command]:
+    if props := _prop_add(rest):
+        return props
+    rest = _AS_NEW.sub("", rest)
+    late = _LATE_NAME.fullmatch(rest)  # "add a subtask to Build called Write tests"
+    if late:
+        rest = f"{late.group(2)} {late.group(1)}"
+    hint = "" if PLACEHOLDER.search(rest) else rest
+    out: list[Command] = []
+    between = re.fullmatch(r"(.+) between (.+?) and (.+)", rest, re.I)
+    if between and (what := _add_values(between.group(1))) is not None:
+        out.append(Command("add", (between.group(2), between.group(3)), what.values, where="between", count=what.count))
+    for left, tag, right in splits(rest, _ADD_SEPS)[::-1][:MAX_READINGS]:
+        what = _add_values(left)
+        if what is not None:
+            out.append(Command("add", (right,), what.values, where=tag, kids=what.kids, count=what.count, hint=hint))
+    if not out:
+        what = _add_values(rest)
+        if what is not None:
+            out.append(Command("add", (), what.values, kids=what.kids, count=what.count))
+    return out
+
+
+def gen_new(rest: str) -> list[Command]:
+    noun = rf"^(?:child )?(?:{_NOUN}|{_CONTAINER}s?)(?: called| named)?:? (?=\S)"
+    return gen_add(re.sub(noun, "", rest, count=1, flags=re.I))
+
+
+def gen_start(rest: str) -> list[Command]:
+    """'start a list called Books' (but not 'start Build')."""
+    return gen_add(rest) if re.match(r"(?:an? |a new |new )", rest, re.I) else []
+
+
+# ------------------------------------------------------------- rename and props
+
+
+def gen_rename(rest: str) -> list[Command]:
+    names = "(?:value|name|title|label|text)"
+    rest = re.sub(rf"^(?:the )?{names} of ", "", rest, count=1, flags=re.I)
+    possessive = re.fullmatch(rf"(.+?)(?:'s|s') {names} (?:to|as|=) (.+)", rest, re.I) or re.fullmatch(
+        rf"(its|their) {names} (?:to|as|=) (.+)", rest, re.I
+    )
+    if possessive:
+        return [Command("rename", (possessive.group(1),), (possessive.group(2),))]
+    out = [Command("rename", (left,), (right,)) for left, _, right in splits(rest, _RENAME_SEPS)]
+    bare = re.fullmatch(r"(.+) (\ue000\d+\ue001)", rest)  # rename Launch "Go live"
+    if bare:
+        out.append(Command("rename", (bare.group(1),), (bare.group(2),)))
+    return out
+
+
+def statement(clause: str) -> list[Command]:
+    """'Build is done', 'Design is high priority', 'Launch is due 2025-03-01': a clause without a verb."""
+    m = re.fullmatch(r"(.+?) (?:is|are) (?:now )?(?:marked )?(?:as )?(.+)", clause, re.I)
+    if not m:
+        return []
+    due = re.fullmatch(r"due (?:on |by )?(.+)", m.group(2), re.I)
+    if due:
+        return [Command("set", (m.group(1),), (due.group(1),), key="due_date")]
+    cmd = _level_or_status(m.group(1), m.group(2))
+    return [cmd] if cmd else []
+
+
+def _set(name: str, key: str, value: str) -> Command:
+    if key.lower() in NAMEKEYS:
+        return Command("rename", (name,), (value,))
+    if key.lower() == "status":
+        value = status_value(value)
+    return Command("set", (name,), (value,), key=key)
+
+
+def _level_or_status(name: str, tail: str) -> Command | None:
+    """'high priority' / 'done': the value forms that need no key."""
+    level = re.fullmatch(rf"(?:an? )?({LEVEL})(?: priority|-priority)|priority ({LEVEL})", tail, re.I)
+    if level:
+        return Command("set", (name,), ((level.group(1) or level.group(2)).lower(),), key="priority")
+    if re.fullmatch(STATUS_RE, tail, re.I):
+        return Command("set", (name,), (status_value(tail),), key="status")
+    return None
+
+
+def gen_props(rest: str) -> list[Command]:
+    out: list[Command] = []
+    m = re.fullmatch(rf"(.+?)(?:'s|s') ({KEY}) ?(?: to | as |=|: ?)(.+)", rest, re.I) or re.fullmatch(
+        rf"(its|their) ({KEY}) ?(?: to | as |=|: ?)(.+)", rest, re.I
+    )
+    if m:
+        out.append(_set(m.group(1), m.group(2), m.group(3).strip()))
+    m = re.fullmatch(rf"(?:the )?({KEY}) (?:of|for|on) (.+)", rest, re.I)
+    if m:
+        out += [_set(name, m.group(1), value) for name, _, value in splits(m.group(2), _RENAME_SEPS)]
+    m = re.fullmatch(rf"(?:the )?({KEY}) ?(?: to | as |=|: ?)(.+)", rest, re.I)
+    if m:
+        out += [_set(name, m.group(1), value) for value, _, name in splits(m.group(2), _ON_SEPS)]
+    m = re.fullmatch(rf"(.+) ({_KNOWN_KEYS}) (?:to|as|=) (.+)", rest, re.I)
+    if m:
+        out.append(_set(m.group(1), m.group(2), m.group(3)))
+    m = re.fullmatch(rf"(?:the )?({_KNOWN_KEYS}) (\S+) (?:for|on|of) (.+)", rest, re.I)  # set priority high for X
+    if m:
+        out.append(_set(m.group(3), m.group(1), m.group(2)))
+    for left, _, right in splits(rest, [(r"to|as", "")]):
+        if (cmd := _level_or_status(left, right)) is not None:
+            out.append(cmd)
+    return out
+
+
+def gen_set(rest: str) -> list[Command]:
+    return gen_props(rest)
+
+
+def gen_give(rest: str) -> list[Command]:
+    """'give Design high priority' / 'give Design a priority of high'."""
+    out = gen_props(rest)
+    m = re.fullmatch(rf"(.+?) (?:an? |the )?({KEY}) of (.+)", rest, re.I)
+    if m:
+        out.append(_set(m.group(1), m.group(2), m.group(3)))
+    for left, right in _last_word_splits(rest):
+        if (cmd := _level_or_status(left, right)) is not None:
+            out.append(cmd)
+    return out
+
+
+def gen_change(rest: str) -> list[Command]:
+    return gen_props(rest) + gen_rename(rest)
+
+
+def gen_mark(rest: str) -> list[Command]:
+    out: list[Command] = []
+    for left, _, right in splits(rest, [("as", "")]):
+        out.append(_level_or_status(left, right) or Command("set", (left,), (status_value(right),), key="status"))
+    m = re.fullmatch(rf"(.+) ({STATUS_RE}|{LEVEL} priority)", rest, re.I)
+    if m and (cmd := _level_or_status(m.group(1), m.group(2))) is not None:
+        out.append(cmd)
+    return out
+
+
+def gen_complete(rest: str) -> list[Command]:
+    return [Command("set", (rest,), ("done",), key="status")]
+
+
+def gen_uncheck(rest: str) -> list[Command]:
+    return [Command("set", (rest,), ("todo",), key="status")]
+
+
+def gen_unset(rest: str) -> list[Command]:
+    out: list[Command] = []
+    m = re.fullmatch(rf"(?:the )?({KEY}) (?:property |prop |field )?(of|on|from|for) (.+)", rest, re.I)
+    if m:
+        out.append(Command("unset", (m.group(3),), key=m.group(1), where=m.group(2).lower()))
+    m = re.fullmatch(rf"(.+?)(?:'s|s') ({KEY})(?: property| prop| field)?", rest, re.I) or re.fullmatch(
+        rf"(its|their) ({KEY})(?: property| prop| field)?", rest, re.I
+    )
+    if m:
+        out.append(Command("unset", (m.group(1),), key=m.group(2)))
+    return out
+
+
+# ------------------------------------------------------------- structure
+
+
+def _children_of(rest: str) -> str | None:
+    m = re.fullmatch(
+        r"(?:all )?(?:of )?(?:the )?(?:children|subnodes|subtasks|tasks|items|nodes|entries|contents|everything|all) "
+        r"(?:of|under|in|inside|from) (.+)",
+        rest,
+        re.I,
+    )
+    return m.group(1) if m else None
+
+
+def gen_remove(rest: str) -> list[Command]:
+    rest = re.sub(
+        r" (?:and|with|including) (?:all )?(?:of )?(?:its|their) (?:children|subtasks|contents|kids)$",
+        "",
+        rest,
+        flags=re.I,
+    )
+    inner = _children_of(rest)
+    if inner is not None:
+        return [Command("clear", (inner,))]
+    out = [Command("delete", (rest,))]
+    items = split_list(rest)
+    if len(items) > 1:
+        out.append(Command("delete", tuple(items)))
+    out += [Command("delete_from", (left, right)) for left, _, right in splits(rest, _FROM_SEPS)]
+    return out + gen_unset(rest)
+
+
+def gen_clear(rest: str) -> list[Command]:
+    inner = _children_of(rest)
+    return [*gen_unset(rest), Command("clear", (inner or re.sub(r"^out ", "", rest, flags=re.I),))]
+
+
+def gen_move(rest: str) -> list[Command]:
+    m = re.fullmatch(
+        r"(.+?) (up|down|to the top|to the bottom|first|last)(?: (?:one|a) (?:place|step|spot|position))?", rest, re.I
+    )
+    out: list[Command] = []
+    if m:
+        where = {"to the top": "first", "to the bottom": "last"}.get(m.group(2).lower(), m.group(2).lower())
+        out.append(Command("shift", (m.group(1),), where=where))
+    out_of = re.fullmatch(r"(.+?) (?:out of|up a level from|up one level from) (.+)", rest, re.I)
+    if out_of:
+        out.append(Command("outdent", (out_of.group(1),)))
+    return out + [Command("move", (left, right), where=tag) for left, tag, right in splits(rest, _MOVE_SEPS)]
+
+
+def gen_outdent(rest: str) -> list[Command]:
+    return [Command("outdent", (re.sub(r" (?:one level|a level)$", "", rest, flags=re.I),))]
+
+
+def gen_indent(rest: str) -> list[Command]:
+    return [Command("indent", (re.sub(r" (?:one level|a level)$", "", rest, flags=re.I),))]
+
+
+def gen_swap(rest: str) -> list[Command]:
+    m = re.fullmatch(r"(.+?) (?:and|with) (.+)", rest, re.I)
+    return [Command("swap", (m.group(1), m.group(2)))] if m else []
+
+
+def gen_put(rest: str) -> list[Command]:
+    return gen_move(rest) + gen_add(rest)
+
+
+def gen_make(rest: str) -> list[Command]:
+    if re.match(r"(?:a )?cop(?:y|ies) of ", rest, re.I):
+        return gen_duplicate(rest)
+    m = re.fullmatch(
+        rf"(.+?) (?:an?|the) (first |last )?(?:child|subtask|sub-task|subnode|item|{_NOUN}) (?:of|under|in) (.+)",
+        rest,
+        re.I,
+    )
+    out: list[Command] = []
+    if m:
+        where = {"first ": "top", "last ": "bottom"}.get((m.group(2) or "").lower(), "in")
+        out.append(Command("move", (m.group(1), m.group(3)), where=where))
+    m = re.fullmatch(r"(.+?) (?:a|the) (?:next )?sibling (?:of|to) (.+)", rest, re.I)
+    if m:
+        out.append(Command("move", (m.group(1), m.group(2)), where="after"))
+    m = re.fullmatch(r"(.+?) (?:a )?top-level(?: node| item)?", rest, re.I)
+    if m:
+        out.append(Command("move", (m.group(1), "root"), where="in"))
+    for left, _, right in splits(rest, [(r"be|as|into", "")]) + [(p[0], "", p[1]) for p in _last_word_splits(rest)]:
+        if (cmd := _level_or_status(left, right)) is not None:
+            out.append(cmd)
+    if re.match(rf"(?:{_ART}|new) ", rest, re.I):
+        out += gen_add(rest)
+    return out
+
+
+def _last_word_splits(rest: str) -> list[tuple[str, str]]:
+    words = rest.split(" ")
+    return [(" ".join(words[:i]), " ".join(words[i:])) for i in range(1, len(words))]
+
+
+def gen_duplicate(rest: str) -> list[Command]:
+    rest = re.sub(r"^(?:a )?cop(?:y|ies) of ", "", rest, flags=re.I)
+    out = [Command("duplicate", (rest,))]
+    out += [Command("duplicate", (left, right), where=tag) for left, tag, right in splits(rest, _MOVE_SEPS)]
+    return out
+
+
+_ORDER: Final = [
+    (r"alphabetically|by (?:name|title|value|text)|a-z|a to z|in alphabetical order", "name"),
+    (r"z-a|z to a|reverse alphabetically|in reverse alphabetical order|by (?:name|title) descending", "-name"),
+    (r"by priority", "priority"),
+]
+
+
+def gen_sort(rest: str) -> list[Command]:
+    rest = re.sub(r"^(?:the )?(?:children|items|nodes|entries|subtasks|tasks) (?:of|under|in) ", "", rest, flags=re.I)
+    rest = re.sub(r"^(.+?)(?:'s|s') (?:children|items|subtasks|entries|tasks)(?= |$)", r"\1", rest, flags=re.I)
+    out: list[Command] = []
+    for pattern, order in _ORDER:
+        m = re.fullmatch(rf"(?:(.+?) )?(?:{pattern})", rest, re.I)
+        if m:
+            out.append(Command("sort", (m.group(1) or "root",), where=order))
+    m = re.fullmatch(rf"(?:(.+?) )?by ({KEY})( descending| desc| in reverse)?", rest, re.I)
+    if m and not out:
+        out.append(Command("sort", (m.group(1) or "root",), key=m.group(2), where="-key" if m.group(3) else "key"))
+    if not out and rest and not re.search(r" by ", rest):
+        out.append(Command("sort", (rest,), where="name"))
+    return out
+
+
+def gen_alphabetize(rest: str) -> list[Command]:
+    return [Command("sort", (rest or "root",), where="name")]
+
+
+VERBS: Final[dict[str, Callable[[str], list[Command]]]] = {
+    **dict.fromkeys(("add", "create", "insert", "append", "include"), gen_add),
+    "new": gen_new,
+    "start": gen_start,
+    **dict.fromkeys(("rename", "retitle", "relabel"), gen_rename),
+    "change": gen_change,
+    **dict.fromkeys(("set", "update"), gen_set),
+    "give": gen_give,
+    "mark": gen_mark,
+    **dict.fromkeys(("complete", "finish", "check", "tick"), gen_complete),
+    **dict.fromkeys(("uncheck", "untick", "reopen"), gen_uncheck),
+    **dict.fromkeys(("delete", "remove", "erase", "drop", "del", "rm", "trash"), gen_remove),
+    **dict.fromkeys(("unset",), gen_unset),
+    **dict.fromkeys(("clear", "empty"), gen_clear),
+    **dict.fromkeys(("move", "relocate", "nest", "drag"), gen_move),
+    "put": gen_put,
+    **dict.fromkeys(("outdent", "unindent", "dedent", "unnest"), gen_outdent),
+    "indent": gen_indent,
+    **dict.fromkeys(("swap", "switch", "exchange"), gen_swap),
+    "make": gen_make,
+    **dict.fromkeys(("duplicate", "copy", "clone"), gen_duplicate),
+    **dict.fromkeys(("sort", "order", "reorder", "arrange"), gen_sort),
+    **dict.fromkeys(("alphabetize", "alphabetise"), gen_alphabetize),
+}
+EXAMPLES: Final = {
+    **dict.fromkeys(
+        ("add", "create", "insert", "append", "include", "new", "put", "start"), "add 'Buy milk' under Shopping"
+    ),
+    **dict.fromkeys(("rename", "retitle", "relabel", "change"), "rename Tasks to Projects"),
+    **dict.fromkeys(("set", "update", "give"), "set priority of Task 1 to high"),
+    **dict.fromkeys(
+        ("mark", "complete", "finish", "check", "tick", "uncheck", "untick", "reopen"), "mark Task 1 as done"
+    ),
+    **dict.fromkeys(("delete", "remove", "erase", "drop", "del", "rm", "trash"), "delete Task 1"),
+    "unset": "unset priority on Task 1",
+    **dict.fromkeys(("clear", "empty"), "clear Project (removes its children)"),
+    **dict.fromkeys(("move", "relocate", "nest", "drag"), "move Task 1 under Done (or: move Launch before Build)"),
+    "make": "make Task 1 a child of Done",
+    **dict.fromkeys(("outdent", "unindent", "dedent", "unnest", "indent"), "indent Task 2 (or: outdent Task 2)"),
+    **dict.fromkeys(("swap", "switch", "exchange"), "swap Build and Launch"),
+    **dict.fromkeys(("duplicate", "copy", "clone"), "duplicate Task 1"),
+    **dict.fromkeys(
+        ("sort", "order", "reorder", "arrange", "alphabetize", "alphabetise"),
+        "sort Project alphabetically (or: by priority)",
+    ),
+}
+# Two-word verbs read as one ("check off X").
+_PHRASAL: Final = re.compile(r"^(check|tick|cross) off ", re.I)
+
+
+def clause_verb(clause: str) -> tuple[str, str]:
+    """The clause's verb (lower case) and the rest."""
+    clause = _PHRASAL.sub(r"\1 ", clause)
+    clause = re.sub(r"^cross ", "check ", clause, flags=re.I)
+    verb, _, rest = clause.partition(" ")
+    return verb.lower(), rest.strip()
+
+
+_VERB_ALT: Final = "|".join(sorted(VERBS, key=len, reverse=True))
+_CLAUSE_SEP: Final = re.compile(
+    rf"(?:,? and then|, then|;|\.|, after that|, afterwards) |"
+    rf"(?:,? then|,? and also|,? and|,? also|,) (?=(?:please )?(?:{_VERB_ALT}|undo|redo)\b)",
+    re.I,
+)
+
+
+_WITH_PROP: Final = re.compile(
+    rf"(.+?),? with (?:an? |the )?"
+    rf"(?:({LEVEL}) priority|priority (?:of )?({LEVEL})|status (?:of )?({STATUS_RE})|"
+    r"due (?:date )?(?:of |on )?(\S+))",
+    re.I,
+)
+_WITH_KIDS: Final = re.compile(
+    r"(.+ (?:under|in|to|into|inside|after|before) .+?) with (?:the )?"
+    r"(?:children|subtasks|sub-tasks|items|tasks|entries|"
+    r"nodes|steps|subnodes)(?: called| named)?:? (.+)",
+    re.I,
+)
+
+
+def _with_parts(clause: str) -> list[str]:
+    """'add Fix bug under Project with high priority' → the add, then 'set its priority to high';
+    'set X's priority to high and due date to friday' → two sets."""
+    if re.match(r"(?:set|change|update) ", clause, re.I):
+        more = re.fullmatch(rf"(.+?),? and (?:its |the |their )?({_KNOWN_KEYS}) (?:to|as|=) (.+)", clause, re.I)
+        return [more.group(1), f"set its {more.group(2)} to {more.group(3)}"] if more else [clause]
+    if not re.match(r"(?:add|create|insert|new|make|put|append) ", clause, re.I):
+        return [clause]
+    m = _WITH_PROP.fullmatch(clause)
+    if m:
+        level, level2, status, due = m.group(2), m.group(3), m.group(4), m.group(5)
+        then = (
+            f"set its priority to {level or level2}"
+            if level or level2
+            else f"mark it as {status}"
+            if status
+            else f"set its due date to {due}"
+        )
+        return [m.group(1), then]
+    m = _WITH_KIDS.fullmatch(clause)
+    if m:
+        return [m.group(1), f"add {m.group(2)} under it"]
+    return [clause]
+
+
+def clauses(masked: str) -> list[str]:
+    """The prompt's clauses: split before every "and <verb>" / "then <verb>" / "; <verb>"."""
+    parts = [trim(p) for p in _CLAUSE_SEP.split(masked)]
+    return [q for p in parts if p for q in _with_parts(p)]

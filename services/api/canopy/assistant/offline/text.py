@@ -1,0 +1,159 @@
+"""Prompt text handling: quotes masked as placeholders, polite padding dropped, lists split, replies worded.
+
+Quoted strings ('...', "...", curly quotes) become placeholders before anything else reads the
+prompt, so words inside them are never taken for keywords. The placeholder marks are private-use
+characters that are removed from the prompt first, so a user cannot forge one.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+_OPEN, _CLOSE = "\ue000", "\ue001"
+PLACEHOLDER: Final = re.compile(f"{_OPEN}(\\d+){_CLOSE}")
+_QUOTE_RE: Final = re.compile(r"""(?<!\w)'([^'\n]*)'(?!\w)|"([^"\n]*)\"""")
+# Curly quotes read as straight ones; the placeholder marks can't come from the user.
+_CURLY: Final = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', _OPEN: None, _CLOSE: None})
+_LEAD_RE: Final = re.compile(
+    r"^(?:(?:please|pls|kindly|hey|ok(?:ay)?|now|then|also|and|so|next|after that|afterwards|finally|"
+    r"(?:can|could|would|will) you(?: please)?|i (?:want|need|would like) (?:you )?to|i'd like (?:you )?to|"
+    r"let's|lets|go ahead and|just|quickly)"
+    r"[\s,]+)+",
+    re.I,
+)
+_TRAILERS: Final = ("please", "pls", "for me", "thanks", "thank you", "now", "again", "too", "as well")
+
+
+class Text:
+    """The prompt with quoted strings masked as placeholders, padding dropped."""
+
+    def __init__(self, prompt: str) -> None:
+        self.quotes: list[tuple[str, str]] = []
+        masked = _QUOTE_RE.sub(self._mask, prompt.translate(_CURLY))
+        masked = re.sub(r"\s+", " ", masked).strip().lstrip("/")
+        self.question = masked.endswith("?")
+        self.masked = trim(masked)
+
+    def _mask(self, match: re.Match[str]) -> str:
+        inner = match.group(1) if match.group(1) is not None else match.group(2)
+        self.quotes.append((match.group(0), inner))
+        return f"{_OPEN}{len(self.quotes) - 1}{_CLOSE}"
+
+    def restore(self, part: str) -> str:
+        """The part as the user typed it, quotes included."""
+        return PLACEHOLDER.sub(lambda m: self.quotes[int(m.group(1))][0], part)
+
+    def literal(self, part: str) -> tuple[str, bool]:
+        """The text a part stands for, and whether it was one quoted string."""
+        part = part.strip()
+        whole = PLACEHOLDER.fullmatch(part)
+        if whole:
+            return self.quotes[int(whole.group(1))][1], True
+        text = self.restore(part).strip()
+        if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+            text = text[1:-1]
+        return text, False
+
+
+def trim(text: str) -> str:
+    """Drops polite padding at either end ("please ...", "... for me") and end punctuation."""
+    previous = None
+    while previous != text:
+        previous = text
+        text = _LEAD_RE.sub("", text).rstrip(" .!?,;")
+        for word in _TRAILERS:
+            head = text[: -len(word)]
+            if text.lower().endswith(word) and head.endswith((" ", ",")) and head.strip(" ,"):
+                text = head.rstrip(" ,")
+    return text
+
+
+def splits(text: str, seps: list[tuple[str, str]]) -> list[tuple[str, str, str]]:
+    """Every way to cut `text` at one separator: (left, tag, right), by position, longest first."""
+    found: list[tuple[int, int, str, str, str]] = []
+    for pattern, tag in seps:
+        for m in re.finditer(rf" (?:{pattern})(?= )", text, re.I):
+            left, right = text[: m.start()].strip(), text[m.end() :].strip()
+            if left and right:
+                found.append((m.start(), m.start() - m.end(), left, tag, right))
+    found.sort(key=lambda f: (f[0], f[1]))
+    return [(left, tag, right) for _, _, left, tag, right in found]
+
+
+def split_list(text: str) -> list[str]:
+    """'A, B and C' → ['A', 'B', 'C'] (also '&', ';' and a comma before 'and')."""
+    parts = re.split(r"\s*,\s*(?:and\s+)?|\s+and\s+|\s+&\s+|\s*;\s*", text, flags=re.I)
+    return [p for p in (part.strip() for part in parts) if p]
+
+
+_NUMBERS: Final = {
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "a couple of": 2,
+    "a few": 3,
+    "twice": 2,
+    "once": 1,
+}
+NUMBER: Final = r"(?:\d{1,3}|" + "|".join(sorted(_NUMBERS, key=len, reverse=True)) + ")"
+
+
+def number(word: str) -> int:
+    word = word.lower().strip()
+    return int(word) if word.isdigit() else _NUMBERS[word]
+
+
+def singular(noun: str) -> str:
+    low = noun.lower()
+    if low in ("children", "child"):
+        return "Child"
+    if low.endswith("ies") and len(low) > 4:
+        return noun[:-3] + "y"
+    if low.endswith(("sses", "shes", "ches", "xes")):
+        return noun[:-2]
+    if low.endswith("s") and not low.endswith("ss"):
+        return noun[:-1]
+    return noun
+
+
+def quote(value: str, limit: int = 80) -> str:
+    mark = '"' if "'" in value and '"' not in value else "'"
+    return mark + (value if len(value) <= limit else value[: limit - 1] + "\u2026") + mark
+
+
+def join(items: list[str], word: str = "and") -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + f" {word} " + items[-1]
+
+
+def cap(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def plural(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def scalar(text: str, quoted: bool) -> str | int | float | bool | None:
+    """A prop value as typed: numbers, true/false and none read as such unless quoted."""
+    if quoted:
+        return text
+    low = text.lower()
+    if low in ("true", "false", "yes", "no"):
+        return low in ("true", "yes")
+    if low in ("null", "none", "nothing"):
+        return None
+    if re.fullmatch(r"-?\d{1,15}", text):
+        return int(text)
+    if re.fullmatch(r"-?\d{1,15}\.\d{1,15}", text):
+        return float(text)
+    return text
