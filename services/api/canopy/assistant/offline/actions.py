@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from canopy.assistant.offline.forms import Question
 from canopy.assistant.offline.grammar import EXAMPLES, Command
+from canopy.assistant.offline.result import MAX_NODES_PER_COMMAND, MAX_VALUE_LENGTH, Stop
 from canopy.assistant.offline.text import cap, join, plural, quote, split_list
 from canopy.tree import ROOT_ID
 
@@ -22,14 +23,10 @@ Built = tuple[str, list[str]]
 
 
 def _stop(reply: str, *steps: str) -> Exception:
-    from canopy.assistant.offline.planner import Stop
-
     return Stop(reply, *steps)
 
 
 def _limits() -> tuple[int, int]:
-    from canopy.assistant.offline.planner import MAX_NODES_PER_COMMAND, MAX_VALUE_LENGTH
-
     return MAX_NODES_PER_COMMAND, MAX_VALUE_LENGTH
 
 

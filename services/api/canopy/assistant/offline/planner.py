@@ -12,20 +12,23 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any, Final
 
-from canopy.assistant.offline import forms
+from canopy.assistant.offline import actions, forms
 from canopy.assistant.offline import grammar as g
 from canopy.assistant.offline.grammar import Command
+from canopy.assistant.offline.result import (
+    HELP_TEXT,
+    MAX_LISTED,
+    MAX_SHOWN_LINES,
+    MAX_UNDO_STEPS,
+    MAX_VALUE_LENGTH,
+    Plan,
+    Stop,
+)
 from canopy.assistant.offline.text import PLACEHOLDER, Text, cap, join, plural, quote, scalar, split_list
 from canopy.tree import ROOT_ID, DeltaError, Tree
 
-MAX_VALUE_LENGTH: Final = 500
-MAX_NODES_PER_COMMAND: Final = 50
-MAX_UNDO_STEPS: Final = 20
-MAX_LISTED: Final = 10
-MAX_SHOWN_LINES: Final = 40
 _ROOT_WORDS: Final = {"root", "the root", "root node", "the root node", "top level", "the top level", "the top"}
 _REF_TRIM: Final = re.compile(
     r"(?:the |my )?(?:(?:node|item|entry|element|task|list|folder|section|group|project) )?(?:(?:called|named) )?(.+?)"
@@ -66,49 +69,6 @@ _PRIORITY_RANK: Final = {
     "low": 3,
     "lowest": 4,
 }
-
-CHEAT_SHEET: Final = (
-    "add 'A', 'B' and 'C' under Tasks (a missing parent is created)",
-    "add Testing after Build · add X at the top of Tasks · add 5 tasks under Project",
-    "create a list called Groceries with eggs, milk and bread",
-    "rename Tasks to Projects · set priority of Task 1 to high · mark Task 1 as done",
-    "set due date of Task 1 to 2025-03-01 · remove the priority of Task 1",
-    "move Task 1 under Done · move Launch before Build · make Task 1 a child of Done · indent / outdent Task 1",
-    "delete Task 1 · clear Project (its children) · duplicate Task 1",
-    "sort Project alphabetically (or: by priority)",
-    "add Beta and mark it as done (join commands with 'and' or 'then'; 'it' is the last node)",
-    "undo · redo · undo the last 2 changes · clear the tree · show the tree",
-    "how many nodes are there? · what's under Project? · where is Task 1?",
-)
-HELP_TEXT: Final = (
-    "I'm the offline assistant, so I understand plain commands like these:\n"
-    + "".join(f"- {line}\n" for line in CHEAT_SHEET)
-    + "Names match node values (any case); write Project/Task 1 when a name is used twice, and put a value "
-    "in quotes when it contains words like 'to', 'under' or 'after'."
-)
-
-
-@dataclass
-class Plan:
-    reasoning: list[str]
-    deltas: list[dict[str, Any]]
-    reply: str
-    undo: int = 0  # change sets to revert
-    redo: int = 0  # change sets to re-apply
-    touched: list[str] = field(default_factory=list)  # the nodes "it" refers to next
-
-
-class Stop(Exception):
-    """Ends planning early with a reply and no deltas."""
-
-    def __init__(self, reply: str, *steps: str) -> None:
-        super().__init__(reply)
-        self.reply = reply
-        self.steps = list(steps)
-
-
-class _Missing(Exception):
-    """A reference names no node (carries the name, for the reading chooser)."""
 
 
 class Planner:
@@ -541,8 +501,6 @@ class Planner:
         return node_id
 
     def _build(self, cmd: Command) -> None:
-        from canopy.assistant.offline import actions
-
         if not self._clean(cmd):
             raise self._leftover(cmd)
         reply, touched = actions.BUILDERS[cmd.action](self, cmd)
@@ -580,8 +538,6 @@ class Planner:
         return Plan(["Parsing prompt: action 'show'.", "Reading the tree."], [], reply)
 
     def _answer(self, asked: forms.Question) -> Plan:
-        from canopy.assistant.offline import actions
-
         self.steps.append(f"Parsing prompt: a question ({asked.kind}); nothing will change.")
         return Plan(self.steps, [], actions.answer(self, asked))
 
