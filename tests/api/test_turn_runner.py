@@ -46,6 +46,12 @@ class FakeHost:
             return
         raise CanopyError(409, "Nothing to undo")
 
+    async def redo_for_turn(self, actor: Actor, frame_id: str | None) -> None:
+        raise CanopyError(409, "Nothing to redo")
+
+    def recent_nodes(self) -> tuple[str, ...]:
+        return ()
+
     async def end_turn(self, end: TurnEnd) -> None:
         self.end = end
         self.ended.set()
