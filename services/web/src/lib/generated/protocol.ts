@@ -243,6 +243,10 @@ export interface SessionReady {
  * via the `definition` "SessionReadyData".
  */
 export interface SessionReadyData {
+  /**
+   * which assistant answers prompts in this session
+   */
+  assistant?: AssistantInfo | null
   initial_tree: Node
   limits: TreeLimitsData
   /**
@@ -257,6 +261,20 @@ export interface SessionReadyData {
   seq: number
   session_id: string
   title: string
+}
+/**
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "AssistantInfo".
+ */
+export interface AssistantInfo {
+  /**
+   * commands the assistant understands, for a cheat sheet; empty for a model
+   */
+  examples: string[]
+  /**
+   * the active provider: "offline" or "openai"
+   */
+  name: string
 }
 /**
  * The tree limits this server enforces (canopy.tree.TreeLimits); a client validates edits against them.
