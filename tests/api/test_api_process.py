@@ -15,8 +15,8 @@ def test_make_api_serves_the_auth_flow_and_metrics(tmp_path: Path) -> None:
     api.start()
     try:
         with httpx.Client(base_url=api.url) as c:
-            assert c.post("/api/auth/register", json={"username": "carol", "password": "password1"}).status_code == 201
-            r = c.post("/api/auth/login", data={"username": "carol", "password": "password1"})
+            assert c.post("/api/auth/register", json={"username": "carol", "password": "first-pass-1"}).status_code == 201
+            r = c.post("/api/auth/login", data={"username": "carol", "password": "first-pass-1"})
             assert r.status_code == 200
             token = r.json()["access_token"]
             refresh_cookie = r.cookies.get("canopy_refresh")
@@ -31,7 +31,7 @@ def test_make_api_serves_the_auth_flow_and_metrics(tmp_path: Path) -> None:
         assert api.stop() == 0
     logs = api.logs()
     assert "Booting worker" in logs and "canopy.worker.CanopyWorker" in logs
-    assert token not in logs and "password1" not in logs and refresh_cookie not in logs
+    assert token not in logs and "first-pass-1" not in logs and refresh_cookie not in logs
     assert (tmp_path / "canopy.db").exists()
 
 
@@ -44,8 +44,8 @@ def test_a_cancel_sent_right_behind_its_prompt_stops_the_turn(tmp_path: Path) ->
     api.start()
     try:
         with httpx.Client(base_url=api.url) as c:
-            assert c.post("/api/auth/register", json={"username": "dora", "password": "password1"}).status_code == 201
-            token = c.post("/api/auth/login", data={"username": "dora", "password": "password1"}).json()["access_token"]
+            assert c.post("/api/auth/register", json={"username": "dora", "password": "first-pass-1"}).status_code == 201
+            token = c.post("/api/auth/login", data={"username": "dora", "password": "first-pass-1"}).json()["access_token"]
         with connect(api.url.replace("http", "ws") + "/ws/session") as ws:
             ws.send(json.dumps({"type": "init_session", "id": "i", "data": {"token": token}}))
             assert json.loads(ws.recv())["type"] == "session_ready"

@@ -323,7 +323,7 @@ def test_server_style_log_lines_are_redacted(logger: str, msg: str, args: tuple[
     assert RedactingFilter().filter(record)
     line = logging.Formatter("%(name)s [%(request_id)s] %(message)s").format(record)
     assert token not in line and token.split(".")[2] not in line, line
-    assert "redacted" in line
+    assert "redacted" in line or "?" not in line  # query strings of request lines are cut off whole
 
 
 @pytest.mark.parametrize("query", ["access_token", "refresh_token", "api_key", "password", "TOKEN"])

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
-from canopy.config import DEFAULT_SECRET, Settings
+from canopy.config import DEFAULT_SECRET, MIN_SECRET_BITS, Settings, secret_bits
+from tests.helpers import ApiProcess
 
 
 def test_defaults_match_the_contract(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -44,8 +46,41 @@ def test_production_refuses_weak_secrets(secret: str | None, monkeypatch: pytest
 
 
 def test_production_accepts_a_strong_secret() -> None:
-    s = Settings(_env_file=None, environment="production", secret_key="x" * 40)  # type: ignore[call-arg]
+    s = Settings(_env_file=None, environment="production", secret_key=secrets.token_hex(32))  # type: ignore[call-arg]
     assert s.environment == "production"
+
+
+@pytest.mark.parametrize("environment", ["development", "production"])
+def test_the_env_example_placeholder_is_refused_everywhere(environment: str) -> None:
+    with pytest.raises(ValidationError, match="placeholder"):
+        Settings(_env_file=None, environment=environment, secret_key=DEFAULT_SECRET)  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize("secret", ["a" * 32, "a" * 64, "ab" * 32, "abcd" * 16])
+def test_production_refuses_low_entropy_secrets(secret: str) -> None:
+    with pytest.raises(ValidationError, match="SECRET_KEY"):
+        Settings(_env_file=None, environment="production", secret_key=secret)  # type: ignore[call-arg]
+
+
+def test_development_without_a_secret_gets_a_random_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    one, two = (Settings(_env_file=None).secret_key.get_secret_value() for _ in range(2))  # type: ignore[call-arg]
+    assert len(one) == 64 and one != two and secret_bits(one) >= MIN_SECRET_BITS
+
+
+@pytest.mark.parametrize("url", ["http://user:pass@127.0.0.1:11434/v1", "https://sk-abc@api.example.com/v1",
+                                 "https://:key@api.example.com/v1"])
+def test_a_credentialed_llm_base_url_is_refused(url: str) -> None:
+    with pytest.raises(ValidationError, match="LLM_BASE_URL"):
+        Settings(_env_file=None, llm_base_url=url)  # type: ignore[call-arg]
+
+
+def test_the_api_process_refuses_a_credentialed_llm_base_url(tmp_path: Path) -> None:
+    """The real `make api` start: gunicorn's worker fails to boot, the error names the setting, not the secret."""
+    api = ApiProcess(tmp_path, {"LLM_PROVIDER": "openai", "LLM_BASE_URL": "http://user:hunter2pass@127.0.0.1:9/v1"})
+    with pytest.raises(RuntimeError, match="exited") as info:
+        api.start()
+    assert "LLM_BASE_URL must not contain credentials" in str(info.value) + api.logs()
 
 
 @pytest.mark.parametrize(("url", "expected"), [

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import math
+import os
+import secrets
+from collections import Counter
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-DEFAULT_SECRET = "change-me"  # noqa: S105 - the placeholder production refuses
+DEFAULT_SECRET = "change-me"  # noqa: S105 - the .env.example placeholder, refused in every environment
 MIN_SECRET_LENGTH = 32
+# Production wants a key that looks random: its characters' empirical entropy times its length
+# (32 x 'a' scores 0; `openssl rand -hex 32` about 250; `secrets.token_urlsafe(32)` about 230).
+MIN_SECRET_BITS = 128
 
 
 class InsecureSettingsError(ValueError):
@@ -27,13 +35,23 @@ class Settings(BaseSettings):
     http_port: int = Field(8080, ge=1, le=65535)
     data_dir: Path = Path(".data")
     database_url: str = ""
-    secret_key: SecretStr = SecretStr(DEFAULT_SECRET)
+    # Empty: production refuses to start; development signs with a random key per process (tokens end at restart).
+    secret_key: SecretStr = SecretStr("")
     log_level: str = "INFO"
     log_json: bool = False
 
     access_token_minutes: int = Field(30, ge=1, le=24 * 60)
     refresh_token_days: int = Field(14, ge=1, le=365)
     login_failures_per_minute: int = Field(5, ge=1)
+    login_failures_per_account: int = Field(20, ge=1)  # per username, from any address, per 15 min
+    login_failures_per_ip: int = Field(100, ge=1)  # per client address, any usernames, per 15 min
+    login_throttle_max_keys: int = Field(10_000, ge=10)
+    password_hash_concurrency: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
+    password_hash_queue: int = Field(4, ge=0)
+    # Browser origins allowed besides the app's own host (comma separated), for /api/auth/ POSTs and /ws/session.
+    allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # None: the OpenAPI docs (/api/docs, /api/openapi.json) are served only when ENVIRONMENT=development.
+    api_docs: bool | None = None
 
     llm_provider: Literal["offline", "openai"] = "offline"
     llm_base_url: str = "https://api.openai.com/v1"
@@ -59,17 +77,43 @@ class Settings(BaseSettings):
     tree_max_nodes: int = Field(100_000, ge=1)
     tree_max_depth: int = Field(64, ge=2, le=120)  # orjson nests at most 255 containers (2 per level)
 
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip().rstrip("/") for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("llm_base_url")
+    @classmethod
+    def _refuse_credentials_in_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.username or parts.password or "@" in parts.netloc:
+            # httpx would log the whole URL; the key belongs in LLM_API_KEY, which is never logged.
+            raise InsecureSettingsError("LLM_BASE_URL must not contain credentials (user:pass@); use LLM_API_KEY")
+        return value
+
     @model_validator(mode="after")
-    def _refuse_weak_secret_in_production(self) -> Settings:
-        if self.environment != "production":
-            return self
+    def _refuse_weak_secret(self) -> Settings:
         secret = self.secret_key.get_secret_value()
-        if secret == DEFAULT_SECRET or len(secret) < MIN_SECRET_LENGTH:
+        if secret == DEFAULT_SECRET:
             raise InsecureSettingsError(
-                f"SECRET_KEY must be set to a random value of at least {MIN_SECRET_LENGTH} characters "
-                "when ENVIRONMENT=production"
+                "SECRET_KEY is the .env.example placeholder; set a random value (openssl rand -hex 32)"
+            )
+        if self.environment != "production":
+            if not secret:
+                self.secret_key = SecretStr(secrets.token_hex(32))
+            return self
+        if len(secret) < MIN_SECRET_LENGTH or secret_bits(secret) < MIN_SECRET_BITS:
+            raise InsecureSettingsError(
+                f"SECRET_KEY must be a random value of at least {MIN_SECRET_LENGTH} characters "
+                f"(about {MIN_SECRET_BITS} bits) when ENVIRONMENT=production; openssl rand -hex 32 makes one"
             )
         return self
+
+    @property
+    def docs_enabled(self) -> bool:
+        return self.environment == "development" if self.api_docs is None else self.api_docs
 
     @cached_property
     def sqlalchemy_url(self) -> str:
@@ -82,3 +126,11 @@ class Settings(BaseSettings):
             if url.startswith(sync):
                 return async_ + url[len(sync):]
         return url
+
+
+def secret_bits(secret: str) -> float:
+    """Length times the empirical Shannon entropy of the characters: a floor check, not a proof of randomness."""
+    counts = Counter(secret)
+    n = len(secret)
+    per_char = -sum(c / n * math.log2(c / n) for c in counts.values())
+    return per_char * n

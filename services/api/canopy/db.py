@@ -8,6 +8,7 @@ are numbered functions applied in order at start inside one transaction each;
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,8 @@ users = Table(
     Column("username", String(64), nullable=False, unique=True),
     Column("password_hash", String(255), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # Access tokens carry it (claim `gen`); logout-all and a password change bump it, refusing older tokens.
+    Column("token_generation", Integer, nullable=False, server_default="0"),
 )
 
 refresh_tokens = Table(
@@ -129,7 +132,15 @@ def _v3_change_set_actors(conn: Connection) -> None:
             conn.execute(text(f"ALTER TABLE change_sets ADD COLUMN {column}"))
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1_auth, _v2_sessions, _v3_change_set_actors]
+def _v4_token_generation(conn: Connection) -> None:
+    # A database made by v1 before the column existed gets it here; v1 today creates it already.
+    if "token_generation" not in {c["name"] for c in inspect(conn).get_columns("users")}:
+        conn.execute(text("ALTER TABLE users ADD COLUMN token_generation INTEGER NOT NULL DEFAULT 0"))
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [
+    _v1_auth, _v2_sessions, _v3_change_set_actors, _v4_token_generation,
+]
 
 
 def migrate(conn: Connection) -> int:
@@ -156,11 +167,22 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def prepare_sqlite_file(path: Path) -> None:
+    """DATA_DIR is made 0700 when it is created here, and the database file 0600: SQLite gives its
+    -wal and -shm files the database file's mode, so they are private too."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+    for name in (path.name, path.name + "-wal", path.name + "-shm"):
+        sibling = path.with_name(name)
+        if sibling.exists() and sibling.stat().st_mode & 0o077:
+            sibling.chmod(0o600)  # made by an older version, 0644
+
+
 def create_engine(url: str) -> AsyncEngine:
     parsed = make_url(url)
     is_sqlite = parsed.get_backend_name() == "sqlite"
     if is_sqlite and parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        prepare_sqlite_file(Path(parsed.database))
     engine = create_async_engine(url, pool_pre_ping=not is_sqlite)
     if is_sqlite:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)

@@ -2,7 +2,9 @@
 
 A request id travels in a context variable so every line of a request carries it.
 Uvicorn's access log prints the request line with its query string, which may hold
-`?token=`: the redacting filter rewrites any token-like query value before output.
+`?token=` (or `?%74oken=`, which works just as well): the redacting filter cuts the
+query string off every request line and WebSocket line, then rewrites any token-like
+value left anywhere else before output.
 """
 
 from __future__ import annotations
@@ -18,10 +20,13 @@ request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", d
 
 _SECRET_QUERY = re.compile(r"(?i)([?&](?:token|access_token|refresh_token|api_key|key|password)=)[^&\s\"']*")
 _BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+")
+# uvicorn's lines: `"GET /path?query HTTP/1.1" 200` (access) and `"WebSocket /ws/session?query" [accepted]`.
+_REQUEST_QUERY = re.compile(r'("(?:[A-Z]+|WebSocket) [^"?\s]*)\?[^"\s]*')
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]+")
 
 
 def redact(text: str) -> str:
+    text = _REQUEST_QUERY.sub(r"\1", text)
     text = _SECRET_QUERY.sub(r"\1[redacted]", text)
     text = _BEARER.sub(r"\1[redacted]", text)
     return _JWT.sub("[redacted-jwt]", text)
@@ -71,7 +76,8 @@ def logging_config(level: str = "INFO", json_output: bool = False) -> dict[str, 
             for name in ("canopy", "uvicorn", "uvicorn.error", "uvicorn.access", "gunicorn.error", "gunicorn.access")
         }
         # Driver loggers print SQL parameters, which include what users type: never below WARNING.
-        | {name: {"level": "WARNING"} for name in ("aiosqlite", "sqlalchemy.engine", "asyncpg")},
+        # httpx logs every request's full URL at INFO (credentials in it included): WARNING too.
+        | {name: {"level": "WARNING"} for name in ("aiosqlite", "sqlalchemy.engine", "asyncpg", "httpx", "httpcore")},
     }
 
 

@@ -19,10 +19,12 @@ from canopy.assistant.factory import make_http_client, make_provider
 from canopy.config import Settings
 from canopy.db import create_engine, init_database, storage_cause
 from canopy.errors import CanopyError
+from canopy.loginthrottle import LoginThrottle
 from canopy.logs import configure_logging
 from canopy.metrics import Metrics
 from canopy.middleware import RequestContextMiddleware
-from canopy.ratelimit import SlidingWindow
+from canopy.origins import OriginGuardMiddleware
+from canopy.passwords import HashLimiter
 from canopy.realtime.endpoint import SessionSocketMiddleware
 from canopy.realtime.manager import SessionManager
 from canopy.realtime.store import SessionStore
@@ -76,7 +78,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         manager = SessionManager(store, settings, metrics, make_provider(settings, http_client))
         app.state.services = Services(
             settings=settings, engine=engine, metrics=metrics,
-            login_failures=SlidingWindow(settings.login_failures_per_minute, 60.0), sessions=manager,
+            login_failures=LoginThrottle(settings), sessions=manager,
+            hashing=HashLimiter(settings.password_hash_concurrency, settings.password_hash_queue),
         )
         app.state.drain = manager.drain
         evictions = asyncio.create_task(manager.evict_forever(), name="session-eviction")
@@ -91,14 +94,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await http_client.aclose()
             await engine.dispose()
 
-    app = FastAPI(title="Canopy API", version="0.1.0", lifespan=lifespan,
-                  docs_url="/api/docs", openapi_url="/api/openapi.json", redoc_url=None)
+    # The docs are off in production unless API_DOCS=true; app.openapi() (export scripts, tests) works either way.
+    docs = settings.docs_enabled
+    app = FastAPI(title="Canopy API", version="0.1.0", lifespan=lifespan, redoc_url=None,
+                  docs_url="/api/docs" if docs else None, openapi_url="/api/openapi.json" if docs else None)
     _install_error_handlers(app)
     app.include_router(auth.router)
     app.include_router(health.router)
     app.include_router(sessions.router)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
-    app.add_middleware(SessionSocketMiddleware)  # added last: outermost of ours
+    app.add_middleware(SessionSocketMiddleware)
+    app.add_middleware(OriginGuardMiddleware, allowed_origins=settings.allowed_origins)  # outermost of ours
     return app
 
 

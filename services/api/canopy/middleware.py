@@ -12,6 +12,8 @@ from canopy.logs import request_id
 from canopy.metrics import Metrics
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# Answers that hold a user's data or tokens: never stored by a browser or proxy cache.
+NO_STORE_PREFIXES = ("/api/auth/", "/api/sessions")
 
 
 class RequestContextMiddleware:
@@ -28,13 +30,16 @@ class RequestContextMiddleware:
         token = request_id.set(rid)
         status = 500
         started = time.perf_counter()
+        no_store = scope["path"].startswith(NO_STORE_PREFIXES)
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", rid.encode())]
+                headers = [*message.get("headers", []), (b"x-request-id", rid.encode())]
+                if no_store and not any(k.lower() == b"cache-control" for k, _ in headers):
+                    headers.append((b"cache-control", b"no-store"))
+                message["headers"] = headers
             await send(message)
 
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections import deque
 from collections.abc import Callable, Hashable
@@ -28,13 +29,24 @@ class TokenBucket:
 
 
 class SlidingWindow:
-    """At most `limit` events per `window` seconds per key; keys with no recent events are forgotten."""
+    """At most `limit` events per `window` seconds per key; keys with no recent events are forgotten.
 
-    def __init__(self, limit: int, window: float, clock: Callable[[], float] = time.monotonic) -> None:
+    With `max_keys`, the map is bounded: keys are kept in order of their last event, every new
+    event checks the two least recent keys and drops them once expired (an amortised sweep: no
+    task, and a key nobody asks about again still goes), and past `max_keys` the least recent
+    key is dropped even if not expired.
+    """
+
+    def __init__(self, limit: int, window: float, clock: Callable[[], float] = time.monotonic,
+                 max_keys: int | None = None) -> None:
         self.limit = limit
         self.window = window
+        self.max_keys = max_keys
         self._clock = clock
         self._events: dict[Hashable, deque[float]] = {}
+
+    def __len__(self) -> int:
+        return len(self._events)
 
     def _recent(self, key: Hashable) -> deque[float]:
         now = self._clock()
@@ -56,7 +68,19 @@ class SlidingWindow:
 
     def hit(self, key: Hashable) -> None:
         self._recent(key)
-        self._events.setdefault(key, deque()).append(self._clock())
+        events = self._events.pop(key, None)
+        if events is None:
+            events = deque(maxlen=self.limit)  # only the last `limit` events decide anything
+        events.append(self._clock())
+        self._events[key] = events  # re-inserted: the dict stays ordered by last event
+        if self.max_keys is not None:
+            self._sweep()
+
+    def _sweep(self) -> None:
+        for key in list(itertools.islice(self._events, 2)):
+            self._recent(key)
+        while self.max_keys is not None and len(self._events) > self.max_keys:
+            del self._events[next(iter(self._events))]
 
     def try_hit(self, key: Hashable) -> float:
         """Records an event when allowed and returns 0; otherwise returns the seconds to wait."""

@@ -38,9 +38,10 @@ class AccessClaims:
     user_id: str
     expires_at: datetime
     token_id: str
+    generation: int = 0  # the user's token generation when issued; a bumped one refuses the token
 
 
-def create_access_token(user_id: str, secret: str, minutes: int) -> tuple[str, int]:
+def create_access_token(user_id: str, secret: str, minutes: int, generation: int = 0) -> tuple[str, int]:
     now = datetime.now(UTC)
     claims: dict[str, Any] = {
         "sub": user_id,
@@ -48,6 +49,7 @@ def create_access_token(user_id: str, secret: str, minutes: int) -> tuple[str, i
         "exp": int((now + timedelta(minutes=minutes)).timestamp()),
         "jti": uuid.uuid4().hex,
         "typ": "access",
+        "gen": generation,
     }
     return jwt.encode(claims, secret, algorithm=ALGORITHM), minutes * 60
 
@@ -57,10 +59,12 @@ def decode_access_token(token: str, secret: str) -> AccessClaims:
         claims = jwt.decode(token, secret, algorithms=[ALGORITHM], options={"require_exp": True})
     except JWTError as exc:
         raise InvalidTokenError("invalid token") from exc
-    sub, exp, jti = claims.get("sub"), claims.get("exp"), claims.get("jti")
+    sub, exp, jti, gen = claims.get("sub"), claims.get("exp"), claims.get("jti"), claims.get("gen", 0)
     if claims.get("typ") != "access" or not isinstance(sub, str) or not isinstance(exp, int):
         raise InvalidTokenError("invalid token")
-    return AccessClaims(sub, datetime.fromtimestamp(exp, UTC), str(jti))
+    if not isinstance(gen, int) or isinstance(gen, bool):
+        raise InvalidTokenError("invalid token")
+    return AccessClaims(sub, datetime.fromtimestamp(exp, UTC), str(jti), gen)
 
 
 def new_refresh_token() -> str:

@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from canopy.config import Settings
+from canopy.loginthrottle import LoginThrottle
 from canopy.metrics import Metrics
-from canopy.ratelimit import SlidingWindow
+from canopy.passwords import HashLimiter
 
 if TYPE_CHECKING:
     from canopy.realtime.manager import SessionManager
@@ -20,5 +21,6 @@ class Services:
     settings: Settings
     engine: AsyncEngine
     metrics: Metrics
-    login_failures: SlidingWindow
+    login_failures: LoginThrottle
+    hashing: HashLimiter
     sessions: SessionManager | None = field(default=None)

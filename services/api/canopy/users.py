@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -26,6 +26,7 @@ class RefreshRejectedError(Exception):
 class User:
     id: str
     username: str
+    token_generation: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,24 +49,53 @@ async def create_user(engine: AsyncEngine, username: str, password_hash: str) ->
     return user
 
 
+_USER_COLUMNS = (db.users.c.id, db.users.c.username, db.users.c.token_generation, db.users.c.password_hash)
+
+
 async def find_by_username(engine: AsyncEngine, username: str) -> StoredUser | None:
     async with engine.connect() as conn:
-        row = (
-            await conn.execute(
-                select(db.users.c.id, db.users.c.username, db.users.c.password_hash).where(
-                    db.users.c.username == username
-                )
-            )
-        ).first()
-    return None if row is None else StoredUser(User(row.id, row.username), row.password_hash)
+        row = (await conn.execute(select(*_USER_COLUMNS).where(db.users.c.username == username))).first()
+    return None if row is None else StoredUser(User(row.id, row.username, row.token_generation), row.password_hash)
+
+
+async def find_by_id(engine: AsyncEngine, user_id: str) -> StoredUser | None:
+    async with engine.connect() as conn:
+        row = (await conn.execute(select(*_USER_COLUMNS).where(db.users.c.id == user_id))).first()
+    return None if row is None else StoredUser(User(row.id, row.username, row.token_generation), row.password_hash)
 
 
 async def get_user(engine: AsyncEngine, user_id: str) -> User | None:
-    async with engine.connect() as conn:
-        row = (
-            await conn.execute(select(db.users.c.id, db.users.c.username).where(db.users.c.id == user_id))
-        ).first()
-    return None if row is None else User(row.id, row.username)
+    stored = await find_by_id(engine, user_id)
+    return None if stored is None else stored.user
+
+
+async def token_current(engine: AsyncEngine, user_id: str, generation: int) -> bool:
+    """The user exists and the token's generation is theirs (not ended by logout-all or a password change)."""
+    user = await get_user(engine, user_id)
+    return user is not None and user.token_generation == generation
+
+
+async def end_all_tokens(engine: AsyncEngine, user_id: str, password_hash: str | None = None) -> int:
+    """Bumps the user's token generation (older access tokens stop working) and revokes every refresh
+    token; with `password_hash`, also sets the new password, in the same transaction. Returns the new
+    generation."""
+    values: dict[str, object] = {"token_generation": db.users.c.token_generation + 1}
+    if password_hash is not None:
+        values["password_hash"] = password_hash
+    async with engine.begin() as conn:
+        await conn.execute(update(db.users).where(db.users.c.id == user_id).values(**values))
+        await conn.execute(update(db.refresh_tokens).where(db.refresh_tokens.c.user_id == user_id)
+                           .values(revoked=True))
+        generation = (await conn.execute(
+            select(db.users.c.token_generation).where(db.users.c.id == user_id))).scalar()
+    return int(generation or 0)
+
+
+async def delete_user(engine: AsyncEngine, user_id: str) -> bool:
+    """Deletes the user, their refresh tokens and their sessions (foreign keys cascade)."""
+    async with engine.begin() as conn:
+        result = await conn.execute(delete(db.users).where(db.users.c.id == user_id))
+    return result.rowcount == 1
 
 
 async def _insert_refresh_token(conn: AsyncConnection, user_id: str, days: int, family_id: str) -> str:

@@ -1,21 +1,23 @@
-"""Auth routes: register, login, refresh, logout, me."""
+"""Auth routes: register, login, refresh, logout, logout-all, password change, me."""
 
 from __future__ import annotations
 
 import logging
-import math
-import re
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
-from anyio import to_thread
 from fastapi import APIRouter, Cookie, Depends, HTTPException, Request, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
-from canopy import users
+from canopy import accounts, users
 from canopy.api.deps import CurrentUser, ServicesDep
+from canopy.loginthrottle import USERNAME_PATTERN
+from canopy.passwords import HASH_RETRY_AFTER_SECONDS, HashBusyError, password_problem
 from canopy.security import create_access_token, hash_password, verify_password
 from canopy.services import Services
+
+T = TypeVar("T")
 
 log = logging.getLogger("canopy.auth")
 # nginx rate-limits every /api/auth/ route per client address and answers a JSON 429 itself.
@@ -23,17 +25,32 @@ router = APIRouter(prefix="/api/auth", tags=["auth"],
                    responses={429: {"description": "Too many requests (rate limit of the proxy)"}})
 
 # Bodies over nginx's client_max_body_size (1 MiB) get nginx's JSON 413.
-BAD_BODY: dict[int | str, dict[str, Any]] = {400: {"description": "Body is not parseable"},
-                                             413: {"description": "Body over 1 MiB (refused by the proxy)"}}
+BAD_BODY: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Body is not parseable"},
+    403: {"description": "Cross-site browser request (Origin not the app's own)"},
+    413: {"description": "Body over 1 MiB (refused by the proxy)"},
+    503: {"description": "Too many password hashes in progress; retry after Retry-After seconds"},
+}
 
 REFRESH_COOKIE = "canopy_refresh"
 REFRESH_PATH = "/api/auth"
-USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{3,32}$")
 
 
 class Credentials(BaseModel):
     username: str = Field(min_length=3, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")
     password: str = Field(min_length=8, max_length=256)
+
+    @model_validator(mode="after")
+    def _acceptable_password(self) -> Credentials:
+        problem = password_problem(self.username, self.password)
+        if problem is not None:
+            raise ValueError(problem)
+        return self
+
+
+class PasswordChange(BaseModel):
+    current_password: str = Field(min_length=1, max_length=256)
+    new_password: str = Field(min_length=8, max_length=256)
 
 
 class UserOut(BaseModel):
@@ -54,10 +71,22 @@ def _set_refresh_cookie(response: Response, token: str, days: int) -> None:
     )
 
 
-def _token_response(services: Services, user_id: str, refresh: str, response: Response) -> TokenOut:
+async def _hash(services: Services, func: Callable[..., T], *args: object) -> T:
+    """Runs an argon2 hash or verify within the concurrency bound, or answers 503."""
+    try:
+        return await services.hashing.run(func, *args)
+    except HashBusyError:
+        services.metrics.rate_limited.labels("password_hashing").inc()
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, "Too many logins in progress; try again shortly",
+            headers={"Retry-After": str(HASH_RETRY_AFTER_SECONDS)},
+        ) from None
+
+
+def _token_response(services: Services, user: users.User, refresh: str, response: Response) -> TokenOut:
     settings = services.settings
     token, expires_in = create_access_token(
-        user_id, settings.secret_key.get_secret_value(), settings.access_token_minutes
+        user.id, settings.secret_key.get_secret_value(), settings.access_token_minutes, user.token_generation
     )
     _set_refresh_cookie(response, refresh, settings.refresh_token_days)
     response.headers["Cache-Control"] = "no-store"
@@ -67,7 +96,7 @@ def _token_response(services: Services, user_id: str, refresh: str, response: Re
 @router.post("/register", status_code=status.HTTP_201_CREATED, response_model=UserOut,
              responses={**BAD_BODY, 409: {"description": "Username taken"}})
 async def register(body: Credentials, services: ServicesDep) -> UserOut:
-    password_hash = await to_thread.run_sync(hash_password, body.password)
+    password_hash = await _hash(services, hash_password, body.password)
     try:
         user = await users.create_user(services.engine, body.username, password_hash)
     except users.UsernameTakenError:
@@ -86,32 +115,32 @@ async def login(
     request: Request, response: Response, services: ServicesDep,
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
 ) -> TokenOut:
-    key = (form.username.lower(), _client_ip(request))
-    wait = services.login_failures.retry_after(key)
+    throttle, ip = services.login_failures, _client_ip(request)
+    wait = throttle.retry_after(form.username, ip)
     if wait > 0:
         services.metrics.login_throttled.inc()
         raise HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS, "Too many failed logins; try again later",
-            headers={"Retry-After": str(max(1, math.ceil(wait)))},
+            headers={"Retry-After": str(wait)},
         )
-    # Bounded before hashing so an oversized password cannot burn CPU; still verified against the dummy hash.
-    stored = None
-    if USERNAME_PATTERN.match(form.username) and len(form.password) <= 256:
+    stored, ok = None, False
+    if USERNAME_PATTERN.match(form.username):
         stored = await users.find_by_username(services.engine, form.username)
-    ok = await to_thread.run_sync(
-        verify_password, form.password[:256], stored.password_hash if stored else None
-    )
-    if not ok or stored is None:
-        services.login_failures.hit(key)
+        # Bounded before hashing so an oversized password cannot burn CPU; still verified against the dummy
+        # hash, so an unknown user takes as long as a known one. A name that cannot exist skips both.
+        ok = await _hash(services, verify_password, form.password[:256],
+                         stored.password_hash if stored and len(form.password) <= 256 else None)
+    if stored is None or not ok:
+        throttle.failed(form.username, ip)
         services.metrics.logins.labels("failure").inc()
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, "Incorrect username or password",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    services.login_failures.reset(key)
+    throttle.succeeded(form.username, ip)
     services.metrics.logins.labels("success").inc()
     refresh = await users.issue_refresh_token(services.engine, stored.user.id, services.settings.refresh_token_days)
-    return _token_response(services, stored.user.id, refresh, response)
+    return _token_response(services, stored.user, refresh, response)
 
 
 @router.post("/refresh", response_model=TokenOut, responses={401: {"description": "No valid refresh cookie"}})
@@ -128,7 +157,10 @@ async def refresh(
     except users.RefreshRejectedError as exc:
         log.warning("refresh rejected: %s", exc)
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "Invalid refresh token") from None
-    return _token_response(services, user_id, new_token, response)
+    user = await users.get_user(services.engine, user_id)
+    if user is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "Invalid refresh token")
+    return _token_response(services, user, new_token, response)
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
@@ -137,9 +169,41 @@ async def logout(
 ) -> Response:
     if canopy_refresh:
         await users.revoke_refresh_family(services.engine, canopy_refresh)
+    return _cleared_cookie_response()
+
+
+def _cleared_cookie_response() -> Response:
     response = Response(status_code=status.HTTP_204_NO_CONTENT)
     response.delete_cookie(REFRESH_COOKIE, path=REFRESH_PATH, httponly=True, secure=True, samesite="strict")
     return response
+
+
+@router.post("/logout-all", status_code=status.HTTP_204_NO_CONTENT,
+             responses={401: {"description": "Not authenticated"}})
+async def logout_all(user: CurrentUser, services: ServicesDep) -> Response:
+    """Ends every login of the caller: access tokens, refresh tokens and open sockets."""
+    await accounts.end_all_logins(services, user.id)
+    log.info("user %s logged out everywhere", user.id)
+    return _cleared_cookie_response()
+
+
+@router.post("/password", status_code=status.HTTP_204_NO_CONTENT,
+             responses={**BAD_BODY, 401: {"description": "Not authenticated"},
+                        403: {"description": "Current password is wrong, or a cross-site browser request"},
+                        422: {"description": "New password refused (too short, common, or the username)"}})
+async def change_password(body: PasswordChange, user: CurrentUser, services: ServicesDep) -> Response:
+    """Sets a new password and ends every login of the caller (this one too: log in again)."""
+    problem = password_problem(user.username, body.new_password)
+    if problem is not None:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY,
+                            [{"loc": ["body", "new_password"], "msg": problem, "type": "value_error"}])
+    stored = await users.find_by_id(services.engine, user.id)
+    if stored is None or not await _hash(services, verify_password, body.current_password, stored.password_hash):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "Current password is wrong")
+    new_hash = await _hash(services, hash_password, body.new_password)
+    await accounts.end_all_logins(services, user.id, new_hash)
+    log.info("user %s changed their password", user.id)
+    return _cleared_cookie_response()
 
 
 @router.get("/me", response_model=UserOut, responses={401: {"description": "Not authenticated"}})

@@ -50,8 +50,8 @@ async def get_current_user(
     except InvalidTokenError:
         raise _UNAUTHORIZED from None
     user = await get_user(services.engine, claims.user_id)
-    if user is None:
-        raise _UNAUTHORIZED
+    if user is None or user.token_generation != claims.generation:
+        raise _UNAUTHORIZED  # deleted, or logged out everywhere / password changed since the token was issued
     return user
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from canopy import protocol
+from canopy import protocol, users
 from canopy.config import Settings
 from canopy.metrics import Metrics
 from canopy.ratelimit import SlidingWindow, TokenBucket
@@ -150,7 +150,7 @@ class Connection:
         self.manager.peers.add(self)
         try:
             token = self.ws.query_params.get("token")
-            if token is not None and not self._authenticate(token):
+            if token is not None and not await self._authenticate(token):
                 return
             await self._read_loop()
         finally:
@@ -173,7 +173,7 @@ class Connection:
                 await writer
         self._finish()
 
-    def _authenticate(self, token: str) -> bool:
+    async def _authenticate(self, token: str) -> bool:
         try:
             claims = decode_access_token(token, self.settings.secret_key.get_secret_value())
         except InvalidTokenError:
@@ -183,7 +183,12 @@ class Connection:
         if self.user_id is not None and claims.user_id != self.user_id:
             self.close(1008, "token belongs to another user")
             return False
+        # Set before the check so a logout-all running meanwhile finds (and closes) this socket.
         self.user_id = claims.user_id
+        if not await users.token_current(self.manager.store.engine, claims.user_id, claims.generation):
+            log.info("refused a WebSocket of a deleted user or with a token ended by logout-all")
+            self.close(1008, "invalid or expired token")
+            return False
         return True
 
     async def _read_loop(self) -> None:
@@ -312,7 +317,7 @@ class Connection:
     async def _init_session(self, frame: protocol.InitSession) -> None:
         token = frame.data.token
         if token is not None:
-            if not self._authenticate(token):
+            if not await self._authenticate(token):
                 return
         elif self.user_id is None:
             self.close(1008, "missing token")

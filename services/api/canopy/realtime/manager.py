@@ -96,6 +96,23 @@ class SessionManager:
             self.metrics.sessions_in_memory.set(len(self._live))
         await self.store.delete(session_id)
 
+    # --- accounts (logout everywhere, deletion) ----------------------------------------
+
+    def close_user_sockets(self, user_id: str, code: int, reason: str) -> int:
+        """Closes every socket authenticated as the user (attached to a session or not)."""
+        peers = [peer for peer in tuple(self.peers) if getattr(peer, "user_id", None) == user_id]
+        for peer in peers:
+            peer.close(code, reason)
+        return len(peers)
+
+    async def evict_user(self, user_id: str, code: int, reason: str) -> None:
+        """A deleted user: their sockets close, their running turns stop, their sessions leave memory."""
+        self.close_user_sockets(user_id, code, reason)
+        for live in [live for live in self._live.values() if live.user_id == user_id]:
+            self._live.pop(live.id, None)
+            await live.close(code, reason)
+        self.metrics.sessions_in_memory.set(len(self._live))
+
     # --- memory -------------------------------------------------------------------------
 
     async def evict_idle(self) -> int:
