@@ -195,7 +195,7 @@ async def change_password(body: PasswordChange, user: CurrentUser, services: Ser
     """Sets a new password and ends every login of the caller (this one too: log in again)."""
     problem = password_problem(user.username, body.new_password)
     if problem is not None:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY,
+        raise HTTPException(422,
                             [{"loc": ["body", "new_password"], "msg": problem, "type": "value_error"}])
     stored = await users.find_by_id(services.engine, user.id)
     if stored is None or not await _hash(services, verify_password, body.current_password, stored.password_hash):
