@@ -49,7 +49,12 @@ export HTTP_PORT=${HTTP_PORT:-8080}
 DATA_DIR=${DATA_DIR:-.data}
 [[ $DATA_DIR == /* ]] || DATA_DIR=$repo_root/$DATA_DIR
 export DATA_DIR
-mkdir -p "$DATA_DIR"
+if [[ ! -d $DATA_DIR ]]; then
+  # Private, like the API makes it (the database is 0600 in it). As root, nginx's workers (www-data)
+  # must still pass through to their run directory below it: execute-only for others, no listing.
+  (umask 077 && mkdir -p "$DATA_DIR")
+  [[ $(id -u) -ne 0 ]] || chmod 711 "$DATA_DIR"
+fi
 
 nginx_bin=${NGINX_BIN:-$(command -v nginx || echo /usr/sbin/nginx)}
 [[ -x $nginx_bin ]] || die "nginx not found (apt-get install nginx, or run 'make run' which installs it)"

@@ -373,7 +373,7 @@ async def test_5xx_twice_then_success(http: httpx.AsyncClient, fake_llm: FakeLLM
 async def test_5xx_forever_gives_502_after_two_retries(http: httpx.AsyncClient, fake_llm: FakeLLM) -> None:
     err, reqs, ctx = await fails(http, fake_llm, "server_error_forever", 502)
     assert len(reqs) == 3
-    assert "HTTP 500" in err.message and "The server had an error" in err.message
+    assert "HTTP 500" in err.message and "The server had an error" in err.detail
     assert ctx.debug_info["error"] == 502
 
 
@@ -385,7 +385,7 @@ async def test_401_names_bad_credentials(http: httpx.AsyncClient, fake_llm: Fake
     assert len(reqs) == 1 and reqs[0]["status"] == 401
     assert "credentials" in err.message and "LLM_API_KEY" in err.message
     assert SECRET_KEY not in err.message and SECRET_KEY not in str(err) and SECRET_KEY not in repr(err)
-    assert "[redacted]" in err.message  # the server echoed the key; it was scrubbed
+    assert "[redacted]" in err.detail  # the server echoed the key; it was scrubbed (and stays in the log)
 
 
 async def test_403_names_bad_credentials(http: httpx.AsyncClient, fake_llm: FakeLLM) -> None:
@@ -395,7 +395,7 @@ async def test_403_names_bad_credentials(http: httpx.AsyncClient, fake_llm: Fake
 
 async def test_unknown_model_is_502(http: httpx.AsyncClient, fake_llm: FakeLLM) -> None:
     err, _, _ = await fails(http, fake_llm, "not_found", 502)
-    assert "HTTP 404" in err.message and "does not exist" in err.message
+    assert "HTTP 404" in err.message and "does not exist" in err.detail
 
 
 @pytest.mark.parametrize(("scenario", "words"), [
@@ -407,7 +407,7 @@ async def test_unknown_model_is_502(http: httpx.AsyncClient, fake_llm: FakeLLM) 
 async def test_broken_streams_are_502(http: httpx.AsyncClient, fake_llm: FakeLLM, scenario: str,
                                       words: str) -> None:
     err, _, ctx = await fails(http, fake_llm, scenario, 502)
-    assert words in err.message
+    assert words in err.message + err.detail
     assert ctx.text_out.startswith("Partial") or ctx.text_out.startswith("This")
 
 

@@ -163,3 +163,19 @@ def test_dockerignore_keeps_secrets_and_local_state_out() -> None:
     assert "**" in root_ignore and "**/.env" in root_ignore
     api_ignore = (ROOT / "services" / "api" / ".dockerignore").read_text().split()
     assert ".env" in api_ignore
+
+
+def test_forwarded_headers_are_trusted_from_the_nginx_container_only(empty_env: Path) -> None:
+    services = parsed(env_file=empty_env)["services"]
+    trusted = services["api"]["environment"]["FORWARDED_ALLOW_IPS"]
+    assert trusted != "*" and "*" not in trusted
+    assert services["nginx"]["networks"]["canopy"]["ipv4_address"] == trusted
+
+
+def test_nginx_container_is_locked_down_like_the_api(empty_env: Path) -> None:
+    nginx = parsed(env_file=empty_env)["services"]["nginx"]
+    assert nginx["read_only"] is True
+    assert nginx["cap_drop"] == ["ALL"]
+    assert "NET_BIND_SERVICE" in nginx["cap_add"] and "SYS_ADMIN" not in nginx["cap_add"]
+    assert "/run/canopy" in nginx["tmpfs"]
+    assert "no-new-privileges:true" in nginx["security_opt"]

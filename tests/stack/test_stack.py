@@ -295,6 +295,44 @@ def test_logs_hold_no_token_password_or_query_string(stack: Stack) -> None:
     assert access_lines and not any("?" in line.split('"')[1] for line in access_lines)
 
 
+async def test_a_percent_encoded_query_token_is_not_logged(stack: Stack) -> None:
+    """`?%74oken=%65%79...` authenticates like `?token=`: neither gunicorn's nor nginx's log may hold it."""
+    with client(stack) as c:
+        _, token = new_user(c)
+    encoded = "".join(f"%{byte:02X}" for byte in token.encode())
+    agent = marker()
+    ws = await connect(stack, f"%74oken={encoded}", agent)
+    try:
+        await ws.send(json.dumps({"type": "init_session", "data": {}, "id": "init"}))
+        assert (await recv_json(ws))["type"] == "session_ready"  # the encoded token did authenticate
+    finally:
+        await ws.close()
+    await asyncio.to_thread(wait_logged, stack, agent)
+    wait_until(lambda: "/ws/session" in stack.api.logs(), 10, "gunicorn logged the socket")
+    await asyncio.to_thread(assert_not_logged, stack, token, encoded, encoded[:60], token.split(".")[2])
+    assert "%74oken" not in stack.all_logs()
+
+
+async def test_a_foreign_origin_socket_is_refused_through_nginx(stack: Stack) -> None:
+    with client(stack) as c:
+        _, token = new_user(c)
+    with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
+        await websockets.connect(f"{stack.ws_url}?token={token}", ssl=insecure_ssl_context(), proxy=None,
+                                 open_timeout=10, origin="https://evil.example")
+    assert refused.value.response.status_code == 403
+
+
+def test_a_cross_site_login_is_refused_through_nginx(stack: Stack) -> None:
+    with client(stack) as c:
+        username, _ = new_user(c)
+        r = c.post("/api/auth/login", data={"username": username, "password": PASSWORD},
+                   headers={"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"})
+        assert r.status_code == 403 and "set-cookie" not in r.headers
+        r = c.post("/api/auth/login", data={"username": username, "password": PASSWORD},
+                   headers={"Origin": stack.base_url, "Sec-Fetch-Site": "same-origin"})
+        assert r.status_code == 200 and "canopy_refresh=" in r.headers["set-cookie"]
+
+
 # ---- the API behind nginx goes away and comes back -----------------------------------------
 
 def test_api_down_is_a_json_502_and_recovers(stack: Stack) -> None:

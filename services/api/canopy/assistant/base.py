@@ -32,7 +32,15 @@ from canopy.tree import Tree
 
 
 class ProviderError(CanopyError):
-    """The assistant could not finish the turn; `code` is the protocol error code (502, 504, 500)."""
+    """The assistant could not finish the turn; `code` is the protocol error code (502, 504, 500).
+
+    `message` goes to the user's tabs, in user terms: never the provider's address, nor its
+    answer (which may echo part of the key). `detail` has those, for the server's log only.
+    """
+
+    def __init__(self, code: int, message: str, detail: str = "") -> None:
+        super().__init__(code, message)
+        self.detail = detail
 
 
 @dataclass(frozen=True, slots=True)

@@ -118,7 +118,8 @@ class CompletionsClient:
         except TimeoutError:
             raise ProviderError(504, f"the LLM provider did not finish within {self._overall:g} s") from None
         except httpx.ConnectTimeout:
-            raise ProviderError(504, f"timed out connecting to the LLM provider at {self.where}") from None
+            raise ProviderError(504, "timed out connecting to the assistant's provider",
+                                f"connect timeout to {self.where}") from None
         except httpx.TimeoutException:
             waited = time.monotonic() - started
             raise ProviderError(
@@ -126,7 +127,7 @@ class CompletionsClient:
             ) from None
         except httpx.ConnectError as exc:
             raise ProviderError(
-                502, f"cannot connect to the LLM provider at {self.where} ({self.scrub(str(exc)) or 'refused'})"
+                502, "cannot connect to the assistant's provider", f"{self.where}: {self.scrub(str(exc)) or 'refused'}"
             ) from None
         except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
             if reader.finished:
@@ -141,7 +142,8 @@ class CompletionsClient:
         message = self.scrub(await _error_message(response))
         if status in (401, 403):
             raise ProviderError(
-                502, f"the LLM provider rejected the credentials (HTTP {status}); check LLM_API_KEY: {message}"
+                502, f"the assistant's provider rejected the server's credentials (HTTP {status}); "
+                "an administrator should check LLM_API_KEY", message,
             )
         retryable = status in RETRY_STATUSES or status >= 500
         if retryable and attempt < self._max_retries:
@@ -155,8 +157,8 @@ class CompletionsClient:
             return delay
         if retryable:
             what = "is rate limiting" if status == 429 else "failed"
-            raise ProviderError(502, f"the LLM provider {what} (HTTP {status}) after {attempt} retries: {message}")
-        raise ProviderError(502, f"the LLM provider refused the request (HTTP {status}): {message}")
+            raise ProviderError(502, f"the assistant's provider {what} (HTTP {status}) after {attempt} retries", message)
+        raise ProviderError(502, f"the assistant's provider refused the request (HTTP {status})", message)
 
 
 def describe_error(error: Any) -> str:

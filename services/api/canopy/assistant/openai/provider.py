@@ -59,7 +59,8 @@ class OpenAIProvider:
         try:
             outcome = await loop.run()
         except ProviderError as exc:
-            log.warning("llm turn failed: %s %s", exc.code, exc.message)
+            # The detail (the provider's address and answer, already scrubbed of the key) is for this log only.
+            log.warning("llm turn failed: %s %s %s", exc.code, exc.message, self._client.scrub(exc.detail))
             await ctx.debug(loop.debug_info(error=exc.code))
             raise
         await ctx.debug(loop.debug_info())

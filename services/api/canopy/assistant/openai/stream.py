@@ -103,7 +103,7 @@ class RoundStream:
                 if await self._event(event.data):
                     return
         except SSEError as exc:
-            raise ProviderError(502, f"the LLM stream is malformed: {exc}") from None
+            raise ProviderError(502, "the LLM stream is malformed", str(exc)) from None
         if self.finish_reason is None:
             raise ProviderError(502, "the LLM stream ended before the answer was finished")
         await self._finish()  # a stream that finished but forgot [DONE]
@@ -151,7 +151,7 @@ class RoundStream:
     async def _chunk(self, chunk: dict[str, Any]) -> None:
         error = chunk.get("error")
         if error:
-            raise ProviderError(502, f"the LLM provider reported an error: {self._scrub(describe_error(error))}")
+            raise ProviderError(502, "the assistant's provider reported an error", self._scrub(describe_error(error)))
         usage = chunk.get("usage")
         if isinstance(usage, dict):
             self.usage = usage  # the last report of the round wins (some servers repeat it)
