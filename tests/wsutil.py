@@ -14,7 +14,7 @@ from canopy.protocol import server_frames
 Frame = dict[str, Any]
 
 
-def login(tc: TestClient, username: str = "alice", password: str = "first-pass-1") -> str:
+def login(tc: TestClient, username: str = "alice", password: str = "pw-first1") -> str:
     r = tc.post("/api/auth/register", json={"username": username, "password": password})
     assert r.status_code in (201, 409), r.text
     r = tc.post("/api/auth/login", data={"username": username, "password": password})

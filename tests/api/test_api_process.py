@@ -15,8 +15,8 @@ def test_make_api_serves_the_auth_flow_and_metrics(tmp_path: Path) -> None:
     api.start()
     try:
         with httpx.Client(base_url=api.url) as c:
-            assert c.post("/api/auth/register", json={"username": "carol", "password": "first-pass-1"}).status_code == 201
-            r = c.post("/api/auth/login", data={"username": "carol", "password": "first-pass-1"})
+            assert c.post("/api/auth/register", json={"username": "carol", "password": "pw-first1"}).status_code == 201
+            r = c.post("/api/auth/login", data={"username": "carol", "password": "pw-first1"})
             assert r.status_code == 200
             token = r.json()["access_token"]
             refresh_cookie = r.cookies.get("canopy_refresh")
@@ -31,7 +31,7 @@ def test_make_api_serves_the_auth_flow_and_metrics(tmp_path: Path) -> None:
         assert api.stop() == 0
     logs = api.logs()
     assert "Booting worker" in logs and "canopy.worker.CanopyWorker" in logs
-    assert token not in logs and "first-pass-1" not in logs and refresh_cookie not in logs
+    assert token not in logs and "pw-first1" not in logs and refresh_cookie not in logs
     assert (tmp_path / "canopy.db").exists()
 
 
@@ -44,8 +44,8 @@ def test_a_cancel_sent_right_behind_its_prompt_stops_the_turn(tmp_path: Path) ->
     api.start()
     try:
         with httpx.Client(base_url=api.url) as c:
-            assert c.post("/api/auth/register", json={"username": "dora", "password": "first-pass-1"}).status_code == 201
-            token = c.post("/api/auth/login", data={"username": "dora", "password": "first-pass-1"}).json()["access_token"]
+            assert c.post("/api/auth/register", json={"username": "dora", "password": "pw-first1"}).status_code == 201
+            token = c.post("/api/auth/login", data={"username": "dora", "password": "pw-first1"}).json()["access_token"]
         with connect(api.url.replace("http", "ws") + "/ws/session") as ws:
             ws.send(json.dumps({"type": "init_session", "id": "i", "data": {"token": token}}))
             assert json.loads(ws.recv())["type"] == "session_ready"
@@ -62,3 +62,39 @@ def test_a_cancel_sent_right_behind_its_prompt_stops_the_turn(tmp_path: Path) ->
                         break
     finally:
         assert api.stop() == 0
+
+
+def _login(c: httpx.Client, username: str, password: str, client_ip: str) -> int:
+    return c.post("/api/auth/login", data={"username": username, "password": password},
+                  headers={"X-Forwarded-For": client_ip}).status_code
+
+
+def test_forwarded_for_counts_only_from_a_trusted_proxy(tmp_path: Path) -> None:
+    """The real gunicorn start: X-Forwarded-For names the client only when the peer is in FORWARDED_ALLOW_IPS."""
+    budgets = {"LOGIN_FAILURES_PER_IP": "3", "LOGIN_FAILURES_PER_ACCOUNT": "5"}
+    for name in ("untrusted", "trusted"):
+        (tmp_path / name).mkdir()
+    untrusted = ApiProcess(tmp_path / "untrusted", {**budgets, "FORWARDED_ALLOW_IPS": "192.0.2.200"})
+    untrusted.start()
+    try:
+        with httpx.Client(base_url=untrusted.url) as c:
+            assert c.post("/api/auth/register", json={"username": "xff", "password": "pw-first1"}).status_code == 201
+            for i in range(3):  # three "addresses" made up by the client: all one address, ours
+                assert _login(c, f"spray{i}", "whatever-pass", f"10.0.0.{i}") == 401
+            assert _login(c, "xff", "pw-first1", "10.0.0.99") == 429
+    finally:
+        untrusted.stop()
+
+    trusted = ApiProcess(tmp_path / "trusted", {**budgets, "FORWARDED_ALLOW_IPS": "127.0.0.1"})
+    trusted.start()
+    try:
+        with httpx.Client(base_url=trusted.url) as c:
+            assert c.post("/api/auth/register", json={"username": "xff", "password": "pw-first1"}).status_code == 201
+            for i in range(3):
+                assert _login(c, f"spray{i}", "whatever-pass", f"10.0.0.{i}") == 401
+            assert _login(c, "xff", "pw-first1", "10.0.0.99") == 200  # another (proxied) address: its own budget
+            for i in range(5):  # the account budget spans addresses
+                assert _login(c, "xff", f"guess-{i}-pass", f"10.1.0.{i}") == 401
+            assert _login(c, "xff", "pw-first1", "10.2.0.1") == 429
+    finally:
+        trusted.stop()

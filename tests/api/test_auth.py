@@ -12,7 +12,7 @@ async def refresh_with(client: httpx.AsyncClient, token: str | None) -> httpx.Re
 
 
 async def test_register_returns_the_user(client: httpx.AsyncClient) -> None:
-    r = await client.post("/api/auth/register", json={"username": "alice", "password": "first-pass-1"})
+    r = await client.post("/api/auth/register", json={"username": "alice", "password": "pw-first1"})
     assert r.status_code == 201
     body = r.json()
     assert body["username"] == "alice" and len(body["id"]) == 36
@@ -20,27 +20,27 @@ async def test_register_returns_the_user(client: httpx.AsyncClient) -> None:
 
 
 async def test_register_twice_is_409(client: httpx.AsyncClient) -> None:
-    await client.post("/api/auth/register", json={"username": "alice", "password": "first-pass-1"})
-    r = await client.post("/api/auth/register", json={"username": "alice", "password": "second-pass-2"})
+    await client.post("/api/auth/register", json={"username": "alice", "password": "pw-first1"})
+    r = await client.post("/api/auth/register", json={"username": "alice", "password": "pw-second2"})
     assert r.status_code == 409 and r.json() == {"detail": "Username already taken"}
 
 
 @pytest.mark.parametrize("body", [
-    {"username": "ab", "password": "first-pass-1"},
-    {"username": "a" * 33, "password": "first-pass-1"},
-    {"username": "bad name", "password": "first-pass-1"},
-    {"username": "bad/name", "password": "first-pass-1"},
+    {"username": "ab", "password": "pw-first1"},
+    {"username": "a" * 33, "password": "pw-first1"},
+    {"username": "bad name", "password": "pw-first1"},
+    {"username": "bad/name", "password": "pw-first1"},
     {"username": "alice", "password": "short"},
     {"username": "alice", "password": "p" * 257},
     {"username": "alice"},
-    {"password": "first-pass-1"},
-    {"username": 5, "password": "first-pass-1"},
+    {"password": "pw-first1"},
+    {"username": 5, "password": "pw-first1"},
 ])
 async def test_register_rejects_bad_input_with_422(client: httpx.AsyncClient, body: dict[str, object]) -> None:
     r = await client.post("/api/auth/register", json=body)
     assert r.status_code == 422
     assert "detail" in r.json()
-    assert "first-pass-1" not in r.text  # inputs are never echoed back
+    assert "pw-first1" not in r.text  # inputs are never echoed back
 
 
 async def test_register_accepts_the_edges(client: httpx.AsyncClient) -> None:
@@ -50,8 +50,8 @@ async def test_register_accepts_the_edges(client: httpx.AsyncClient) -> None:
 
 
 async def test_login_sets_a_strict_refresh_cookie(client: httpx.AsyncClient) -> None:
-    await client.post("/api/auth/register", json={"username": "alice", "password": "first-pass-1"})
-    r = await client.post("/api/auth/login", data={"username": "alice", "password": "first-pass-1"})
+    await client.post("/api/auth/register", json={"username": "alice", "password": "pw-first1"})
+    r = await client.post("/api/auth/login", data={"username": "alice", "password": "pw-first1"})
     assert r.status_code == 200
     body = r.json()
     assert body["token_type"] == "bearer" and body["expires_in"] == 1800 and body["access_token"]
@@ -61,15 +61,15 @@ async def test_login_sets_a_strict_refresh_cookie(client: httpx.AsyncClient) -> 
 
 
 async def test_login_bad_credentials_same_answer_for_unknown_users(client: httpx.AsyncClient) -> None:
-    await client.post("/api/auth/register", json={"username": "alice", "password": "first-pass-1"})
-    wrong = await client.post("/api/auth/login", data={"username": "alice", "password": "second-pass-2"})
-    unknown = await client.post("/api/auth/login", data={"username": "nobody", "password": "second-pass-2"})
+    await client.post("/api/auth/register", json={"username": "alice", "password": "pw-first1"})
+    wrong = await client.post("/api/auth/login", data={"username": "alice", "password": "pw-second2"})
+    unknown = await client.post("/api/auth/login", data={"username": "nobody", "password": "pw-second2"})
     assert wrong.status_code == unknown.status_code == 401
     assert wrong.json() == unknown.json()
 
 
 async def test_login_requires_the_form(client: httpx.AsyncClient) -> None:
-    r = await client.post("/api/auth/login", json={"username": "alice", "password": "first-pass-1"})
+    r = await client.post("/api/auth/login", json={"username": "alice", "password": "pw-first1"})
     assert r.status_code == 422
 
 
@@ -109,22 +109,22 @@ async def test_logout_revokes_and_clears_the_cookie(client: httpx.AsyncClient) -
 
 
 async def test_login_throttle_after_five_failures(client: httpx.AsyncClient) -> None:
-    await client.post("/api/auth/register", json={"username": "alice", "password": "first-pass-1"})
+    await client.post("/api/auth/register", json={"username": "alice", "password": "pw-first1"})
     for _ in range(5):
         r = await client.post("/api/auth/login", data={"username": "alice", "password": "wrong-pass"})
         assert r.status_code == 401
-    r = await client.post("/api/auth/login", data={"username": "alice", "password": "first-pass-1"})
+    r = await client.post("/api/auth/login", data={"username": "alice", "password": "pw-first1"})
     assert r.status_code == 429
     assert int(r.headers["retry-after"]) >= 1
     # Another username from the same address is not affected.
-    await client.post("/api/auth/register", json={"username": "bob", "password": "first-pass-1"})
-    assert (await client.post("/api/auth/login", data={"username": "bob", "password": "first-pass-1"})).status_code == 200
+    await client.post("/api/auth/register", json={"username": "bob", "password": "pw-first1"})
+    assert (await client.post("/api/auth/login", data={"username": "bob", "password": "pw-first1"})).status_code == 200
 
 
 async def test_health_ready_and_metrics(client: httpx.AsyncClient) -> None:
     assert (await client.get("/api/healthz")).json() == {"status": "ok"}
     assert (await client.get("/api/readyz")).json() == {"status": "ready"}
-    await client.post("/api/auth/login", data={"username": "ghost", "password": "first-pass-1"})
+    await client.post("/api/auth/login", data={"username": "ghost", "password": "pw-first1"})
     r = await client.get("/metrics")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
     assert 'canopy_http_requests_total{method="GET",route="/api/healthz",status="200"} 1.0' in r.text

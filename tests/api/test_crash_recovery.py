@@ -19,8 +19,8 @@ pytestmark = pytest.mark.timeout(120)
 
 def token_for(api: ApiProcess, username: str) -> str:
     with httpx.Client(base_url=api.url) as c:
-        c.post("/api/auth/register", json={"username": username, "password": "first-pass-1"})
-        return str(c.post("/api/auth/login", data={"username": username, "password": "first-pass-1"}).json()[
+        c.post("/api/auth/register", json={"username": username, "password": "pw-first1"})
+        return str(c.post("/api/auth/login", data={"username": username, "password": "pw-first1"}).json()[
             "access_token"])
 
 

@@ -183,8 +183,8 @@ def rest(api: ApiProcess, method: str, path: str, token: str | None = None, **kw
 
 def login(api: ApiProcess, username: str) -> tuple[str, str]:
     """Registers and logs in; returns the access token and the refresh cookie."""
-    assert rest(api, "POST", "/api/auth/register", json={"username": username, "password": "first-pass-1"}).is_success
-    r = rest(api, "POST", "/api/auth/login", data={"username": username, "password": "first-pass-1"})
+    assert rest(api, "POST", "/api/auth/register", json={"username": username, "password": "pw-first1"}).is_success
+    r = rest(api, "POST", "/api/auth/login", data={"username": username, "password": "pw-first1"})
     assert r.status_code == 200, r.text
     return str(r.json()["access_token"]), str(r.cookies["canopy_refresh"])
 
@@ -252,9 +252,9 @@ def test_disk_io_errors_are_refused_cleanly_and_nothing_half_written_survives_a_
             ]:
                 r = rest(api, method, path, token, **kwargs)
                 assert_unavailable(r)
-            r = rest(api, "POST", "/api/auth/register", json={"username": "ghost", "password": "first-pass-1"})
+            r = rest(api, "POST", "/api/auth/register", json={"username": "ghost", "password": "pw-first1"})
             assert_unavailable(r)
-            r = rest(api, "POST", "/api/auth/login", data={"username": "fay", "password": "first-pass-1"})
+            r = rest(api, "POST", "/api/auth/login", data={"username": "fay", "password": "pw-first1"})
             assert_unavailable(r)
             assert "access_token" not in r.text and "canopy_refresh" not in r.cookies
             assert_unavailable(refresh(api, refresh_cookie))  # the rotation rolls back: the cookie stays valid
