@@ -15,7 +15,9 @@ from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from canopy import accounts
+from canopy.logs import logging_config
 from canopy.main import create_app
+from canopy.ratelimit import SlidingWindow
 from canopy.services import Services
 from tests.conftest import make_settings, register_and_login
 from tests.wsutil import login, session_socket
@@ -79,6 +81,25 @@ async def test_the_address_budget_holds_across_usernames(tmp_path: Path) -> None
         async with client_from(application, "10.2.2.2") as other:
             r = await other.post("/api/auth/login", data={"username": "realuser", "password": "the-right-pass"})
             assert r.status_code == 200
+
+
+def test_expired_keys_are_swept_by_later_failures_without_a_task() -> None:
+    now = [0.0]
+    window = SlidingWindow(1, 60.0, clock=lambda: now[0], max_keys=1000)
+    for i in range(100):
+        window.hit(f"old-{i}")
+    assert len(window) == 100
+    now[0] = 61.0  # every old key has expired; nobody asks about them again
+    for i in range(60):
+        window.hit(f"new-{i}")  # each new event sweeps two of the least recent keys
+    assert len(window) == 60  # 120 sweeps covered the 100 expired keys
+    assert all(window.retry_after(f"new-{i}") > 0 for i in range(60))
+
+
+def test_logging_keeps_httpx_at_warning() -> None:
+    config = logging_config("DEBUG")
+    assert config["loggers"]["httpx"]["level"] == "WARNING"
+    assert config["loggers"]["httpcore"]["level"] == "WARNING"
 
 
 # ------------------------------------------------------------------------------- 3. bounded hashing

@@ -167,3 +167,11 @@ grep -q '^# user: not set' {conf}
         shutil.rmtree(base, ignore_errors=True)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "test is successful" in result.stdout
+
+
+def test_auth_routes_have_a_concurrency_limit_per_address() -> None:
+    text = (Path(__file__).resolve().parents[2] / "nginx" / "canopy.conf.template").read_text()
+    auth = text[text.index("location ^~ /api/auth/"):]
+    auth = auth[:auth.index("}")]
+    assert "limit_conn canopy_auth_conn" in auth
+    assert "limit_conn_zone $binary_remote_addr zone=canopy_auth_conn:" in text
