@@ -27,9 +27,13 @@ router = APIRouter(prefix="/api/auth", tags=["auth"],
 # Bodies over nginx's client_max_body_size (1 MiB) get nginx's JSON 413.
 BAD_BODY: dict[int | str, dict[str, Any]] = {
     400: {"description": "Body is not parseable"},
-    403: {"description": "Cross-site browser request (Origin not the app's own)"},
     413: {"description": "Body over 1 MiB (refused by the proxy)"},
     503: {"description": "Too many password hashes in progress; retry after Retry-After seconds"},
+}
+
+# Every POST under /api/auth/ passes canopy.origins first.
+CROSS_SITE: dict[int | str, dict[str, Any]] = {
+    403: {"description": "Cross-site browser request (Origin not the app's own)"},
 }
 
 REFRESH_COOKIE = "canopy_refresh"
@@ -94,7 +98,7 @@ def _token_response(services: Services, user: users.User, refresh: str, response
 
 
 @router.post("/register", status_code=status.HTTP_201_CREATED, response_model=UserOut,
-             responses={**BAD_BODY, 409: {"description": "Username taken"}})
+             responses={**BAD_BODY, **CROSS_SITE, 409: {"description": "Username taken"}})
 async def register(body: Credentials, services: ServicesDep) -> UserOut:
     password_hash = await _hash(services, hash_password, body.password)
     try:
@@ -110,7 +114,8 @@ def _client_ip(request: Request) -> str:
 
 
 @router.post("/login", response_model=TokenOut,
-             responses={**BAD_BODY, 401: {"description": "Bad credentials"}, 429: {"description": "Throttled"}})
+             responses={**BAD_BODY, **CROSS_SITE, 401: {"description": "Bad credentials"},
+                        429: {"description": "Throttled"}})
 async def login(
     request: Request, response: Response, services: ServicesDep,
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
@@ -143,7 +148,8 @@ async def login(
     return _token_response(services, stored.user, refresh, response)
 
 
-@router.post("/refresh", response_model=TokenOut, responses={401: {"description": "No valid refresh cookie"}})
+@router.post("/refresh", response_model=TokenOut,
+             responses={**CROSS_SITE, 401: {"description": "No valid refresh cookie"}})
 async def refresh(
     response: Response, services: ServicesDep,
     canopy_refresh: Annotated[str | None, Cookie(max_length=256)] = None,
@@ -163,7 +169,7 @@ async def refresh(
     return _token_response(services, user, new_token, response)
 
 
-@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, responses=CROSS_SITE)
 async def logout(
     services: ServicesDep, canopy_refresh: Annotated[str | None, Cookie(max_length=256)] = None
 ) -> Response:
@@ -179,7 +185,7 @@ def _cleared_cookie_response() -> Response:
 
 
 @router.post("/logout-all", status_code=status.HTTP_204_NO_CONTENT,
-             responses={401: {"description": "Not authenticated"}})
+             responses={**CROSS_SITE, 401: {"description": "Not authenticated"}})
 async def logout_all(user: CurrentUser, services: ServicesDep) -> Response:
     """Ends every login of the caller: access tokens, refresh tokens and open sockets."""
     await accounts.end_all_logins(services, user.id)
