@@ -157,7 +157,9 @@ class CompletionsClient:
             return delay
         if retryable:
             what = "is rate limiting" if status == 429 else "failed"
-            raise ProviderError(502, f"the assistant's provider {what} (HTTP {status}) after {attempt} retries", message)
+            raise ProviderError(
+                502, f"the assistant's provider {what} (HTTP {status}) after {attempt} retries", message
+            )
         raise ProviderError(502, f"the assistant's provider refused the request (HTTP {status})", message)
 
 
