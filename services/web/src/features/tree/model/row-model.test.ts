@@ -1,0 +1,119 @@
+/**
+ * The incremental row model against a full rebuild: for every case of the shared fixture
+ * tests/fixtures/tree_cases.json, after every step (one delta at a time, and all steps as one coalesced
+ * update), under several open states, `update` must give exactly the rows a fresh build gives.
+ */
+import { existsSync, readFileSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import type { TreeNode } from '@/lib/protocol'
+import { TreeDocument } from '@/lib/tree-engine'
+import { FilterIndex } from './filter-index'
+import { ALL_OPEN, ancestorsOf, pathAt, RowModel, type OpenState } from './row-model'
+
+const FIXTURE = resolve(process.cwd(), '../../tests/fixtures/tree_cases.json')
+
+interface Case {
+  name: string
+  initial: TreeNode
+  steps: Array<{ delta: unknown; error: number | null }>
+}
+
+const cases: Case[] = existsSync(FIXTURE)
+  ? (JSON.parse(readFileSync(FIXTURE, 'utf8')) as { cases: Case[] }).cases
+  : []
+
+function allIds(root: TreeNode): string[] {
+  const out: string[] = []
+  const stack = [root]
+  while (stack.length) {
+    const n = stack.pop()!
+    out.push(n.id)
+    stack.push(...n.children)
+  }
+  return out
+}
+
+/** Open states to check under: all open, all closed but the root, every other node closed. */
+function openStates(root: TreeNode): OpenState[] {
+  const ids = allIds(root)
+  return [
+    ALL_OPEN,
+    { defaultOpen: false, toggled: new Set([root.id]) },
+    { defaultOpen: true, toggled: new Set(ids.filter((_, i) => i % 2 === 1)) },
+  ]
+}
+
+function rows(m: RowModel) {
+  return m.nodes.map((n, i) => `${'  '.repeat(m.depths[i]!)}${n.id}:${n.value}`)
+}
+
+function expectSame(m: RowModel, open: OpenState, where: string) {
+  const fresh = new RowModel(m.tree, open)
+  expect(rows(m), where).toEqual(rows(fresh))
+  m.nodes.forEach((n, i) => expect(n, `${where}: row ${i} is the current node object`).toBe(fresh.nodes[i]))
+}
+
+describe('RowModel.update vs a full rebuild (tests/fixtures/tree_cases.json)', () => {
+  it('has the shared fixture', () => {
+    expect(cases.length).toBeGreaterThan(0)
+  })
+
+  it.each(cases.map((c) => [c.name, c] as const))('%s', (_name, c) => {
+    for (const open of openStates(c.initial)) {
+      const doc = new TreeDocument(c.initial, 0)
+      const stepwise = new RowModel(doc.root, open)
+      const coalesced = new RowModel(doc.root, open)
+      c.steps.forEach((step, i) => {
+        try {
+          doc.apply(step.delta)
+        } catch {
+          return // a failing step changes nothing (the engine's own test checks that)
+        }
+        stepwise.update(doc.root)
+        expectSame(stepwise, open, `step ${i}`)
+      })
+      coalesced.update(doc.root)
+      expectSame(coalesced, open, 'all steps in one update')
+    }
+  })
+})
+
+describe('RowModel', () => {
+  const tree: TreeNode = {
+    id: 'root',
+    value: 'Root',
+    children: [
+      { id: 'a', value: 'A', children: [{ id: 'a1', value: 'A1', children: [] }] },
+      { id: 'b', value: 'B', props: { prio: 'high' }, children: [] },
+    ],
+  }
+
+  it('touches only the changed rows: untouched node objects stay', () => {
+    const doc = new TreeDocument(tree, 0)
+    const m = new RowModel(doc.root)
+    const before = m.nodes.slice()
+    doc.apply({ action: 'update', path: '/root/b', fields: { value: 'B2' } })
+    m.update(doc.root)
+    expect(m.nodes[2]).toBe(before[2]) // a1
+    expect(m.nodes[3]!.value).toBe('B2')
+  })
+
+  it('toggles a branch and finds paths and ancestors', () => {
+    const m = new RowModel(tree)
+    expect(m.nodes.map((n) => n.id)).toEqual(['root', 'a', 'a1', 'b'])
+    m.toggleAt(1)
+    expect(m.nodes.map((n) => n.id)).toEqual(['root', 'a', 'b'])
+    m.toggleAt(1)
+    expect(pathAt(m.nodes, m.depths, 2)).toBe('/root/a/a1')
+    expect(ancestorsOf(tree, 'a1')).toEqual(['root', 'a'])
+    expect(ancestorsOf(tree, 'zz')).toBeNull()
+  })
+
+  it('filters by value or prop, keeps ancestors, counts only matches', () => {
+    const f = new FilterIndex(tree)
+    expect(f.run('a1')).toMatchObject({ matches: 1, depths: [0, 1, 2] })
+    expect(f.run('HIGH').nodes.map((n) => n.id)).toEqual(['root', 'b'])
+    expect(f.run('nothing like it')).toMatchObject({ matches: 0, nodes: [] })
+  })
+})
