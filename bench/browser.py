@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import itertools
 import json
 import tempfile
 import threading
@@ -191,7 +193,8 @@ async def _renames(url: str, token: str, session_id: str, paths: list[str]) -> b
             await asyncio.sleep(max(0.0, start + i / UPDATE_RATE - time.perf_counter()))
             value = f"u{i}-{int(time.time() * 1000)}"
             await ws.send(orjson.dumps({"type": "tree_op", "id": f"r{i}", "data": {
-                "base_rev": 0, "delta": {"action": "update", "path": paths[i % len(paths)], "fields": {"value": value}}}}).decode())
+                "base_rev": 0, "delta": {"action": "update", "path": paths[i % len(paths)],
+                                         "fields": {"value": value}}}}).decode())
     finally:
         await ws.close()
         reader.cancel()
@@ -215,7 +218,7 @@ def frame_stats(times: list[float]) -> dict[str, float]:
 
 def worst_gap(frames: list[float], start: float, end: float) -> float:
     """The longest interval between painted frames that overlaps [start, end]."""
-    gaps = [b - a for a, b in zip(frames, frames[1:], strict=False) if b >= start and a <= end]
+    gaps = [b - a for a, b in itertools.pairwise(frames) if b >= start and a <= end]
     return max(gaps, default=0.0)
 
 
@@ -290,16 +293,15 @@ class Bench:
         page.evaluate(WATCH_RENAMES)
         f0 = page.evaluate("performance.now()")
         in_thread(lambda: _renames(self.stack.ws_url, self.token, s.id, s.first_ids))
-        try:
+        with contextlib.suppress(PlaywrightTimeout):  # reported as fewer than UPDATES painted
             page.wait_for_function(
                 f"() => Object.values(window.__bench.seen).filter((v) => v >= 0).length >= {UPDATES}",
                 timeout=UPDATE_WAIT_MS, polling=100)
-        except PlaywrightTimeout:
-            pass  # reported as fewer than UPDATES painted
         f1 = page.evaluate("performance.now()")
         delays = [d for d in page.evaluate("Object.values(window.__bench.seen)") if d >= 0] or [float("nan")]
         frames = [t for t in page.evaluate("window.__bench.frames") if f0 <= t <= f1]
-        return {"painted": len(delays), "median_ms": median(delays), "p95_ms": percentile(delays, 95), "max_ms": max(delays),
+        return {"painted": len(delays), "median_ms": median(delays), "p95_ms": percentile(delays, 95),
+                "max_ms": max(delays),
                 "last_ms": delays[-1], "fps": (len(frames) - 1) / ((frames[-1] - frames[0]) / 1000),
                 "window_s": (f1 - f0) / 1000}
 
@@ -333,7 +335,14 @@ class Bench:
         page.get_by_text("Bench note").first.wait_for()
         end = page.evaluate("performance.now()")
         tasks = [d for t, d in page.evaluate("window.__bench.longtasks") if start <= t <= end]
-        revealed = page.get_by_role("treeitem", name="Bench note", exact=True).is_visible()
+        note = page.get_by_role("treeitem", name="Bench note", exact=True)
+        revealed = note.is_visible()
+        jump = page.get_by_role("button", name="Jump to change")
+        if not revealed and jump.count():
+            jump.click()
+            with contextlib.suppress(PlaywrightTimeout):
+                note.wait_for(timeout=5000)
+            revealed = note.is_visible()
         return {"longtasks": len(tasks), "total_ms": sum(tasks), "max_ms": max(tasks, default=0.0),
                 "revealed": revealed}
 

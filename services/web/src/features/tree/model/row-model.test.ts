@@ -79,6 +79,55 @@ describe('RowModel.update vs a full rebuild (tests/fixtures/tree_cases.json)', (
   })
 })
 
+/** A small seeded PRNG (mulberry32), so a failure replays. */
+function prng(seed: number) {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+describe('RowModel.update vs a full rebuild, random deltas', () => {
+  it.each([1, 2, 3, 4])('seed %i: adds, removes, moves and renames, one by one and in bursts', (seed) => {
+    const rnd = prng(seed)
+    const pick = <T,>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!
+    const doc = new TreeDocument({ id: 'root', value: 'Root', children: [] }, 0)
+    let next = 0
+    // some of the nodes to come are closed branches
+    const open: OpenState = { defaultOpen: true, toggled: new Set(['n2', 'n5', 'k4', 'n9', 'n14', 'k20', 'n31']) }
+    const oneByOne = new RowModel(doc.root, open)
+    const bursts = new RowModel(doc.root, open)
+    for (let step = 0; step < 400; step++) {
+      const ids = allIds(doc.root)
+      const path = (id: string) => '/' + [...(ancestorsOf(doc.root, id) ?? []), id].join('/')
+      const id = pick(ids)
+      const r = rnd()
+      try {
+        if (r < 0.45 || ids.length < 5) {
+          const kids = Array.from({ length: Math.floor(rnd() * 3) }, () => ({ id: `k${next++}`, value: 'kid', children: [] }))
+          doc.apply({ action: 'add', path: `${path(id)}/children`, node: { id: `n${next++}`, value: `v${step}`, children: kids }, index: Math.floor(rnd() * 4) })
+        } else if (r < 0.6 && id !== 'root') {
+          doc.apply({ action: 'remove', path: path(id) })
+        } else if (r < 0.8 && id !== 'root') {
+          doc.apply({ action: 'move', path: path(id), to: `${path(pick(ids))}/children`, index: Math.floor(rnd() * 4) })
+        } else {
+          doc.apply({ action: 'update', path: path(id), fields: { value: `r${step}` } })
+        }
+      } catch {
+        continue // a move into its own subtree: refused, nothing changed
+      }
+      oneByOne.update(doc.root)
+      expectSame(oneByOne, oneByOne.openState, `seed ${seed} step ${step}`)
+      if (step % 5 === 4) {
+        bursts.update(doc.root)
+        expectSame(bursts, bursts.openState, `seed ${seed} burst at ${step}`)
+      }
+    }
+  })
+})
+
 describe('RowModel', () => {
   const tree: TreeNode = {
     id: 'root',
