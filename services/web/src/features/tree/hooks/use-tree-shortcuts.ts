@@ -45,8 +45,8 @@ export interface TreeKeyTarget {
 
 /**
  * The tree's keys (WAI-ARIA tree view pattern plus the panel's own): ↑/↓, Home/End, PageUp/PageDown move;
- * → opens or goes to the first child, ← closes or goes to the parent; Enter or F2 renames; Insert adds a child;
- * Delete removes. Returns the keydown handler for the tree element.
+ * → opens or goes to the first child, ← closes or goes to the parent; Enter or F2 renames; Insert (or a) adds a
+ * child; Delete (or Backspace) removes. Returns the keydown handler for the tree element.
  */
 export function treeKeyHandler(t: TreeKeyTarget) {
   return (e: KeyboardEvent<HTMLElement>) => {
@@ -68,7 +68,9 @@ export function treeKeyHandler(t: TreeKeyTarget) {
       Enter: () => t.edit(i),
       F2: () => t.edit(i),
       Insert: () => t.addChild(i),
+      a: () => t.addChild(i),
       Delete: () => t.remove(i),
+      Backspace: () => t.remove(i),
     }
     const act = actions[e.key]
     if (!act) return
