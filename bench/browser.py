@@ -359,7 +359,9 @@ def run(sizes: tuple[int, ...] = SIZES, workdir: Path | None = None) -> dict[str
         stack = Stack(workdir or Path(tmp), env_overrides={
             "RATE_LIMIT_FRAMES_PER_SECOND": "100000", "RATE_LIMIT_FRAME_BURST": "100000",
             "RATE_LIMIT_PROMPTS_PER_MINUTE": "100000", "WS_MAX_FRAME_BYTES": str(2**20),
-            "WS_IDLE_TIMEOUT_SECONDS": "3600", "LOG_LEVEL": "WARNING", "TREE_MAX_NODES": "100000",
+            "WS_IDLE_TIMEOUT_SECONDS": "3600", "LOG_LEVEL": "WARNING",
+            # room for the chat turn's node on top of the 100k tree (the default limit is 100,000)
+            "TREE_MAX_NODES": "100100",
         })
         stack.start()
         try:

@@ -78,7 +78,7 @@ export const TreeToolbar = memo(function TreeToolbar(p: TreeToolbarProps) {
           onChange={(e) => p.onFilter(e.target.value)}
           className="h-8 w-40 min-w-32 flex-1 md:flex-none"
         />
-        <span role="status" aria-label="Filter matches" className="min-w-16 text-xs text-muted-foreground">
+        <span role="status" aria-label="Filter matches" className="text-xs text-muted-foreground empty:hidden">
           {matchText(p.matches)}
         </span>
         <Button size="sm" variant="ghost" disabled={!p.hasTree} onClick={p.onAdd}>
