@@ -161,8 +161,7 @@ async def _build(url: str, token: str, session_id: str, n: int) -> list[str]:
     ws = await _open(url, token, session_id)
     first: list[str] = []
     try:
-        # one node short: the chat turn's node makes it n (the browser's engine, like the server, stops at
-        # 100,000 nodes; lib/tree-engine's LIMITS are not raised by TREE_MAX_NODES yet — issue #13)
+        # one node short: the chat turn's node makes it n, within the default TREE_MAX_NODES (100,000)
         for i, sub in enumerate(build_tree_nodes(n - 1)):
             if i == 0:
                 # the leaves of the first subtree's first branch: rows 4-13, on screen from the start
