@@ -78,14 +78,14 @@ describe('the app', () => {
     await waitFor(() => expect(router.state.location.pathname).toBe('/sessions/s1'))
     expect(badge).toHaveTextContent('Connected')
     expect(screen.getByText('earlier prompt')).toBeInTheDocument()
-    expect(screen.getByRole('treeitem', { name: 'Root' })).toBeInTheDocument()
+    expect(await screen.findByRole('treeitem', { name: 'Root' })).toBeInTheDocument() // the tree renders on the next animation frame
     // sessions sidebar
     const nav = await screen.findByRole('navigation', { name: 'Sessions' })
     expect(within(nav).getByRole('link', { name: /Groceries/ })).toHaveAttribute('aria-current', 'page')
 
     // a server tree_update shows up
     act(() => sock.receive(addUpdate('t1', 'Task 1', 1, 11)))
-    expect(screen.getByRole('treeitem', { name: 'Task 1' })).toBeInTheDocument()
+    expect(await screen.findByRole('treeitem', { name: 'Task 1' })).toBeInTheDocument()
 
     // a rename in the tree goes out as a tree_op with the current rev, and is applied only when echoed
     await user.click(screen.getByRole('button', { name: 'Rename Task 1' }))
@@ -103,7 +103,7 @@ describe('the app', () => {
         data: { delta: op.data.delta, rev: 2, origin: 'user' },
       }),
     )
-    expect(screen.getByRole('treeitem', { name: 'Milk' })).toBeInTheDocument()
+    expect(await screen.findByRole('treeitem', { name: 'Milk' })).toBeInTheDocument()
 
     // chat: prompt out, streaming answer in
     await user.type(screen.getByRole('textbox', { name: 'Message' }), 'Add Eggs under root')

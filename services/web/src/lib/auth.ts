@@ -27,6 +27,22 @@ const REFRESH_URL = '/api/auth/refresh'
 const RENEW_MARGIN_MS = 60_000
 /** A token closer than this to its expiry is not handed out for a new connection. */
 const MIN_VALIDITY_MS = 15_000
+/**
+ * "This browser has logged in and not out": a hint (no secret) kept beside the HttpOnly refresh cookie, which
+ * scripts cannot see. Without it, the page-load check skips the refresh call that could only answer 401
+ * (Chromium logs every 401 as a console error). A hint that outlived its cookie costs one 401 and is dropped.
+ */
+const SIGNED_IN_HINT = 'canopy.signed-in'
+
+function hint(value?: boolean): boolean {
+  try {
+    if (value === true) localStorage.setItem(SIGNED_IN_HINT, '1')
+    else if (value === false) localStorage.removeItem(SIGNED_IN_HINT)
+    return localStorage.getItem(SIGNED_IN_HINT) === '1'
+  } catch {
+    return true // no storage: ask the server, as before
+  }
+}
 
 export class AuthStore {
   private token: string | null = null
@@ -54,6 +70,7 @@ export class AuthStore {
     const lifetime = Math.max(1, Number(resp.expires_in) || 0) * 1000
     this.expiresAt = Date.now() + lifetime
     this.schedule(lifetime - Math.min(RENEW_MARGIN_MS, lifetime * 0.2))
+    hint(true)
     this.setStatus('authenticated')
   }
 
@@ -63,11 +80,16 @@ export class AuthStore {
     this.expiresAt = 0
     if (this.timer) clearTimeout(this.timer)
     this.timer = null
+    hint(false)
     this.setStatus('anonymous')
   }
 
-  /** On page load: try the refresh cookie once. */
+  /** On page load: try the refresh cookie once (when this browser has logged in and not out). */
   init(): Promise<void> {
+    if (!this.initialized && !hint()) {
+      this.setStatus('anonymous')
+      this.initialized = Promise.resolve()
+    }
     if (!this.initialized) {
       this.initialized = this.refresh().then(
         () => undefined,

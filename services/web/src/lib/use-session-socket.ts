@@ -1,4 +1,4 @@
-import { useEffect, useState, useSyncExternalStore } from 'react'
+import { useEffect, useMemo, useState, useSyncExternalStore } from 'react'
 import { SessionSocket, type SessionSnapshot, type SessionSocketOptions } from './ws-client'
 
 /**
@@ -31,4 +31,23 @@ export function useSessionSocket(options: SessionSocketOptions): SessionSocket {
 /** The client's snapshot (connection state, session id, tree, rev), re-rendering on change. */
 export function useSessionSnapshot(client: SessionSocket): SessionSnapshot {
   return useSyncExternalStore(client.subscribe, client.getSnapshot, client.getSnapshot)
+}
+
+export interface SessionStatus {
+  state: SessionSnapshot['state']
+  offlineReason: SessionSnapshot['offlineReason']
+  sessionId: string | null
+  ready: boolean
+}
+
+/**
+ * The connection's status alone: re-renders when it changes, not on every tree frame (the tree reads the
+ * client through its own, frame-coalesced subscription: features/tree useTreeFeed).
+ */
+export function useSessionStatus(client: SessionSocket): SessionStatus {
+  const state = useSyncExternalStore(client.subscribe, () => client.getSnapshot().state)
+  const sessionId = useSyncExternalStore(client.subscribe, () => client.getSnapshot().sessionId)
+  const ready = useSyncExternalStore(client.subscribe, () => client.getSnapshot().ready)
+  const offlineReason = useSyncExternalStore(client.subscribe, () => client.getSnapshot().offlineReason)
+  return useMemo(() => ({ state, offlineReason, sessionId, ready }), [state, offlineReason, sessionId, ready])
 }

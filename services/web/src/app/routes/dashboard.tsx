@@ -7,10 +7,10 @@ import { Button } from '@/components/ui/button'
 import { useLogout, useMe } from '@/features/auth'
 import { ChatPanel, chatReducer, initialChatState } from '@/features/chat'
 import { SessionsSidebar, sessionsKeys } from '@/features/sessions'
-import { TreePanel, type TreeOp } from '@/features/tree'
+import { TreePanel, useTreeFeed, type TreeOp } from '@/features/tree'
 import { auth } from '@/lib/auth'
 import type { Delta } from '@/lib/protocol'
-import { useSessionSnapshot, useSessionSocket } from '@/lib/use-session-socket'
+import { useSessionStatus, useSessionSocket } from '@/lib/use-session-socket'
 import { cn } from '@/lib/utils'
 import { ConnectionBadge } from '../components/connection-badge'
 
@@ -39,7 +39,10 @@ export function DashboardRoute() {
     sessionId: routeId,
     getToken: ({ force }) => auth.getFreshToken({ force }),
   })
-  const session = useSessionSnapshot(client)
+  // The connection's status only: tree frames do not re-render the dashboard (nor the chat).
+  const session = useSessionStatus(client)
+  // The tree, at most once per animation frame.
+  const feed = useTreeFeed(client)
 
   // Frames → chat state, toasts, and fresher session list.
   useEffect(() => {
@@ -182,9 +185,9 @@ export function DashboardRoute() {
             className={cn('flex min-h-[60vh] flex-col p-3 md:min-h-0 md:w-2/5 md:border-r')}
           />
           <TreePanel
-            tree={session.tree}
-            rev={session.rev}
-            lastChange={session.lastChange}
+            tree={feed.tree}
+            rev={feed.rev}
+            lastChange={feed.lastChange}
             onOp={onOp}
             validate={validateOp}
             onUndo={onUndo}

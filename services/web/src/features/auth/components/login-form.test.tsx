@@ -36,7 +36,11 @@ describe('LoginForm', () => {
     expect(call.init!.body).toBe('username=alice&password=s3cret+pass%26%3D')
     expect(auth.getAccessToken()).toBe('tok-1')
     expect(auth.getState().status).toBe('authenticated')
-    expect(localStorage.length + sessionStorage.length).toBe(0)
+    // The token never reaches storage; the one stored key is lib/auth's signed-in hint (no secret in it).
+    expect(sessionStorage.length).toBe(0)
+    const stored = Array.from({ length: localStorage.length }, (_, i) => localStorage.key(i)!)
+    expect(stored).toEqual(['canopy.signed-in'])
+    expect(localStorage.getItem('canopy.signed-in')).toBe('1')
   })
 
   it('shows an error on bad credentials', async () => {

@@ -144,6 +144,49 @@ describe('TreePanel', () => {
     expect(screen.getByRole('treeitem', { name: 'Task 1' })).toBeInTheDocument()
   })
 
+  it('says how many nodes match, and when none does', async () => {
+    const { user } = setup()
+    const box = screen.getByRole('searchbox', { name: 'Filter nodes' })
+    await user.type(box, 'task')
+    await waitFor(() => expect(screen.getByRole('status', { name: 'Filter matches' })).toHaveTextContent('3 matches'))
+    await user.type(box, ' zzz')
+    await waitFor(() => expect(screen.getByRole('status', { name: 'Filter matches' })).toHaveTextContent('No match'))
+    expect(screen.queryAllByRole('treeitem')).toHaveLength(0)
+    await user.clear(box)
+    await waitFor(() => expect(screen.getAllByRole('treeitem')).toHaveLength(4))
+    expect(screen.getByRole('status', { name: 'Filter matches' })).toHaveTextContent('')
+  })
+
+  it('moves focus with the arrow keys and opens / closes branches', async () => {
+    const { user } = setup()
+    await user.click(screen.getByRole('treeitem', { name: 'Root' }))
+    const treeEl = screen.getByRole('tree', { name: 'Object tree' })
+    expect(treeEl).toHaveFocus()
+    await user.keyboard('{ArrowDown}{ArrowDown}')
+    const t2 = screen.getByRole('treeitem', { name: 'Task 2' })
+    expect(t2).toHaveAttribute('aria-selected', 'true')
+    expect(treeEl).toHaveAttribute('aria-activedescendant', t2.id)
+    await user.keyboard('{ArrowLeft}')
+    expect(t2).toHaveAttribute('aria-expanded', 'false')
+    expect(screen.queryByRole('treeitem', { name: 'Sub task' })).not.toBeInTheDocument()
+    await user.keyboard('{ArrowRight}{ArrowRight}')
+    expect(screen.getByRole('treeitem', { name: 'Sub task' })).toHaveAttribute('aria-selected', 'true')
+    await user.keyboard('{ArrowLeft}')
+    expect(t2).toHaveAttribute('aria-selected', 'true')
+  })
+
+  it('offers to jump to a change made inside a collapsed branch, and reveals it', async () => {
+    const { user, rerender } = setup()
+    await user.click(screen.getByRole('button', { name: 'Collapse all' }))
+    const sub = { id: 't2b', value: 'Far away', children: [] }
+    const t2 = { ...tree.children[1]!, children: [...tree.children[1]!.children, sub] }
+    rerender({ tree: { ...tree, children: [tree.children[0]!, t2] }, rev: 8, lastChange: { ids: ['t2b'], version: 3, origin: 'assistant' } })
+    expect(screen.queryByRole('treeitem', { name: 'Far away' })).not.toBeInTheDocument()
+    await user.click(await screen.findByRole('button', { name: 'Jump to change' }))
+    expect(await screen.findByRole('treeitem', { name: 'Far away' })).toHaveAttribute('aria-selected', 'true')
+    expect(screen.queryByRole('button', { name: 'Jump to change' })).not.toBeInTheDocument()
+  })
+
   it('collapses and expands all', async () => {
     const { user } = setup()
     await user.click(screen.getByRole('button', { name: 'Collapse all' }))

@@ -1,0 +1,199 @@
+import { memo, useEffect, useRef, type DragEvent, type ReactNode } from 'react'
+import { ChevronDownIcon, ChevronRightIcon, PencilIcon, PlusIcon, Trash2Icon } from 'lucide-react'
+import type { TreeNode } from '@/lib/protocol'
+import { cn } from '@/lib/utils'
+
+export const ROW_HEIGHT = 32
+export const INDENT = 18
+
+export type DropPosition = 'before' | 'inside' | 'after'
+
+/** What a row asks of the view; one stable object for every row, so rows re-render only when their own props change. */
+export interface RowActions {
+  focus(index: number): void
+  toggle(index: number): void
+  edit(index: number): void
+  addChild(index: number): void
+  remove(index: number): void
+  submitEdit(index: number, value: string | null): void
+  dragStart(index: number): void
+  dragOver(index: number, position: DropPosition): void
+  drop(index: number, position: DropPosition): void
+  dragEnd(): void
+}
+
+export interface TreeRowProps {
+  node: TreeNode
+  index: number
+  depth: number
+  /** null: a leaf (no aria-expanded). */
+  expanded: boolean | null
+  focused: boolean
+  editing: boolean
+  lit: boolean
+  drop: DropPosition | null
+  domId: string
+  actions: RowActions
+}
+
+function dropPosition(e: DragEvent<HTMLElement>, leafOrRoot: 'root' | 'any'): DropPosition {
+  const box = e.currentTarget.getBoundingClientRect()
+  const y = (e.clientY - box.top) / (box.height || ROW_HEIGHT)
+  if (leafOrRoot === 'root') return 'inside'
+  if (y < 0.25) return 'before'
+  if (y > 0.75) return 'after'
+  return 'inside'
+}
+
+/** A row: role=treeitem named by the node's value, positioned by the view. */
+export const TreeRow = memo(function TreeRow({
+  node,
+  index,
+  depth,
+  expanded,
+  focused,
+  editing,
+  lit,
+  drop,
+  domId,
+  actions,
+}: TreeRowProps) {
+  const props = node.props ? Object.entries(node.props) : []
+  const propsId = `${domId}-props`
+  const where = depth === 0 ? 'root' : 'any'
+  return (
+    <div
+      id={domId}
+      role="treeitem"
+      aria-level={depth + 1}
+      aria-expanded={expanded ?? undefined}
+      aria-selected={focused}
+      aria-label={node.value}
+      aria-describedby={props.length ? propsId : undefined}
+      data-highlight={lit || undefined}
+      draggable={depth > 0 && !editing}
+      onClick={() => actions.focus(index)}
+      onDragStart={(e) => {
+        e.dataTransfer.effectAllowed = 'move'
+        e.dataTransfer.setData('text/plain', node.id)
+        actions.dragStart(index)
+      }}
+      onDragOver={(e) => {
+        e.preventDefault()
+        actions.dragOver(index, dropPosition(e, where))
+      }}
+      onDrop={(e) => {
+        e.preventDefault()
+        actions.drop(index, dropPosition(e, where))
+      }}
+      onDragEnd={() => actions.dragEnd()}
+      style={{ top: index * ROW_HEIGHT, height: ROW_HEIGHT, paddingLeft: depth * INDENT }}
+      className={cn(
+        'group absolute inset-x-0 flex cursor-default items-center gap-1 pr-2 text-sm transition-colors duration-700',
+        'hover:bg-accent/60 aria-selected:bg-accent',
+        focused && 'ring-2 ring-ring/60 ring-inset',
+        lit && 'bg-amber-200/70 duration-0 dark:bg-amber-500/30',
+        drop === 'inside' && 'bg-primary/10',
+        drop === 'before' && 'shadow-[inset_0_2px_0_0_var(--color-primary)]',
+        drop === 'after' && 'shadow-[inset_0_-2px_0_0_var(--color-primary)]',
+      )}
+    >
+      <span className="flex size-5 shrink-0 items-center justify-center">
+        {expanded !== null && (
+          <button
+            type="button"
+            tabIndex={-1}
+            aria-hidden
+            className="rounded-sm text-muted-foreground hover:text-foreground"
+            onClick={(e) => {
+              e.stopPropagation()
+              actions.toggle(index)
+            }}
+          >
+            {expanded ? <ChevronDownIcon className="size-4" /> : <ChevronRightIcon className="size-4" />}
+          </button>
+        )}
+      </span>
+      {editing ? (
+        <EditValue value={node.value} onDone={(v) => actions.submitEdit(index, v)} />
+      ) : (
+        <span className="truncate" onDoubleClick={() => actions.edit(index)}>
+          {node.value}
+        </span>
+      )}
+      {props.length > 0 && !editing && (
+        <span id={propsId} className="flex min-w-0 shrink items-center gap-1 overflow-hidden">
+          {props.map(([k, v]) => (
+            <span key={k} className="shrink-0 rounded border bg-muted px-1 font-mono text-[11px] text-muted-foreground">
+              {k}: {String(v)}
+            </span>
+          ))}
+        </span>
+      )}
+      {!editing && (
+        <span className="ml-auto hidden shrink-0 items-center gap-0.5 pl-2 group-hover:flex group-aria-selected:flex">
+          <RowAction label={`Add child to ${node.value}`} onClick={() => actions.addChild(index)}>
+            <PlusIcon className="size-3.5" />
+          </RowAction>
+          <RowAction label={`Rename ${node.value}`} onClick={() => actions.edit(index)}>
+            <PencilIcon className="size-3.5" />
+          </RowAction>
+          {depth > 0 && (
+            <RowAction label={`Delete ${node.value}`} onClick={() => actions.remove(index)}>
+              <Trash2Icon className="size-3.5" />
+            </RowAction>
+          )}
+        </span>
+      )}
+    </div>
+  )
+})
+
+function RowAction({ label, onClick, children }: { label: string; onClick: () => void; children: ReactNode }) {
+  return (
+    <button
+      type="button"
+      tabIndex={-1}
+      aria-label={label}
+      title={label}
+      className="rounded-sm p-1 text-muted-foreground hover:bg-background hover:text-foreground"
+      onClick={(e) => {
+        e.stopPropagation()
+        onClick()
+      }}
+    >
+      {children}
+    </button>
+  )
+}
+
+/** The inline editor: Enter or blur submits, Escape cancels (`onDone(null)`). */
+function EditValue({ value, onDone }: { value: string; onDone: (value: string | null) => void }) {
+  const input = useRef<HTMLInputElement>(null)
+  const done = useRef(false)
+  useEffect(() => {
+    input.current?.focus()
+    input.current?.select()
+  }, [])
+  const finish = (v: string | null) => {
+    if (done.current) return
+    done.current = true
+    onDone(v)
+  }
+  return (
+    <input
+      ref={input}
+      aria-label="Node value"
+      defaultValue={value}
+      maxLength={500}
+      className="h-6 min-w-0 flex-1 rounded border border-input bg-background px-1 text-sm outline-none focus-visible:ring-2 focus-visible:ring-ring/50"
+      onClick={(e) => e.stopPropagation()}
+      onBlur={() => finish(input.current?.value ?? '')}
+      onKeyDown={(e) => {
+        e.stopPropagation()
+        if (e.key === 'Escape') finish(null)
+        else if (e.key === 'Enter') finish(input.current?.value ?? '')
+      }}
+    />
+  )
+}

@@ -1,0 +1,108 @@
+import { useCallback, useImperativeHandle, useRef, useState, type KeyboardEvent, type Ref } from 'react'
+import type { TreeRows } from '../hooks/use-tree-rows'
+import { ROW_HEIGHT, TreeRow, type DropPosition, type RowActions } from './tree-row'
+
+const OVERSCAN = 8
+
+export interface TreeViewHandle {
+  /** Scroll just enough for row `index` to be in view. */
+  scrollTo(index: number): void
+  /** Is row `index` within the visible part of the list? */
+  inView(index: number): boolean
+  focus(): void
+}
+
+export interface TreeViewProps {
+  rows: TreeRows
+  height: number
+  focusedId: string | null
+  editingId: string | null
+  highlight: ReadonlySet<string>
+  drop: { id: string; position: DropPosition } | null
+  actions: RowActions
+  domPrefix: string
+  onKeyDown: (e: KeyboardEvent<HTMLDivElement>) => void
+  ref?: Ref<TreeViewHandle>
+}
+
+/**
+ * The virtualised tree: one scrolling element with role=tree, rows of a fixed height absolutely positioned
+ * inside a spacer as tall as all rows, and only the rows in view (plus a few) in the DOM. Keyboard focus stays
+ * on the tree element and `aria-activedescendant` names the focused row (the APG pattern that survives rows
+ * being unmounted as they scroll away).
+ */
+export function TreeView({ rows, height, focusedId, editingId, highlight, drop, actions, domPrefix, onKeyDown, ref }: TreeViewProps) {
+  const scroller = useRef<HTMLDivElement>(null)
+  const [scrollTop, setScrollTop] = useState(0)
+  const count = rows.nodes.length
+
+  const scrollTo = useCallback(
+    (index: number) => {
+      const el = scroller.current
+      if (!el) return
+      const top = index * ROW_HEIGHT
+      const view = el.clientHeight || height
+      if (top < el.scrollTop) el.scrollTop = top
+      else if (top + ROW_HEIGHT > el.scrollTop + view) el.scrollTop = top + ROW_HEIGHT - view
+      setScrollTop(el.scrollTop)
+    },
+    [height],
+  )
+  useImperativeHandle(
+    ref,
+    () => ({
+      scrollTo,
+      inView: (index: number) => {
+        const top = scroller.current?.scrollTop ?? 0
+        const view = scroller.current?.clientHeight || height
+        return index * ROW_HEIGHT >= top && (index + 1) * ROW_HEIGHT <= top + view
+      },
+      focus: () => scroller.current?.focus({ preventScroll: true }),
+    }),
+    [height, scrollTo],
+  )
+
+  const first = Math.max(0, Math.floor(scrollTop / ROW_HEIGHT) - OVERSCAN)
+  const last = Math.min(count, Math.ceil((scrollTop + height) / ROW_HEIGHT) + OVERSCAN)
+  const items = []
+  let active: string | undefined
+  for (let i = first; i < last; i++) {
+    const node = rows.nodes[i]!
+    const domId = `${domPrefix}-${i}`
+    const focused = node.id === focusedId
+    if (focused) active = domId
+    items.push(
+      <TreeRow
+        key={node.id}
+        node={node}
+        index={i}
+        depth={rows.depths[i]!}
+        expanded={rows.expandedAt(i)}
+        focused={focused}
+        editing={node.id === editingId}
+        lit={highlight.has(node.id)}
+        drop={drop && drop.id === node.id ? drop.position : null}
+        domId={domId}
+        actions={actions}
+      />,
+    )
+  }
+
+  return (
+    <div
+      ref={scroller}
+      role="tree"
+      aria-label="Object tree"
+      tabIndex={0}
+      aria-activedescendant={active}
+      onKeyDown={onKeyDown}
+      onScroll={(e) => setScrollTop(e.currentTarget.scrollTop)}
+      style={{ height }}
+      className="relative overflow-auto outline-none focus-visible:ring-2 focus-visible:ring-ring/50"
+    >
+      <div style={{ height: count * ROW_HEIGHT }} className="relative">
+        {items}
+      </div>
+    </div>
+  )
+}

@@ -1,0 +1,53 @@
+import { describe, expect, it } from 'vitest'
+import { act, renderHook, waitFor } from '@testing-library/react'
+import type { TreeNode } from '@/lib/protocol'
+import { useTreeFeed, type TreeFeed, type TreeSource } from './use-tree-feed'
+
+function source(initial: TreeFeed) {
+  let snap = initial
+  const listeners = new Set<() => void>()
+  const src: TreeSource = {
+    subscribe: (l) => {
+      listeners.add(l)
+      return () => listeners.delete(l)
+    },
+    getSnapshot: () => snap,
+  }
+  const push = (next: TreeFeed) => {
+    snap = next
+    for (const l of listeners) l()
+  }
+  return { src, push }
+}
+
+const node = (value: string): TreeNode => ({ id: 'root', value, children: [] })
+
+describe('useTreeFeed', () => {
+  it('renders a burst of updates once, with the ids of every one of them', async () => {
+    const { src, push } = source({ tree: node('v0'), rev: 0, lastChange: null })
+    let renders = 0
+    const { result } = renderHook(() => {
+      renders++
+      return useTreeFeed(src)
+    })
+    const before = renders
+    act(() => {
+      for (let i = 1; i <= 5; i++) push({ tree: node(`v${i}`), rev: i, lastChange: { ids: [`n${i}`], version: i, origin: 'assistant' } })
+    })
+    await waitFor(() => expect(result.current.rev).toBe(5))
+    expect(renders - before).toBe(1)
+    expect(result.current.tree?.value).toBe('v5')
+    expect(result.current.lastChange).toMatchObject({ ids: ['n1', 'n2', 'n3', 'n4', 'n5'], version: 5 })
+  })
+
+  it('a snapshot drops the ids of the changes it replaced', async () => {
+    const { src, push } = source({ tree: node('v0'), rev: 0, lastChange: null })
+    const { result } = renderHook(() => useTreeFeed(src))
+    act(() => {
+      push({ tree: node('v1'), rev: 1, lastChange: { ids: ['a'], version: 1, origin: 'user' } })
+      push({ tree: node('v9'), rev: 9, lastChange: { ids: [], version: 2, origin: 'snapshot' } })
+    })
+    await waitFor(() => expect(result.current.rev).toBe(9))
+    expect(result.current.lastChange).toMatchObject({ ids: [], origin: 'snapshot' })
+  })
+})
