@@ -69,6 +69,14 @@ class Settings(BaseSettings):
     ws_max_frame_bytes: int = Field(64 * 1024, ge=1024)
     ws_per_message_deflate: bool = False
     replay_buffer_frames: int = Field(1000, ge=0)
+    # Budgets (docs/reliability.md, "Budgets"): bytes, counts and rates one user or socket may hold.
+    ws_outbox_max_bytes: int = Field(8 * 1024 * 1024, ge=64 * 1024)
+    replay_buffer_max_bytes: int = Field(4 * 1024 * 1024, ge=0)
+    max_sessions_per_user: int = Field(200, ge=1)
+    sessions_created_per_minute: int = Field(10, ge=1)
+    ws_max_sockets_per_user: int = Field(20, ge=1)
+    ws_max_unauthenticated_per_ip: int = Field(50, ge=1)
+    user_storage_max_bytes: int = Field(256 * 1024 * 1024, ge=1024 * 1024)
     rate_limit_frames_per_second: float = Field(20.0, gt=0)
     rate_limit_frame_burst: int = Field(40, ge=1)
     rate_limit_prompts_per_minute: int = Field(30, ge=1)
@@ -76,6 +84,7 @@ class Settings(BaseSettings):
 
     tree_max_nodes: int = Field(100_000, ge=1)
     tree_max_depth: int = Field(64, ge=2, le=120)  # orjson nests at most 255 containers (2 per level)
+    tree_max_bytes: int = Field(8 * 1024 * 1024, ge=1024)
 
     @field_validator("allowed_origins", mode="before")
     @classmethod

@@ -59,6 +59,20 @@ class Metrics:
         self.resumes = Counter("canopy_ws_resumes", "Session attaches by kind", ["kind"], registry=r)
         self.rate_limited = Counter("canopy_rate_limited", "Rate-limit hits", ["limit"], registry=r)
         self.evictions = Counter("canopy_session_evictions", "Idle sessions evicted from memory", registry=r)
+        self.budget_refusals = Counter(
+            "canopy_budget_refusals", "Requests refused or sockets closed at a budget", ["budget"], registry=r
+        )
+        self.budget_refusals_of = Labelled(self.budget_refusals)
+        self.outbox_peak_bytes = Gauge(
+            "canopy_ws_outbox_peak_bytes", "Most bytes ever queued for one connection", registry=r
+        )
+        self._outbox_peak = 0
+
+    def note_outbox(self, queued: int) -> None:
+        """Records a connection's queued bytes when they set a new peak (rare: no lock on the common path)."""
+        if queued > self._outbox_peak:
+            self._outbox_peak = queued
+            self.outbox_peak_bytes.set(queued)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

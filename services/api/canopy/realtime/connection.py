@@ -4,6 +4,11 @@ Frames are read and handled one at a time, in order. Sending goes through a boun
 outbox drained by a writer task, so a slow tab never blocks a session's broadcast;
 a tab that falls too far behind is closed (1013) and resumes with `last_seq`. The
 writer task exists only while frames are waiting, so an idle tab holds no task.
+
+The outbox has a byte budget (`WS_OUTBOX_MAX_BYTES`) for the frames waiting behind the next
+one to go out, and back-pressure: while more than a quarter of the budget waits, the reader
+takes no further frames, so a tab that stops reading cannot make its own requests pile up
+replies. A newer queued `tree_snapshot` replaces an older one still waiting.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from canopy.security import InvalidTokenError, decode_access_token
 log = logging.getLogger("canopy.ws")
 
 OUTBOX_LIMIT = 4096
+HIGH_WATER_SHARE = 4  # the reader pauses while more than budget / HIGH_WATER_SHARE bytes wait
 STRIKE_WINDOW_SECONDS = 10.0
 
 
@@ -45,9 +51,9 @@ class _Close:
 
 class Connection:
     # An idle socket should cost little: no writer task, queue or event until one is needed.
-    __slots__ = ("_auth_deadline", "_bucket", "_close_code", "_closed_event", "_finished", "_frame_id",
-                 "_last_frame", "_outbox", "_reader", "_receiving", "_strikes", "_timed_out", "_timer", "_writer",
-                 "manager", "metrics", "session", "settings", "user_id", "ws")
+    __slots__ = ("_auth_deadline", "_bucket", "_close_code", "_closed_event", "_drained", "_finished", "_frame_id",
+                 "_last_frame", "_outbox", "_queued", "_reader", "_receiving", "_snapshot", "_strikes", "_timed_out",
+                 "_timer", "_writer", "manager", "metrics", "session", "settings", "user_id", "ws")
 
     def __init__(self, websocket: WebSocket, manager: SessionManager, settings: Settings, metrics: Metrics) -> None:
         self.ws = websocket
@@ -57,6 +63,9 @@ class Connection:
         self.user_id: str | None = None
         self.session: LiveSession | None = None
         self._outbox: deque[bytes | _Close] = deque()
+        self._queued = 0  # bytes of the frames in the outbox
+        self._snapshot: bytes | None = None  # a tree_snapshot still waiting in the outbox
+        self._drained: asyncio.Event | None = None  # set when a paused reader may read again
         self._writer: asyncio.Task[Any] | None = None  # a flush in progress (its own task, or the reader)
         self._close_code: int | None = None
         self._finished = False
@@ -75,24 +84,52 @@ class Connection:
     def enqueue(self, data: bytes) -> None:
         if self._close_code is not None or self._finished:
             return
-        if len(self._outbox) >= OUTBOX_LIMIT:
-            log.warning("closing a connection that fell %d frames behind", OUTBOX_LIMIT)
-            self.close(1013, "too far behind; resume with last_seq")
+        snapshot = data.startswith(frames.SNAPSHOT_PREFIX)
+        if snapshot:
+            self._drop_queued_snapshot()  # the newer one shows everything the older one did
+        outbox = self._outbox
+        # The budget bounds what waits behind the next frame out: one frame alone (a snapshot of a
+        # tree at TREE_MAX_BYTES, session_ready) always fits, and so do the frames that follow it.
+        head = outbox[0] if outbox else None
+        waiting = self._queued - (len(head) if isinstance(head, bytes) else 0) + len(data)
+        if len(outbox) >= OUTBOX_LIMIT or (head is not None and waiting > self.settings.ws_outbox_max_bytes):
+            self._fall_behind(waiting)
             return
+        self.metrics.note_outbox(waiting if head is not None else 0)
+        self._queued += len(data)
+        if snapshot:
+            self._snapshot = data
         self._push(data)
 
-    def close(self, code: int, reason: str = "") -> None:
-        """Closes after the frames already queued have been sent.
+    def _drop_queued_snapshot(self) -> None:
+        old = self._snapshot
+        if old is None:
+            return
+        self._snapshot = None
+        for i, item in enumerate(self._outbox):
+            if item is old:
+                del self._outbox[i]
+                self._queued -= len(old)
+                return
 
-        With a full outbox the unsent frames are dropped whole (never one from the middle, which
-        would leave a seq gap): the client resumes with its last seq and gets replay or snapshot.
-        """
+    def _fall_behind(self, waiting: int) -> None:
+        """Past the budget: the unsent frames are dropped whole (never one from the middle, which would
+        leave a seq gap) and the socket closes; the client resumes with its last seq (replay or snapshot)."""
+        log.warning("closing a connection that fell behind (%d frames, %d bytes waiting)", len(self._outbox), waiting)
+        self.metrics.budget_refusals_of("ws_outbox").inc()
+        self._outbox.clear()
+        self._queued = 0
+        self._snapshot = None
+        self.close(1013, "too far behind; resume with last_seq")
+
+    def close(self, code: int, reason: str = "") -> None:
+        """Closes after the frames already queued have been sent."""
         if self._close_code is not None:
             return
         self._close_code = code
-        if len(self._outbox) >= OUTBOX_LIMIT:
-            self._outbox.clear()
         self._push(_Close(code, reason))
+        if self._drained is not None:
+            self._drained.set()  # a paused reader stops waiting: the connection is closing
 
     def _push(self, item: bytes | _Close) -> None:
         self._outbox.append(item)
@@ -120,15 +157,29 @@ class Connection:
                     await self.ws.close(item.code, item.reason)
                     self._finish()
                     return
+                self._queued -= len(item)
+                if item is self._snapshot:
+                    self._snapshot = None
                 await self.ws.send({"type": "websocket.send", "text": item.decode()})
+                if self._drained is not None and self._queued <= self._high_water() // 2:
+                    self._drained.set()
         except (WebSocketDisconnect, RuntimeError, OSError):
             self._finish()  # the socket is gone: nothing more can be sent
         finally:
             self._writer = None
+            if self._drained is not None:
+                self._drained.set()
+
+    def _high_water(self) -> int:
+        return self.settings.ws_outbox_max_bytes // HIGH_WATER_SHARE
 
     def _finish(self) -> None:
         self._finished = True
         self._outbox.clear()
+        self._queued = 0
+        self._snapshot = None
+        if self._drained is not None:
+            self._drained.set()
         if self._closed_event is not None:
             self._closed_event.set()
 
@@ -200,6 +251,9 @@ class Connection:
         self._timer = loop.call_at(self._deadline(), self._watch)
         try:
             while self._close_code is None:
+                if self._writer is not None and self._queued > self._high_water():
+                    await self._wait_drained()
+                    continue
                 message = await self._receive(reader)
                 if message is None:
                     return
@@ -221,6 +275,15 @@ class Connection:
                     await self._flush()
         finally:
             self._timer.cancel()
+
+    async def _wait_drained(self) -> None:
+        """Back-pressure: takes no further frame until the writer has sent most of what waits (or the
+        socket closes). A tab that stops reading stops being read; its other budgets stay with the writer."""
+        self.metrics.budget_refusals_of("ws_outbox_paused").inc()
+        if self._drained is None:
+            self._drained = asyncio.Event()
+        self._drained.clear()
+        await self._drained.wait()
 
     async def _receive(self, reader: asyncio.Task[Any]) -> Mapping[str, Any] | None:
         """The next ASGI message, or None once the idle or auth deadline has passed (the socket is closing)."""

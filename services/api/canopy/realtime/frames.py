@@ -10,6 +10,10 @@ import orjson
 _second: list[Any] = [-1, ""]  # the last whole second formatted: most frames share it
 
 
+# Every frame `encode` builds starts with its type: a queued snapshot is recognised by this prefix.
+SNAPSHOT_PREFIX = b'{"type":"tree_snapshot"'
+
+
 def timestamp() -> str:
     """UTC, ISO 8601 with milliseconds: 2026-11-26T00:41:09.123Z."""
     now = time.time()
