@@ -453,6 +453,28 @@ def test_add_node_limit() -> None:
     assert_rejected(t, {"action": "add", "path": "/root/children", "node": node("d")}, 409)
 
 
+def test_byte_limit_refuses_growth_past_it_and_changes_nothing() -> None:
+    t = Tree(TreeLimits(max_bytes=400))
+    t.apply({"action": "add", "path": "/root/children", "node": node("a", "x" * 100)})
+    size = t.byte_size
+    assert len(t.to_json()) <= size <= len(t.to_json()) + 2
+    # an add, an update of the value or of the props that would pass 400 bytes: 409, nothing changed
+    err = assert_rejected(t, {"action": "add", "path": "/root/children",
+                              "node": node("b", children=[node("c", "y" * 200)])}, 409)
+    assert "400 bytes" in err.message and "TREE_MAX_BYTES" in err.message
+    assert_rejected(t, {"action": "update", "path": "/root/a", "fields": {"value": "x" * 400}}, 409)
+    assert_rejected(t, {"action": "update", "path": "/root/a", "fields": {"props": {"k": "v" * 300}}}, 409)
+    assert t.byte_size == size
+    # shrinking and moving are always allowed; a removal gives its bytes back
+    t.apply({"action": "update", "path": "/root/a", "fields": {"value": "x"}})
+    t.apply({"action": "add", "path": "/root/children", "node": node("b", children=[node("c", "y" * 200)])})
+    t.apply({"action": "move", "path": "/root/b/c", "to": "/root/a/children"})
+    assert len(t.to_json()) <= t.byte_size <= len(t.to_json()) + 4
+    t.apply({"action": "remove", "path": "/root/a"})
+    t.apply({"action": "remove", "path": "/root/b"})
+    assert t.byte_size == Tree().byte_size
+
+
 def test_add_depth_limit() -> None:
     t = Tree(TreeLimits(max_depth=3))
     t.apply({"action": "add", "path": "/root/children", "node": node("a", children=[node("b")])})
@@ -1424,6 +1446,8 @@ class TreeMachine(RuleBasedStateMachine):
         assert data == again.to_json() == orjson.dumps(self.model.root)
         assert orjson.dumps(t.view()) == data
         assert b'"props":{}' not in data
+        # the running byte count (TREE_MAX_BYTES) follows the serialised size: over by a comma per parent at most
+        assert len(data) <= t.byte_size == again.byte_size <= len(data) + len(t)
 
 
 TreeMachine.TestCase.settings = settings(

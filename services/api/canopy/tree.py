@@ -31,7 +31,12 @@ Errors are :class:`DeltaError` with an HTTP-like code:
   value length, prop count/type/size),
 - 404: an id named in a path does not exist (:class:`NodeNotFoundError`),
 - 409: conflict: the path is not the node's real ancestry, duplicate id, remove/move of the
-  root, move into its own subtree, node-count or depth limit exceeded.
+  root, move into its own subtree, node-count, depth or byte limit exceeded.
+
+The byte limit (``TreeLimits.max_bytes``) is on the serialised size: every node keeps the
+size of its own JSON (id, value, props, brackets and a separating comma; not its children)
+and the tree a running total, so a delta is checked in O(what it carries) without
+re-serialising the tree. A stored tree already over a lowered limit still loads; it cannot grow.
 
 Checks run in a fixed order, so one delta always gets the same code: first everything that
 can be checked without the tree (400), then path resolution (404 for an unknown id anywhere
@@ -91,6 +96,7 @@ class TreeLimits:
     max_prop_key_chars: int = 64
     max_prop_value_chars: int = 500
     max_id_chars: int = 64
+    max_bytes: int = 8 * 1024 * 1024  # serialised size of the whole tree (Tree.byte_size)
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -136,10 +142,11 @@ class _Node(dict[str, Any]):
     are freed at once. Compared by ``==`` it is a dict (by content): use ``is`` for identity.
     """
 
-    __slots__ = ("parent", "pos")
+    __slots__ = ("parent", "pos", "size")
 
     parent: str | None
     pos: int  # where it was last placed among its siblings: a hint, see _position
+    size: int  # bytes of its own JSON, see _own_size
 
     def __init__(
         self,
@@ -157,9 +164,23 @@ class _Node(dict[str, Any]):
         self["children"] = children
         self.parent = parent
         self.pos = 0
+        self.size = _own_size(node_id, value, props)
 
     def __repr__(self) -> str:  # not the whole subtree
         return f"<_Node {self['id']!r}>"
+
+
+# {"id":…,"value":…,"children":[]} and a comma before the next sibling; ids need no escaping.
+_NODE_OVERHEAD: Final = len('{"id":"","value":,"children":[]},')
+_PROPS_OVERHEAD: Final = len(',"props":')
+
+
+def _own_size(node_id: str, value: str, props: dict[str, Scalar] | None) -> int:
+    """Bytes a node adds to the serialised tree, its children aside."""
+    size = _NODE_OVERHEAD + len(node_id) + len(orjson.dumps(value))
+    if props:
+        size += _PROPS_OVERHEAD + len(orjson.dumps(props))
+    return size
 
 
 @contextmanager
@@ -320,16 +341,19 @@ class _Parsed:
     normalized: dict[str, Any]
     height: int
     duplicate: str | None
+    size: int  # bytes of the subtree's JSON (the sum of its nodes' own sizes)
 
 
 class Tree:
     """An object tree indexed by id. Read it through the accessors; change it with :meth:`apply`."""
 
-    __slots__ = ("_limits", "_nodes", "_rev")
+    __slots__ = ("_bytes", "_limits", "_nodes", "_rev")
 
     def __init__(self, limits: TreeLimits | None = None) -> None:
         self._limits = limits or TreeLimits()
-        self._nodes: dict[str, _Node] = {ROOT_ID: _Node(ROOT_ID, ROOT_VALUE, None, None)}
+        root = _Node(ROOT_ID, ROOT_VALUE, None, None)
+        self._nodes: dict[str, _Node] = {ROOT_ID: root}
+        self._bytes = root.size
         self._rev = 0
 
     # ------------------------------------------------------------------ construction
@@ -355,6 +379,7 @@ class Tree:
         if parsed.height > lim.max_depth:
             raise _bad(f"the tree is deeper than {lim.max_depth} levels")
         tree._nodes = parsed.nodes
+        tree._bytes = parsed.size  # not checked against max_bytes: a stored tree loads even if the limit fell
         tree._rev = rev
         return tree
 
@@ -367,6 +392,12 @@ class Tree:
     @property
     def limits(self) -> TreeLimits:
         return self._limits
+
+    @property
+    def byte_size(self) -> int:
+        """The serialised size of the tree, kept up to date by every change (an upper bound: over by one
+        comma per parent node, as the last child has none)."""
+        return self._bytes
 
     def __len__(self) -> int:
         return len(self._nodes)
@@ -531,6 +562,7 @@ class Tree:
             raise DeltaError(409, f"the tree would exceed {lim.max_nodes} nodes")
         if len(parent_segs) + parsed.height > lim.max_depth:
             raise DeltaError(409, f"the tree would exceed a depth of {lim.max_depth}")
+        self._check_bytes(parsed.size)
         assert isinstance(path, str)
 
         def execute() -> Change:
@@ -541,6 +573,7 @@ class Tree:
             nodes.update(parsed.nodes)
             kids.insert(i, top)
             top.pos = i
+            self._bytes += parsed.size
             return Change(
                 {"action": "add", "path": path, "node": parsed.normalized, "index": i},
                 {"action": "remove", "path": path[: -len(_CHILDREN)] + "/" + parsed.top},
@@ -580,6 +613,15 @@ class Tree:
                     merged.add(k)
             if len(merged) > self._limits.max_props:
                 raise _bad(f"a node may have at most {self._limits.max_props} props")
+        old_props: dict[str, Scalar] = node.get("props") or {}
+        props = dict(old_props)  # a new dict: the view never holds the caller's
+        for k, v in new_props.items():
+            if v is None:
+                props.pop(k, None)
+            else:
+                props[k] = v
+        new_size = _own_size(node_id, new_value if new_value is not None else node["value"], props)
+        self._check_bytes(new_size - node.size)
         assert isinstance(path, str)
 
         def execute() -> Change:
@@ -590,15 +632,8 @@ class Tree:
                 fwd["value"] = new_value
                 node["value"] = new_value
             if has_props:
-                old: dict[str, Scalar] = node.get("props") or {}
-                inv["props"] = {k: old.get(k) for k in new_props}
+                inv["props"] = {k: old_props.get(k) for k in new_props}
                 fwd["props"] = dict(new_props)
-                props = dict(old)  # a new dict: the view never holds the caller's
-                for k, v in new_props.items():
-                    if v is None:
-                        props.pop(k, None)
-                    else:
-                        props[k] = v
                 if not props:
                     node.pop("props", None)
                 elif "props" in node:
@@ -607,6 +642,8 @@ class Tree:
                     kids = node.pop("children")
                     node["props"] = props
                     node["children"] = kids
+            self._bytes += new_size - node.size
+            node.size = new_size
             return Change(
                 {"action": "update", "path": path, "fields": fwd},
                 {"action": "update", "path": path, "fields": inv},
@@ -633,8 +670,11 @@ class Tree:
             kids = parent["children"]
             i = _position(kids, node)
             _detach(parent, kids, i)
+            freed = 0
             for n in _walk(node):
                 del nodes[n["id"]]
+                freed += n.size
+            self._bytes -= freed
             parent_path = path[: path.rindex("/")]
             return Change(
                 {"action": "remove", "path": path},
@@ -726,6 +766,11 @@ class Tree:
                 return node_id
         raise DeltaError(409, f"'{name}' does not match the tree: {node_id!r} is at {self.path(node_id)}")
 
+    def _check_bytes(self, growth: int) -> None:
+        limit = self._limits.max_bytes
+        if growth > 0 and self._bytes + growth > limit:
+            raise DeltaError(409, f"the tree would exceed {limit} bytes (TREE_MAX_BYTES)")
+
     def _valid_id(self, s: Any) -> TypeGuard[str]:
         return isinstance(s, str) and len(s) <= self._limits.max_id_chars and _ID_RE.fullmatch(s) is not None
 
@@ -791,6 +836,7 @@ class Tree:
         # a location is the root label or (parent location, child index), formatted on error.
         stack: list[tuple[Any, _Node | None, int, Any, list[dict[str, Any]] | None]] = [(raw, None, 1, where, None)]
         seen = 0
+        size = 0
         while stack:
             item, parent, depth, loc, siblings = stack.pop()
             seen += 1
@@ -833,6 +879,7 @@ class Tree:
                     siblings.append(norm)
             # a node with children gets its own list at once (filled below); the rest share _LEAF
             node = _Node(nid, value, props or None, None, [] if raw_kids else _LEAF)
+            size += node.size
             if nid in nodes:
                 if duplicate is None:
                     duplicate = nid
@@ -851,7 +898,7 @@ class Tree:
                 continue
             for i in range(len(raw_kids) - 1, -1, -1):
                 stack.append((raw_kids[i], node, depth + 1, (loc, i), kids_norm))
-        return _Parsed(top, nodes, result, height, duplicate)
+        return _Parsed(top, nodes, result, height, duplicate, size)
 
 
 def _location(loc: Any) -> str:

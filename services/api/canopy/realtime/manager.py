@@ -31,7 +31,8 @@ class SessionManager:
         self.settings = settings
         self.metrics = metrics
         self.provider = provider
-        self.limits = TreeLimits(max_nodes=settings.tree_max_nodes, max_depth=settings.tree_max_depth)
+        self.limits = TreeLimits(max_nodes=settings.tree_max_nodes, max_depth=settings.tree_max_depth,
+                                 max_bytes=settings.tree_max_bytes)
         self.prompts = SlidingWindow(settings.rate_limit_prompts_per_minute, 60.0)
         self.config = SessionConfig(self.limits, settings.replay_buffer_frames, provider, self.prompts,
                                     settings.llm_history_messages)
