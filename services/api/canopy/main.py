@@ -25,6 +25,7 @@ from canopy.metrics import Metrics
 from canopy.middleware import RequestContextMiddleware
 from canopy.origins import OriginGuardMiddleware
 from canopy.passwords import HashLimiter
+from canopy.quotas import Quotas
 from canopy.realtime.endpoint import SessionSocketMiddleware
 from canopy.realtime.manager import SessionManager
 from canopy.realtime.store import SessionStore
@@ -80,6 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings=settings, engine=engine, metrics=metrics,
             login_failures=LoginThrottle(settings), sessions=manager,
             hashing=HashLimiter(settings.password_hash_concurrency, settings.password_hash_queue),
+            quotas=Quotas(settings),
         )
         app.state.drain = manager.drain
         evictions = asyncio.create_task(manager.evict_forever(), name="session-eviction")

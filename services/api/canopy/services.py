@@ -11,6 +11,7 @@ from canopy.config import Settings
 from canopy.loginthrottle import LoginThrottle
 from canopy.metrics import Metrics
 from canopy.passwords import HashLimiter
+from canopy.quotas import Quotas
 
 if TYPE_CHECKING:
     from canopy.realtime.manager import SessionManager
@@ -24,3 +25,4 @@ class Services:
     login_failures: LoginThrottle
     hashing: HashLimiter
     sessions: SessionManager | None = field(default=None)
+    quotas: Quotas | None = field(default=None)

@@ -9,10 +9,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Path, Response, status
+from fastapi import APIRouter, HTTPException, Path, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from canopy.api.deps import CurrentUser, ServicesDep
+from canopy.quotas import QuotaError
 from canopy.realtime.changes import Actor
 from canopy.realtime.manager import SessionManager
 from canopy.realtime.session import LiveSession
@@ -52,6 +53,10 @@ class SessionState(BaseModel):
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "Not found (or another user's)"}}
 _BAD_BODY: dict[int | str, dict[str, Any]] = {400: {"description": "Body is not parseable"},
                                               413: {"description": "Body over 1 MiB (refused by the proxy)"}}
+_QUOTA: dict[int | str, dict[str, Any]] = {
+    409: {"description": "The user has MAX_SESSIONS_PER_USER sessions already"},
+    429: {"description": "Over SESSIONS_CREATED_PER_MINUTE (Retry-After says when to try again)"},
+}
 
 
 def _manager(services: ServicesDep) -> SessionManager:
@@ -73,9 +78,21 @@ async def list_sessions(user: CurrentUser, services: ServicesDep) -> list[Sessio
             for m in metas]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=SessionState, responses=_BAD_BODY)
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=SessionState,
+             responses={**_BAD_BODY, **_QUOTA})
 async def create_session(user: CurrentUser, services: ServicesDep, body: SessionCreate | None = None) -> Response:
-    live = await _manager(services).create(user.id, body.title if body else None)
+    manager, quotas = _manager(services), services.quotas
+    assert quotas is not None
+    async with quotas.creating:  # count and create as one step: two requests cannot both take the last place
+        try:
+            quotas.check_session_create(user.id, await manager.store.count_for(user.id))
+        except QuotaError as exc:
+            budget = "sessions_per_user" if exc.code == 409 else "session_creation_rate"
+            services.metrics.budget_refusals_of(budget).inc()
+            headers = {"Retry-After": str(int(exc.retry_after) + 1)} if exc.code == 429 else None
+            raise HTTPException(exc.code, exc.message, headers=headers) from None
+        live = await manager.create(user.id, body.title if body else None)
+        quotas.session_created(user.id)
     return await _state(live, status.HTTP_201_CREATED)
 
 

@@ -26,6 +26,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from canopy import protocol, users
 from canopy.config import Settings
 from canopy.metrics import Metrics
+from canopy.quotas import QuotaError, Quotas
 from canopy.ratelimit import SlidingWindow, TokenBucket
 from canopy.realtime import frames
 from canopy.realtime.changes import Actor
@@ -53,13 +54,15 @@ class Connection:
     # An idle socket should cost little: no writer task, queue or event until one is needed.
     __slots__ = ("_auth_deadline", "_bucket", "_close_code", "_closed_event", "_drained", "_finished", "_frame_id",
                  "_last_frame", "_outbox", "_queued", "_reader", "_receiving", "_snapshot", "_strikes", "_timed_out",
-                 "_timer", "_writer", "manager", "metrics", "session", "settings", "user_id", "ws")
+                 "_timer", "_writer", "manager", "metrics", "quotas", "session", "settings", "user_id", "ws")
 
-    def __init__(self, websocket: WebSocket, manager: SessionManager, settings: Settings, metrics: Metrics) -> None:
+    def __init__(self, websocket: WebSocket, manager: SessionManager, settings: Settings, metrics: Metrics,
+                 quotas: Quotas) -> None:
         self.ws = websocket
         self.manager = manager
         self.settings = settings
         self.metrics = metrics
+        self.quotas = quotas
         self.user_id: str | None = None
         self.session: LiveSession | None = None
         self._outbox: deque[bytes | _Close] = deque()
@@ -195,8 +198,14 @@ class Connection:
 
     async def serve(self) -> None:
         await self.ws.accept()
-        client = self.ws.client
-        log.info("connected from %s", client.host if client else "unknown")  # the URL may hold a token: not logged
+        address = self._address()
+        log.info("connected from %s", address)  # the URL may hold a token: not logged
+        try:
+            self.quotas.admit_anonymous(address)
+        except QuotaError as exc:
+            self._refuse("ws_unauthenticated_per_ip", exc)
+            await self._stop_writer()
+            return
         self.metrics.ws_connections.inc()
         self.manager.peers.add(self)
         try:
@@ -205,6 +214,10 @@ class Connection:
                 return
             await self._read_loop()
         finally:
+            if self.user_id is None:
+                self.quotas.release_anonymous(address)
+            else:
+                self.quotas.release_socket(self.user_id)
             self.manager.peers.discard(self)
             if self.session is not None:
                 self.session.detach(self)
@@ -212,6 +225,17 @@ class Connection:
             await self._stop_writer()
             self.metrics.ws_connections.dec()
             log.info("disconnected (user %s, session %s)", self.user_id, self.session.id if self.session else "-")
+
+    def _address(self) -> str:
+        client = self.ws.client
+        return client.host if client else "unknown"
+
+    def _refuse(self, budget: str, exc: QuotaError) -> None:
+        """A socket past a quota: the error says which, then 1013 (try again later)."""
+        log.info("refused a WebSocket: %s", exc.message)
+        self.metrics.budget_refusals_of(budget).inc()
+        self.error(exc.code, exc.message, self._frame_id)
+        self.close(1013, "over a connection quota; try again later")
 
     async def _stop_writer(self) -> None:
         """Gives queued frames (and the close frame) up to 5 s to go out, then gives up on them."""
@@ -234,6 +258,13 @@ class Connection:
         if self.user_id is not None and claims.user_id != self.user_id:
             self.close(1008, "token belongs to another user")
             return False
+        if self.user_id is None:
+            try:
+                self.quotas.admit_socket(claims.user_id)
+            except QuotaError as exc:
+                self._refuse("ws_sockets_per_user", exc)
+                return False
+            self.quotas.release_anonymous(self._address())
         # Set before the check so a logout-all running meanwhile finds (and closes) this socket.
         self.user_id = claims.user_id
         if not await users.token_current(self.manager.store.engine, claims.user_id, claims.generation):
@@ -263,7 +294,7 @@ class Connection:
                     return
                 try:
                     await self._handle(message)
-                except SessionError as exc:
+                except SessionError as exc:  # every CanopyError: a quota's too
                     self.error(exc.code, exc.message, self._frame_id)
                 except Exception:
                     log.exception("unexpected error handling a frame")
@@ -337,7 +368,7 @@ class Connection:
             raise SessionError(413, f"Frame larger than {self.settings.ws_max_frame_bytes} bytes")
         frame, raw = self._parse(text)
         self.metrics.frames_in_of(frame.type).inc()
-        await self._dispatch(frame, raw)
+        await self._dispatch(frame, raw, len(text))
 
     def _parse(self, text: str) -> tuple[protocol.ClientFrame, dict[str, Any]]:
         try:
@@ -361,7 +392,7 @@ class Connection:
             raise SessionError(400, f"Invalid {frame_type}: {where}: {first['msg']}") from None
         return frame, raw
 
-    async def _dispatch(self, frame: protocol.ClientFrame, raw: dict[str, Any]) -> None:
+    async def _dispatch(self, frame: protocol.ClientFrame, raw: dict[str, Any], size: int) -> None:
         fid = frame.id
         if isinstance(frame, protocol.Ping):
             self.send("pong", {}, fid)
@@ -370,7 +401,22 @@ class Connection:
         elif isinstance(frame, protocol.InitSession):
             await self._init_session(frame)
         else:
-            await self._session_request(frame, raw, self._require_session())
+            live = self._require_session()
+            if isinstance(frame, protocol.UserPrompt | protocol.TreeOp):
+                await self._charge_storage(live.user_id, 2 * size)  # stored: a delta and its inverse, a prompt
+            await self._session_request(frame, raw, live)
+
+    async def _charge_storage(self, user_id: str, size: int) -> None:
+        """A prompt or edit that would pass the user's storage quota is refused (413) before anything is stored;
+        undo, redo and deleting sessions stay open to get back under it."""
+        quotas = self.quotas
+        if not quotas.storage_known(user_id):
+            quotas.storage_counted(user_id, await self.manager.store.stored_size(user_id))
+        try:
+            quotas.charge_storage(user_id, size)
+        except QuotaError:
+            self.metrics.budget_refusals_of("user_storage").inc()
+            raise
 
     def _require_session(self) -> LiveSession:
         if self.session is None:

@@ -25,6 +25,6 @@ class SessionSocketMiddleware:
             await self.app(scope, receive, send)
             return
         services: Services = scope["app"].state.services
-        assert services.sessions is not None
+        assert services.sessions is not None and services.quotas is not None
         websocket = WebSocket(scope, receive, send)
-        await Connection(websocket, services.sessions, services.settings, services.metrics).serve()
+        await Connection(websocket, services.sessions, services.settings, services.metrics, services.quotas).serve()

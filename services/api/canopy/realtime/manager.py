@@ -35,7 +35,7 @@ class SessionManager:
                                  max_bytes=settings.tree_max_bytes)
         self.prompts = SlidingWindow(settings.rate_limit_prompts_per_minute, 60.0)
         self.config = SessionConfig(self.limits, settings.replay_buffer_frames, provider, self.prompts,
-                                    settings.llm_history_messages)
+                                    settings.llm_history_messages, settings.replay_buffer_max_bytes)
         self._live: dict[str, LiveSession] = {}
         self._loading = asyncio.Lock()
         self.peers: set[Peer] = set()

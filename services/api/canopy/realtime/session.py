@@ -29,6 +29,7 @@ from canopy.ratelimit import SlidingWindow
 from canopy.realtime import frames
 from canopy.realtime.changes import Actor, ChangeSet
 from canopy.realtime.errors import StorageError
+from canopy.realtime.replay import ReplayBuffer
 from canopy.realtime.store import UNDO_DEPTH, StoredMessage, StoredSession
 from canopy.realtime.turns import Turn, TurnEnd, TurnRunner
 from canopy.tree import Change, DeltaError, Tree, TreeLimits
@@ -82,6 +83,7 @@ class SessionConfig:
     provider: Provider
     prompts: SlidingWindow  # prompts per user per minute, across all their sessions
     history_messages: int  # earlier chat messages given to the provider
+    replay_bytes: int = 4 * 1024 * 1024  # the replay buffer's byte budget (REPLAY_BUFFER_MAX_BYTES)
 
 
 def _message_dict(message: StoredMessage) -> dict[str, Any]:
@@ -105,7 +107,7 @@ class LiveSession:
             self.tree.apply(delta)
         self._since_snapshot = len(stored.log)
         self.seq = self.seq_ceiling = stored.seq_ceiling
-        self.replay: deque[tuple[int, bytes]] = deque(maxlen=config.replay_frames)
+        self.replay = ReplayBuffer(config.replay_frames, config.replay_bytes)
         self.peers: set[Peer] = set()
         self.turns = TurnRunner()
         self.undo_stack = [cs for cs in stored.change_sets if cs.changes and not cs.undone][-UNDO_DEPTH:]

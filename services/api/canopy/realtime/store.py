@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, and_, bindparam, delete, insert, not_, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, insert, not_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from canopy import db
@@ -122,6 +122,28 @@ class SessionStore:
                 .where(s.c.user_id == user_id).order_by(s.c.updated_at.desc(), s.c.id)
             )
             return [SessionMeta(r.id, r.user_id, r.title, r.updated_at, r.node_count) for r in rows]
+
+    async def count_for(self, user_id: str) -> int:
+        s = db.sessions
+        async with self.engine.connect() as conn:
+            return int((await conn.execute(
+                select(func.count()).select_from(s).where(s.c.user_id == user_id))).scalar_one())
+
+    async def stored_size(self, user_id: str) -> int:
+        """Characters of snapshots, change log and chat messages stored for the user's sessions (the
+        storage quota's measure: JSON and text, so about their bytes)."""
+        s, c, m = db.sessions, db.changes, db.messages
+        mine = select(s.c.id).where(s.c.user_id == user_id).scalar_subquery()
+        total = 0
+        async with self.engine.connect() as conn:
+            for query in (
+                select(func.sum(func.length(s.c.snapshot))).where(s.c.user_id == user_id),
+                select(func.sum(func.length(c.c.delta) + func.length(c.c.inverse))).where(c.c.session_id.in_(mine)),
+                select(func.sum(func.length(m.c.content) + func.coalesce(func.length(m.c.meta), 0)))
+                .where(m.c.session_id.in_(mine)),
+            ):
+                total += int((await conn.execute(query)).scalar_one() or 0)
+        return total
 
     async def meta(self, session_id: str) -> SessionMeta | None:
         s = db.sessions
