@@ -17,6 +17,7 @@
 #   NGINX_HTTP2 [on]                      on | off
 #   NGINX_BIN [nginx]                     used to pick the HTTP/2 syntax of this nginx version
 #   NGINX_TEMPLATE [nginx/canopy.conf.template next to this script's repo]
+#   NGINX_WS_CONN_PER_IP [256]            WebSockets one client address may hold open (limit_conn)
 set -euo pipefail
 
 usage() { echo "usage: $0 OUTPUT_FILE" >&2; exit 2; }
@@ -93,6 +94,7 @@ declare -A values=(
   [TLS_CERT_FILE]=$cert_file
   [TLS_KEY_FILE]=$key_file
   [WEB_ROOT]=$web_root
+  [NGINX_WS_CONN_PER_IP]=${NGINX_WS_CONN_PER_IP:-256}
 )
 
 # Values go into nginx.conf unquoted: allow only characters that cannot end a directive

@@ -176,6 +176,7 @@ class Stack:
             HTTPS_PORT=str(self.https_port), HTTP_PORT=str(self.http_port),
             API_UPSTREAM=f"127.0.0.1:{self.api_port}", WEB_ROOT=str(self.web_root),
             NGINX_LISTEN_ADDR="127.0.0.1", NGINX_RUN_DIR=str(self.run_dir),
+            **{k: v for k, v in self.env_overrides.items() if k.startswith("NGINX_WS_")},
             # As root (CI), workers would drop to www-data, which cannot enter pytest's 0700
             # temp folders; scripts/run.sh makes the same choice when it has to.
             **({"NGINX_USER": "root"} if os.geteuid() == 0 else {}),
