@@ -12,7 +12,7 @@
 #
 # Honours API_HOST, API_PORT, HTTPS_PORT, HTTP_PORT, DATA_DIR (two copies with different
 # values run side by side), TLS_CERT_FILE, TLS_KEY_FILE, WEB_ROOT, NGINX_BIN,
-# NGINX_LISTEN_ADDR, NGINX_USER.
+# NGINX_LISTEN_ADDR, NGINX_USER, NGINX_WS_CONN_PER_IP.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
