@@ -104,9 +104,11 @@ class Fuzz:
 
 @pytest.fixture(scope="module")
 def fuzz(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzz]:
-    # The long run outlasts the default 30-minute access token: one token serves the whole run.
+    # The long run outlasts the default 30-minute access token: one token serves the whole run. It makes a
+    # session per case: the session quotas (tested in test_quotas.py) are lifted.
     app = create_app(make_settings(tmp_path_factory.mktemp("rest-fuzz"), offline_chunk_delay_ms=0,
-                                   access_token_minutes=24 * 60))
+                                   access_token_minutes=24 * 60, max_sessions_per_user=10**9,
+                                   sessions_created_per_minute=10**9))
     schema = schemathesis.openapi.from_asgi("/api/openapi.json", app)  # also starts the app's lifespan
     with asgi.get_client(app) as client:
         client.base_url = "https://testserver"

@@ -127,7 +127,11 @@ class Fuzz:
 def fuzz(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzz]:
     # A stack of its own: the fuzz fills the database, and the last test stops the API.
     # The long run outlasts the default 30-minute access token: one token serves the whole run.
-    stack = Stack(tmp_path_factory.mktemp("rest-fuzz-nginx"), env_overrides={"ACCESS_TOKEN_MINUTES": "1440"})
+    stack = Stack(tmp_path_factory.mktemp("rest-fuzz-nginx"), env_overrides={
+        # a session per case: the session quotas (tested in tests/api/test_quotas.py) are lifted
+        "ACCESS_TOKEN_MINUTES": "1440", "MAX_SESSIONS_PER_USER": "1000000000",
+        "SESSIONS_CREATED_PER_MINUTE": "1000000000",
+    })
     try:
         stack.start()
         session = https_session()
