@@ -50,7 +50,7 @@ def start_stack(workdir: Path) -> Stack:
         "RATE_LIMIT_PROMPTS_PER_MINUTE": HIGH, "RATE_LIMIT_STRIKES_BEFORE_CLOSE": HIGH,
         "WS_IDLE_TIMEOUT_SECONDS": "3600", "LOG_LEVEL": "WARNING",
         # every socket and session comes from 127.0.0.1 and 100 users: the per-user/address quotas are lifted
-        "WS_MAX_SOCKETS_PER_USER": HIGH, "WS_MAX_UNAUTHENTICATED_PER_IP": HIGH, "NGINX_WS_CONN_PER_IP": HIGH,
+        "WS_MAX_SOCKETS_PER_USER": HIGH, "WS_MAX_UNAUTHENTICATED_PER_IP": HIGH, "NGINX_WS_CONN_PER_IP": "60000",
         "MAX_SESSIONS_PER_USER": HIGH, "SESSIONS_CREATED_PER_MINUTE": HIGH,
     })
     stack.start()

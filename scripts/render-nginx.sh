@@ -17,7 +17,7 @@
 #   NGINX_HTTP2 [on]                      on | off
 #   NGINX_BIN [nginx]                     used to pick the HTTP/2 syntax of this nginx version
 #   NGINX_TEMPLATE [nginx/canopy.conf.template next to this script's repo]
-#   NGINX_WS_CONN_PER_IP [256]            WebSockets one client address may hold open (limit_conn)
+#   NGINX_WS_CONN_PER_IP [256]            WebSockets one client address may hold open (limit_conn, 1-65535)
 set -euo pipefail
 
 usage() { echo "usage: $0 OUTPUT_FILE" >&2; exit 2; }
@@ -106,6 +106,8 @@ for name in "${!values[@]}"; do
     || die "$name has characters nginx.conf cannot take unquoted: '${values[$name]}'"
 done
 [[ ${NGINX_USER:-www-data} =~ ^[A-Za-z0-9._-]+$ ]] || die "bad NGINX_USER"
+[[ ${values[NGINX_WS_CONN_PER_IP]} =~ ^[1-9][0-9]{0,4}$ && ${values[NGINX_WS_CONN_PER_IP]} -le 65535 ]] \
+  || die "NGINX_WS_CONN_PER_IP must be a whole number from 1 to 65535 (nginx limit_conn)"
 
 content=$(<"$template")
 for name in "${!values[@]}"; do
