@@ -189,6 +189,7 @@ class TreeLimitsData(_Model):
     max_prop_key_chars: int = Field(description="characters in a prop key")
     max_prop_value_chars: int = Field(description="characters in a string prop value")
     max_id_chars: int = Field(description="characters in a node id")
+    max_bytes: int = Field(description="bytes of the whole tree serialised as JSON (TREE_MAX_BYTES)")
 
 
 class AssistantInfo(_Model):

@@ -812,6 +812,13 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description The user has MAX_SESSIONS_PER_USER sessions already */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             /** @description Body over 1 MiB (refused by the proxy) */
             413: {
                 headers: {
@@ -827,6 +834,13 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["HTTPValidationError"];
                 };
+            };
+            /** @description Over SESSIONS_CREATED_PER_MINUTE (Retry-After says when to try again) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };

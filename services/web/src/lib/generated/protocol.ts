@@ -284,6 +284,10 @@ export interface AssistantInfo {
  */
 export interface TreeLimitsData {
   /**
+   * bytes of the whole tree serialised as JSON (TREE_MAX_BYTES)
+   */
+  max_bytes: number
+  /**
    * levels in a tree; the root is depth 1
    */
   max_depth: number
