@@ -35,6 +35,7 @@ export const DEFAULT_LIMITS: Readonly<TreeLimits> = Object.freeze({
   max_prop_key_chars: 64,
   max_prop_value_chars: 500,
   max_id_chars: 64,
+  max_bytes: 8 * 1024 * 1024, // the serialised tree; enforced by the server only
 })
 
 /** The limits a `session_ready` carried, or the defaults for a server that sent none. */
