@@ -26,6 +26,7 @@ from tests.helpers import ApiProcess, wait_until
 
 BUDGET = 4 * 1024 * 1024
 VALUE = "x" * 480
+PASSWORD = "stalled-reader-test-7391"
 
 
 class StalledClient:
@@ -88,8 +89,8 @@ def _metric(api: ApiProcess, name: str, label: str = "") -> float:
 
 def _token(api: ApiProcess, username: str) -> str:
     with httpx.Client(base_url=api.url) as c:
-        assert c.post("/api/auth/register", json={"username": username, "password": "password1"}).status_code == 201
-        return str(c.post("/api/auth/login", data={"username": username, "password": "password1"}).json()[
+        assert c.post("/api/auth/register", json={"username": username, "password": PASSWORD}).status_code == 201
+        return str(c.post("/api/auth/login", data={"username": username, "password": PASSWORD}).json()[
             "access_token"])
 
 
