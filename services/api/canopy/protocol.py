@@ -89,6 +89,21 @@ class TreeOpData(_Model):
     base_rev: Annotated[int, Field(ge=0)]
 
 
+class PresenceUpdateData(_Model):
+    selected: Annotated[str, Field(pattern=ID_PATTERN)] | None = Field(
+        None, description="the node this tab has selected; null clears it; absent leaves it as it was")
+    typing: StrictBool | None = Field(None, description="whether the user is typing a prompt; absent leaves it")
+
+
+MAX_PROPOSAL_DELTAS = 1000
+
+
+class ProposalDecisionData(_Model):
+    proposal_id: Annotated[str, Field(min_length=1, max_length=64)]
+    accept: Literal["all"] | Annotated[list[Annotated[int, Field(ge=0)]], Field(max_length=MAX_PROPOSAL_DELTAS)] = \
+        Field(description='"all", or the indices of the deltas to accept; every other delta is rejected')
+
+
 class _ClientFrame(_Model):
     session_id: str | None = None
     timestamp: str | None = None
@@ -141,13 +156,25 @@ class CloseSession(_ClientFrame):
     data: Empty
 
 
+class PresenceUpdate(_ClientFrame):
+    type: Literal["presence_update"]
+    data: PresenceUpdateData
+
+
+class ProposalDecision(_ClientFrame):
+    type: Literal["proposal_decision"]
+    data: ProposalDecisionData
+
+
 ClientFrame = Annotated[
-    InitSession | UserPrompt | TreeOp | Cancel | Undo | Redo | Resync | Ping | CloseSession,
+    InitSession | UserPrompt | TreeOp | Cancel | Undo | Redo | Resync | Ping | CloseSession | PresenceUpdate
+    | ProposalDecision,
     Field(discriminator="type"),
 ]
 client_frames: TypeAdapter[ClientFrame] = TypeAdapter(ClientFrame)
 CLIENT_TYPES = frozenset(
-    ("init_session", "user_prompt", "tree_op", "cancel", "undo", "redo", "resync", "ping", "close_session")
+    ("init_session", "user_prompt", "tree_op", "cancel", "undo", "redo", "resync", "ping", "close_session",
+     "presence_update", "proposal_decision")
 )
 
 
@@ -197,6 +224,27 @@ class AssistantInfo(_Model):
     examples: list[str] = Field(description="commands the assistant understands, for a cheat sheet; empty for a model")
 
 
+Role = Literal["owner", "editor", "viewer"]
+ViaName = Literal["user", "assistant", "agent", "import"]
+
+
+class ActorData(_Model):
+    """Who made a change: the user it is attributed to, and how it came."""
+
+    username: str
+    via: ViaName
+
+
+class ProposalData(_Model):
+    id: str
+    base_rev: int = Field(description="the tree revision the assistant started from")
+    author: ActorData = Field(description="the user whose prompt produced it, via assistant")
+    summary: str
+    deltas: list[Delta] = Field(description="normalised deltas, in the order the assistant made them")
+    status: Literal["open", "resolved"]
+    created_at: str | None = None
+
+
 class SessionReadyData(_Model):
     session_id: str
     title: str
@@ -207,6 +255,10 @@ class SessionReadyData(_Model):
     protocol_version: int = Field(description="the server's protocol version (canopy.protocol.PROTOCOL_VERSION)")
     limits: TreeLimitsData
     assistant: AssistantInfo | None = Field(None, description="which assistant answers prompts in this session")
+    role: Role = Field("owner", description="the caller's role in this session")
+    owner: str | None = Field(None, description="the owner's username")
+    review_mode: bool = Field(False, description="assistant turns propose changes instead of applying them")
+    proposals: list[ProposalData] = Field(default_factory=list, description="open proposals, oldest first")
 
 
 class SessionReady(_ServerFrame):
@@ -263,7 +315,8 @@ class Debug(_ServerFrame):
 class TreeUpdateData(_Model):
     delta: Delta
     rev: int
-    origin: Literal["assistant", "user", "undo"]
+    origin: Literal["assistant", "user", "undo", "proposal"]
+    actor: ActorData | None = Field(None, description="who made the change (always sent)")
 
 
 class TreeUpdate(_ServerFrame):
@@ -291,6 +344,51 @@ class Pong(_ServerFrame):
     data: Empty
 
 
+class PresenceUser(_Model):
+    username: str
+    role: Role
+    tabs: int = Field(description="tabs this user has attached to the session")
+    selected: str | None = Field(description="the node selected in the user's most recently active tab")
+    typing: bool
+
+
+class PresenceData(_Model):
+    users: list[PresenceUser]
+
+
+class Presence(_ServerFrame):
+    type: Literal["presence"]
+    data: PresenceData
+
+
+class ProposalFrameData(_Model):
+    proposal: ProposalData
+
+
+class Proposal(_ServerFrame):
+    type: Literal["proposal"]
+    data: ProposalFrameData
+
+
+class ConflictInfo(_Model):
+    index: int
+    code: int
+    message: str
+
+
+class ProposalResolvedData(_Model):
+    proposal_id: str
+    accepted: list[int] = Field(description="indices applied")
+    rejected: list[int] = Field(description="indices not accepted by the decider")
+    conflicts: list[ConflictInfo] = Field(description="indices accepted but skipped: they no longer applied")
+    decided_by: str | None = Field(None, description="the username of the editor who decided")
+
+
+class ProposalResolved(_ServerFrame):
+    type: Literal["proposal_resolved"]
+    data: ProposalResolvedData
+
+
 class Error(_ServerFrame):
     type: Literal["error"]
     data: dict[str, Any]
@@ -299,7 +397,7 @@ class Error(_ServerFrame):
 
 ServerFrame = Annotated[
     SessionReady | ChatHistory | AssistantResponse | Reasoning | Debug | TreeUpdate | TreeSnapshot
-    | ChatMessage | Pong | Error,
+    | ChatMessage | Pong | Error | Presence | Proposal | ProposalResolved,
     Field(discriminator="type"),
 ]
 server_frames: TypeAdapter[ServerFrame] = TypeAdapter(ServerFrame)
