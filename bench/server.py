@@ -73,7 +73,10 @@ async def make_users(api_url: str, count: int, prefix: str) -> list[str]:
 
 
 async def recv(ws: Any) -> dict[str, Any]:
-    return orjson.loads(await ws.recv())  # type: ignore[no-any-return]
+    while True:  # presence frames (unnumbered, on every join and leave) are not measured
+        frame: dict[str, Any] = orjson.loads(await ws.recv())
+        if frame.get("type") != "presence":
+            return frame
 
 
 async def open_session(url: str, token: str, **kw: Any) -> tuple[Any, dict[str, Any]]:

@@ -22,10 +22,14 @@ def login(tc: TestClient, username: str = "alice", password: str = "pw-first1") 
     return str(r.json()["access_token"])
 
 
-def recv(ws: Any) -> Frame:
-    frame: Frame = ws.receive_json()
-    server_frames.validate_python(frame)  # every frame the server sends matches the published schema
-    return frame
+def recv(ws: Any, presence: bool = False) -> Frame:
+    """The next frame; `presence` frames (unnumbered, sent whenever anyone's presence changes) are
+    checked and skipped unless asked for."""
+    while True:
+        frame: Frame = ws.receive_json()
+        server_frames.validate_python(frame)  # every frame the server sends matches the published schema
+        if presence or frame["type"] != "presence":
+            return frame
 
 
 def recv_until(ws: Any, frame_type: str) -> list[Frame]:

@@ -13,7 +13,7 @@ import orjson
 
 from canopy.assistant.base import TurnContext
 from canopy.realtime.changes import ChangeSet
-from canopy.realtime.store import INITIAL_TREE, SessionMeta, StoredMessage, StoredSession
+from canopy.realtime.store import INITIAL_TREE, Access, SessionMeta, StoredMessage, StoredProposal, StoredSession
 from canopy.tree import Change
 
 
@@ -51,6 +51,9 @@ class MemoryStore:
     seq_ceiling: int = 0
     compactions: int = 0
     failing: bool = False
+    proposals: dict[str, StoredProposal] = field(default_factory=dict)
+    resolved: dict[str, dict[str, Any]] = field(default_factory=dict)
+    review_mode: bool = False
 
     def _check(self) -> None:
         if self.failing:
@@ -60,10 +63,15 @@ class MemoryStore:
         self, session_id: str, changes: Sequence[Change], *, rev: int, node_count: int, change_set: int | None,
         new_set: ChangeSet | None = None, mark: tuple[int, bool] | None = None,
         drop_undone: bool = False, seq_ceiling: int | None = None,
+        resolves: tuple[str, dict[str, Any]] | None = None,
     ) -> None:
         self._check()
-        if drop_undone:
-            self.change_sets = {n: cs for n, cs in self.change_sets.items() if not cs.undone}
+        if drop_undone and new_set is not None:  # the actor's own redo stack
+            who = new_set.actor.user_id
+            self.change_sets = {n: cs for n, cs in self.change_sets.items()
+                                if not (cs.undone and cs.actor.user_id == who)}
+        if resolves is not None:
+            self.resolved[resolves[0]] = resolves[1]
         if new_set is not None:
             self.change_sets[new_set.number] = ChangeSet(new_set.number, new_set.actor)
         if mark is not None:
@@ -95,11 +103,27 @@ class MemoryStore:
         self._check()
         self.title = title
 
-    def stored(self, owner: str = "alice") -> StoredSession:
-        """The session as a reload would see it."""
+    async def add_proposal(self, session_id: str, proposal: StoredProposal) -> None:
+        self._check()
+        self.proposals[proposal.id] = proposal
+
+    async def resolve_proposal(self, session_id: str, proposal_id: str, outcome: dict[str, Any]) -> None:
+        self._check()
+        self.resolved[proposal_id] = outcome
+
+    async def set_review_mode(self, session_id: str, on: bool) -> None:
+        self._check()
+        self.review_mode = on
+
+    def stored(self, owner: str = "alice", members: dict[str, str] | None = None) -> StoredSession:
+        """The session as a reload would see it; user ids are their own usernames."""
         meta = SessionMeta("s1", owner, self.title, datetime.now(UTC), 1)
+        roles = dict(members or {})
+        access = Access(owner, roles, {uid: uid for uid in (owner, *roles)})
+        open_ = [p for pid, p in self.proposals.items() if pid not in self.resolved]
         return StoredSession(meta, INITIAL_TREE, 0, [ch.delta for _, _, ch in self.log], self.seq_ceiling,
-                             sorted(self.change_sets.values(), key=lambda cs: cs.number), list(self.messages))
+                             sorted(self.change_sets.values(), key=lambda cs: cs.number), list(self.messages),
+                             access, self.review_mode, open_, list(self.resolved))
 
 
 Step = Callable[[TurnContext], Awaitable[None]]

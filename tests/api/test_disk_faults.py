@@ -120,6 +120,9 @@ class Tab:
     def recv(self) -> Frame:
         frame: Frame = json.loads(self.ws.recv(timeout=20))
         server_frames.validate_python(frame)
+        while frame["type"] == "presence":  # unnumbered, whenever someone joins or leaves: not read here
+            frame = json.loads(self.ws.recv(timeout=20))
+            server_frames.validate_python(frame)
         if "seq" in frame and self.seq is not None:
             assert frame["seq"] == self.seq + 1, f"seq gap: {self.seq} then {frame['seq']}"
             self.seq = frame["seq"]

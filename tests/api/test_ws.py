@@ -390,7 +390,7 @@ def test_sessions_rest_crud_and_delete_closes_sockets(tc: TestClient) -> None:
         collect_turn(ws)
         listing = tc.get("/api/sessions", headers=auth).json()
         assert listing[0]["session_id"] == sid and listing[0]["node_count"] == 2
-        assert set(listing[0]) == {"session_id", "title", "updated_at", "node_count"}
+        assert set(listing[0]) == {"session_id", "title", "updated_at", "node_count", "role", "owner"}
         full = tc.get(f"/api/sessions/{sid}", headers=auth).json()
         assert node_values(full["tree"]) == ["Apples"] and full["rev"] == 1
         assert [m["role"] for m in full["history"]] == ["user", "assistant"]

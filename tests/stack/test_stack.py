@@ -197,7 +197,10 @@ def test_large_request_bodies_are_refused_by_nginx(stack: Stack) -> None:
 # ---- WebSocket over wss:// ---------------------------------------------------------------
 
 async def recv_json(ws: Any, timeout: float = 10) -> dict[str, Any]:
-    return json.loads(await asyncio.wait_for(ws.recv(), timeout))
+    while True:  # presence frames (unnumbered, on every join and leave) are not what these tests read
+        frame: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), timeout))
+        if frame.get("type") != "presence":
+            return frame
 
 
 async def recv_until(ws: Any, predicate: Any, timeout: float = 20) -> list[dict[str, Any]]:

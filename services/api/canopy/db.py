@@ -26,6 +26,7 @@ from sqlalchemy import (
     Table,
     Text,
     event,
+    false,
     insert,
     inspect,
     select,
@@ -75,6 +76,7 @@ sessions = Table(
     Column("node_count", Integer, nullable=False),
     Column("snapshot", Text, nullable=False),
     Column("snapshot_rev", Integer, nullable=False),
+    Column("review_mode", Boolean, nullable=False, default=False, server_default=false()),  # schema 5
     Index("ix_sessions_user_updated", "user_id", "updated_at"),
 )
 
@@ -98,6 +100,33 @@ change_sets = Table(
     # Who made it (schema 3); NULL in older rows, read as the session's owner and `origin`.
     Column("actor_user_id", String(36), nullable=True),
     Column("actor_via", String(16), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=True),  # schema 5; NULL in older rows
+)
+
+# Who else may open a session (schema 5): the owner is sessions.user_id, never a row here.
+session_members = Table(
+    "session_members",
+    metadata,
+    Column("session_id", String(36), ForeignKey("sessions.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("role", String(16), nullable=False),  # "editor" | "viewer"
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_session_members_user", "user_id"),
+)
+
+# Review-mode proposals (schema 5): the deltas an assistant turn proposed, open until decided once.
+proposals = Table(
+    "proposals",
+    metadata,
+    Column("session_id", String(36), ForeignKey("sessions.id", ondelete="CASCADE"), primary_key=True),
+    Column("id", String(16), primary_key=True),
+    Column("base_rev", Integer, nullable=False),
+    Column("author_user_id", String(36), nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("deltas", Text, nullable=False),
+    Column("status", String(16), nullable=False),  # "open" | "resolved"
+    Column("outcome", Text, nullable=True),  # the proposal_resolved data, once decided
+    Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
 messages = Table(
@@ -138,8 +167,19 @@ def _v4_token_generation(conn: Connection) -> None:
         conn.execute(text("ALTER TABLE users ADD COLUMN token_generation INTEGER NOT NULL DEFAULT 0"))
 
 
+def _v5_collaboration(conn: Connection) -> None:
+    # As in v3: a database created by this code's `_v2_sessions` already has the new columns.
+    for table, column in (("sessions", "review_mode BOOLEAN NOT NULL DEFAULT FALSE"),
+                          ("change_sets", "created_at TIMESTAMP")):
+        present = {c["name"] for c in inspect(conn).get_columns(table)}
+        if column.split()[0] not in present:
+            conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column}"))
+    for new in (session_members, proposals):
+        new.create(conn, checkfirst=True)
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
-    _v1_auth, _v2_sessions, _v3_change_set_actors, _v4_token_generation,
+    _v1_auth, _v2_sessions, _v3_change_set_actors, _v4_token_generation, _v5_collaboration,
 ]
 
 

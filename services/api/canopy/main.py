@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from canopy.api import auth, health, sessions
+from canopy.api import auth, health, sessions, sharing
 from canopy.assistant.factory import make_http_client, make_provider
 from canopy.config import Settings
 from canopy.db import create_engine, init_database, storage_cause
@@ -104,6 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth.router)
     app.include_router(health.router)
     app.include_router(sessions.router)
+    app.include_router(sharing.router)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     app.add_middleware(SessionSocketMiddleware)
     app.add_middleware(OriginGuardMiddleware, allowed_origins=settings.allowed_origins)  # outermost of ours

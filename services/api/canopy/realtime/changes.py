@@ -40,3 +40,6 @@ class ChangeSet:
     actor: Actor
     changes: list[Change] = field(default_factory=list)
     undone: bool = False
+    # When it last became done or undone (a per-session counter): per-user undo looks only at
+    # other users' change sets that became done after it.
+    moved_at: int = 0

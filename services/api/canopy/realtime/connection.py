@@ -437,7 +437,7 @@ class Connection:
             self.session.detach(self)
             self.session = None
         self.session = live
-        await live.attach(self, frame.data.last_seq, frame.id)
+        await live.attach(self, frame.data.last_seq, frame.id, self.user_id)
         log.info("attached to session %s (user %s)", live.id, self.user_id)
 
     async def _session_request(self, frame: protocol.ClientFrame, raw: dict[str, Any], live: LiveSession) -> None:
@@ -457,3 +457,7 @@ class Connection:
             await live.redo(actor, fid)
         elif isinstance(frame, protocol.Resync):
             await live.resync(self, fid)
+        elif isinstance(frame, protocol.PresenceUpdate):
+            live.update_presence(self, {k: v for k, v in raw["data"].items() if k in ("selected", "typing")})
+        elif isinstance(frame, protocol.ProposalDecision):
+            await live.decide(actor, frame.data.proposal_id, frame.data.accept, fid)

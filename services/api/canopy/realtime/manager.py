@@ -17,7 +17,7 @@ from canopy.metrics import Metrics
 from canopy.ratelimit import SlidingWindow
 from canopy.realtime.changes import Actor
 from canopy.realtime.session import LiveSession, Peer, SessionConfig
-from canopy.realtime.store import SessionMeta, SessionStore
+from canopy.realtime.store import Access, SessionMeta, SessionStore
 from canopy.tree import TreeLimits
 
 log = logging.getLogger("canopy.sessions")
@@ -47,21 +47,74 @@ class SessionManager:
     # --- finding sessions ---------------------------------------------------------------
 
     async def get(self, session_id: str, user_id: str) -> LiveSession:
-        """The caller's session, loaded on first use; another user's or an unknown id is a 404."""
+        """A session the caller owns or is a member of, loaded on first use; any other id is a 404."""
         live = self._live.get(session_id)
         if live is None:
             async with self._loading:
                 live = self._live.get(session_id)
                 if live is None:
                     stored = await self.store.load(session_id, message_limit=200)
-                    if stored is None or stored.meta.user_id != user_id:
+                    if stored is None or stored.access.role_of(user_id) is None:
                         raise CanopyError(404, "Session not found")
                     live = LiveSession(stored, self.store, self.metrics, self.config)
                     self._live[session_id] = live
                     self.metrics.sessions_in_memory.set(len(self._live))
-        if live.user_id != user_id:
+        if live.role_of(user_id) is None:
             raise CanopyError(404, "Session not found")
         return live
+
+    async def access(self, session_id: str, user_id: str) -> Access:
+        """Who may open the session; 404 unless the caller is its owner or a member."""
+        live = self._live.get(session_id)
+        access = live.access if live is not None else await self.store.access(session_id)
+        if access is None or access.role_of(user_id) is None:
+            raise CanopyError(404, "Session not found")
+        return access
+
+    async def require_owner(self, session_id: str, user_id: str, what: str) -> Access:
+        access = await self.access(session_id, user_id)
+        if access.role_of(user_id) != "owner":
+            raise CanopyError(403, f"Only the owner {what}")
+        return access
+
+    # --- sharing: every change of membership ends in `membership_changed` -----------------
+
+    async def share(self, session_id: str, actor: Actor, username: str, role: str) -> None:
+        access = await self.require_owner(session_id, actor.user_id, "shares this session")
+        user_id = await self.store.find_user(username)
+        if user_id is None:
+            raise CanopyError(404, "User not found")
+        if user_id == access.owner_id:
+            raise CanopyError(400, "The owner is not a member of their own session")
+        if not await self.store.add_member(session_id, user_id, role):
+            raise CanopyError(409, "Already a member; change the role with PATCH")
+        self.membership_changed(session_id, user_id, role, username)
+
+    async def set_role(self, session_id: str, actor: Actor, username: str, role: str | None) -> None:
+        """Changes a member's role, or removes them (`role` None: the owner, or the member themselves)."""
+        access = await self.access(session_id, actor.user_id)
+        user_id = await self.store.find_user(username)
+        if user_id is not None and user_id == access.owner_id:
+            raise CanopyError(400, "The owner's role cannot change")
+        leaving_self = role is None and user_id == actor.user_id
+        if access.role_of(actor.user_id) != "owner" and not leaving_self:
+            raise CanopyError(403, "Only the owner changes members")
+        if user_id is None or not await self.store.set_member_role(session_id, user_id, role):
+            raise CanopyError(404, "Member not found")
+        self.membership_changed(session_id, user_id, role, username)
+
+    def membership_changed(self, session_id: str, user_id: str, role: str | None, username: str) -> None:
+        """The one place a stored change of membership reaches the session in memory (a removal closes the
+        member's tabs with 1008 `access revoked`). A replica that learns of a change made elsewhere
+        (LISTEN/NOTIFY) calls this too."""
+        live = self._live.get(session_id)
+        if live is not None:
+            live.membership_changed(user_id, role, username)
+
+    async def set_review_mode(self, session_id: str, actor: Actor, on: bool) -> None:
+        await self.require_owner(session_id, actor.user_id, "changes review mode")
+        live = await self.get(session_id, actor.user_id)
+        await live.set_review_mode(actor, on)
 
     async def open_for(self, user_id: str, session_id: str | None) -> LiveSession:
         if session_id is not None:
@@ -76,13 +129,17 @@ class SessionManager:
         return await self.get(meta.id, user_id)
 
     async def owned_meta(self, session_id: str, user_id: str) -> SessionMeta:
+        """The session's metadata, for its owner or a member (404 otherwise)."""
+        await self.access(session_id, user_id)
         meta = await self.store.meta(session_id)
-        if meta is None or meta.user_id != user_id:
+        if meta is None:
             raise CanopyError(404, "Session not found")
         return meta
 
     async def rename(self, session_id: str, actor: Actor, title: str) -> None:
-        await self.owned_meta(session_id, actor.user_id)
+        access = await self.access(session_id, actor.user_id)
+        if access.role_of(actor.user_id) == "viewer":
+            raise CanopyError(403, "Viewers cannot change this session")
         live = self._live.get(session_id)
         if live is not None:
             await live.rename(actor, title)
@@ -90,7 +147,7 @@ class SessionManager:
             await self.store.rename(session_id, title)
 
     async def delete(self, session_id: str, actor: Actor) -> None:
-        await self.owned_meta(session_id, actor.user_id)
+        await self.require_owner(session_id, actor.user_id, "deletes this session")
         live = self._live.pop(session_id, None)
         if live is not None:
             await live.close(1000, "session deleted")

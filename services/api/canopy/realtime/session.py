@@ -17,7 +17,7 @@ import time
 from collections import deque
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 from canopy.assistant.base import ChatMessage, Provider, ProviderError, touched_nodes
 from canopy.assistant.factory import describe
@@ -26,12 +26,14 @@ from canopy.errors import CanopyError
 from canopy.metrics import Metrics
 from canopy.protocol import PROTOCOL_VERSION
 from canopy.ratelimit import SlidingWindow
-from canopy.realtime import frames
+from canopy.realtime import attribution, frames
 from canopy.realtime.changes import Actor, ChangeSet
 from canopy.realtime.errors import StorageError
+from canopy.realtime.presence import PresenceBoard
 from canopy.realtime.replay import ReplayBuffer
-from canopy.realtime.store import UNDO_DEPTH, StoredMessage, StoredSession
-from canopy.realtime.turns import Turn, TurnEnd, TurnRunner
+from canopy.realtime.review import ReviewHost, check_decision, new_proposal_id
+from canopy.realtime.store import UNDO_DEPTH, Access, StoredMessage, StoredProposal, StoredSession, iso, now
+from canopy.realtime.turns import Turn, TurnEnd, TurnHost, TurnRunner
 from canopy.tree import Change, DeltaError, Tree, TreeLimits
 
 log = logging.getLogger("canopy.session")
@@ -62,7 +64,14 @@ class SessionStorage(Protocol):
         self, session_id: str, changes: Sequence[Change], *, rev: int, node_count: int, change_set: int | None,
         new_set: ChangeSet | None = None, mark: tuple[int, bool] | None = None,
         drop_undone: bool = False, seq_ceiling: int | None = None,
+        resolves: tuple[str, dict[str, Any]] | None = None,
     ) -> None: ...
+
+    async def add_proposal(self, session_id: str, proposal: StoredProposal) -> None: ...
+
+    async def resolve_proposal(self, session_id: str, proposal_id: str, outcome: dict[str, Any]) -> None: ...
+
+    async def set_review_mode(self, session_id: str, on: bool) -> None: ...
 
     async def add_message(self, session_id: str, role: str, content: str, meta: dict[str, Any] | None = None,
                           seq_ceiling: int | None = None) -> StoredMessage: ...
@@ -110,9 +119,17 @@ class LiveSession:
         self.replay = ReplayBuffer(config.replay_frames, config.replay_bytes)
         self.peers: set[Peer] = set()
         self.turns = TurnRunner()
+        for cs in stored.change_sets:
+            cs.moved_at = cs.number
+        self._tick = max((cs.number for cs in stored.change_sets), default=0)
         self.undo_stack = [cs for cs in stored.change_sets if cs.changes and not cs.undone][-UNDO_DEPTH:]
-        self.redo_stack = [cs for cs in reversed(stored.change_sets) if cs.changes and cs.undone]
-        self._next_set = max((cs.number for cs in stored.change_sets), default=0) + 1
+        self.redo_stack = [cs for cs in stored.change_sets if cs.changes and cs.undone]
+        self._next_set = self._tick + 1
+        self.access = stored.access if stored.access.owner_id else Access(self.user_id, {}, {})
+        self.review_mode = stored.review_mode
+        self.proposals: dict[str, StoredProposal] = {p.id: p for p in stored.proposals}
+        self.decided: set[str] = set(stored.decided_proposals)
+        self.presence = PresenceBoard(self._send_presence)
         self.history: deque[dict[str, Any]] = deque(
             (_message_dict(m) for m in stored.messages), maxlen=HISTORY_LIMIT
         )
@@ -129,17 +146,22 @@ class LiveSession:
             self.metrics.rate_limited.labels("prompts").inc()
             raise CanopyError(429, f"Too many prompts; try again in {int(wait) + 1} s")
         async with self._lock:
+            self._require_editor(actor)
             if self.turns.running:
                 raise CanopyError(409, "A turn is already running in this session")
             history = self.chat_context(self.config.history_messages)
             await self._record_message("user", prompt)
             prompts.hit(actor.user_id)  # a prompt refused for storage does not count
             await self._publish("chat_message", {"role": "user", "content": prompt}, frame_id)
-            self.turns.start(lambda: Turn(self, self.config.provider, self.metrics, actor.through("assistant"),
+            host: TurnHost = self
+            if self.review_mode:  # the turn works on a scratch copy; its changes become a proposal
+                host = ReviewHost(self, Tree.from_dict(self.tree.to_dict(), self.tree.rev, self.config.limits))
+            self.turns.start(lambda: Turn(host, self.config.provider, self.metrics, actor.through("assistant"),
                                           prompt, frame_id, history))
 
     async def cancel(self, actor: Actor) -> None:
         """Stops the running turn (409 when none is); returns once it has ended or after a grace period."""
+        self._require_editor(actor)
         await self.turns.cancel()
 
     async def apply_op(self, actor: Actor, delta: dict[str, Any], base_rev: int, frame_id: str | None) -> None:
@@ -147,15 +169,48 @@ class LiveSession:
         await self._uninterruptible(self._apply_op(actor, delta, base_rev, frame_id))
 
     async def undo(self, actor: Actor, frame_id: str | None) -> None:
-        await self._uninterruptible(self._undo(frame_id, from_turn=False))
+        """Reverts the actor's own latest change set (their edits, turns they prompted, proposals they accepted)."""
+        await self._uninterruptible(self._undo(actor, frame_id, from_turn=False))
 
     async def redo(self, actor: Actor, frame_id: str | None) -> None:
-        await self._uninterruptible(self._redo(frame_id, from_turn=False))
+        await self._uninterruptible(self._redo(actor, frame_id, from_turn=False))
+
+    async def decide(self, actor: Actor, proposal_id: str, accept: Literal["all"] | Sequence[int],
+                     frame_id: str | None) -> None:
+        """Applies the accepted deltas of an open proposal that still apply, as one change set."""
+        await self._uninterruptible(self._decide(actor, proposal_id, accept, frame_id))
 
     async def rename(self, actor: Actor, title: str) -> None:
         async with self._lock:
+            self._require_editor(actor)
             await self.store.rename(self.id, title)
             self.title = title
+
+    async def set_review_mode(self, actor: Actor, on: bool) -> None:
+        async with self._lock:
+            if self.access.role_of(actor.user_id) != "owner":
+                raise CanopyError(403, "Only the owner changes review mode")
+            await self.store.set_review_mode(self.id, on)
+            self.review_mode = on
+
+    def membership_changed(self, user_id: str, role: str | None, username: str) -> None:
+        """A member was added, changed role, or removed (`role` None): removal closes their tabs here
+        within the second (1008 `access revoked`); any change updates presence. The one place
+        sharing reaches a live session (a replica learning of it elsewhere calls this too)."""
+        self.access.names[user_id] = username
+        if role is None:
+            self.access.roles.pop(user_id, None)
+            for tab, state in list(self.presence.tabs.items()):
+                if state.user_id == user_id:
+                    self.presence.leave(tab)
+                    self.peers.discard(tab)
+                    tab.close(1008, "access revoked")  # type: ignore[attr-defined]
+        else:
+            self.access.roles[user_id] = role
+        self.presence.changed()
+
+    def update_presence(self, peer: Peer, fields: dict[str, Any]) -> None:
+        self.presence.update(peer, fields)
 
     async def close(self, code: int, reason: str) -> None:
         """The session is going away (deleted): its turn ends and every tab is closed."""
@@ -164,6 +219,7 @@ class LiveSession:
             for peer in tuple(self.peers):
                 peer.close(code, reason)
             self.peers.clear()
+            self.presence.close()
 
     async def resync(self, peer: Peer, frame_id: str | None) -> None:
         async with self._lock:  # never mid-commit: the snapshot shows only stored, broadcast changes
@@ -174,16 +230,24 @@ class LiveSession:
         valid until the caller's next await: serialise it at once."""
         async with self._lock:
             return {"session_id": self.id, "title": self.title, "tree": self.tree.view(), "rev": self.tree.rev,
-                    "history": list(self.history)}
+                    "history": list(self.history), "owner": self.name_of(self.user_id),
+                    "review_mode": self.review_mode}
 
-    async def attach(self, peer: Peer, last_seq: int | None, frame_id: str | None) -> None:
+    async def attach(self, peer: Peer, last_seq: int | None, frame_id: str | None,
+                     user_id: str | None = None) -> None:
+        user_id = user_id or self.user_id
         async with self._lock:
+            role = self.access.role_of(user_id)
+            if role is None:
+                raise CanopyError(404, "Session not found")
             missed = self._missed_frames(last_seq)
             self._unicast(peer, "session_ready", {
                 "session_id": self.id, "title": self.title, "initial_tree": self.tree.view(),
                 "rev": self.tree.rev, "seq": self.seq, "replay": missed is not None,
                 "protocol_version": PROTOCOL_VERSION, "limits": self._limits,
                 "assistant": describe(self.config.provider),
+                "role": role, "owner": self.name_of(self.user_id), "review_mode": self.review_mode,
+                "proposals": [self._proposal_data(p) for p in self.proposals.values()],
             }, frame_id)
             if missed is None:
                 self._unicast(peer, "chat_history", {"messages": list(self.history)}, frame_id)
@@ -194,11 +258,36 @@ class LiveSession:
                 "replay" if missed is not None and last_seq is not None else "snapshot"
             ).inc()
             self.peers.add(peer)
+            self.presence.join(peer, user_id)
             self.last_active = time.monotonic()
 
     def detach(self, peer: Peer) -> None:
         self.peers.discard(peer)
+        self.presence.leave(peer)
         self.last_active = time.monotonic()
+
+    def name_of(self, user_id: str) -> str:
+        return self.access.names.get(user_id, "unknown")
+
+    def role_of(self, user_id: str) -> str | None:
+        return self.access.role_of(user_id)
+
+    def _actor_data(self, actor: Actor) -> dict[str, str]:
+        return {"username": self.name_of(actor.user_id), "via": actor.via}
+
+    def _require_editor(self, actor: Actor) -> None:
+        role = self.access.role_of(actor.user_id)
+        if role is None:
+            raise CanopyError(404, "Session not found")
+        if role == "viewer":
+            raise CanopyError(403, "Viewers cannot change this session")
+
+    def _send_presence(self) -> None:
+        users = self.presence.users(self.access.role_of, self.name_of)
+        data = frames.encode("presence", {"users": users}, session_id=self.id)
+        for peer in tuple(self.peers):
+            peer.enqueue(data)
+        self.metrics.frames_out_of("presence").inc(len(self.peers))
 
     async def stop_turn(self) -> None:
         """Shutdown: the running turn is cancelled and ends (stored) before the tabs are closed."""
@@ -232,10 +321,10 @@ class LiveSession:
         return await self._uninterruptible(self._apply_for_turn(actor, delta, frame_id))
 
     async def undo_for_turn(self, actor: Actor, frame_id: str | None) -> None:
-        await self._uninterruptible(self._undo(frame_id, from_turn=True))
+        await self._uninterruptible(self._undo(actor, frame_id, from_turn=True))
 
     async def redo_for_turn(self, actor: Actor, frame_id: str | None) -> None:
-        await self._uninterruptible(self._redo(frame_id, from_turn=True))
+        await self._uninterruptible(self._redo(actor, frame_id, from_turn=True))
 
     def recent_nodes(self) -> tuple[str, ...]:
         """The nodes the latest change set added, changed or moved (see `TurnContext.recent_nodes`)."""
@@ -245,14 +334,46 @@ class LiveSession:
 
     async def end_turn(self, end: TurnEnd) -> None:
         async with self._lock:
-            try:
-                await self._publish_end(end)
-            except StorageError:
-                # Not even the error could be numbered: the tabs must not miss the turn's end, so they
-                # are closed and resume (a snapshot and the stored history) once storage is back.
-                log.error("could not publish the end of a turn in session %s; closing its tabs", self.id)
-                for peer in tuple(self.peers):
-                    peer.close(1011, "could not finish the turn; reconnect")
+            await self._end_locked(end)
+
+    async def end_review_turn(self, host: ReviewHost, end: TurnEnd) -> None:
+        """A review-mode turn's end: its changes, if any, become a stored and broadcast proposal first."""
+        async with self._lock:
+            if host.changes and end.failure is None:
+                try:
+                    await self._propose(host, end)
+                except StorageError:
+                    end = dataclasses.replace(end, failure=ProviderError(500, "The proposal could not be stored"))
+            await self._end_locked(end)
+
+    async def _propose(self, host: ReviewHost, end: TurnEnd) -> None:
+        assert self.turns.current is not None
+        deltas = [ch.delta for ch in host.changes]
+        proposal = StoredProposal(new_proposal_id(), host.base_rev, self.turns.current.actor.user_id,
+                                  attribution.summarise_changes(host.changes), deltas, iso(now()))
+        try:
+            await self.store.add_proposal(self.id, proposal)
+        except Exception as exc:
+            log.error("could not store a proposal in session %s: %s", self.id, storage_cause(exc))
+            raise StorageError() from exc
+        self.proposals[proposal.id] = proposal
+        await self._publish("proposal", {"proposal": self._proposal_data(proposal)}, end.frame_id)
+
+    def _proposal_data(self, proposal: StoredProposal) -> dict[str, Any]:
+        return {"id": proposal.id, "base_rev": proposal.base_rev,
+                "author": {"username": self.name_of(proposal.author_user_id), "via": "assistant"},
+                "summary": proposal.summary, "deltas": proposal.deltas, "status": "open",
+                "created_at": proposal.created_at}
+
+    async def _end_locked(self, end: TurnEnd) -> None:
+        try:
+            await self._publish_end(end)
+        except StorageError:
+            # Not even the error could be numbered: the tabs must not miss the turn's end, so they
+            # are closed and resume (a snapshot and the stored history) once storage is back.
+            log.error("could not publish the end of a turn in session %s; closing its tabs", self.id)
+            for peer in tuple(self.peers):
+                peer.close(1011, "could not finish the turn; reconnect")
 
     async def _publish_end(self, end: TurnEnd) -> None:
         """Stores the answer first (its commit also reserves seq numbers), then sends debug and the end."""
@@ -354,11 +475,14 @@ class LiveSession:
             self.seq_ceiling = ceiling
         self._since_snapshot += len(applied)
 
-    async def _broadcast_changes(self, applied: Sequence[Change], origin: str, frame_id: str | None) -> None:
+    async def _broadcast_changes(self, applied: Sequence[Change], origin: str, actor: Actor,
+                                 frame_id: str | None) -> None:
         rev = self.tree.rev - len(applied)
+        who = self._actor_data(actor)
         for change in applied:
             rev += 1
-            await self._publish("tree_update", {"delta": change.delta, "rev": rev, "origin": origin}, frame_id)
+            await self._publish("tree_update", {"delta": change.delta, "rev": rev, "origin": origin, "actor": who},
+                                frame_id)
         await self._maybe_compact()
 
     def _push_undo(self, change_set: ChangeSet) -> None:
@@ -368,9 +492,19 @@ class LiveSession:
             del self.undo_stack[0]
 
     def _open_change_set(self, actor: Actor) -> ChangeSet:
-        change_set = ChangeSet(self._next_set, actor)
+        change_set = ChangeSet(self._next_set, actor, moved_at=self._next_tick())
         self._next_set += 1
         return change_set
+
+    def _next_tick(self) -> int:
+        self._tick += 1
+        return self._tick
+
+    def _has_redo(self, actor: Actor) -> bool:
+        return any(cs.actor.user_id == actor.user_id for cs in self.redo_stack)
+
+    def _drop_redo(self, actor: Actor) -> None:
+        self.redo_stack = [cs for cs in self.redo_stack if cs.actor.user_id != actor.user_id]
 
     async def _uninterruptible(self, work: Coroutine[Any, Any, T]) -> T:
         """Runs apply-commit-broadcast to the end even if the caller is cancelled meanwhile (cancel,
@@ -382,15 +516,22 @@ class LiveSession:
 
     async def _apply_op(self, actor: Actor, delta: dict[str, Any], base_rev: int, frame_id: str | None) -> None:
         async with self._lock:
+            self._require_editor(actor)
             if base_rev > self.tree.rev:
                 raise CanopyError(409, f"base_rev {base_rev} is ahead of the session (rev {self.tree.rev})")
             applied = [self.tree.apply(delta)]  # a DeltaError is the client's error frame as is
-            change_set = self._open_change_set(actor)
-            await self._commit(applied, change_set.number, new_set=change_set, drop_undone=bool(self.redo_stack))
-            change_set.changes = applied
-            self._push_undo(change_set)
-            self.redo_stack.clear()
-            await self._broadcast_changes(applied, actor.origin, frame_id)
+            await self._record_set(actor, applied, actor.origin, frame_id)
+
+    async def _record_set(self, actor: Actor, applied: list[Change], origin: str, frame_id: str | None,
+                          resolves: tuple[str, dict[str, Any]] | None = None) -> None:
+        """Commits applied changes as a new change set of `actor` (it empties their redo stack) and broadcasts them."""
+        change_set = self._open_change_set(actor)
+        await self._commit(applied, change_set.number, new_set=change_set, drop_undone=self._has_redo(actor),
+                           resolves=resolves)
+        change_set.changes = applied
+        self._push_undo(change_set)
+        self._drop_redo(actor)
+        await self._broadcast_changes(applied, origin, actor, frame_id)
 
     async def _apply_for_turn(self, actor: Actor, delta: dict[str, Any], frame_id: str | None) -> Change:
         """One change of an assistant turn; the turn's change set opens with its first change."""
@@ -399,45 +540,107 @@ class LiveSession:
             opening = self.turns.change_set is None
             change_set = self.turns.change_set or self._open_change_set(actor)
             await self._commit([change], change_set.number, new_set=change_set if opening else None,
-                               drop_undone=opening and bool(self.redo_stack))
+                               drop_undone=opening and self._has_redo(actor))
             if opening:
                 self.turns.change_set = change_set
                 self._push_undo(change_set)
-                self.redo_stack.clear()
+                self._drop_redo(actor)
             change_set.changes.append(change)
-            await self._broadcast_changes([change], actor.origin, frame_id)
+            await self._broadcast_changes([change], actor.origin, actor, frame_id)
             return change
 
-    async def _undo(self, frame_id: str | None, from_turn: bool) -> None:
+    async def _undo(self, actor: Actor, frame_id: str | None, from_turn: bool) -> None:
         async with self._lock:
+            self._require_editor(actor)
             if self.turns.running and not from_turn:
                 raise CanopyError(409, "A turn is running; undo when it has finished")
-            if not self.undo_stack:
+            change_set = self._latest_of(self.undo_stack, actor)
+            if change_set is None:
                 raise CanopyError(409, "Nothing to undo")
-            change_set = self.undo_stack[-1]
+            self._check_blockers(change_set, "undo")
             applied = self._replay([ch.inverse for ch in reversed(change_set.changes)])
             await self._commit(applied, None, mark=(change_set.number, True))
-            self.redo_stack.append(self.undo_stack.pop())
-            await self._broadcast_changes(applied, "undo", frame_id)
+            self.undo_stack.remove(change_set)
+            change_set.moved_at = self._next_tick()
+            self.redo_stack.append(change_set)
+            await self._broadcast_changes(applied, "undo", actor.through("user"), frame_id)
 
-    async def _redo(self, frame_id: str | None, from_turn: bool) -> None:
+    async def _redo(self, actor: Actor, frame_id: str | None, from_turn: bool) -> None:
         async with self._lock:
+            self._require_editor(actor)
             if self.turns.running and not from_turn:
                 raise CanopyError(409, "A turn is running; redo when it has finished")
-            if not self.redo_stack:
+            change_set = self._latest_of(self.redo_stack, actor)
+            if change_set is None:
                 raise CanopyError(409, "Nothing to redo")
-            change_set = self.redo_stack[-1]
+            self._check_blockers(change_set, "redo")
             applied = self._replay([ch.delta for ch in change_set.changes])
             await self._commit(applied, None, mark=(change_set.number, False))
-            self.undo_stack.append(self.redo_stack.pop())
-            await self._broadcast_changes(applied, "undo", frame_id)
+            self.redo_stack.remove(change_set)
+            change_set.moved_at = self._next_tick()
+            self.undo_stack.append(change_set)
+            await self._broadcast_changes(applied, "undo", actor.through("user"), frame_id)
+
+    @staticmethod
+    def _latest_of(stack: list[ChangeSet], actor: Actor) -> ChangeSet | None:
+        for change_set in reversed(stack):
+            if change_set.actor.user_id == actor.user_id:
+                return change_set
+        return None
+
+    def _check_blockers(self, change_set: ChangeSet, what: str) -> None:
+        """409 naming who, when another user's change set done since this one touched nodes it needs."""
+        needed = attribution.needs(change_set.changes)
+        for other in reversed(self.undo_stack):
+            if other.moved_at <= change_set.moved_at:
+                break  # the undo stack is in the order change sets became done
+            if other.actor.user_id != change_set.actor.user_id and attribution.affects(other.changes) & needed:
+                who = self.name_of(other.actor.user_id)
+                raise CanopyError(409, f"{who} changed the same nodes since; {what} is not possible")
 
     def _replay(self, deltas: list[dict[str, Any]]) -> list[Change]:
         try:
             return self._apply_all(deltas)
-        except DeltaError as exc:  # only if the stacks and the tree disagree: refuse, change nothing
-            log.error("undo/redo no longer applies in session %s: %s", self.id, exc.message)
+        except DeltaError as exc:  # the tree moved on under it: refuse, change nothing
+            log.info("undo/redo no longer applies in session %s: %s", self.id, exc.message)
             raise CanopyError(409, "That change no longer applies to the tree") from None
+
+    async def _decide(self, actor: Actor, proposal_id: str, accept: Literal["all"] | Sequence[int],
+                      frame_id: str | None) -> None:
+        async with self._lock:
+            self._require_editor(actor)
+            proposal = self.proposals.get(proposal_id)
+            if proposal is None:
+                if proposal_id in self.decided:
+                    raise CanopyError(409, "Proposal already decided")
+                raise CanopyError(404, "Proposal not found")
+            if self.turns.running:
+                raise CanopyError(409, "A turn is running; decide when it has finished")
+            chosen = check_decision(proposal.deltas, accept)
+            applied: list[Change] = []
+            accepted: list[int] = []
+            conflicts: list[dict[str, Any]] = []
+            for index in chosen:  # each delta all or nothing; one that no longer applies is skipped
+                try:
+                    applied.append(self.tree.apply(proposal.deltas[index]))
+                    accepted.append(index)
+                except DeltaError as exc:
+                    conflicts.append({"index": index, "code": exc.code, "message": exc.message})
+            rejected = sorted(set(range(len(proposal.deltas))) - set(chosen))
+            outcome = {"proposal_id": proposal_id, "accepted": accepted, "rejected": rejected,
+                       "conflicts": conflicts, "decided_by": self.name_of(actor.user_id)}
+            if applied:
+                await self._record_set(actor.through("assistant"), applied, "proposal", frame_id,
+                                       resolves=(proposal_id, outcome))
+            else:
+                try:
+                    await self.store.resolve_proposal(self.id, proposal_id, outcome)
+                except Exception as exc:
+                    log.error("could not resolve a proposal in session %s: %s", self.id, storage_cause(exc))
+                    raise StorageError() from exc
+            del self.proposals[proposal_id]
+            self.decided.add(proposal_id)
+            await self._publish("proposal_resolved", outcome, frame_id)
 
     async def _maybe_compact(self) -> None:
         if self._since_snapshot < COMPACT_EVERY:

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from sqlalchemy import Connection, and_, bindparam, delete, func, insert, not_, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from canopy import db
 from canopy.realtime.changes import VIA_VALUES, Actor, ChangeSet
@@ -53,6 +53,31 @@ class StoredMessage:
 
 
 @dataclass(slots=True)
+class StoredProposal:
+    """A review-mode proposal as stored; `outcome` is its proposal_resolved data once decided."""
+
+    id: str
+    base_rev: int
+    author_user_id: str
+    summary: str
+    deltas: list[dict[str, Any]]
+    created_at: str
+    outcome: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class Access:
+    """Who may open a session: its owner and members (user id -> role), and everyone's username."""
+
+    owner_id: str
+    roles: dict[str, str] = field(default_factory=dict)
+    names: dict[str, str] = field(default_factory=dict)
+
+    def role_of(self, user_id: str) -> str | None:
+        return "owner" if user_id == self.owner_id else self.roles.get(user_id)
+
+
+@dataclass(slots=True)
 class StoredSession:
     meta: SessionMeta
     snapshot: dict[str, Any]
@@ -61,6 +86,10 @@ class StoredSession:
     seq_ceiling: int
     change_sets: list[ChangeSet]
     messages: list[StoredMessage]
+    access: Access = field(default_factory=lambda: Access(""))
+    review_mode: bool = False
+    proposals: list[StoredProposal] = field(default_factory=list)  # the open ones, oldest first
+    decided_proposals: list[str] = field(default_factory=list)  # ids of those decided already
 
 
 # Group-committed statements, built once. Every write lists the ones it uses in this order, so
@@ -77,14 +106,22 @@ _SET_REV_SEQ = _SET_REV.values(seq_ceiling=bindparam("b_seq_ceiling"))
 _TOUCH = update(db.sessions).where(db.sessions.c.id == bindparam("b_session")).values(
     updated_at=bindparam("b_updated_at"))
 _TOUCH_SEQ = _TOUCH.values(seq_ceiling=bindparam("b_seq_ceiling"))
-STATEMENT_ORDER = (_INSERT_SET, _MARK_SET, _INSERT_CHANGE, _INSERT_MESSAGE, _SET_REV, _SET_REV_SEQ, _TOUCH, _TOUCH_SEQ)
+_RESOLVE_PROPOSAL = update(db.proposals).where(
+    db.proposals.c.session_id == bindparam("b_session"), db.proposals.c.id == bindparam("b_id"),
+).values(status="resolved", outcome=bindparam("b_outcome"))
+STATEMENT_ORDER = (_INSERT_SET, _MARK_SET, _INSERT_CHANGE, _INSERT_MESSAGE, _SET_REV, _SET_REV_SEQ, _TOUCH, _TOUCH_SEQ,
+                   _RESOLVE_PROPOSAL)
 
 
-def _drop_undone(conn: Connection, session_id: str) -> None:
-    """A new change set after undo discards the redo stack."""
-    cs, c = db.change_sets, db.changes
+def _drop_undone(conn: Connection, session_id: str, user_id: str) -> None:
+    """A user's new change set discards their redo stack (undone change sets of others stay)."""
+    cs, c, s = db.change_sets, db.changes, db.sessions
+    owner = conn.execute(select(s.c.user_id).where(s.c.id == session_id)).scalar()
+    mine = cs.c.actor_user_id == user_id
+    if owner == user_id:  # rows from before schema 3 have no actor: they are the owner's
+        mine = mine | cs.c.actor_user_id.is_(None)
     undone = [r[0] for r in conn.execute(
-        select(cs.c.number).where(cs.c.session_id == session_id, cs.c.undone.is_(True)))]
+        select(cs.c.number).where(cs.c.session_id == session_id, cs.c.undone.is_(True), mine))]
     if undone:
         conn.execute(update(c).where(c.c.session_id == session_id, c.c.change_set.in_(undone)).values(change_set=None))
         conn.execute(delete(cs).where(cs.c.session_id == session_id, cs.c.number.in_(undone)))
@@ -145,6 +182,73 @@ class SessionStore:
                 total += int((await conn.execute(query)).scalar_one() or 0)
         return total
 
+    async def list_visible(self, user_id: str) -> list[tuple[SessionMeta, str, str]]:
+        """The user's own sessions and those shared with them, most recently updated first:
+        (meta, role, owner's username)."""
+        s, m, u = db.sessions, db.session_members, db.users
+        role = func.coalesce(m.c.role, "owner")
+        query = (
+            select(s.c.id, s.c.user_id, s.c.title, s.c.updated_at, s.c.node_count, role.label("role"),
+                   u.c.username.label("owner"))
+            .select_from(s.join(u, u.c.id == s.c.user_id)
+                         .outerjoin(m, and_(m.c.session_id == s.c.id, m.c.user_id == user_id)))
+            .where((s.c.user_id == user_id) | m.c.user_id.is_not(None))
+            .order_by(s.c.updated_at.desc(), s.c.id)
+        )
+        async with self.engine.connect() as conn:
+            return [(SessionMeta(r.id, r.user_id, r.title, r.updated_at, r.node_count), r.role, r.owner)
+                    for r in await conn.execute(query)]
+
+    # --- members ------------------------------------------------------------------
+
+    async def add_member(self, session_id: str, user_id: str, role: str) -> bool:
+        """False when they are a member already."""
+        m = db.session_members
+        async with self.engine.begin() as conn:
+            exists = (await conn.execute(
+                select(m.c.role).where(m.c.session_id == session_id, m.c.user_id == user_id))).first()
+            if exists is not None:
+                return False
+            await conn.execute(insert(m).values(session_id=session_id, user_id=user_id, role=role, created_at=now()))
+        return True
+
+    async def set_member_role(self, session_id: str, user_id: str, role: str | None) -> bool:
+        """Changes a member's role, or removes them (`role` None); False when they are not a member."""
+        m = db.session_members
+        where = (m.c.session_id == session_id, m.c.user_id == user_id)
+        async with self.engine.begin() as conn:
+            if role is None:
+                result = await conn.execute(delete(m).where(*where))
+            else:
+                result = await conn.execute(update(m).where(*where).values(role=role))
+        return bool(result.rowcount)
+
+    async def find_user(self, username: str) -> str | None:
+        async with self.engine.connect() as conn:
+            return (await conn.execute(select(db.users.c.id).where(db.users.c.username == username))).scalar()
+
+    # --- history ------------------------------------------------------------------
+
+    async def history(self, session_id: str, owner_id: str, limit: int, before: int | None
+                      ) -> list[tuple[ChangeSet, str | None, int]]:
+        """Change sets, newest first: (change set with its changes, created_at, rev after its last change)."""
+        cs, c = db.change_sets, db.changes
+        query = select(cs).where(cs.c.session_id == session_id)
+        if before is not None:
+            query = query.where(cs.c.number < before)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query.order_by(cs.c.number.desc()).limit(limit))).all()
+            sets = {r.number: (ChangeSet(r.number, _actor(r, owner_id), [], r.undone),
+                               iso(r.created_at) if r.created_at else None) for r in rows}
+            revs: dict[int, int] = {}
+            for r in await conn.execute(
+                select(c.c.change_set, c.c.rev, c.c.delta, c.c.inverse)
+                .where(c.c.session_id == session_id, c.c.change_set.in_(list(sets))).order_by(c.c.rev)
+            ):
+                sets[r.change_set][0].changes.append(Change(orjson.loads(r.delta), orjson.loads(r.inverse)))
+                revs[r.change_set] = r.rev
+        return [(change_set, created, revs.get(number, 0)) for number, (change_set, created) in sets.items()]
+
     async def meta(self, session_id: str) -> SessionMeta | None:
         s = db.sessions
         async with self.engine.connect() as conn:
@@ -167,7 +271,7 @@ class SessionStore:
 
     async def delete(self, session_id: str) -> None:
         async with self.engine.begin() as conn:
-            for table in (db.changes, db.change_sets, db.messages):
+            for table in (db.changes, db.change_sets, db.messages, db.session_members, db.proposals):
                 await conn.execute(delete(table).where(table.c.session_id == session_id))
             await conn.execute(delete(db.sessions).where(db.sessions.c.id == session_id))
 
@@ -191,13 +295,48 @@ class SessionStore:
             recent = (await conn.execute(
                 select(m).where(m.c.session_id == session_id).order_by(m.c.id.desc()).limit(message_limit)
             )).all()
+            access = await _access(conn, session_id, row.user_id)
+            access.names.update(await _names(conn, {cs.actor.user_id for cs in sets.values()} - set(access.names)))
+            open_proposals = await _open_proposals(conn, session_id)
+            p = db.proposals
+            decided = [r[0] for r in await conn.execute(
+                select(p.c.id).where(p.c.session_id == session_id, p.c.status != "open"))]
         messages = [
             StoredMessage(r.role, r.content, iso(r.created_at), orjson.loads(r.meta) if r.meta else None)
             for r in reversed(recent)
         ]
         meta = SessionMeta(row.id, row.user_id, row.title, row.updated_at, row.node_count)
         return StoredSession(meta, orjson.loads(row.snapshot), row.snapshot_rev, log, row.seq_ceiling,
-                             list(sets.values()), messages)
+                             list(sets.values()), messages, access, bool(row.review_mode), open_proposals,
+                             decided)
+
+    async def access(self, session_id: str) -> Access | None:
+        """The session's owner and members, or None for an unknown session."""
+        async with self.engine.connect() as conn:
+            owner = (await conn.execute(
+                select(db.sessions.c.user_id).where(db.sessions.c.id == session_id))).scalar()
+            return None if owner is None else await _access(conn, session_id, owner)
+
+    async def usernames(self, user_ids: set[str]) -> dict[str, str]:
+        async with self.engine.connect() as conn:
+            return await _names(conn, user_ids)
+
+    # --- proposals ----------------------------------------------------------------
+
+    async def add_proposal(self, session_id: str, proposal: StoredProposal) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(insert(db.proposals).values(
+                session_id=session_id, id=proposal.id, base_rev=proposal.base_rev,
+                author_user_id=proposal.author_user_id, summary=proposal.summary,
+                deltas=orjson.dumps(proposal.deltas).decode(), status="open", outcome=None, created_at=now(),
+            ))
+
+    async def set_review_mode(self, session_id: str, on: bool) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(update(db.sessions).where(db.sessions.c.id == session_id).values(review_mode=on))
+
+    async def resolve_proposal(self, session_id: str, proposal_id: str, outcome: dict[str, Any]) -> None:
+        await self.group.write(Write([(_RESOLVE_PROPOSAL, _resolution(session_id, proposal_id, outcome))]))
 
     # --- changes ------------------------------------------------------------------
 
@@ -205,17 +344,20 @@ class SessionStore:
         self, session_id: str, changes: Sequence[Change], *, rev: int, node_count: int, change_set: int | None,
         new_set: ChangeSet | None = None, mark: tuple[int, bool] | None = None,
         drop_undone: bool = False, seq_ceiling: int | None = None,
+        resolves: tuple[str, dict[str, Any]] | None = None,
     ) -> None:
         """One transaction (shared with other sessions' writes): log rows (the changes up to `rev`,
-        belonging to `change_set`), the change-set bookkeeping, the session's rev and node count, and
-        a new seq ceiling when one is due."""
+        belonging to `change_set`), the change-set bookkeeping, the session's rev and node count, a
+        new seq ceiling when one is due, and the outcome of the proposal these changes resolve.
+        `drop_undone` discards the redo stack of `new_set`'s actor."""
         moment = now()
-        write = Write(before=(lambda conn: _drop_undone(conn, session_id)) if drop_undone else None)
+        dropper = new_set.actor.user_id if drop_undone and new_set is not None else None
+        write = Write(before=(lambda conn: _drop_undone(conn, session_id, dropper)) if dropper else None)
         if new_set is not None:
             actor = new_set.actor
             write.ops.append((_INSERT_SET, {"session_id": session_id, "number": new_set.number,
                                             "origin": actor.origin, "actor_user_id": actor.user_id,
-                                            "actor_via": actor.via, "undone": False}))
+                                            "actor_via": actor.via, "undone": False, "created_at": moment}))
         if mark is not None:
             write.ops.append((_MARK_SET, {"b_session": session_id, "b_number": mark[0], "b_undone": mark[1]}))
         first_rev = rev - len(changes) + 1
@@ -229,6 +371,8 @@ class SessionStore:
             write.ops.append((_SET_REV, session_row))
         else:
             write.ops.append((_SET_REV_SEQ, {**session_row, "b_seq_ceiling": seq_ceiling}))
+        if resolves is not None:
+            write.ops.append((_RESOLVE_PROPOSAL, _resolution(session_id, *resolves)))
         await self.group.write(write)
 
     async def close(self) -> None:
@@ -273,3 +417,30 @@ class SessionStore:
             touch,
         ]))
         return StoredMessage(role, content, iso(moment), meta)
+
+
+def _resolution(session_id: str, proposal_id: str, outcome: dict[str, Any]) -> dict[str, Any]:
+    return {"b_session": session_id, "b_id": proposal_id, "b_outcome": orjson.dumps(outcome).decode()}
+
+
+async def _names(conn: AsyncConnection, user_ids: set[str]) -> dict[str, str]:
+    if not user_ids:
+        return {}
+    u = db.users
+    rows = await conn.execute(select(u.c.id, u.c.username).where(u.c.id.in_(list(user_ids))))
+    return {r.id: r.username for r in rows}
+
+
+async def _access(conn: AsyncConnection, session_id: str, owner_id: str) -> Access:
+    m = db.session_members
+    roles = {r.user_id: r.role for r in await conn.execute(
+        select(m.c.user_id, m.c.role).where(m.c.session_id == session_id))}
+    return Access(owner_id, roles, await _names(conn, {owner_id, *roles}))
+
+
+async def _open_proposals(conn: AsyncConnection, session_id: str) -> list[StoredProposal]:
+    p = db.proposals
+    rows = await conn.execute(select(p).where(p.c.session_id == session_id, p.c.status == "open")
+                              .order_by(p.c.created_at, p.c.id))
+    return [StoredProposal(r.id, r.base_rev, r.author_user_id, r.summary, orjson.loads(r.deltas), iso(r.created_at))
+            for r in rows]
