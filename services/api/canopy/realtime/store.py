@@ -328,7 +328,8 @@ class SessionStore:
             await conn.execute(insert(db.proposals).values(
                 session_id=session_id, id=proposal.id, base_rev=proposal.base_rev,
                 author_user_id=proposal.author_user_id, summary=proposal.summary,
-                deltas=orjson.dumps(proposal.deltas).decode(), status="open", outcome=None, created_at=now(),
+                deltas=orjson.dumps(proposal.deltas).decode(), status="open", outcome=None,
+                created_at=datetime.fromisoformat(proposal.created_at.replace("Z", "+00:00")),
             ))
 
     async def set_review_mode(self, session_id: str, on: bool) -> None:
