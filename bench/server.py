@@ -172,6 +172,46 @@ async def tree_op_throughput(url: str, tokens: list[str], seconds: float) -> tup
     return done / elapsed, done
 
 
+# ---- one change fanned out to every tab of a shared session ------------------------------------
+async def fanout_latency(api_url: str, ws_url: str, tokens: list[str], names: list[str], tabs: int,
+                         changes: int) -> list[float]:
+    """A session owned by the first user and shared with the others (editors), `tabs` sockets spread over
+    the users; each change (a tree_op from a rotating tab) is timed from its send until the last tab has
+    its tree_update. Returns one figure (ms) per change."""
+    headers = {"Authorization": f"Bearer {tokens[0]}"}
+    async with httpx.AsyncClient(base_url=api_url, trust_env=False, timeout=60) as client:
+        sid = (await client.post("/api/sessions", json={"title": "fan-out"}, headers=headers)).json()["session_id"]
+        for name in names[1:]:
+            r = await client.post(f"/api/sessions/{sid}/members", json={"username": name, "role": "editor"},
+                                  headers=headers)
+            assert r.status_code in (201, 409), r.text
+    sockets = []
+    for i in range(tabs):
+        ws = await websockets.connect(ws_url, ping_interval=None, max_size=2**22, open_timeout=60)
+        await ws.send(orjson.dumps({"type": "init_session", "id": "init",
+                                    "data": {"token": tokens[i % len(tokens)], "session_id": sid}}).decode())
+        await wait_for(ws, "init", "session_ready")
+        sockets.append(ws)
+    samples: list[float] = []
+    try:
+        async def one(n: int, counted: bool) -> None:
+            fid = f"f{next(_ids)}"
+            sender = sockets[n % tabs]
+            t0 = time.perf_counter()
+            await sender.send(orjson.dumps({"type": "tree_op", "id": fid, "data": {"base_rev": 0, "delta": {
+                "action": "add", "path": "/root/children", "node": {"id": fid, "value": "fan-out"}}}}).decode())
+            await asyncio.gather(*(wait_for(ws, fid, "tree_update") for ws in sockets))
+            if counted:
+                samples.append((time.perf_counter() - t0) * 1000)
+        for n in range(10):  # warm-up
+            await one(n, False)
+        for n in range(changes):
+            await one(n, True)
+    finally:
+        await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
+    return samples
+
+
 # ---- ping/pong through nginx vs echo --------------------------------------------------------------
 PING = orjson.dumps({"type": "ping", "id": "p", "data": {}}).decode()
 
