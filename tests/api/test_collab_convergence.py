@@ -8,6 +8,7 @@ fakes of `realtime_fakes` (an in-memory store that keeps what a reload would see
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 import orjson
@@ -37,17 +38,15 @@ class PlannedProvider:
 
     async def run_turn(self, ctx: TurnContext) -> None:
         for delta in self.plan:
-            try:
+            with contextlib.suppress(CanopyError):
                 await ctx.apply(delta)
-            except CanopyError:
-                pass
 
 
 def _delta(tree: Tree, kind: int, a: int, b: int, fresh: str) -> dict[str, Any]:
     ids = list(tree.iter_ids())
     node = ids[a % len(ids)]
     other = ids[b % len(ids)]
-    if kind == 0 or node == ROOT_ID and kind in (1, 2):
+    if kind == 0 or (node == ROOT_ID and kind in (1, 2)):
         return {"action": "add", "path": tree.path(other) + "/children", "node": {"id": fresh, "value": fresh}}
     if kind == 1:
         return {"action": "remove", "path": tree.path(node)}

@@ -14,7 +14,6 @@ from fastapi import APIRouter, HTTPException, Path, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from canopy.api.deps import CurrentUser, ServicesDep
-from canopy.errors import CanopyError
 from canopy.quotas import QuotaError
 from canopy.realtime.changes import Actor
 from canopy.realtime.manager import SessionManager
@@ -33,7 +32,7 @@ class SessionCreate(BaseModel):
 
 
 class SessionPatch(BaseModel):
-    """`title` (owner or editor) and/or `review_mode` (owner only); at least one."""
+    """`title` (owner or editor) and/or `review_mode` (owner only); `{}` changes nothing."""
 
     model_config = ConfigDict(extra="forbid")
     title: Title | None = None
@@ -126,8 +125,6 @@ async def get_session(session_id: SessionId, user: CurrentUser, services: Servic
 async def patch_session(
     session_id: SessionId, body: SessionPatch, user: CurrentUser, services: ServicesDep
 ) -> SessionPatched:
-    if body.title is None and body.review_mode is None:
-        raise CanopyError(400, "Send title or review_mode")
     manager = manager_of(services)
     actor = Actor(user.id, "user")
     if body.review_mode is not None:  # checked first: an editor sending it changes nothing at all
