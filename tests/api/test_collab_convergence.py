@@ -77,10 +77,8 @@ async def _run(script: list[Step]) -> None:
     tabs = [FakePeer() for _ in range(3)]
     for i, tab in enumerate(tabs):
         await live.attach(tab, None, None, USERS[i % 2].user_id)
-    counter = 0
-    for kind, who, shape, a, b in script:
+    for counter, (kind, who, shape, a, b) in enumerate(script, start=1):
         actor = USERS[who]
-        counter += 1
         try:
             if kind == "op":
                 await live.apply_op(actor, _delta(live.tree, shape, a, b, f"n{counter}"), live.tree.rev, None)
