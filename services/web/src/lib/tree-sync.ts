@@ -21,7 +21,7 @@ export interface TreeChange {
   ids: string[]
   /** Increments on every change, so equal id lists still count as new. */
   version: number
-  origin: 'assistant' | 'user' | 'undo' | 'snapshot'
+  origin: 'assistant' | 'user' | 'undo' | 'proposal' | 'snapshot'
 }
 
 /** The tree sync's part of the session snapshot. */

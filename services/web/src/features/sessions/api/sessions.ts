@@ -59,7 +59,7 @@ export function useRenameSession() {
     mutationFn: ({ id, title }: { id: string; title: string }) =>
       apiFetch<SessionSummary>(`/api/sessions/${encodeURIComponent(id)}`, {
         method: 'PATCH',
-        json: { title } satisfies Schemas['SessionRename'],
+        json: { title } satisfies Schemas['SessionPatch'],
       }),
     onSuccess: () => qc.invalidateQueries({ queryKey: sessionsKeys.all }),
   })
