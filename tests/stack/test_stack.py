@@ -404,3 +404,46 @@ async def test_streamed_chunks_are_not_buffered_by_nginx(stack: Stack) -> None:
         assert spread >= (chunks - 1) * 0.015 * 0.8, (chunks, spread)
     finally:
         await ws.close()
+
+
+# ---- collaboration through nginx -----------------------------------------------------------
+
+async def join(stack: Stack, token: str, session_id: str) -> Any:
+    ws = await connect(stack, "", marker())
+    await ws.send(json.dumps({"type": "init_session", "id": "init", "data": {"token": token,
+                                                                             "session_id": session_id}}))
+    await recv_until(ws, lambda f: f["type"] == "chat_history")
+    return ws
+
+
+async def test_shared_session_review_and_revoke_through_nginx(stack: Stack) -> None:
+    with client(stack) as c:
+        (_, owner), (editor_name, editor), (viewer_name, viewer) = new_user(c), new_user(c), new_user(c)
+        auth = {"Authorization": f"Bearer {owner}"}
+        sid = c.post("/api/sessions", json={"title": "Shared"}, headers=auth).json()["session_id"]
+        for name, role in ((editor_name, "editor"), (viewer_name, "viewer")):
+            assert c.post(f"/api/sessions/{sid}/members", json={"username": name, "role": role},
+                          headers=auth).status_code == 201
+        assert c.patch(f"/api/sessions/{sid}", json={"review_mode": True}, headers=auth).status_code == 200
+    ed, vw = await join(stack, editor, sid), await join(stack, viewer, sid)
+    try:
+        await vw.send(json.dumps({"type": "tree_op", "id": "v1", "data": {"base_rev": 0, "delta": {
+            "action": "add", "path": "/root/children", "node": {"id": "v", "value": "V"}}}}))
+        refused = await recv_until(vw, lambda f: f.get("id") == "v1")
+        assert refused[-1]["error"]["code"] == 403
+        await ed.send(json.dumps({"type": "user_prompt", "id": "q", "data": {"prompt": "add 'A' and 'B' under root"}}))
+        proposal = (await recv_until(vw, lambda f: f["type"] == "proposal"))[-1]["data"]["proposal"]
+        await ed.send(json.dumps({"type": "proposal_decision", "id": "d",
+                                  "data": {"proposal_id": proposal["id"], "accept": [1]}}))
+        seen = await recv_until(vw, lambda f: f["type"] == "proposal_resolved")
+        updates = [f["data"] for f in seen if f["type"] == "tree_update"]
+        assert [(u["origin"], u["delta"]["node"]["value"]) for u in updates] == [("proposal", "B")]
+        with client(stack) as c:
+            r = c.delete(f"/api/sessions/{sid}/members/{viewer_name}", headers={"Authorization": f"Bearer {owner}"})
+            assert r.status_code == 204
+        with pytest.raises(ConnectionClosed) as closed:
+            await recv_until(vw, lambda f: False)
+        assert closed.value.rcvd is not None and (closed.value.rcvd.code, closed.value.rcvd.reason) == (
+            1008, "access revoked")
+    finally:
+        await asyncio.gather(ed.close(), vw.close())
