@@ -200,11 +200,12 @@ class LiveSession:
         self.access.names[user_id] = username
         if role is None:
             self.access.roles.pop(user_id, None)
-            for tab, state in list(self.presence.tabs.items()):
-                if state.user_id == user_id:
-                    self.presence.leave(tab)
-                    self.peers.discard(tab)
-                    tab.close(1008, "access revoked")  # type: ignore[attr-defined]
+            for peer in tuple(self.peers):
+                state = self.presence.tabs.get(peer)
+                if state is not None and state.user_id == user_id:
+                    self.presence.leave(peer)
+                    self.peers.discard(peer)
+                    peer.close(1008, "access revoked")
         else:
             self.access.roles[user_id] = role
         self.presence.changed()
