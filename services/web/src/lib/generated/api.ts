@@ -193,14 +193,74 @@ export interface paths {
         delete: operations["delete_session_api_sessions__session_id__delete"];
         options?: never;
         head?: never;
-        /** Rename Session */
-        patch: operations["rename_session_api_sessions__session_id__patch"];
+        /** Patch Session */
+        patch: operations["patch_session_api_sessions__session_id__patch"];
+        trace?: never;
+    };
+    "/api/sessions/{session_id}/history": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** History */
+        get: operations["history_api_sessions__session_id__history_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/sessions/{session_id}/members": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Members */
+        get: operations["list_members_api_sessions__session_id__members_get"];
+        put?: never;
+        /** Add Member */
+        post: operations["add_member_api_sessions__session_id__members_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/sessions/{session_id}/members/{username}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Remove Member */
+        delete: operations["remove_member_api_sessions__session_id__members__username__delete"];
+        options?: never;
+        head?: never;
+        /** Change Member */
+        patch: operations["change_member_api_sessions__session_id__members__username__patch"];
         trace?: never;
     };
 }
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** ActorOut */
+        ActorOut: {
+            /** Username */
+            username: string;
+            /** Via */
+            via: string;
+        };
         /** Body_login_api_auth_login_post */
         Body_login_api_auth_login_post: {
             /** Client Id */
@@ -237,6 +297,66 @@ export interface components {
             /** Detail */
             detail?: components["schemas"]["ValidationError"][];
         };
+        /** HistoryItem */
+        HistoryItem: {
+            actor: components["schemas"]["ActorOut"];
+            /** Created At */
+            created_at: string | null;
+            /**
+             * Nodes
+             * @description ids of the nodes it touched (the top node of each change)
+             */
+            nodes: string[];
+            /** Number */
+            number: number;
+            /**
+             * Rev
+             * @description the tree revision after the change set's last change
+             */
+            rev: number;
+            /** Summary */
+            summary: string;
+            /** Undone */
+            undone: boolean;
+        };
+        /** HistoryPage */
+        HistoryPage: {
+            /** Items */
+            items: components["schemas"]["HistoryItem"][];
+            /**
+             * Next Before
+             * @description `before` for the next, older page; null on the last page
+             */
+            next_before: number | null;
+        };
+        /** Member */
+        Member: {
+            /**
+             * Role
+             * @enum {string}
+             */
+            role: "owner" | "editor" | "viewer";
+            /** Username */
+            username: string;
+        };
+        /** MemberAdd */
+        MemberAdd: {
+            /**
+             * Role
+             * @enum {string}
+             */
+            role: "editor" | "viewer";
+            /** Username */
+            username: string;
+        };
+        /** MemberRolePatch */
+        MemberRolePatch: {
+            /**
+             * Role
+             * @enum {string}
+             */
+            role: "editor" | "viewer";
+        };
         /** PasswordChange */
         PasswordChange: {
             /** Current Password */
@@ -249,10 +369,38 @@ export interface components {
             /** Title */
             title?: string | null;
         };
-        /** SessionRename */
-        SessionRename: {
+        /**
+         * SessionPatch
+         * @description `title` (owner or editor) and/or `review_mode` (owner only); `{}` changes nothing.
+         */
+        SessionPatch: {
+            /** Review Mode */
+            review_mode?: boolean | null;
+            /** Title */
+            title?: string | null;
+        };
+        /** SessionPatched */
+        SessionPatched: {
+            /** Node Count */
+            node_count: number;
+            /**
+             * Owner
+             * @description the owner's username
+             */
+            owner: string;
+            /** Review Mode */
+            review_mode: boolean;
+            /**
+             * Role
+             * @enum {string}
+             */
+            role: "owner" | "editor" | "viewer";
+            /** Session Id */
+            session_id: string;
             /** Title */
             title: string;
+            /** Updated At */
+            updated_at: string;
         };
         /** SessionState */
         SessionState: {
@@ -260,8 +408,17 @@ export interface components {
             history: {
                 [key: string]: unknown;
             }[];
+            /** Owner */
+            owner: string;
             /** Rev */
             rev: number;
+            /** Review Mode */
+            review_mode: boolean;
+            /**
+             * Role
+             * @enum {string}
+             */
+            role: "owner" | "editor" | "viewer";
             /** Session Id */
             session_id: string;
             /** Title */
@@ -275,6 +432,16 @@ export interface components {
         SessionSummary: {
             /** Node Count */
             node_count: number;
+            /**
+             * Owner
+             * @description the owner's username
+             */
+            owner: string;
+            /**
+             * Role
+             * @enum {string}
+             */
+            role: "owner" | "editor" | "viewer";
             /** Session Id */
             session_id: string;
             /** Title */
@@ -864,7 +1031,7 @@ export interface operations {
                     "application/json": components["schemas"]["SessionState"];
                 };
             };
-            /** @description Not found (or another user's) */
+            /** @description Not found (or not shared with you) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -900,7 +1067,14 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Not found (or another user's) */
+            /** @description Not allowed for your role */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not found (or not shared with you) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -918,7 +1092,7 @@ export interface operations {
             };
         };
     };
-    rename_session_api_sessions__session_id__patch: {
+    patch_session_api_sessions__session_id__patch: {
         parameters: {
             query?: never;
             header?: never;
@@ -929,7 +1103,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["SessionRename"];
+                "application/json": components["schemas"]["SessionPatch"];
             };
         };
         responses: {
@@ -939,7 +1113,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["SessionSummary"];
+                    "application/json": components["schemas"]["SessionPatched"];
                 };
             };
             /** @description Body is not parseable */
@@ -949,7 +1123,14 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Not found (or another user's) */
+            /** @description Not allowed for your role */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not found (or not shared with you) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -958,6 +1139,312 @@ export interface operations {
             };
             /** @description Body over 1 MiB (refused by the proxy) */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    history_api_sessions__session_id__history_get: {
+        parameters: {
+            query?: {
+                limit?: number;
+                before?: number | null;
+            };
+            header?: never;
+            path: {
+                session_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HistoryPage"];
+                };
+            };
+            /** @description Invalid body, or the owner named as a member */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Only the owner (or the member themselves, for DELETE) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Session not found (or not shared with you), user or member not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Already a member */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_members_api_sessions__session_id__members_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                session_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Member"][];
+                };
+            };
+            /** @description Invalid body, or the owner named as a member */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Only the owner (or the member themselves, for DELETE) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Session not found (or not shared with you), user or member not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Already a member */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    add_member_api_sessions__session_id__members_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                session_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MemberAdd"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Member"];
+                };
+            };
+            /** @description Invalid body, or the owner named as a member */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Only the owner (or the member themselves, for DELETE) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Session not found (or not shared with you), user or member not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Already a member */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    remove_member_api_sessions__session_id__members__username__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                session_id: string;
+                username: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid body, or the owner named as a member */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Only the owner (or the member themselves, for DELETE) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Session not found (or not shared with you), user or member not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Already a member */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    change_member_api_sessions__session_id__members__username__patch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                session_id: string;
+                username: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MemberRolePatch"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Member"];
+                };
+            };
+            /** @description Invalid body, or the owner named as a member */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Only the owner (or the member themselves, for DELETE) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Session not found (or not shared with you), user or member not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Already a member */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
