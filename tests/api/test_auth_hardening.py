@@ -20,7 +20,7 @@ from canopy.main import create_app
 from canopy.ratelimit import SlidingWindow
 from canopy.services import Services
 from tests.conftest import make_settings, register_and_login
-from tests.wsutil import login, session_socket
+from tests.wsutil import login, recv, session_socket
 
 pytestmark = pytest.mark.timeout(300)  # 10,000 logins in one test, on a shared 2-core machine
 
@@ -205,7 +205,7 @@ def test_logout_all_and_password_change_end_tokens_and_sockets(tc: TestClient, r
         assert r.status_code == 204, r.text
         assert _socket_closed(ws) == 1008
         other_ws.send_json({"type": "ping", "data": {}, "id": "p"})
-        assert other_ws.receive_json()["type"] == "pong"  # other users keep their sockets
+        assert recv(other_ws)["type"] == "pong"  # other users keep their sockets
     assert tc.get("/api/auth/me", headers=auth).status_code == 401
     with pytest.raises(WebSocketDisconnect) as info, tc.websocket_connect("/ws/session") as ws2:
         ws2.send_json({"type": "init_session", "data": {"token": token}})
