@@ -8,7 +8,9 @@ are numbered functions applied in order at start inside one transaction each;
 
 from __future__ import annotations
 
+import logging
 import os
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -183,7 +185,8 @@ def create_engine(url: str) -> AsyncEngine:
     is_sqlite = parsed.get_backend_name() == "sqlite"
     if is_sqlite and parsed.database and parsed.database != ":memory:":
         prepare_sqlite_file(Path(parsed.database))
-    engine = create_async_engine(url, pool_pre_ping=not is_sqlite)
+    # hide_parameters: SQLAlchemy's error messages (and so any traceback) leave out the values, which hold user text.
+    engine = create_async_engine(url, pool_pre_ping=not is_sqlite, hide_parameters=True)
     if is_sqlite:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine
@@ -208,3 +211,34 @@ def storage_cause(exc: BaseException) -> str:
     (SQLAlchemy's own message lists them, and they hold prompts and node values)."""
     orig = getattr(exc, "orig", None)
     return repr(orig) if orig is not None else type(exc).__name__
+
+
+# Driver errors the deployment causes and an operator fixes (disk full, locked, I/O, read-only, connection lost):
+# their one-line cause says it all. SQLite's extended names (SQLITE_IOERR_WRITE, ...) match by prefix.
+_EXPECTED_SQLITE = ("SQLITE_FULL", "SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_IOERR", "SQLITE_READONLY",
+                    "SQLITE_CANTOPEN", "SQLITE_NOMEM")
+# Postgres SQLSTATE: connection (08), resources (53), operator intervention (57P), system/I-O (58),
+# serialization failure, deadlock and lock not available.
+_EXPECTED_SQLSTATE = ("08", "53", "57P", "58", "40001", "40P01", "55P03")
+
+
+def expected_storage_error(exc: BaseException) -> bool:
+    orig = getattr(exc, "orig", None)
+    name = getattr(orig, "sqlite_errorname", None)
+    if isinstance(name, str):
+        return name.startswith(_EXPECTED_SQLITE)
+    state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    return isinstance(state, str) and state.startswith(_EXPECTED_SQLSTATE)
+
+
+def log_storage_failure(logger: logging.Logger, message: str, *args: object, exc: BaseException) -> None:
+    """Logs a failed database call: an expected driver error as one line, anything else with its traceback.
+
+    The traceback is the frames and the driver's error only: SQLAlchemy's own message would list the SQL
+    parameters (engines are made with hide_parameters, this holds for any other exception too)."""
+    if expected_storage_error(exc):
+        logger.error(f"{message}: %s", *args, storage_cause(exc))
+        return
+    frames = "".join(traceback.format_tb(exc.__traceback__))
+    logger.error(f"{message}: %s %s\nTraceback (most recent call last):\n%s", *args,
+                 type(exc).__name__, storage_cause(exc), frames.rstrip("\n"))

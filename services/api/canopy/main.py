@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from canopy.api import auth, health, sessions
 from canopy.assistant.factory import make_http_client, make_provider
 from canopy.config import Settings
-from canopy.db import create_engine, init_database, storage_cause
+from canopy.db import create_engine, init_database, log_storage_failure
 from canopy.errors import CanopyError
 from canopy.loginthrottle import LoginThrottle
 from canopy.logs import configure_logging
@@ -55,7 +55,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def storage_error(_request: Request, exc: OperationalError) -> JSONResponse:
         # Locked, full or failing database: transient, nothing was written (the transaction rolled back).
         # Handled here rather than by the catch-all, which re-raises and so drops the keep-alive connection.
-        log.error("storage unavailable: %s", storage_cause(exc))
+        log_storage_failure(log, "storage unavailable", exc=exc)
         return JSONResponse({"detail": "Storage unavailable; try again later"}, status_code=503,
                             headers={"Retry-After": "5"})
 
