@@ -22,6 +22,7 @@ from typing import Any
 
 from bench import browser, server, tree_engine
 from bench.stats import median, percentile
+from tests.support.users import make_users
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "benchmarks.md"
@@ -100,7 +101,7 @@ async def run_server(rep: Report, quick: bool, workdir: Path) -> None:
     echo = None
     try:
         t0 = time.perf_counter()
-        tokens = await server.make_users(stack.api_url, users, "bench")
+        tokens = await make_users(stack.api_url, users, "bench")
         rep.note(f"Setup: registering and logging in {users} users (argon2) took {time.perf_counter() - t0:.1f} s; "
                  "tokens are reused by every figure.")
         ws_api = f"ws://127.0.0.1:{stack.api_port}/ws/session"
@@ -305,7 +306,7 @@ def write(rep: Report, mach: dict[str, str], quick: bool, started: dt.datetime, 
         "- Machine: " + ", ".join(f"{k} {v}" for k, v in mach.items()),
         "- Everything runs on 127.0.0.1: the real API (scripts/api.sh: gunicorn + one uvicorn worker, SQLite in a "
         "temp dir, offline assistant, rate limits raised) and nginx from nginx/canopy.conf.template with a "
-        "self-signed certificate, started by tests/stack/harness.py.",
+        "self-signed certificate, started by tests/support/stack.py.",
         "- The machine was shared with other work during the run, which widens the tails.", "",
         "| figure | median | p99 | target | result |", "| --- | --- | --- | --- | --- |",
         *rep.rows, "", "## Notes", "",

@@ -1,4 +1,4 @@
-"""Server figures over real sockets on 127.0.0.1: the real API (scripts/api.sh) and nginx (tests.stack.harness)."""
+"""Server figures over real sockets on 127.0.0.1: the real API (scripts/api.sh) and nginx (tests.support.stack)."""
 
 from __future__ import annotations
 
@@ -19,9 +19,9 @@ import orjson
 import websockets
 
 from bench.stats import median
-from tests.stack.harness import ROOT, Process, Stack, free_port, insecure_ssl_context, nginx_args, render_nginx
+from tests.support.stack import ROOT, Process, Stack, free_port, insecure_ssl_context, nginx_args, render_nginx
+from tests.support.ws_client import open_session, recv, wait_for
 
-PASSWORD = "bench-password-1"  # throwaway local users
 HIGH = "1000000"
 _ids = itertools.count()
 
@@ -55,45 +55,6 @@ def start_stack(workdir: Path) -> Stack:
     })
     stack.start()
     return stack
-
-
-async def make_users(api_url: str, count: int, prefix: str) -> list[str]:
-    """Registers `count` users (argon2: slow, so a few at a time) and returns their access tokens."""
-    sem = asyncio.Semaphore(4)
-    async with httpx.AsyncClient(base_url=api_url, trust_env=False, timeout=60) as client:
-        async def one(i: int) -> str:
-            name = f"{prefix}{i}"
-            async with sem:
-                r = await client.post("/api/auth/register", json={"username": name, "password": PASSWORD})
-                assert r.status_code in (201, 409), r.text
-                r = await client.post("/api/auth/login", data={"username": name, "password": PASSWORD})
-                assert r.status_code == 200, r.text
-                return str(r.json()["access_token"])
-        return list(await asyncio.gather(*(one(i) for i in range(count))))
-
-
-async def recv(ws: Any) -> dict[str, Any]:
-    return orjson.loads(await ws.recv())  # type: ignore[no-any-return]
-
-
-async def open_session(url: str, token: str, **kw: Any) -> tuple[Any, dict[str, Any]]:
-    ws = await websockets.connect(url, ping_interval=None, max_size=2**22, open_timeout=60, **kw)
-    await ws.send(orjson.dumps({"type": "init_session", "id": "init", "data": {"token": token}}).decode())
-    ready = await recv(ws)
-    assert ready["type"] == "session_ready", ready
-    if not ready["data"]["replay"]:
-        history = await recv(ws)
-        assert history["type"] == "chat_history", history
-    return ws, ready
-
-
-async def wait_for(ws: Any, frame_id: str, frame_type: str) -> dict[str, Any]:
-    while True:
-        frame = await recv(ws)
-        if frame.get("type") == "error" and frame.get("id") == frame_id:
-            raise RuntimeError(f"error frame: {frame}")
-        if frame.get("type") == frame_type and frame.get("id") == frame_id:
-            return frame
 
 
 # ---- offline prompt -> first tree_update --------------------------------------------------------
@@ -292,7 +253,7 @@ def web_bundle() -> dict[str, Any]:
 
 
 def nginx_binary_path() -> str:
-    from tests.stack.harness import nginx_binary
+    from tests.support.stack import nginx_binary
     return nginx_binary()
 
 

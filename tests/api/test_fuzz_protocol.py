@@ -18,7 +18,7 @@ from canopy.main import create_app
 from canopy.protocol import server_frames
 from canopy.tree import Tree
 from tests.conftest import make_settings
-from tests.wsutil import init, login
+from tests.support.ws import init, login
 
 LONG = os.environ.get("CANOPY_FUZZ") == "long"
 EXAMPLES = int(os.environ.get("CANOPY_FUZZ_EXAMPLES", 200_000 if LONG else 10_000))

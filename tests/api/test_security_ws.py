@@ -20,7 +20,7 @@ from canopy.main import create_app
 from canopy.security import create_access_token
 from tests.conftest import make_settings
 from tests.helpers import TEST_SECRET
-from tests.wsutil import Frame, collect_turn, init, login, recv, session_socket
+from tests.support.ws import Frame, collect_turn, init, login, recv, session_socket
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -14,7 +14,7 @@ from starlette.testclient import TestClient
 
 from canopy.main import create_app
 from tests.conftest import make_settings
-from tests.wsutil import login, recv, session_socket
+from tests.support.ws import login, recv, session_socket
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -11,7 +11,7 @@ from starlette.websockets import WebSocketDisconnect
 from canopy.main import create_app
 from tests.conftest import make_settings
 from tests.helpers import wait_until
-from tests.wsutil import (
+from tests.support.ws import (
     close_code,
     collect_turn,
     init,

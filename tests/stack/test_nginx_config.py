@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.stack.harness import TEMPLATE, make_cert, nginx_args, render_nginx
+from tests.support.stack import TEMPLATE, make_cert, nginx_args, render_nginx
 
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 

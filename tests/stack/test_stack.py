@@ -17,7 +17,7 @@ import websockets
 from websockets.exceptions import ConnectionClosed
 
 from tests.helpers import wait_until
-from tests.stack.harness import Stack, insecure_ssl_context
+from tests.support.stack import Stack, insecure_ssl_context
 
 PASSWORD = "stack-password-1"
 
