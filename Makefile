@@ -51,6 +51,7 @@ run: $(VENV_OK) deps-apt web-build
 lint: $(VENV_OK) $(WEB_OK)
 	.venv/bin/ruff check services/api/canopy tests $(wildcard bench)
 	cd services/api && ../../.venv/bin/mypy
+	cd services/api && ../../.venv/bin/mypy ../../tests ../../bench  # the same strict settings for tests and benchmarks
 	cd $(WEB) && npm run lint
 	$(MAKE) --no-print-directory types TYPES_CHECK=--check
 

@@ -58,7 +58,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import orjson
@@ -272,7 +272,7 @@ class Tab:
             self.expect.clear()
 
     def _handle(self, frame: dict[str, Any]) -> None:
-        kind, data, fid = frame["type"], frame.get("data") or {}, frame.get("id")
+        kind, data, fid = frame["type"], frame.get("data") or {}, cast(str, frame.get("id"))
         self.arrivals += 1
         seq = frame.get("seq")
         if seq is not None:
@@ -680,7 +680,9 @@ class SimUser:
             return
         while len(tab.tree) > TRIM_TO and not tab.broken:
             top = tab.tree.children(ROOT_ID)[0]
-            await self.tree_op(tab, {"action": "remove", "path": tab.tree.path(top)}, lambda t=top: t not in tab.tree)
+            def gone(t: str = top) -> bool:
+                return t not in tab.tree
+            await self.tree_op(tab, {"action": "remove", "path": tab.tree.path(top)}, gone)
 
     async def undo(self, tab: Tab) -> None:
         await tab.request("undo", {})

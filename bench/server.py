@@ -19,7 +19,8 @@ import orjson
 import websockets
 
 from bench.stats import median
-from tests.support.stack import ROOT, Process, Stack, free_port, insecure_ssl_context, nginx_args, render_nginx
+from tests.helpers import free_port
+from tests.support.stack import ROOT, Process, Stack, insecure_ssl_context, nginx_args, render_nginx
 from tests.support.ws_client import open_session, recv, wait_for
 
 HIGH = "1000000"

@@ -47,7 +47,7 @@ class Live:
         self.pings += 1
         marker = f"fuzz-{self.pings}"
         self.ws.send_json({"type": "ping", "data": {}, "id": marker})
-        seen = []
+        seen: list[dict[str, Any]] = []
         while True:
             frame = self.ws.receive_json()
             server_frames.validate_python(frame)

@@ -43,7 +43,7 @@ async def play(
         s = Settings(
             _env_file=None,
             llm_base_url=fake,
-            llm_api_key=API_KEY,  # type: ignore[call-arg]
+            llm_api_key=API_KEY,
             llm_model=f"scenario:{scenario}:{tag}",
             **settings,
         )

@@ -9,7 +9,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -232,7 +232,7 @@ async def test_invalid_arguments_are_told_to_the_model(http: httpx.AsyncClient, 
 
 async def test_max_rounds_stops_the_loop(http: httpx.AsyncClient, fake_llm: FakeLLM) -> None:
     tag = new_tag()
-    s = Settings(_env_file=None, llm_base_url=fake_llm, llm_api_key=API_KEY,  # type: ignore[call-arg]
+    s = Settings(_env_file=None, llm_base_url=fake_llm, llm_api_key=API_KEY,
                  llm_model=f"scenario:multi_round:{tag}", llm_max_rounds=2)
     ctx = Ctx()
     await OpenAIProvider(http, s).run_turn(ctx)
@@ -401,8 +401,8 @@ async def test_api_key_never_logged_or_shown(http: httpx.AsyncClient, fake_llm: 
         assert key not in repr(provider) and key not in str(vars(provider).get("_key"))
         try:
             await provider.run_turn(Ctx())
-        except ProviderError as exc:
-            errors.append(exc)
+        except ProviderError as error:
+            errors.append(error)
     assert len(errors) == 3
     assert caplog.records, "expected some log records"
     for record in caplog.records:
@@ -450,7 +450,7 @@ def test_sse_rejects_endless_lines_and_bad_utf8() -> None:
         SSEParser().feed(b"data: \xff\xfe\n\n")
 
 
-_event_text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n"), max_size=30)
+_event_text = st.text(st.characters(blacklist_categories=cast(Any, ("Cs",)), blacklist_characters="\r\n"), max_size=30)
 
 
 @st.composite

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -48,10 +49,11 @@ def empty_env(tmp_path: Path) -> Path:
     return path
 
 
-def parsed(*args: str, env_file: Path) -> dict:
+def parsed(*args: str, env_file: Path) -> dict[str, Any]:
     result = compose(*args, "config", "--format", "json", env_file=env_file)
     assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
+    config: dict[str, Any] = json.loads(result.stdout)
+    return config
 
 
 @pytest.mark.parametrize("profile", [[], ["--profile", "monitoring"]], ids=["default", "monitoring"])

@@ -15,6 +15,7 @@ import httpx
 import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed
+from websockets.typing import Origin
 
 from tests.helpers import wait_until
 from tests.support.stack import Stack, insecure_ssl_context
@@ -197,7 +198,8 @@ def test_large_request_bodies_are_refused_by_nginx(stack: Stack) -> None:
 # ---- WebSocket over wss:// ---------------------------------------------------------------
 
 async def recv_json(ws: Any, timeout: float = 10) -> dict[str, Any]:
-    return json.loads(await asyncio.wait_for(ws.recv(), timeout))
+    frame: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), timeout))
+    return frame
 
 
 async def recv_until(ws: Any, predicate: Any, timeout: float = 20) -> list[dict[str, Any]]:
@@ -212,7 +214,7 @@ async def recv_until(ws: Any, predicate: Any, timeout: float = 20) -> list[dict[
 async def connect(stack: Stack, query: str, user_agent: str) -> Any:
     return await websockets.connect(
         f"{stack.ws_url}?{query}", ssl=insecure_ssl_context(), proxy=None, open_timeout=10,
-        origin=f"https://127.0.0.1:{stack.https_port}", user_agent_header=user_agent,
+        origin=Origin(f"https://127.0.0.1:{stack.https_port}"), user_agent_header=user_agent,
     )
 
 
@@ -318,7 +320,7 @@ async def test_a_foreign_origin_socket_is_refused_through_nginx(stack: Stack) ->
         _, token = new_user(c)
     with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
         await websockets.connect(f"{stack.ws_url}?token={token}", ssl=insecure_ssl_context(), proxy=None,
-                                 open_timeout=10, origin="https://evil.example")
+                                 open_timeout=10, origin=Origin("https://evil.example"))
     assert refused.value.response.status_code == 403
 
 

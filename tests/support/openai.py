@@ -21,7 +21,7 @@ from tests.support.ws import Frame
 
 def make_provider(http: httpx.AsyncClient, base_url: str, scenario: str, tag: str, *,
                   key: str = API_KEY, timeout: float = 10.0, **kwargs: Any) -> OpenAIProvider:
-    s = Settings(_env_file=None, llm_provider="openai", llm_base_url=base_url,  # type: ignore[call-arg]
+    s = Settings(_env_file=None, llm_provider="openai", llm_base_url=base_url,
                  llm_api_key=key, llm_model=f"scenario:{scenario}:{tag}", llm_timeout_seconds=timeout)
     kwargs.setdefault("retry_backoff", 0.01)
     return OpenAIProvider(http, s, **kwargs)

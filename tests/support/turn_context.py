@@ -100,7 +100,8 @@ class FakeTurnContext:
     def debug_info(self) -> dict[str, Any]:
         infos = [v for k, v in self.frames if k == "debug"]
         assert len(infos) == 1, self.frames
-        return infos[0]
+        info: dict[str, Any] = infos[0]
+        return info
 
     def values(self, node_id: str = "root") -> list[str]:
         return [self._tree.value(c) for c in self._tree.children(node_id)]
