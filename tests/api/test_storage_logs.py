@@ -49,12 +49,12 @@ def test_an_unexpected_storage_failure_is_logged_with_its_traceback_and_no_param
     with TestClient(create_app(settings)) as tc:
         token = login(tc)
         with session_socket(tc, token) as (ws, _):
-            with sqlite3.connect(tmp_path / "canopy.db") as db:
-                db.execute("DROP TABLE messages")  # a schema the code does not expect: not an operator's fault
+            with sqlite3.connect(tmp_path / "canopy.db") as db:  # a failure no operator causes: a bug's stand-in
+                db.execute("CREATE TRIGGER refuse BEFORE INSERT ON messages BEGIN SELECT RAISE(ABORT, 'refused'); END")
             ws.send_json({"type": "user_prompt", "id": "p", "data": {"prompt": f"add '{SECRET_TEXT}' under root"}})
             assert first_error(ws)["id"] == "p"
     log = canopy_log.getvalue()
-    assert "could not store a message" in log and "no such table: messages" in log
+    assert "could not store a message" in log and "IntegrityError" in log and "refused" in log
     assert "Traceback (most recent call last)" in log and "store.py" in log  # the frames, down to the store
     assert SECRET_TEXT not in log
 
