@@ -1,8 +1,9 @@
 """Database engine, schema and versioned migrations.
 
 Everything goes through SQLAlchemy Core so the same code runs on SQLite (the
-default, a file in DATA_DIR, WAL mode) and on Postgres by URL alone. Migrations
-are numbered functions applied in order at start inside one transaction each;
+default, a file in DATA_DIR, WAL mode) and on PostgreSQL (asyncpg) by URL alone; the
+API tests run the store on both. Migrations are numbered functions applied in order at
+start inside one transaction each;
 `schema_version` records the last one applied, so an upgrade never drops data.
 """
 
@@ -145,8 +146,15 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
 ]
 
 
+MIGRATION_LOCK = 0x63616E6F7079  # "canopy": the advisory lock that serialises replicas' migrations
+
+
 def migrate(conn: Connection) -> int:
-    """Apply every migration newer than the recorded version; returns the version reached."""
+    """Apply every migration newer than the recorded version; returns the version reached.
+    On PostgreSQL, replicas starting together take turns (a transaction-scoped advisory lock);
+    SQLite has one writer anyway."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
     schema_version.create(conn, checkfirst=True)
     current = conn.execute(select(schema_version.c.version)).scalar()
     if current is None:

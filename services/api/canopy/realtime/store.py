@@ -26,6 +26,12 @@ INITIAL_TREE: dict[str, Any] = {"id": "root", "value": "Root", "children": []}
 UNDO_DEPTH = 100  # change sets kept undoable per session
 
 
+def db_text(value: str) -> str:
+    """PostgreSQL's text type cannot hold NUL: it becomes U+FFFD on both backends alike (prompts
+    and model output may carry one; titles refuse it at the API)."""
+    return value.replace("\x00", "\ufffd") if "\x00" in value else value
+
+
 def now() -> datetime:
     return datetime.now(UTC)
 
@@ -109,7 +115,7 @@ class SessionStore:
         meta = SessionMeta(str(uuid.uuid4()), user_id, title, moment, 1)
         async with self.engine.begin() as conn:
             await conn.execute(insert(db.sessions).values(
-                id=meta.id, user_id=user_id, title=title, created_at=moment, updated_at=moment,
+                id=meta.id, user_id=user_id, title=db_text(title), created_at=moment, updated_at=moment,
                 rev=0, seq_ceiling=0, node_count=1, snapshot=orjson.dumps(INITIAL_TREE).decode(), snapshot_rev=0,
             ))
         return meta
@@ -163,7 +169,7 @@ class SessionStore:
     async def rename(self, session_id: str, title: str) -> None:
         async with self.engine.begin() as conn:
             await conn.execute(update(db.sessions).where(db.sessions.c.id == session_id)
-                               .values(title=title, updated_at=now()))
+                               .values(title=db_text(title), updated_at=now()))
 
     async def delete(self, session_id: str) -> None:
         async with self.engine.begin() as conn:
@@ -268,7 +274,7 @@ class SessionStore:
         if seq_ceiling is not None:
             touch = (_TOUCH_SEQ, {**touch[1], "b_seq_ceiling": seq_ceiling})
         await self.group.write(Write([
-            (_INSERT_MESSAGE, {"session_id": session_id, "role": role, "content": content,
+            (_INSERT_MESSAGE, {"session_id": session_id, "role": role, "content": db_text(content),
                                "meta": orjson.dumps(meta).decode() if meta else None, "created_at": moment}),
             touch,
         ]))
