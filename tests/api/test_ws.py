@@ -474,3 +474,23 @@ def test_websocket_disconnect_exception_is_clean(tc: TestClient) -> None:
     token = login(tc)
     with pytest.raises(WebSocketDisconnect), tc.websocket_connect(f"/ws/session?token={token}x") as ws:
         ws.receive_json()
+
+
+def test_session_in_the_url_must_match_init_session(tc: TestClient) -> None:
+    token = login(tc)
+    with session_socket(tc, token) as (_, ready):
+        sid = ready["data"]["session_id"]
+    other = tc.post("/api/sessions", json={"title": "other"}, headers={"Authorization": f"Bearer {token}"})
+    other_id = other.json()["session_id"]
+    with tc.websocket_connect(f"/ws/session?session={sid}") as ws:
+        ws.send_json({"type": "init_session", "data": {"token": token, "session_id": other_id}, "id": "i"})
+        err = recv(ws)
+        assert err["type"] == "error" and err["error"]["code"] == 421 and "?session=" in err["error"]["message"]
+        ws.send_json({"type": "init_session", "data": {"token": token}, "id": "i2"})  # no id: the URL's
+        assert recv(ws)["data"]["session_id"] == sid
+    with tc.websocket_connect(f"/ws/session?session={'x' * 65}") as ws:
+        ws.send_json({"type": "init_session", "data": {"token": token}})
+        assert recv(ws)["error"]["code"] == 400
+    with tc.websocket_connect("/ws/session?session=unknown") as ws:
+        ws.send_json({"type": "init_session", "data": {"token": token}})
+        assert recv(ws)["error"]["code"] == 404

@@ -116,6 +116,18 @@ messages = Table(
 )
 
 
+# Who serves a session (replicas on PostgreSQL; canopy/cluster/lease.py). The epoch only grows:
+# a release expires the row instead of deleting it, so an old holder's epoch never comes back.
+session_leases = Table(
+    "session_leases",
+    metadata,
+    Column("session_id", String(36), primary_key=True),
+    Column("owner", String(64), nullable=False),
+    Column("epoch", Integer, nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+
+
 def _v1_auth(conn: Connection) -> None:
     for table in (users, refresh_tokens):
         table.create(conn)
@@ -141,8 +153,12 @@ def _v4_token_generation(conn: Connection) -> None:
         conn.execute(text("ALTER TABLE users ADD COLUMN token_generation INTEGER NOT NULL DEFAULT 0"))
 
 
+def _v5_leases(conn: Connection) -> None:
+    session_leases.create(conn)
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
-    _v1_auth, _v2_sessions, _v3_change_set_actors, _v4_token_generation,
+    _v1_auth, _v2_sessions, _v3_change_set_actors, _v4_token_generation, _v5_leases,
 ]
 
 

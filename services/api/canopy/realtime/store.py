@@ -15,11 +15,11 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Connection, and_, bindparam, delete, func, insert, not_, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from canopy import db
 from canopy.realtime.changes import VIA_VALUES, Actor, ChangeSet
-from canopy.realtime.group_commit import GroupCommitter, Write
+from canopy.realtime.group_commit import Fence, GroupCommitter, Write
 from canopy.tree import Change
 
 INITIAL_TREE: dict[str, Any] = {"id": "root", "value": "Root", "children": []}
@@ -216,7 +216,8 @@ class SessionStore:
         belonging to `change_set`), the change-set bookkeeping, the session's rev and node count, and
         a new seq ceiling when one is due."""
         moment = now()
-        write = Write(before=(lambda conn: _drop_undone(conn, session_id)) if drop_undone else None)
+        write = Write(before=(lambda conn: _drop_undone(conn, session_id)) if drop_undone else None,
+                      session_id=session_id)
         if new_set is not None:
             actor = new_set.actor
             write.ops.append((_INSERT_SET, {"session_id": session_id, "number": new_set.number,
@@ -240,8 +241,17 @@ class SessionStore:
     async def close(self) -> None:
         await self.group.close()
 
+    def set_fence(self, fence: Fence | None) -> None:
+        """Replicas: every write for a session is refused unless this replica holds its lease."""
+        self.group.fence = fence
+
+    async def _fence(self, conn: AsyncConnection, session_id: str) -> None:
+        if self.group.fence is not None:
+            await conn.run_sync(self.group.fence, [session_id])
+
     async def set_seq_ceiling(self, session_id: str, ceiling: int) -> None:
         async with self.engine.begin() as conn:
+            await self._fence(conn, session_id)
             await conn.execute(update(db.sessions).where(db.sessions.c.id == session_id)
                                .values(seq_ceiling=ceiling))
 
@@ -249,6 +259,7 @@ class SessionStore:
         """New snapshot at `rev`; log rows before it go unless an undoable change set still needs them."""
         s, c, cs = db.sessions, db.changes, db.change_sets
         async with self.engine.begin() as conn:
+            await self._fence(conn, session_id)
             await conn.execute(update(s).where(s.c.id == session_id)
                                .values(snapshot=snapshot.decode(), snapshot_rev=rev))
             keep_from = (await conn.execute(
@@ -273,7 +284,7 @@ class SessionStore:
         touch: tuple[Any, dict[str, Any]] = (_TOUCH, {"b_session": session_id, "b_updated_at": moment})
         if seq_ceiling is not None:
             touch = (_TOUCH_SEQ, {**touch[1], "b_seq_ceiling": seq_ceiling})
-        await self.group.write(Write([
+        await self.group.write(Write(session_id=session_id, ops=[
             (_INSERT_MESSAGE, {"session_id": session_id, "role": role, "content": db_text(content),
                                "meta": orjson.dumps(meta).decode() if meta else None, "created_at": moment}),
             touch,
