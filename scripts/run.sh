@@ -68,6 +68,7 @@ replicas=${REPLICAS:-1}
 [[ $replicas =~ ^[0-9]+$ ]] && ((10#$replicas >= 1 && 10#$replicas <= 16)) \
   || die "REPLICAS must be a number from 1 to 16, not '$replicas'"
 replicas=$((10#$replicas))
+export REPLICAS=$replicas  # the API refuses SQLite itself too when this is above 1
 case ${POSTGRES:-} in
   "" | local) ;;
   *) die "POSTGRES must be unset or 'local', not '$POSTGRES'" ;;

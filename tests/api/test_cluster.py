@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from canopy import db
 from canopy.cluster.lease import LeaseLostError, Leases
 from canopy.cluster.notify import ClusterBus
+from canopy.cluster.ownership import Host, Ownership
 from canopy.realtime.store import INITIAL_TREE, LoggedChange, SessionStore, Step
 from canopy.users import create_user
 
@@ -141,3 +142,82 @@ async def test_events_reach_the_other_replicas_only(engine: AsyncEngine) -> None
     finally:
         await bus_a.close()
         await bus_b.close()
+
+
+class Recorder:
+    """The manager's side, as plain records: what the cluster asked this replica to do."""
+
+    def __init__(self) -> None:
+        self.dropped: list[tuple[str, int]] = []
+        self.handed_over: list[str] = []
+        self.titles: dict[str, str] = {}
+
+    async def drop(self, session_id: str, code: int, _reason: str) -> None:
+        self.dropped.append((session_id, code))
+
+    def retitle(self, session_id: str, title: str) -> None:
+        self.titles[session_id] = title
+
+    async def hand_over(self, session_id: str) -> None:
+        self.handed_over.append(session_id)
+
+    def host(self) -> Host:
+        return Host(drop=self.drop, retitle=self.retitle, hand_over=self.hand_over)
+
+
+@pytest.fixture
+async def two_replicas(engine: AsyncEngine) -> AsyncIterator[tuple[Ownership, Recorder, Ownership, Recorder]]:
+    rec_a, rec_b = Recorder(), Recorder()
+    a = Ownership(engine, 30, rec_a.host(), name="replica-a")
+    b = Ownership(engine, 30, rec_b.host(), name="replica-b")
+    await a.start()
+    await b.start()
+    yield a, rec_a, b, rec_b
+    await a.close()
+    await b.close()
+
+
+async def test_claiming_a_held_session_asks_its_holder_to_hand_it_over(two_replicas: Any) -> None:
+    a, rec_a, b, _ = two_replicas
+    first = await a.claim("s1")
+    started = time.monotonic()
+    taken = await b.claim("s1")  # long before the 30 s TTL: A handed it over
+    assert time.monotonic() - started < 10
+    assert rec_a.handed_over == ["s1"] and not a.holds("s1") and b.holds("s1")
+    assert taken.epoch == first.epoch + 1
+
+
+async def test_a_dead_holders_lease_runs_out_and_is_taken(engine: AsyncEngine) -> None:
+    dead = Leases(engine, "replica-dead", 0.5)  # no bus, no renewal: a killed process
+    await dead.acquire("s1")
+    rec = Recorder()
+    alive = Ownership(engine, 0.5, rec.host(), name="replica-b")
+    await alive.start()
+    try:
+        lease = await alive.claim("s1")
+        assert lease.epoch == 2 and lease.owner == "replica-b"
+    finally:
+        await alive.close()
+
+
+async def test_delete_and_rename_reach_the_holder(two_replicas: Any) -> None:
+    a, rec_a, b, rec_b = two_replicas
+    await a.claim("s1")
+    await b.renamed("s1", "New title")
+    await eventually(lambda: rec_a.titles)
+    assert rec_a.titles == {"s1": "New title"} and rec_b.titles == {}
+    await b.deleted("s1")
+    await eventually(lambda: rec_a.dropped)
+    assert rec_a.dropped == [("s1", 1000)] and not a.holds("s1")
+
+
+async def test_a_lost_lease_drops_the_session_with_1012(engine: AsyncEngine) -> None:
+    rec = Recorder()
+    a = Ownership(engine, 0.5, rec.host(), name="replica-a")
+    await a.leases.acquire("s1")  # not started: no renewal, like a paused process
+    other = Leases(engine, "replica-b", 30)
+    await eventually(lambda: other.acquire("s1"))
+    assert await a.leases.renew() == ["s1"]
+    await eventually(lambda: rec.dropped)
+    assert rec.dropped == [("s1", 1012)]
+    await a.close()

@@ -84,7 +84,12 @@ class ClusterBus:
         args, kwargs = self.engine.dialect.create_connect_args(self.engine.url)
         conn = await asyncpg.connect(*args, **kwargs)
         lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        conn.add_termination_listener(lambda _c: lost.done() or lost.set_result(None))
+
+        def terminated(_conn: Any) -> None:
+            if not lost.done():
+                lost.set_result(None)
+
+        conn.add_termination_listener(terminated)
         try:
             await conn.add_listener(CHANNEL, lambda _c, _pid, _ch, payload: self._dispatch(payload))
             self.listening.set()

@@ -173,7 +173,8 @@ class SessionStore:
 
     async def delete(self, session_id: str) -> None:
         async with self.engine.begin() as conn:
-            for table in (db.changes, db.change_sets, db.messages):
+            # The lease row too: a replica that missed the "deleted" event loses it at its next renewal.
+            for table in (db.changes, db.change_sets, db.messages, db.session_leases):
                 await conn.execute(delete(table).where(table.c.session_id == session_id))
             await conn.execute(delete(db.sessions).where(db.sessions.c.id == session_id))
 
