@@ -20,13 +20,14 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from bench import browser, server, tree_engine
+from bench import browser, scale, server, tree_engine
 from bench.stats import median, percentile
 from tests.support.users import make_users
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "benchmarks.md"
 SERVER_BUDGET_S = 480
+SCALE_BUDGET_S = 420
 
 
 def _cmd(argv: list[str]) -> str:
@@ -320,7 +321,7 @@ def write(rep: Report, mach: dict[str, str], quick: bool, started: dt.datetime, 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller counts and shorter runs")
-    parser.add_argument("--only", choices=["tree", "server", "browser", "web"], action="append")
+    parser.add_argument("--only", choices=["tree", "server", "browser", "scale", "web"], action="append")
     args = parser.parse_args()
     os.chdir(ROOT)
     server.raise_nofile()
@@ -329,7 +330,7 @@ def main() -> int:
     mach = machine()
     rep = Report()
     errors: list[str] = []
-    parts = args.only or ["tree", "server", "browser", "web"]
+    parts = args.only or ["tree", "server", "browser", "scale", "web"]
     if "tree" in parts:
         try:
             run_tree(rep, args.quick)
@@ -349,6 +350,16 @@ def main() -> int:
         except Exception:
             traceback.print_exc()
             errors.append("browser figures: " + traceback.format_exc().strip().splitlines()[-1])
+    if "scale" in parts:
+        try:
+            with tempfile.TemporaryDirectory(prefix="canopy-bench-scale-") as tmp:
+                Path(tmp).chmod(0o755)
+                asyncio.run(asyncio.wait_for(scale.run_scale(rep.row, rep.note, args.quick, Path(tmp)),
+                                             SCALE_BUDGET_S))
+        except Exception:
+            traceback.print_exc()
+            errors.append("scale-out figures after the last row above: "
+                          + traceback.format_exc().strip().splitlines()[-1])
     if "web" in parts:
         try:
             run_web(rep)

@@ -59,10 +59,13 @@ def start_stack(workdir: Path) -> Stack:
 
 
 # ---- offline prompt -> first tree_update --------------------------------------------------------
-async def prompt_latency(url: str, tokens: list[str], rounds: int, pace: float | None = None) -> list[float]:
+async def prompt_latency(url: str | list[str], tokens: list[str], rounds: int, pace: float | None = None,
+                         **connect: Any) -> list[float]:
     """Lockstep rounds (every user prompts at once) or, with `pace`, each user on its own clock with a random
-    think time averaging `pace` seconds before each prompt (an open, human-like arrival pattern)."""
-    sockets = [(await open_session(url, t))[0] for t in tokens]
+    think time averaging `pace` seconds before each prompt (an open, human-like arrival pattern). `url` may be
+    one URL per user (each naming its session for nginx's hash)."""
+    urls = url if isinstance(url, list) else [url] * len(tokens)
+    sockets = [(await open_session(u, t, **connect))[0] for u, t in zip(urls, tokens, strict=True)]
     samples: list[float] = []
     try:
         async def turn(ws: Any) -> float:
@@ -135,16 +138,18 @@ async def tree_op_throughput(url: str, tokens: list[str], seconds: float) -> tup
 PING = orjson.dumps({"type": "ping", "id": "p", "data": {}}).decode()
 
 
-async def ping_rate(url: str, tokens: list[str] | None, conns: int, seconds: float) -> float:
+async def ping_rate(url: str | list[str], tokens: list[str] | None, conns: int, seconds: float) -> float:
     ssl_ctx = insecure_ssl_context()
     sockets: list[Any] = []
     sem = asyncio.Semaphore(20)
+    urls = url if isinstance(url, list) else [url]
 
     async def connect(i: int) -> Any:
         async with sem:
+            target = urls[i % len(urls)]
             if tokens is not None:
-                return (await open_session(url, tokens[i % len(tokens)], ssl=ssl_ctx))[0]
-            return await websockets.connect(url, ping_interval=None, ssl=ssl_ctx, open_timeout=60)
+                return (await open_session(target, tokens[i % len(tokens)], ssl=ssl_ctx))[0]
+            return await websockets.connect(target, ping_interval=None, ssl=ssl_ctx, open_timeout=60)
     sockets = list(await asyncio.gather(*(connect(i) for i in range(conns))))
     try:
         async def loop(ws: Any) -> int:

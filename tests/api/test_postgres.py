@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import httpx
 import pytest
@@ -51,3 +52,12 @@ def test_nul_in_a_prompt_is_stored_as_a_replacement_character(settings: Settings
         init(ws, token, session_id=sid)  # a new process: the history comes from the database
         state = tc.get(f"/api/sessions/{sid}", headers={"Authorization": f"Bearer {token}"}).json()
         assert state["history"][0]["content"] == "hello\ufffdthere"
+
+
+def test_replicas_on_sqlite_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="REPLICAS=3 needs PostgreSQL"):
+        Settings(_env_file=None, data_dir=tmp_path, replicas=3)  # type: ignore[call-arg]
+    ok = Settings(_env_file=None, data_dir=tmp_path, replicas=3,  # type: ignore[call-arg]
+                  database_url="postgresql://canopy@/canopy?host=/tmp")
+    assert ok.clustered and ok.sqlalchemy_url.startswith("postgresql+asyncpg://")
+    assert not Settings(_env_file=None, data_dir=tmp_path).clustered  # type: ignore[call-arg]
