@@ -15,7 +15,8 @@ from canopy import db
 from canopy.cluster.lease import LeaseLostError, Leases
 from canopy.cluster.notify import ClusterBus
 from canopy.cluster.ownership import Host, Ownership
-from canopy.realtime.store import INITIAL_TREE, LoggedChange, SessionStore, Step
+from canopy.realtime.store import INITIAL_TREE, SessionStore
+from canopy.tree import Change
 from canopy.users import create_user
 
 pytestmark = [pytest.mark.backends("postgres"), pytest.mark.timeout(60)]
@@ -47,10 +48,10 @@ async def a_session(store: SessionStore) -> str:
     return (await store.create(user.id, "t")).id
 
 
-def change(rev: int) -> LoggedChange:
+def change(rev: int) -> Change:
     node = {"id": f"n{rev}", "value": "v", "children": []}
-    return LoggedChange(rev, None, Step({"action": "add", "path": "/root/children", "node": node},
-                                        {"action": "remove", "path": f"/root/n{rev}"}))
+    return Change({"action": "add", "path": "/root/children", "node": node},
+                  {"action": "remove", "path": f"/root/n{rev}"})
 
 
 async def test_one_holder_at_a_time_and_the_epoch_only_grows(engine: AsyncEngine) -> None:
@@ -93,13 +94,13 @@ async def test_a_commit_after_losing_the_lease_is_refused_and_writes_nothing(eng
     sid = await a_session(store_a)
     try:
         with pytest.raises(LeaseLostError):  # never taken: refused too
-            await store_a.commit_changes(sid, [change(1)], rev=1, node_count=2)
+            await store_a.commit_changes(sid, [change(1)], rev=1, node_count=2, change_set=None)
         await a.acquire(sid)
-        await store_a.commit_changes(sid, [change(1)], rev=1, node_count=2)
+        await store_a.commit_changes(sid, [change(1)], rev=1, node_count=2, change_set=None)
         await eventually(lambda: b.acquire(sid))
-        await store_b.commit_changes(sid, [change(2)], rev=2, node_count=3)
+        await store_b.commit_changes(sid, [change(2)], rev=2, node_count=3, change_set=None)
         with pytest.raises(LeaseLostError) as refused:  # the paused replica's pending commit
-            await store_a.commit_changes(sid, [change(2)], rev=2, node_count=3)
+            await store_a.commit_changes(sid, [change(2)], rev=2, node_count=3, change_set=None)
         assert refused.value.session_ids == [sid]
         with pytest.raises(LeaseLostError):
             await store_a.set_seq_ceiling(sid, 1)
