@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import websockets
+from sqlalchemy.engine import make_url
 
 from bench import server
 from bench.stats import median, percentile
@@ -57,7 +58,7 @@ async def pings(stack: Stack, tokens: list[str], sids: list[str], seconds: float
 
 def owner_index(stack: Stack, pg: LocalPostgres, sid: str) -> int:
     """The replica whose worker holds the session's lease (lease owners are `host:pid:nonce`)."""
-    database = stack.database_url.rsplit("/", 1)[1].split("?")[0]
+    database = str(make_url(stack.database_url).database)
     owner = pg.sql(f"SELECT owner FROM session_leases WHERE session_id = '{sid}'", database)
     pid = int(owner.split(":")[1])
     return [server.worker_pid(api.proc.pid) for api in stack.apis].index(pid)  # type: ignore[union-attr]

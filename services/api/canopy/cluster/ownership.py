@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from canopy.cluster.lease import Lease, Leases
 from canopy.cluster.notify import ClusterBus
-from canopy.realtime.errors import SessionError
+from canopy.errors import CanopyError
 
 log = logging.getLogger("canopy.cluster")
 
@@ -93,7 +93,7 @@ class Ownership:
             lease = await self.leases.acquire(session_id)
             if lease is not None:
                 return lease
-        raise SessionError(503, "The session is busy on another server; try again in a few seconds")
+        raise CanopyError(503, "The session is busy on another server; try again in a few seconds")
 
     async def let_go(self, session_id: str) -> None:
         await self.leases.release(session_id)
