@@ -86,6 +86,22 @@ async def failover_once(stack: Stack, pg: LocalPostgres, token: str, sid: str) -
     return elapsed
 
 
+async def delete_reaches_owner(stack: Stack, token: str) -> float:
+    """Seconds from a REST delete on replica 1 to the close of a tab served by replica 0."""
+    async with httpx.AsyncClient(trust_env=False, timeout=30) as c:
+        auth = {"Authorization": f"Bearer {token}"}
+        sid = (await c.post(stack.replica_url(0) + "/api/sessions", json={"title": "d"}, headers=auth)).json()[
+            "session_id"]
+        ws, _ = await server.open_session(f"ws://127.0.0.1:{stack.api_ports[0]}/ws/session?session={sid}", token)
+        t0 = time.perf_counter()
+        r = await c.delete(stack.replica_url(1) + f"/api/sessions/{sid}", headers=auth)
+        r.raise_for_status()
+        with contextlib.suppress(websockets.exceptions.ConnectionClosed):
+            while True:
+                await ws.recv()
+        return time.perf_counter() - t0
+
+
 async def run_scale(row: Row, note: Note, quick: bool, workdir: Path) -> None:
     runs = 3 if quick else 5
     seconds = 3.0 if quick else 6.0
@@ -130,11 +146,15 @@ async def run_scale(row: Row, note: Note, quick: bool, workdir: Path) -> None:
             tokens = await server.make_users(stack.api_url, 2, "failover-")
             sids = await sessions_for(stack, tokens)
             times = [await failover_once(stack, pg, tokens[0], sids[0]) for _ in range(runs)]
+            deletes = [await delete_reaches_owner(stack, tokens[1]) for _ in range(runs * 4)]
         finally:
             stack.stop()
         row(f"failover: kill -9 of the session's replica → first resumed frame, LEASE_SECONDS=10 ({runs} runs)",
             f"p50 {percentile(times, 50):.1f} s", f"p99 {percentile(times, 99):.1f} s", "≤ 15 s",
             "**pass**" if percentile(times, 99) <= 15 else "**FAIL**")
+        row(f"REST delete on one replica → the tabs on the serving replica closed ({len(deletes)} runs)",
+            f"p50 {percentile(deletes, 50) * 1000:.0f} ms", f"p99 {percentile(deletes, 99) * 1000:.0f} ms", "≤ 1 s",
+            "**pass**" if percentile(deletes, 99) <= 1 else "**FAIL**")
         note("Failover: the client reconnects through nginx every 0.1 s after the kill; the next replica on the "
              "hash ring waits for the dead replica's lease to run out (LEASE_SECONDS), loads the session from "
              "PostgreSQL and answers session_ready. Runs: " + ", ".join(f"{t:.1f} s" for t in times) + ".")
