@@ -31,6 +31,7 @@ log = logging.getLogger("canopy.cluster")
 
 CLOSE_MOVED = 1012  # "service restart": tabs reconnect and resume on the session's new replica
 CLAIM_POLL_SECONDS = 0.1
+MAX_CLAIM_WAIT = 1.0  # between looks at a lease whose holder neither renews nor releases it
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,8 +58,10 @@ class Ownership:
         self.bus.on("release", self._on_release)
         self.bus.on("deleted", self._on_deleted)
         self.bus.on("renamed", self._on_renamed)
+        self.bus.on("released", self._on_released)
         self._renewal: asyncio.Task[None] | None = None
         self._drops: set[asyncio.Task[None]] = set()
+        self._released: dict[str, asyncio.Event] = {}  # claims waiting for a hand-over
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -82,17 +85,28 @@ class Ownership:
 
     async def claim(self, session_id: str) -> Lease:
         """This replica's lease on the session, asking its holder to hand it over if needed.
-        Waits at most the lease TTL plus a little (a dead holder's lease runs out meanwhile)."""
+        Waits at most the lease TTL plus a little (a dead holder's lease runs out meanwhile):
+        woken by the holder's `released` event, else polling no faster than the lease can end."""
         lease = await self.leases.acquire(session_id)
         if lease is not None:
             return lease
-        await self.bus.publish("release", session_id)
-        deadline = time.monotonic() + self.lease_seconds + 2.0
-        while time.monotonic() < deadline:
-            await asyncio.sleep(CLAIM_POLL_SECONDS)  # polling the lease row, not synchronising
-            lease = await self.leases.acquire(session_id)
-            if lease is not None:
-                return lease
+        released = self._released.setdefault(session_id, asyncio.Event())
+        try:
+            await self.bus.publish("release", session_id)
+            deadline = time.monotonic() + self.lease_seconds + 2.0
+            wait = CLAIM_POLL_SECONDS
+            while time.monotonic() < deadline:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(released.wait(), wait)
+                released.clear()
+                lease = await self.leases.acquire(session_id)
+                if lease is not None:
+                    return lease
+                holder = await self.leases.holder(session_id)
+                left = holder.seconds_left if holder is not None else 0.0
+                wait = min(max(CLAIM_POLL_SECONDS, left), MAX_CLAIM_WAIT)
+        finally:
+            self._released.pop(session_id, None)
         raise CanopyError(503, "The session is busy on another server; try again in a few seconds")
 
     async def let_go(self, session_id: str) -> None:
@@ -141,6 +155,12 @@ class Ownership:
         log.info("handing session %s over to %s", session_id, event.get("from"))
         await self.host.hand_over(session_id)
         await self.leases.release(session_id)
+        await self.bus.publish("released", session_id)
+
+    async def _on_released(self, event: dict[str, Any]) -> None:
+        waiting = self._released.get(str(event["session"]))
+        if waiting is not None:
+            waiting.set()
 
     async def _on_deleted(self, event: dict[str, Any]) -> None:
         session_id = str(event["session"])
