@@ -139,7 +139,7 @@ def open_tab(url: str, token: str, sid: str, last_seq: int | None = None,
              agent: str = "cluster-test") -> tuple[ClientConnection, dict[str, Any]]:
     """A tab on `url` (nginx's wss:// or a replica's own ws://), attached to the session."""
     ssl_context = insecure_ssl_context() if url.startswith("wss") else None
-    ws = connect(f"{url}?session={sid}", ssl=ssl_context, open_timeout=10, user_agent_header=agent,
+    ws = connect(f"{url}?session={sid}", ssl=ssl_context, open_timeout=30, user_agent_header=agent,
                  proxy=None)
     data: dict[str, Any] = {"token": token, "session_id": sid}
     if last_seq is not None:
@@ -161,10 +161,13 @@ def replica_ws(stack: Stack, index: int) -> str:
 def serving_replica(stack: Stack, postgres: LocalPostgres, sid: str) -> int:
     """The replica whose worker holds the session's lease (lease owners are `host:pid:nonce`)."""
     owner = postgres.sql(f"SELECT owner FROM session_leases WHERE session_id = '{sid}'", database_of(stack))
-    pid = int(owner.split(":")[1])
-    workers = [int(Path(f"/proc/{p}/task/{p}/children").read_text().split()[0])
-               for p in (api.proc.pid for api in stack.apis if api.proc is not None)]
-    return workers.index(pid)
+    pid = owner.split(":")[1]
+    for index, api in enumerate(stack.apis):
+        if api.running and api.proc is not None:
+            workers = Path(f"/proc/{api.proc.pid}/task/{api.proc.pid}/children").read_text().split()
+            if pid in workers:
+                return index
+    raise AssertionError(f"no running replica holds the lease of {sid} (owner {owner!r})")
 
 
 def database_of(stack: Stack) -> str:
