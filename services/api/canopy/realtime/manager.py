@@ -149,19 +149,21 @@ class SessionManager:
 
     async def evict_idle(self) -> int:
         cutoff = time.monotonic() - self.settings.session_idle_seconds
-        evicted = 0
+        evicted: list[str] = []
         for session_id, live in list(self._live.items()):
             if live.idle and live.last_active < cutoff:
                 await live.persist_seq()
                 self._live.pop(session_id, None)
-                if self.cluster is not None:
-                    await self.cluster.let_go(session_id)
-                evicted += 1
+                evicted.append(session_id)
         if evicted:
-            self.metrics.evictions.inc(evicted)
+            self.metrics.evictions.inc(len(evicted))
             self.metrics.sessions_in_memory.set(len(self._live))
-            log.info("evicted %d idle session(s) from memory", evicted)
-        return evicted
+            log.info("evicted %d idle session(s) from memory", len(evicted))
+        if self.cluster is not None:  # out of memory: another replica may take them without waiting
+            for session_id in evicted:
+                if session_id not in self._live and session_id not in self._loading:  # not loaded again meanwhile
+                    await self.cluster.let_go(session_id)
+        return len(evicted)
 
     # --- the cluster's requests -----------------------------------------------------------
 
