@@ -297,7 +297,7 @@ def run_web(rep: Report) -> None:
 
 
 def write(rep: Report, mach: dict[str, str], quick: bool, started: dt.datetime, elapsed: float,
-          errors: list[str]) -> None:
+          errors: list[str], out: Path = OUT) -> None:
     lines = [
         "# Benchmarks", "",
         "Written by `make bench` (`.venv/bin/python -m bench.run`"
@@ -315,13 +315,14 @@ def write(rep: Report, mach: dict[str, str], quick: bool, started: dt.datetime, 
     lines += [n if n.startswith("npm") else f"- {n}" for n in rep.notes]
     if errors:
         lines += ["", "## Not measured", "", *[f"- {e}" for e in errors]]
-    OUT.write_text("\n".join(lines) + "\n")
+    out.write_text("\n".join(lines) + "\n")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller counts and shorter runs")
     parser.add_argument("--only", choices=["tree", "server", "browser", "scale", "web"], action="append")
+    parser.add_argument("--out", type=Path, default=OUT, help="where to write the report (default docs/benchmarks.md)")
     args = parser.parse_args()
     os.chdir(ROOT)
     server.raise_nofile()
@@ -365,8 +366,8 @@ def main() -> int:
             run_web(rep)
         except Exception:
             errors.append("web bundle: " + traceback.format_exc().strip().splitlines()[-1])
-    write(rep, mach, args.quick, started, time.perf_counter() - t0, errors)
-    print(OUT.read_text())
+    write(rep, mach, args.quick, started, time.perf_counter() - t0, errors, args.out)
+    print(args.out.read_text())
     return 1 if errors else 0
 
 
