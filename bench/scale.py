@@ -17,7 +17,9 @@ from sqlalchemy.engine import make_url
 from bench import server
 from bench.stats import median, percentile
 from tests.pg import LocalPostgres
-from tests.stack.harness import Stack, insecure_ssl_context
+from tests.support import ws_client
+from tests.support.stack import Stack, insecure_ssl_context
+from tests.support.users import make_users
 
 Row = Callable[[str, str, str, str, str], None]
 Note = Callable[[str], None]
@@ -61,20 +63,20 @@ def owner_index(stack: Stack, pg: LocalPostgres, sid: str) -> int:
     database = str(make_url(stack.database_url).database)
     owner = pg.sql(f"SELECT owner FROM session_leases WHERE session_id = '{sid}'", database)
     pid = int(owner.split(":")[1])
-    return [server.worker_pid(api.proc.pid) for api in stack.apis].index(pid)  # type: ignore[union-attr]
+    return [server.worker_pid(api.proc.pid) for api in stack.apis if api.proc is not None].index(pid)
 
 
 async def failover_once(stack: Stack, pg: LocalPostgres, token: str, sid: str) -> float:
     """Seconds from kill -9 of the session's replica to the first frame of the resumed session."""
     ssl = insecure_ssl_context()
-    ws, _ = await server.open_session(f"{stack.ws_url}?session={sid}", token, ssl=ssl)
+    ws, _ = await ws_client.open_session(f"{stack.ws_url}?session={sid}", token, ssl=ssl)
     await ws.close()
     victim = owner_index(stack, pg, sid)
     t0 = time.perf_counter()
     stack.apis[victim].stop(signal.SIGKILL)
     while True:
         try:
-            ws, _ = await server.open_session(f"{stack.ws_url}?session={sid}", token, ssl=ssl)
+            ws, _ = await ws_client.open_session(f"{stack.ws_url}?session={sid}", token, ssl=ssl)
         except (OSError, websockets.exceptions.WebSocketException, AssertionError, TimeoutError):
             await asyncio.sleep(0.1)  # a client's reconnect pause
             continue
@@ -92,7 +94,7 @@ async def delete_reaches_owner(stack: Stack, token: str) -> float:
         auth = {"Authorization": f"Bearer {token}"}
         sid = (await c.post(stack.replica_url(0) + "/api/sessions", json={"title": "d"}, headers=auth)).json()[
             "session_id"]
-        ws, _ = await server.open_session(f"ws://127.0.0.1:{stack.api_ports[0]}/ws/session?session={sid}", token)
+        ws, _ = await ws_client.open_session(f"ws://127.0.0.1:{stack.api_ports[0]}/ws/session?session={sid}", token)
         t0 = time.perf_counter()
         r = await c.delete(stack.replica_url(1) + f"/api/sessions/{sid}", headers=auth)
         r.raise_for_status()
@@ -118,7 +120,7 @@ async def run_scale(row: Row, note: Note, quick: bool, workdir: Path) -> None:
             stack = start(workdir / f"replicas-{replicas}", database_url, replicas, LEASE_SECONDS="10")
             try:
                 if not tokens:
-                    tokens = await server.make_users(stack.api_url, USERS + 1, "scale")
+                    tokens = await make_users(stack.api_url, USERS + 1, "scale")
                     sids = await sessions_for(stack, tokens)
                 users, sessions = tokens[:USERS], sids[:USERS]
                 p50s, p99s = [], []

@@ -14,7 +14,7 @@ from canopy import db
 from canopy.config import Settings
 from canopy.main import create_app
 from tests.conftest import register_and_login
-from tests.wsutil import collect_turn, init, login, session_socket
+from tests.support.ws import collect_turn, init, login, session_socket
 
 pytestmark = [pytest.mark.backends("sqlite", "postgres"), pytest.mark.timeout(120)]
 
@@ -56,8 +56,8 @@ def test_nul_in_a_prompt_is_stored_as_a_replacement_character(settings: Settings
 
 def test_replicas_on_sqlite_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="REPLICAS=3 needs PostgreSQL"):
-        Settings(_env_file=None, data_dir=tmp_path, replicas=3)  # type: ignore[call-arg]
-    ok = Settings(_env_file=None, data_dir=tmp_path, replicas=3,  # type: ignore[call-arg]
+        Settings(_env_file=None, data_dir=tmp_path, replicas=3)
+    ok = Settings(_env_file=None, data_dir=tmp_path, replicas=3,
                   database_url="postgresql://canopy@/canopy?host=/tmp")
     assert ok.clustered and ok.sqlalchemy_url.startswith("postgresql+asyncpg://")
-    assert not Settings(_env_file=None, data_dir=tmp_path).clustered  # type: ignore[call-arg]
+    assert not Settings(_env_file=None, data_dir=tmp_path).clustered

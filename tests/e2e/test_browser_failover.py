@@ -25,8 +25,8 @@ from tests.e2e.test_browser import (  # noqa: F401 - the module-scoped browser, 
     tree,
 )
 from tests.pg import LocalPostgres
-from tests.stack.harness import Stack
 from tests.stack.test_replicas import serving_replica, stack  # noqa: F401 - three replicas on PostgreSQL
+from tests.support.stack import Stack
 
 pytestmark = pytest.mark.timeout(240)
 

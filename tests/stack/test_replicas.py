@@ -26,7 +26,6 @@ from websockets.sync.client import ClientConnection, connect
 
 from tests.helpers import wait_until
 from tests.pg import LocalPostgres
-from tests.stack.harness import WEB_DIST, Stack, insecure_ssl_context
 from tests.stack.test_stack import (  # noqa: F401 - re-run here through three replicas
     client,
     new_user,
@@ -49,6 +48,7 @@ from tests.stack.test_stack import (  # noqa: F401 - re-run here through three r
     test_websocket_with_a_bad_token_is_closed_1008,
     wait_logged,
 )
+from tests.support.stack import WEB_DIST, Stack, insecure_ssl_context
 
 REPLICAS = 3
 pytestmark = pytest.mark.timeout(180)
@@ -285,7 +285,9 @@ def test_a_paused_replica_cannot_commit_after_losing_its_lease(stack: Stack, pos
     tab_a, ready = open_tab(replica_ws(stack, paused_index), token, sid)
     tab_a.send(add_op("before", ready["data"]["rev"]))
     assert recv(tab_a)["type"] == "tree_update"
-    group = stack.apis[paused_index].proc.pid  # type: ignore[union-attr]
+    proc = stack.apis[paused_index].proc
+    assert proc is not None
+    group = proc.pid
     os.killpg(group, signal.SIGSTOP)
     try:
         tab_a.send(add_op("from-paused", 1))  # waits in the socket: the paused replica's pending commit
