@@ -258,10 +258,12 @@ export class TreeDocument {
   readonly limits: Readonly<TreeLimits>
 
   constructor(root: WireNode, rev = 0, limits: Readonly<TreeLimits> = DEFAULT_LIMITS) {
-    this._root = normalizeTree(root)
+    // One pass builds the nodes and the parent index together (a 100k-node snapshot is walked once).
+    const parents = new Map<string, string | null>()
+    this._root = normalizeInto(root, parents)
+    this.parents = parents
     this._rev = rev
     this.limits = limits
-    this.reindex()
   }
 
   get root(): TreeNode {
@@ -303,20 +305,6 @@ export class TreeDocument {
     const change = execute()
     this._rev += 1
     return change
-  }
-
-  private reindex(): void {
-    const parents = new Map<string, string | null>()
-    parents.set(this._root.id, null)
-    const stack = [this._root]
-    while (stack.length) {
-      const n = stack.pop()!
-      for (const c of n.children) {
-        parents.set(c.id, n.id)
-        stack.push(c)
-      }
-    }
-    this.parents = parents
   }
 
   /** The id the path names: 404 for an unknown id, 409 when the chain is not its ancestry. */
@@ -473,11 +461,49 @@ export class TreeDocument {
 
 /** A snapshot as the server sends it, made safe to render: children always arrays, no empty props. */
 export function normalizeTree(node: WireNode): TreeNode {
-  const kids = Array.isArray(node.children) ? node.children : []
-  const children = kids.map(normalizeTree)
-  const out: TreeNode = { id: String(node.id), value: String(node.value ?? ''), children }
-  if (node.props && isRecord(node.props) && Object.keys(node.props).length) out.props = { ...node.props }
+  return normalizeInto(node, new Map())
+}
+
+/** Does `o` have an own enumerable key? (without allocating Object.keys for every node) */
+function hasKeys(o: Record<string, unknown>): boolean {
+  for (const _ in o) return true
+  return false
+}
+
+/** One normalized node; its children array is filled in by the caller's walk. */
+function normalizedNode(node: WireNode): TreeNode {
+  const out: TreeNode = { id: String(node.id), value: String(node.value ?? ''), children: [] }
+  // Props are shared, not copied: nodes are immutable here (an update makes a merged copy), and a snapshot
+  // comes straight from JSON.parse, so no one else holds it.
+  if (node.props && isRecord(node.props) && hasKeys(node.props)) out.props = node.props as TreeNode['props']
   return out
+}
+
+/**
+ * Normalize a wire tree and record every node's parent id in `parents` (the root's is null), in one
+ * iterative walk: no recursion (a deep tree cannot overflow the stack) and no second pass to index.
+ */
+function normalizeInto(root: WireNode, parents: Map<string, string | null>): TreeNode {
+  const top = normalizedNode(root)
+  parents.set(top.id, null)
+  const wire: WireNode[] = [root]
+  const made: TreeNode[] = [top]
+  while (wire.length) {
+    const w = wire.pop()!
+    const n = made.pop()!
+    const kids = w.children
+    if (!Array.isArray(kids)) continue
+    const children = n.children as TreeNode[]
+    for (let i = 0; i < kids.length; i++) {
+      const k = kids[i] as WireNode
+      const c = normalizedNode(k)
+      children.push(c)
+      parents.set(c.id, n.id)
+      wire.push(k)
+      made.push(c)
+    }
+  }
+  return top
 }
 
 /** Apply one delta to a plain tree (O(tree) for the index; convenient for tests and one-offs). */

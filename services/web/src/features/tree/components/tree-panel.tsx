@@ -77,7 +77,8 @@ export const TreePanel = memo(function TreePanel({
   const labelId = useId()
   const domPrefix = useId()
   const [filter, setFilter] = useState('')
-  const rows = useTreeRows(tree, useDebounced(filter, FILTER_DEBOUNCE_MS))
+  const [filterFocused, setFilterFocused] = useState(false)
+  const rows = useTreeRows(tree, useDebounced(filter, FILTER_DEBOUNCE_MS), filterFocused)
   const [focusedId, setFocusedId] = useState<string | null>(null)
   const [editingId, setEditingId] = useState<string | null>(null)
   const [drop, setDrop] = useState<{ id: string; position: DropPosition } | null>(null)
@@ -249,6 +250,7 @@ export const TreePanel = memo(function TreePanel({
         matches={rows.matches}
         canJump={jumpId !== null}
         onFilter={setFilter}
+        onFilterFocus={setFilterFocused}
         onUndo={onUndo}
         onRedo={onRedo}
         onAdd={() => actions.addChild(target())}

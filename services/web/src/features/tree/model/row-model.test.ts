@@ -160,7 +160,7 @@ describe('RowModel', () => {
   })
 
   it('filters by value or prop, keeps ancestors, counts only matches', () => {
-    const f = new FilterIndex(tree)
+    const f = FilterIndex.of(tree)
     expect(f.run('a1')).toMatchObject({ matches: 1, depths: [0, 1, 2] })
     expect(f.run('HIGH').nodes.map((n) => n.id)).toEqual(['root', 'b'])
     expect(f.run('nothing like it')).toMatchObject({ matches: 0, nodes: [] })
