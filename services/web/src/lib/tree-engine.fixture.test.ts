@@ -63,3 +63,32 @@ describe('tree engine vs the server engine (tests/fixtures/tree_cases.json)', ()
     expect(doc.rev).toBe(c.rev)
   })
 })
+
+/** Every node's id path, by walking the tree (what the one-pass parent index must agree with). */
+function walkPaths(root: TreeNode): Map<string, string> {
+  const out = new Map<string, string>()
+  const stack: Array<[TreeNode, string]> = [[root, '/' + root.id]]
+  while (stack.length) {
+    const [n, p] = stack.pop()!
+    out.set(n.id, p)
+    for (const c of n.children) stack.push([c, `${p}/${c.id}`])
+  }
+  return out
+}
+
+describe('a document built from a snapshot (tests/fixtures/tree_cases.json)', () => {
+  for (const c of cases) {
+    it(`${c.name}: the parent index of the final tree is the tree's own`, () => {
+      const doc = new TreeDocument(c.final, c.rev)
+      const paths = walkPaths(c.final)
+      expect(doc.size).toBe(paths.size)
+      for (const [id, path] of paths) expect(doc.pathOf(id), id).toBe(path)
+      expect(doc.root).toEqual(c.final)
+      // and an applied document continues from it exactly like the server's
+      const fromSnapshot = new TreeDocument(c.initial)
+      for (const s of c.steps) if (s.error === null) fromSnapshot.apply(s.delta)
+      expect(new TreeDocument(fromSnapshot.root).root).toEqual(fromSnapshot.root)
+    })
+  }
+})
+

@@ -52,10 +52,12 @@ function useDebounced(value: string, ms: number): string {
   return applied
 }
 
-function rowOf(rows: TreeRows, id: string | null): number {
+/** Row of the node `id` among rows `from` .. `to` - 1 (all by default), or -1. */
+function rowOf(rows: TreeRows, id: string | null, from = 0, to = rows.nodes.length): number {
   if (id === null) return -1
   const nodes = rows.nodes
-  for (let i = 0; i < nodes.length; i++) if (nodes[i]!.id === id) return i
+  const end = Math.min(to, nodes.length)
+  for (let i = Math.max(from, 0); i < end; i++) if (nodes[i]!.id === id) return i
   return -1
 }
 
@@ -218,7 +220,9 @@ export const TreePanel = memo(function TreePanel({
   useEffect(() => {
     if (!lastChange || lastChange.origin === 'snapshot' || lastChange.ids.length === 0) return
     const id = lastChange.ids[0]!
-    const at = rowOf(now.current.rows, id)
+    // Only the rows in view are searched: a full scan would cost O(tree) on every remote update.
+    const [from, to] = view.current?.visibleRange() ?? [0, 0]
+    const at = rowOf(now.current.rows, id, from, to)
     setJumpId(at >= 0 && view.current?.inView(at) ? null : id)
   }, [lastChange])
 

@@ -41,7 +41,11 @@ export class FilterIndexBuilder {
   private readonly ups: number[] = [-1]
   private done: FilterIndex | null = null
 
-  constructor(readonly root: TreeNode) {
+  constructor(
+    readonly root: TreeNode,
+    /** Nodes between two checks of the deadline. */
+    private readonly stepNodes = STEP_NODES,
+  ) {
     this.stack = [root]
   }
 
@@ -50,7 +54,7 @@ export class FilterIndexBuilder {
     if (this.done) return this.done
     const { stack, levels, ups, nodes, depths, parents, parts } = this
     while (stack.length) {
-      for (let budget = STEP_NODES; budget > 0 && stack.length; budget--) {
+      for (let budget = this.stepNodes; budget > 0 && stack.length; budget--) {
         const n = stack.pop()!
         const d = levels.pop()!
         const i = nodes.length
