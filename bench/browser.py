@@ -27,16 +27,16 @@ from typing import Any
 import httpx
 import orjson
 import websockets
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from bench.stats import median, percentile
-from tests.stack.harness import Stack, insecure_ssl_context
+from tests.support.stack import Stack, insecure_ssl_context
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--enable-precise-memory-info"]
-VIEWPORT = {"width": 1440, "height": 900}
+VIEWPORT: ViewportSize = {"width": 1440, "height": 900}
 SIZES = (10_000, 50_000, 100_000)
 PASSWORD = "bench-Browser-pw-0123"
 SUBTREE = 1000  # nodes per `add` delta while building a tree

@@ -20,12 +20,14 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from bench import browser, server, tree_engine
+from bench import browser, scale, server, tree_engine
 from bench.stats import median, percentile
+from tests.support.users import make_users
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "benchmarks.md"
 SERVER_BUDGET_S = 480
+SCALE_BUDGET_S = 600
 
 
 def _cmd(argv: list[str]) -> str:
@@ -100,7 +102,7 @@ async def run_server(rep: Report, quick: bool, workdir: Path) -> None:
     echo = None
     try:
         t0 = time.perf_counter()
-        tokens = await server.make_users(stack.api_url, users, "bench")
+        tokens = await make_users(stack.api_url, users, "bench")
         rep.note(f"Setup: registering and logging in {users} users (argon2) took {time.perf_counter() - t0:.1f} s; "
                  "tokens are reused by every figure.")
         ws_api = f"ws://127.0.0.1:{stack.api_port}/ws/session"
@@ -311,7 +313,7 @@ def run_web(rep: Report) -> None:
 
 
 def write(rep: Report, mach: dict[str, str], quick: bool, started: dt.datetime, elapsed: float,
-          errors: list[str]) -> None:
+          errors: list[str], out: Path = OUT) -> None:
     lines = [
         "# Benchmarks", "",
         "Written by `make bench` (`.venv/bin/python -m bench.run`"
@@ -321,7 +323,7 @@ def write(rep: Report, mach: dict[str, str], quick: bool, started: dt.datetime, 
         "- Machine: " + ", ".join(f"{k} {v}" for k, v in mach.items()),
         "- Everything runs on 127.0.0.1: the real API (scripts/api.sh: gunicorn + one uvicorn worker, SQLite in a "
         "temp dir, offline assistant, rate limits raised) and nginx from nginx/canopy.conf.template with a "
-        "self-signed certificate, started by tests/stack/harness.py.",
+        "self-signed certificate, started by tests/support/stack.py.",
         "- The machine was shared with other work during the run, which widens the tails.", "",
         "| figure | median | p99 | target | result |", "| --- | --- | --- | --- | --- |",
         *rep.rows, "", "## Notes", "",
@@ -329,13 +331,14 @@ def write(rep: Report, mach: dict[str, str], quick: bool, started: dt.datetime, 
     lines += [n if n.startswith("npm") else f"- {n}" for n in rep.notes]
     if errors:
         lines += ["", "## Not measured", "", *[f"- {e}" for e in errors]]
-    OUT.write_text("\n".join(lines) + "\n")
+    out.write_text("\n".join(lines) + "\n")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller counts and shorter runs")
-    parser.add_argument("--only", choices=["tree", "server", "browser", "web"], action="append")
+    parser.add_argument("--only", choices=["tree", "server", "browser", "scale", "web"], action="append")
+    parser.add_argument("--out", type=Path, default=OUT, help="where to write the report (default docs/benchmarks.md)")
     args = parser.parse_args()
     os.chdir(ROOT)
     server.raise_nofile()
@@ -344,7 +347,7 @@ def main() -> int:
     mach = machine()
     rep = Report()
     errors: list[str] = []
-    parts = args.only or ["tree", "server", "browser", "web"]
+    parts = args.only or ["tree", "server", "browser", "scale", "web"]
     if "tree" in parts:
         try:
             run_tree(rep, args.quick)
@@ -364,13 +367,23 @@ def main() -> int:
         except Exception:
             traceback.print_exc()
             errors.append("browser figures: " + traceback.format_exc().strip().splitlines()[-1])
+    if "scale" in parts:
+        try:
+            with tempfile.TemporaryDirectory(prefix="canopy-bench-scale-") as tmp:
+                Path(tmp).chmod(0o755)
+                asyncio.run(asyncio.wait_for(scale.run_scale(rep.row, rep.note, args.quick, Path(tmp)),
+                                             SCALE_BUDGET_S))
+        except Exception:
+            traceback.print_exc()
+            errors.append("scale-out figures after the last row above: "
+                          + traceback.format_exc().strip().splitlines()[-1])
     if "web" in parts:
         try:
             run_web(rep)
         except Exception:
             errors.append("web bundle: " + traceback.format_exc().strip().splitlines()[-1])
-    write(rep, mach, args.quick, started, time.perf_counter() - t0, errors)
-    print(OUT.read_text())
+    write(rep, mach, args.quick, started, time.perf_counter() - t0, errors, args.out)
+    print(args.out.read_text())
     return 1 if errors else 0
 
 

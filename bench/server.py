@@ -1,4 +1,4 @@
-"""Server figures over real sockets on 127.0.0.1: the real API (scripts/api.sh) and nginx (tests.stack.harness)."""
+"""Server figures over real sockets on 127.0.0.1: the real API (scripts/api.sh) and nginx (tests.support.stack)."""
 
 from __future__ import annotations
 
@@ -19,9 +19,10 @@ import orjson
 import websockets
 
 from bench.stats import median
-from tests.stack.harness import ROOT, Process, Stack, free_port, insecure_ssl_context, nginx_args, render_nginx
+from tests.helpers import free_port
+from tests.support.stack import ROOT, Process, Stack, insecure_ssl_context, nginx_args, render_nginx
+from tests.support.ws_client import open_session, recv, wait_for
 
-PASSWORD = "bench-password-1"  # throwaway local users
 HIGH = "1000000"
 _ids = itertools.count()
 
@@ -57,53 +58,14 @@ def start_stack(workdir: Path) -> Stack:
     return stack
 
 
-async def make_users(api_url: str, count: int, prefix: str) -> list[str]:
-    """Registers `count` users (argon2: slow, so a few at a time) and returns their access tokens."""
-    sem = asyncio.Semaphore(4)
-    async with httpx.AsyncClient(base_url=api_url, trust_env=False, timeout=60) as client:
-        async def one(i: int) -> str:
-            name = f"{prefix}{i}"
-            async with sem:
-                r = await client.post("/api/auth/register", json={"username": name, "password": PASSWORD})
-                assert r.status_code in (201, 409), r.text
-                r = await client.post("/api/auth/login", data={"username": name, "password": PASSWORD})
-                assert r.status_code == 200, r.text
-                return str(r.json()["access_token"])
-        return list(await asyncio.gather(*(one(i) for i in range(count))))
-
-
-async def recv(ws: Any) -> dict[str, Any]:
-    while True:  # presence frames (unnumbered, on every join and leave) are not measured
-        frame: dict[str, Any] = orjson.loads(await ws.recv())
-        if frame.get("type") != "presence":
-            return frame
-
-
-async def open_session(url: str, token: str, **kw: Any) -> tuple[Any, dict[str, Any]]:
-    ws = await websockets.connect(url, ping_interval=None, max_size=2**22, open_timeout=60, **kw)
-    await ws.send(orjson.dumps({"type": "init_session", "id": "init", "data": {"token": token}}).decode())
-    ready = await recv(ws)
-    assert ready["type"] == "session_ready", ready
-    if not ready["data"]["replay"]:
-        history = await recv(ws)
-        assert history["type"] == "chat_history", history
-    return ws, ready
-
-
-async def wait_for(ws: Any, frame_id: str, frame_type: str) -> dict[str, Any]:
-    while True:
-        frame = await recv(ws)
-        if frame.get("type") == "error" and frame.get("id") == frame_id:
-            raise RuntimeError(f"error frame: {frame}")
-        if frame.get("type") == frame_type and frame.get("id") == frame_id:
-            return frame
-
-
 # ---- offline prompt -> first tree_update --------------------------------------------------------
-async def prompt_latency(url: str, tokens: list[str], rounds: int, pace: float | None = None) -> list[float]:
+async def prompt_latency(url: str | list[str], tokens: list[str], rounds: int, pace: float | None = None,
+                         **connect: Any) -> list[float]:
     """Lockstep rounds (every user prompts at once) or, with `pace`, each user on its own clock with a random
-    think time averaging `pace` seconds before each prompt (an open, human-like arrival pattern)."""
-    sockets = [(await open_session(url, t))[0] for t in tokens]
+    think time averaging `pace` seconds before each prompt (an open, human-like arrival pattern). `url` may be
+    one URL per user (each naming its session for nginx's hash)."""
+    urls = url if isinstance(url, list) else [url] * len(tokens)
+    sockets = [(await open_session(u, t, **connect))[0] for u, t in zip(urls, tokens, strict=True)]
     samples: list[float] = []
     try:
         async def turn(ws: Any) -> float:
@@ -216,16 +178,18 @@ async def fanout_latency(api_url: str, ws_url: str, tokens: list[str], names: li
 PING = orjson.dumps({"type": "ping", "id": "p", "data": {}}).decode()
 
 
-async def ping_rate(url: str, tokens: list[str] | None, conns: int, seconds: float) -> float:
+async def ping_rate(url: str | list[str], tokens: list[str] | None, conns: int, seconds: float) -> float:
     ssl_ctx = insecure_ssl_context()
     sockets: list[Any] = []
     sem = asyncio.Semaphore(20)
+    urls = url if isinstance(url, list) else [url]
 
     async def connect(i: int) -> Any:
         async with sem:
+            target = urls[i % len(urls)]
             if tokens is not None:
-                return (await open_session(url, tokens[i % len(tokens)], ssl=ssl_ctx))[0]
-            return await websockets.connect(url, ping_interval=None, ssl=ssl_ctx, open_timeout=60)
+                return (await open_session(target, tokens[i % len(tokens)], ssl=ssl_ctx))[0]
+            return await websockets.connect(target, ping_interval=None, ssl=ssl_ctx, open_timeout=60)
     sockets = list(await asyncio.gather(*(connect(i) for i in range(conns))))
     try:
         async def loop(ws: Any) -> int:
@@ -335,7 +299,7 @@ def web_bundle() -> dict[str, Any]:
 
 
 def nginx_binary_path() -> str:
-    from tests.stack.harness import nginx_binary
+    from tests.support.stack import nginx_binary
     return nginx_binary()
 
 

@@ -8,7 +8,8 @@
 #   TLS_CERT_FILE, TLS_KEY_FILE   required: PEM certificate (chain) and key
 #   HTTPS_PORT [8443]  HTTP_PORT [8080]   ports nginx listens on
 #   PUBLIC_HTTPS_PORT [HTTPS_PORT]        HTTPS port clients see (redirect target, CSP)
-#   API_UPSTREAM [API_HOST:API_PORT]      where gunicorn listens (0.0.0.0 becomes 127.0.0.1)
+#   API_UPSTREAM [API_HOST:API_PORT]      where gunicorn listens (0.0.0.0 becomes 127.0.0.1);
+#                                         several replicas: comma-separated host:port list
 #   WEB_ROOT [services/web/dist]          the built SPA
 #   NGINX_RUN_DIR [dir of OUTPUT_FILE]    pid file and temp directories
 #   NGINX_LISTEN_ADDR [0.0.0.0]           address nginx binds
@@ -52,6 +53,16 @@ web_root=$(abspath "${WEB_ROOT:-$repo_root/services/web/dist}")
 cert_file=$(abspath "$TLS_CERT_FILE")
 key_file=$(abspath "$TLS_KEY_FILE")
 
+# One `server` line per replica, in both upstreams (any replica; the session's replica).
+api_servers=""
+IFS=, read -r -a upstream_list <<<"$api_upstream"
+((${#upstream_list[@]} >= 1)) || die "API_UPSTREAM is empty"
+for server in "${upstream_list[@]}"; do
+  [[ $server =~ ^[A-Za-z0-9._-]+:[0-9]+$|^\[[0-9A-Fa-f:]+\]:[0-9]+$ ]] || die "API_UPSTREAM: not a host:port: '$server'"
+  # A dead replica is skipped for 5 s; its sessions go to the next replica on the hash ring.
+  api_servers+="server $server max_fails=1 fail_timeout=5s; "
+done
+
 for port in "$https_port" "$http_port" "$public_https_port"; do
   if ! [[ $port =~ ^[0-9]+$ ]] || ((10#$port < 1 || 10#$port > 65535)); then die "not a port: $port"; fi
 done
@@ -90,7 +101,7 @@ declare -A values=(
   [HTTPS_PORT_SUFFIX]=$port_suffix
   [LISTEN_HTTP2]=$listen_http2
   [HTTP2_DIRECTIVE]=$http2_directive
-  [API_UPSTREAM]=$api_upstream
+  [API_SERVERS]=$api_servers
   [TLS_CERT_FILE]=$cert_file
   [TLS_KEY_FILE]=$key_file
   [WEB_ROOT]=$web_root
@@ -101,7 +112,7 @@ declare -A values=(
 # or start an nginx variable.
 safe='^[][A-Za-z0-9._/:@+,-]*$'
 for name in "${!values[@]}"; do
-  case $name in NGINX_USER_DIRECTIVE | HTTP2_DIRECTIVE | LISTEN_HTTP2) continue ;; esac
+  case $name in NGINX_USER_DIRECTIVE | HTTP2_DIRECTIVE | LISTEN_HTTP2 | API_SERVERS) continue ;; esac
   [[ ${values[$name]} =~ $safe ]] \
     || die "$name has characters nginx.conf cannot take unquoted: '${values[$name]}'"
 done

@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
 # `make run`: the whole stack in the foreground — gunicorn (one uvicorn worker, through
-# scripts/api.sh) behind nginx with TLS, both logging to this terminal.
+# scripts/api.sh; REPLICAS of them) behind nginx with TLS, all logging to this terminal.
 #
 #  1. creates .env from .env.example with a random SECRET_KEY if there is none, and loads
 #     it (variables already set in the environment win);
-#  2. makes a self-signed certificate under DATA_DIR/certs unless TLS_CERT_FILE and
+#  2. with POSTGRES=local, starts a PostgreSQL cluster in DATA_DIR/postgres (unix socket
+#     only, scripts/postgres.sh) and points DATABASE_URL at it; it is stopped at the end;
+#  3. makes a self-signed certificate under DATA_DIR/certs unless TLS_CERT_FILE and
 #     TLS_KEY_FILE are configured;
-#  3. renders nginx/canopy.conf.template into DATA_DIR/run/nginx-HTTPS_PORT/ and checks it;
-#  4. starts gunicorn and nginx; Ctrl-C or SIGTERM stops both, and if either one dies the
-#     other is stopped too and the script exits non-zero.
+#  4. renders nginx/canopy.conf.template into DATA_DIR/run/nginx-HTTPS_PORT/ and checks it;
+#  5. starts REPLICAS gunicorn processes (ports API_PORT, API_PORT+1, ...) and nginx; Ctrl-C
+#     or SIGTERM stops them all, and if any one dies the others are stopped too and the
+#     script exits non-zero.
 #
 # Honours API_HOST, API_PORT, HTTPS_PORT, HTTP_PORT, DATA_DIR (two copies with different
 # values run side by side), TLS_CERT_FILE, TLS_KEY_FILE, WEB_ROOT, NGINX_BIN,
-# NGINX_LISTEN_ADDR, NGINX_USER, NGINX_WS_CONN_PER_IP.
+# NGINX_LISTEN_ADDR, NGINX_USER, NGINX_WS_CONN_PER_IP, REPLICAS (1; more than one needs
+# PostgreSQL: POSTGRES=local or a postgresql DATABASE_URL), POSTGRES (unset | local).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -60,13 +64,41 @@ nginx_bin=${NGINX_BIN:-$(command -v nginx || echo /usr/sbin/nginx)}
 [[ -x $nginx_bin ]] || die "nginx not found (apt-get install nginx, or run 'make run' which installs it)"
 export NGINX_BIN=$nginx_bin
 
+replicas=${REPLICAS:-1}
+[[ $replicas =~ ^[0-9]+$ ]] && ((10#$replicas >= 1 && 10#$replicas <= 16)) \
+  || die "REPLICAS must be a number from 1 to 16, not '$replicas'"
+replicas=$((10#$replicas))
+export REPLICAS=$replicas  # the API refuses SQLite itself too when this is above 1
+case ${POSTGRES:-} in
+  "" | local) ;;
+  *) die "POSTGRES must be unset or 'local', not '$POSTGRES'" ;;
+esac
+if [[ ${POSTGRES:-} == local && -n ${DATABASE_URL:-} ]]; then
+  die "POSTGRES=local and DATABASE_URL are both set: choose one"
+fi
+if ((replicas > 1)) && [[ ${POSTGRES:-} != local && ${DATABASE_URL:-} != postgres* ]]; then
+  die "REPLICAS=$replicas needs PostgreSQL (POSTGRES=local, or DATABASE_URL=postgresql+asyncpg://...): \
+replicas share sessions through the database, and SQLite is one process's file"
+fi
+if ((API_PORT + replicas - 1 > 65535)); then die "API_PORT=$API_PORT leaves no room for $replicas replicas"; fi
+
 web_root=${WEB_ROOT:-$repo_root/services/web/dist}
 [[ -f $web_root/index.html ]] || die "no web bundle in $web_root (build it: make web-build)"
 export WEB_ROOT=$web_root
 
 [[ -x scripts/api.sh ]] || die "scripts/api.sh is missing or not executable"
 
-# ---- 2. certificate ---------------------------------------------------------------------
+# ---- 2. PostgreSQL ------------------------------------------------------------------------
+pg_dir=""
+if [[ ${POSTGRES:-} == local ]]; then
+  pg_dir=$DATA_DIR/postgres
+  DATABASE_URL=$(scripts/postgres.sh start "$pg_dir") || die "could not start PostgreSQL in $pg_dir"
+  export DATABASE_URL
+  export POSTGRES=""  # the replicas use the URL; only this script starts and stops the cluster
+  log "PostgreSQL is up in $pg_dir (unix socket only)"
+fi
+
+# ---- 3. certificate ---------------------------------------------------------------------
 if [[ -n ${TLS_CERT_FILE:-} || -n ${TLS_KEY_FILE:-} ]]; then
   [[ -r ${TLS_CERT_FILE:-} && -r ${TLS_KEY_FILE:-} ]] \
     || die "TLS_CERT_FILE and TLS_KEY_FILE must both name readable files"
@@ -77,7 +109,7 @@ else
 fi
 export TLS_CERT_FILE TLS_KEY_FILE
 
-# ---- 3. nginx configuration ---------------------------------------------------------------
+# ---- 4. nginx configuration ---------------------------------------------------------------
 run_dir=$DATA_DIR/run/nginx-$HTTPS_PORT
 mkdir -p "$run_dir"
 if [[ $(id -u) -eq 0 && -z ${NGINX_USER:-} ]]; then
@@ -92,12 +124,14 @@ if [[ $(id -u) -eq 0 && -z ${NGINX_USER:-} ]]; then
   fi
 fi
 export NGINX_USER=${NGINX_USER:-www-data}
-NGINX_RUN_DIR=$run_dir scripts/render-nginx.sh "$run_dir/nginx.conf"
+upstream=""
+for ((i = 0; i < replicas; i++)); do upstream+="${upstream:+,}$API_HOST:$((API_PORT + i))"; done
+API_UPSTREAM=$upstream NGINX_RUN_DIR=$run_dir scripts/render-nginx.sh "$run_dir/nginx.conf"
 nginx_args=(-p "$run_dir" -c "$run_dir/nginx.conf" -e stderr)
 "$nginx_bin" "${nginx_args[@]}" -t -q || die "nginx rejected $run_dir/nginx.conf"
 
-# ---- 4. processes -----------------------------------------------------------------------------
-api_pid=""
+# ---- 5. processes -----------------------------------------------------------------------------
+api_pids=()
 nginx_pid=""
 stopping=""
 
@@ -109,21 +143,35 @@ alive() {  # running and not yet a zombie
   [[ ${stat%% *} != Z ]]
 }
 
-name_of() { if [[ $1 == "$api_pid" ]]; then echo gunicorn; else echo nginx; fi; }
+any_alive() {
+  local pid
+  for pid in "$@"; do alive "$pid" && return 0; done
+  return 1
+}
 
-# Stops both (whatever made the script end: a signal, a child's death or an error).
+name_of() {
+  local i
+  [[ $1 == "$nginx_pid" ]] && { echo nginx; return; }
+  for i in "${!api_pids[@]}"; do
+    [[ ${api_pids[$i]} == "$1" ]] && { echo "gunicorn (port $((API_PORT + i)))"; return; }
+  done
+  echo "process $1"
+}
+
+# Stops everything (whatever made the script end: a signal, a child's death or an error).
 # gunicorn: TERM is a graceful stop (running turns finish, up to its graceful_timeout);
-# nginx: QUIT is a graceful stop, bounded by worker_shutdown_timeout in the config.
+# nginx: QUIT is a graceful stop, bounded by worker_shutdown_timeout in the config;
+# PostgreSQL last (a fast stop), once no replica can still write.
 stop_children() {
   local pid
   set +e
-  if [[ -n $api_pid ]]; then kill -TERM "$api_pid" 2>/dev/null; fi
+  for pid in "${api_pids[@]}"; do kill -TERM "$pid" 2>/dev/null; done
   if [[ -n $nginx_pid ]]; then kill -QUIT "$nginx_pid" 2>/dev/null; fi
   for _ in $(seq 1 150); do
-    alive "$api_pid" || alive "$nginx_pid" || break
+    any_alive "${api_pids[@]}" "$nginx_pid" || break
     sleep 0.2
   done
-  for pid in $api_pid $nginx_pid; do
+  for pid in "${api_pids[@]}" $nginx_pid; do
     if alive "$pid"; then
       log "$(name_of "$pid") did not stop in 30 s: killing it"
     fi
@@ -131,8 +179,12 @@ stop_children() {
     kill -KILL -- "-$pid" 2>/dev/null
   done
   wait 2>/dev/null
-  api_pid=""
+  api_pids=()
   nginx_pid=""
+  if [[ -n $pg_dir ]]; then
+    scripts/postgres.sh stop "$pg_dir" || log "PostgreSQL in $pg_dir did not stop cleanly"
+    pg_dir=""
+  fi
   set -e
 }
 trap 'stop_children' EXIT
@@ -141,25 +193,36 @@ trap 'stopping=TERM' TERM
 trap 'stopping=HUP' HUP
 
 # Each child gets its own process group (job control), so a Ctrl-C reaches only this
-# script, which then stops both in order (gunicorn gracefully) and can kill a whole group.
+# script, which then stops them in order (gunicorn gracefully) and can kill a whole group.
 set -m
-scripts/api.sh &
-api_pid=$!
+for ((i = 0; i < replicas; i++)); do
+  API_PORT=$((API_PORT + i)) scripts/api.sh &
+  api_pids+=($!)
+done
 "$nginx_bin" "${nginx_args[@]}" -g 'daemon off;' &
 nginx_pid=$!
 set +m
 
-# Readiness: the API on its own port first (no error-log noise from nginx meanwhile), then
-# the whole path through nginx.
+# Readiness: every replica on its own port first (no error-log noise from nginx meanwhile),
+# then the whole path through nginx.
 public_url="https://localhost:$HTTPS_PORT"
 api_host_for_check=$API_HOST
 [[ $api_host_for_check == 0.0.0.0 ]] && api_host_for_check=127.0.0.1
+replicas_ready() {
+  local i
+  for ((i = 0; i < replicas; i++)); do
+    curl -fs -o /dev/null --max-time 2 "http://$api_host_for_check:$((API_PORT + i))/api/readyz" || return 1
+  done
+}
+all_running() {
+  local pid
+  for pid in "${api_pids[@]}" "$nginx_pid"; do alive "$pid" || return 1; done
+}
 if command -v curl >/dev/null; then
   for _ in $(seq 1 600); do
-    if [[ -n $stopping ]] || ! alive "$api_pid" || ! alive "$nginx_pid"; then break; fi
-    if curl -fs -o /dev/null --max-time 2 "http://$api_host_for_check:$API_PORT/api/readyz" \
-      && curl -fsk -o /dev/null --max-time 2 "https://127.0.0.1:$HTTPS_PORT/api/readyz"; then
-      log "Canopy is up: $public_url (HTTP on port $HTTP_PORT redirects; Ctrl-C stops)"
+    if [[ -n $stopping ]] || ! all_running; then break; fi
+    if replicas_ready && curl -fsk -o /dev/null --max-time 2 "https://127.0.0.1:$HTTPS_PORT/api/readyz"; then
+      log "Canopy is up: $public_url ($replicas API replica(s); HTTP on port $HTTP_PORT redirects; Ctrl-C stops)"
       break
     fi
     sleep 0.1
@@ -172,7 +235,7 @@ exited=""
 status=0
 while [[ -z $stopping ]]; do
   exited=""
-  if wait -n -p exited "$api_pid" "$nginx_pid"; then status=0; else status=$?; fi
+  if wait -n -p exited "${api_pids[@]}" "$nginx_pid"; then status=0; else status=$?; fi
   [[ -n ${exited:-} ]] && break
 done
 

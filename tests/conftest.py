@@ -12,6 +12,47 @@ from canopy.config import Settings
 from canopy.main import create_app
 from tests.fake_llm.fixture import fake_llm  # noqa: F401 - the session-wide fake LLM server fixture
 from tests.helpers import TEST_SECRET
+from tests.pg import LocalPostgres, available
+
+BACKENDS = ("sqlite", "postgres")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """`@pytest.mark.backends("sqlite", "postgres")` runs a test once per storage backend
+    (through the `database_url` fixture); unmarked tests keep SQLite only."""
+    marker = metafunc.definition.get_closest_marker("backends")
+    if marker is not None and "backend" in metafunc.fixturenames:
+        unknown = set(marker.args) - set(BACKENDS)
+        assert not unknown, f"unknown backends: {unknown}"
+        metafunc.parametrize("backend", marker.args)
+
+
+@pytest.fixture
+def backend() -> str:
+    return "sqlite"
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[LocalPostgres]:
+    """One throwaway PostgreSQL cluster for the whole test session (Debian's postgresql 15)."""
+    if not available():
+        pytest.fail("PostgreSQL 15 is not installed (apt-get install postgresql; `make test` installs it)")
+    cluster = LocalPostgres()
+    cluster.start()
+    yield cluster
+    cluster.remove()
+
+
+@pytest.fixture
+def database_url(backend: str, request: pytest.FixtureRequest) -> Iterator[str]:
+    """'' (SQLite in the test's DATA_DIR) or a fresh PostgreSQL database, dropped afterwards."""
+    if backend == "sqlite":
+        yield ""
+        return
+    cluster: LocalPostgres = request.getfixturevalue("postgres")
+    name = cluster.create_database()
+    yield cluster.url_for(name)
+    cluster.drop_database(name)
 
 
 def make_settings(tmp_path: Path, **overrides: object) -> Settings:
@@ -21,8 +62,8 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return make_settings(tmp_path, offline_chunk_delay_ms=0)
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return make_settings(tmp_path, offline_chunk_delay_ms=0, database_url=database_url)
 
 
 @pytest.fixture
@@ -50,8 +91,8 @@ async def register_and_login(
 
 
 @pytest.fixture
-def ws_settings(tmp_path: Path) -> Settings:
-    return make_settings(tmp_path, offline_chunk_delay_ms=0)
+def ws_settings(tmp_path: Path, database_url: str) -> Settings:
+    return make_settings(tmp_path, offline_chunk_delay_ms=0, database_url=database_url)
 
 
 @pytest.fixture

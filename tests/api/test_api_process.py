@@ -98,3 +98,17 @@ def test_forwarded_for_counts_only_from_a_trusted_proxy(tmp_path: Path) -> None:
             assert _login(c, "xff", "pw-first1", "10.2.0.1") == 429
     finally:
         trusted.stop()
+
+
+def test_per_message_deflate_comes_from_settings(tmp_path: Path) -> None:
+    """The worker reads WS_PER_MESSAGE_DEFLATE through Settings (so `yes`, `1`, `true` all work, as everywhere)."""
+    from websockets.sync.client import connect
+
+    api = ApiProcess(tmp_path, {"WS_PER_MESSAGE_DEFLATE": "True"})
+    api.start()
+    try:
+        with connect(api.url.replace("http", "ws") + "/ws/session") as ws:  # the client offers deflate
+            assert ws.response is not None
+            assert "permessage-deflate" in ws.response.headers.get("Sec-WebSocket-Extensions", "")
+    finally:
+        assert api.stop() == 0

@@ -5,6 +5,9 @@ import pytest
 
 from tests.conftest import register_and_login
 
+# Users and refresh tokens live in the database: every test runs on SQLite and on PostgreSQL.
+pytestmark = pytest.mark.backends("sqlite", "postgres")
+
 
 async def refresh_with(client: httpx.AsyncClient, token: str | None) -> httpx.Response:
     client.cookies.clear()

@@ -20,7 +20,7 @@ from canopy.main import create_app
 from canopy.ratelimit import SlidingWindow
 from canopy.services import Services
 from tests.conftest import make_settings, register_and_login
-from tests.wsutil import login, recv, session_socket
+from tests.support.ws import login, recv, session_socket
 
 pytestmark = pytest.mark.timeout(300)  # 10,000 logins in one test, on a shared 2-core machine
 

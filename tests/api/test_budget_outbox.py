@@ -62,7 +62,7 @@ class StalledClient:
             if not isinstance(event, Frame):
                 continue  # the handshake response
             if event.opcode is Opcode.TEXT:
-                self.frames.append(json.loads(event.data))
+                self.frames.append(json.loads(bytes(event.data)))
             elif event.opcode is Opcode.CLOSE:
                 self.close_code = Close.parse(event.data).code
         self._flush()

@@ -14,7 +14,7 @@ from canopy.main import create_app
 from tests.api.test_collab_sharing import add, answer, auth, op, shared_session
 from tests.conftest import make_settings
 from tests.fake_llm.fixture import API_KEY, FakeLLM
-from tests.wsutil import Frame, collect_turn, init, recv
+from tests.support.ws import Frame, collect_turn, init, recv
 
 pytestmark = pytest.mark.timeout(120)
 

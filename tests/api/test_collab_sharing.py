@@ -9,7 +9,7 @@ import pytest
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from tests.wsutil import Frame, init, login, recv, recv_until
+from tests.support.ws import Frame, init, login, recv, recv_until
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -18,7 +18,7 @@ from canopy.main import create_app
 from canopy.protocol import server_frames
 from canopy.tree import Tree
 from tests.conftest import make_settings
-from tests.wsutil import init, login
+from tests.support.ws import init, login
 
 LONG = os.environ.get("CANOPY_FUZZ") == "long"
 EXAMPLES = int(os.environ.get("CANOPY_FUZZ_EXAMPLES", 200_000 if LONG else 10_000))
@@ -47,7 +47,7 @@ class Live:
         self.pings += 1
         marker = f"fuzz-{self.pings}"
         self.ws.send_json({"type": "ping", "data": {}, "id": marker})
-        seen = []
+        seen: list[dict[str, Any]] = []
         while True:
             frame = self.ws.receive_json()
             server_frames.validate_python(frame)

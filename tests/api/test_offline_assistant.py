@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from canopy.assistant.base import ChatTurn, Provider, TurnContext
+from canopy.assistant.base import Provider, TurnContext
 from canopy.assistant.offline import (
     HELP_TEXT,
     OfflineAssistant,
@@ -19,7 +19,8 @@ from canopy.assistant.offline import (
     chunk_reply,
     plan,
 )
-from canopy.tree import DeltaError, Tree
+from canopy.tree import Tree
+from tests.support.turn_context import FakeTurnContext, TurnOptions
 
 R = "/root"
 WORK = "/root/work"
@@ -409,65 +410,12 @@ def test_chunks_split_on_word_boundaries() -> None:
     assert all(c[-1] == " " for c in chunks[:-1])
 
 
-class RecordingContext:
-    """A TurnContext over a real Tree that records everything the provider does."""
-
-    def __init__(self, prompt: str, tree: Tree, *, undo_result: bool = True, fail_on: int | None = None) -> None:
-        self._prompt = prompt
-        self._tree = tree
-        self.events: list[tuple[str, Any]] = []
-        self.undo_result = undo_result
-        self.fail_on = fail_on
-        self.applied = 0
-
-    @property
-    def prompt(self) -> str:
-        return self._prompt
-
-    @property
-    def tree(self) -> Tree:
-        return self._tree
-
-    @property
-    def history(self) -> list[ChatTurn]:
-        return []
-
-    async def reasoning(self, text: str) -> None:
-        self.events.append(("reasoning", text))
-
-    async def text(self, chunk: str) -> None:
-        self.events.append(("text", chunk))
-
-    async def apply(self, delta: dict[str, Any]) -> dict[str, Any]:
-        self.applied += 1
-        if self.applied == self.fail_on:
-            raise DeltaError(409, "the node changed meanwhile")
-        self.events.append(("apply", delta))
-        return self._tree.apply(delta).delta
-
-    async def undo(self) -> bool:
-        self.events.append(("undo", None))
-        return self.undo_result
-
-    async def redo(self) -> bool:
-        self.events.append(("redo", None))
-        return self.undo_result
-
-    @property
-    def recent_nodes(self) -> tuple[str, ...]:
-        return ()
-
-    async def debug(self, info: dict[str, Any]) -> None:
-        self.events.append(("debug", info))
-
-    def kinds(self) -> list[str]:
-        return [kind for kind, _ in self.events]
-
-    def reply(self) -> str:
-        return "".join(payload for kind, payload in self.events if kind == "text")
+def RecordingContext(prompt: str, tree: Tree, *, undo_result: bool = True,
+                     fail_on: int | None = None) -> FakeTurnContext:
+    return FakeTurnContext(prompt, tree, TurnOptions(undo_result=undo_result, fail_on=fail_on))
 
 
-def run_turn(ctx: RecordingContext, delay: float = 0.0) -> None:
+def run_turn(ctx: FakeTurnContext, delay: float = 0.0) -> None:
     provider: Provider = OfflineAssistant(chunk_delay=delay)
     context: TurnContext = ctx
     asyncio.run(provider.run_turn(context))

@@ -42,7 +42,8 @@ class Session:
         self.replies: list[str] = []
 
     async def turn(self, prompt: str) -> str:
-        self._prompt, self._turn, parts = prompt, None, []
+        parts: list[str] = []
+        self._prompt, self._turn = prompt, None
         self._parts = parts
         await OfflineAssistant(chunk_delay=0).run_turn(self)
         reply = "".join(parts)

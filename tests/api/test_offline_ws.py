@@ -8,7 +8,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from canopy.assistant.offline import CHEAT_SHEET
-from tests.wsutil import collect_turn, login, recv, session_socket
+from tests.support.ws import collect_turn, login, recv, session_socket
 
 pytestmark = pytest.mark.timeout(60)
 Frame = dict[str, Any]

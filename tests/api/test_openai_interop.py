@@ -20,10 +20,10 @@ import pytest
 from canopy.assistant.base import TurnOutcome
 from canopy.assistant.openai import OpenAIProvider
 from canopy.config import Settings
-from tests.api.test_openai_provider import Ctx, make_provider, new_tag, tool_messages
-from tests.api.test_openai_ws import finals, openai_client, prompt
 from tests.fake_llm.fixture import API_KEY, FakeLLM
-from tests.wsutil import collect_turn, login, recv, session_socket
+from tests.support.openai import finals, make_provider, new_tag, openai_client, prompt, tool_messages
+from tests.support.turn_context import FakeTurnContext as Ctx
+from tests.support.ws import collect_turn, login, recv, session_socket
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -43,7 +43,7 @@ async def play(
         s = Settings(
             _env_file=None,
             llm_base_url=fake,
-            llm_api_key=API_KEY,  # type: ignore[call-arg]
+            llm_api_key=API_KEY,
             llm_model=f"scenario:{scenario}:{tag}",
             **settings,
         )

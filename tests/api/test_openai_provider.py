@@ -8,8 +8,8 @@ import itertools
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from collections.abc import AsyncIterator
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -24,6 +24,9 @@ from canopy.assistant.tools import TOOLS, ToolArgumentError, parse_arguments
 from canopy.config import Settings
 from canopy.tree import Tree
 from tests.fake_llm.fixture import API_KEY, FakeLLM
+from tests.support.openai import make_provider, new_tag, tool_messages
+from tests.support.turn_context import FakeTurnContext as Ctx
+from tests.support.turn_context import TurnOptions
 
 SECRET_KEY = "sk-wrong-SECRET-4f9a8b7c6d5e"
 
@@ -31,95 +34,10 @@ SECRET_KEY = "sk-wrong-SECRET-4f9a8b7c6d5e"
 # ---------------------------------------------------------------------------------- helpers
 
 
-class Ctx:
-    """A TurnContext over a real Tree that records every frame, in order."""
-
-    def __init__(self, prompt: str = "Do something with the tree.", tree: Tree | None = None,
-                 history: list[ChatTurn] | None = None,
-                 on_apply: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
-                 on_text: Callable[[str], Awaitable[None]] | None = None) -> None:
-        self._prompt = prompt
-        self._tree = tree or Tree()
-        self._history = history or []
-        self.frames: list[tuple[str, Any]] = []
-        self.on_apply = on_apply
-        self.on_text = on_text
-
-    @property
-    def prompt(self) -> str:
-        return self._prompt
-
-    @property
-    def tree(self) -> Tree:
-        return self._tree
-
-    @property
-    def history(self) -> list[ChatTurn]:
-        return self._history
-
-    async def reasoning(self, text: str) -> None:
-        self.frames.append(("reasoning", text))
-
-    async def text(self, chunk: str) -> None:
-        self.frames.append(("text", chunk))
-        if self.on_text:
-            await self.on_text(chunk)
-
-    async def apply(self, delta: dict[str, Any]) -> dict[str, Any]:
-        change = self._tree.apply(delta)
-        self.frames.append(("apply", change.delta))
-        if self.on_apply:
-            await self.on_apply(change.delta)
-        return change.delta
-
-    async def undo(self) -> bool:
-        return False
-
-    async def debug(self, info: dict[str, Any]) -> None:
-        self.frames.append(("debug", info))
-
-    # views
-    def kinds(self) -> list[str]:
-        return [k for k, _ in self.frames]
-
-    @property
-    def text_out(self) -> str:
-        return "".join(v for k, v in self.frames if k == "text")
-
-    @property
-    def reasoning_out(self) -> list[str]:
-        return [v for k, v in self.frames if k == "reasoning"]
-
-    @property
-    def applied(self) -> list[dict[str, Any]]:
-        return [v for k, v in self.frames if k == "apply"]
-
-    @property
-    def debug_info(self) -> dict[str, Any]:
-        infos = [v for k, v in self.frames if k == "debug"]
-        assert len(infos) == 1, self.frames
-        return infos[0]
-
-    def values(self, node_id: str = "root") -> list[str]:
-        return [self._tree.value(c) for c in self._tree.children(node_id)]
-
-
 @pytest.fixture
 async def http() -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(trust_env=False) as client:
         yield client
-
-
-def make_provider(http: httpx.AsyncClient, base_url: str, scenario: str, tag: str, *,
-                  key: str = API_KEY, timeout: float = 10.0, **kwargs: Any) -> OpenAIProvider:
-    s = Settings(_env_file=None, llm_provider="openai", llm_base_url=base_url,  # type: ignore[call-arg]
-                 llm_api_key=key, llm_model=f"scenario:{scenario}:{tag}", llm_timeout_seconds=timeout)
-    kwargs.setdefault("retry_backoff", 0.01)
-    return OpenAIProvider(http, s, **kwargs)
-
-
-def new_tag() -> str:
-    return FakeLLM.model("x").rsplit(":", 1)[1]
 
 
 async def run(http: httpx.AsyncClient, fake: FakeLLM, scenario: str, ctx: Ctx | None = None,
@@ -140,10 +58,6 @@ async def fails(http: httpx.AsyncClient, fake: FakeLLM, scenario: str, code: int
         await provider.run_turn(ctx)
     assert info.value.code == code, info.value.message
     return info.value, await fake.requests(tag), ctx
-
-
-def tool_messages(body: dict[str, Any]) -> list[dict[str, Any]]:
-    return [m for m in body["messages"] if m["role"] == "tool"]
 
 
 # ---------------------------------------------------------------------------------- happy paths
@@ -194,7 +108,7 @@ async def test_history_and_outline_in_messages(http: httpx.AsyncClient, fake_llm
                 "node": {"id": "n-1", "value": "Tasks", "props": {"priority": "high"}, "children": []}})
     history = [ChatTurn("user", "first"), ChatTurn("assistant", "one"), ChatTurn("user", "second"),
                ChatTurn("assistant", "two"), ChatTurn("user", "What now?")]
-    ctx, reqs, _ = await run(http, fake_llm, "echo", Ctx(prompt="What now?", tree=tree, history=history))
+    ctx, reqs, _ = await run(http, fake_llm, "echo", Ctx("What now?", tree, TurnOptions(history=history)))
     msgs = reqs[0]["body"]["messages"]
     assert "  - Tasks [id=n-1] {priority: high}" in msgs[0]["content"]
     assert [m["content"] for m in msgs[1:]] == ["first", "one", "second", "two", "What now?"]
@@ -241,7 +155,7 @@ async def test_tool_calls_apply_while_the_response_still_streams(http: httpx.Asy
         if delta["node"]["value"] == "First":
             await fake_llm.release(tag, "applied")
 
-    ctx = Ctx(on_apply=release)
+    ctx = Ctx(options=TurnOptions(on_apply=release))
     provider = make_provider(http, fake_llm, "gated_tools", tag)
     await provider.run_turn(ctx)
     reqs = await fake_llm.requests(tag)
@@ -318,7 +232,7 @@ async def test_invalid_arguments_are_told_to_the_model(http: httpx.AsyncClient, 
 
 async def test_max_rounds_stops_the_loop(http: httpx.AsyncClient, fake_llm: FakeLLM) -> None:
     tag = new_tag()
-    s = Settings(_env_file=None, llm_base_url=fake_llm, llm_api_key=API_KEY,  # type: ignore[call-arg]
+    s = Settings(_env_file=None, llm_base_url=fake_llm, llm_api_key=API_KEY,
                  llm_model=f"scenario:multi_round:{tag}", llm_max_rounds=2)
     ctx = Ctx()
     await OpenAIProvider(http, s).run_turn(ctx)
@@ -443,7 +357,7 @@ async def test_cancel_closes_the_upstream_within_a_second(http: httpx.AsyncClien
     async def on_text(_: str) -> None:
         streaming.set()
 
-    ctx = Ctx(on_text=on_text)
+    ctx = Ctx(options=TurnOptions(on_text=on_text))
     provider = make_provider(http, fake_llm, "slow_stream", tag)
     task = asyncio.create_task(provider.run_turn(ctx))
     await asyncio.wait_for(streaming.wait(), 10)
@@ -487,8 +401,8 @@ async def test_api_key_never_logged_or_shown(http: httpx.AsyncClient, fake_llm: 
         assert key not in repr(provider) and key not in str(vars(provider).get("_key"))
         try:
             await provider.run_turn(Ctx())
-        except ProviderError as exc:
-            errors.append(exc)
+        except ProviderError as error:
+            errors.append(error)
     assert len(errors) == 3
     assert caplog.records, "expected some log records"
     for record in caplog.records:
@@ -536,7 +450,7 @@ def test_sse_rejects_endless_lines_and_bad_utf8() -> None:
         SSEParser().feed(b"data: \xff\xfe\n\n")
 
 
-_event_text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n"), max_size=30)
+_event_text = st.text(st.characters(blacklist_categories=cast(Any, ("Cs",)), blacklist_characters="\r\n"), max_size=30)
 
 
 @st.composite

@@ -10,19 +10,15 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from starlette.testclient import TestClient
 
-from canopy.main import create_app
-from tests.conftest import make_settings
 from tests.fake_llm.fixture import API_KEY, FakeLLM
 from tests.helpers import free_port, wait_until
-from tests.wsutil import Frame, collect_turn, login, recv, session_socket
+from tests.support.openai import finals, openai_client, prompt
+from tests.support.ws import Frame, collect_turn, login, recv, session_socket
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -37,28 +33,11 @@ def new_tag() -> str:
     return uuid.uuid4().hex[:12]
 
 
-@contextmanager
-def openai_client(tmp_path: Path, base_url: str, model: str, *, key: str = API_KEY,
-                  **overrides: Any) -> Iterator[TestClient]:
-    settings = make_settings(tmp_path, llm_provider="openai", llm_base_url=base_url, llm_api_key=key,
-                             llm_model=model, **overrides)
-    with TestClient(create_app(settings), base_url="https://testserver") as tc:
-        yield tc
-
-
-def prompt(ws: Any, text: str, frame_id: str = "q") -> None:
-    ws.send_json({"type": "user_prompt", "data": {"prompt": text}, "id": frame_id})
-
-
 def assert_quiet_then_pong(ws: Any) -> None:
     """Nothing more of the turn is pending: the very next frame answers a ping."""
     ws.send_json({"type": "ping", "data": {}, "id": "after"})
     pong = recv(ws)
     assert pong["type"] == "pong" and pong["id"] == "after", f"unexpected frame after the turn end: {pong}"
-
-
-def finals(frames: list[Frame]) -> list[Frame]:
-    return [f for f in frames if f["type"] == "assistant_response" and not f["data"]["chunk"]]
 
 
 def turn_errors(frames: list[Frame]) -> list[Frame]:

@@ -17,7 +17,7 @@ from starlette.websockets import WebSocketDisconnect
 from canopy.main import create_app
 from canopy.realtime.replay import ReplayBuffer
 from tests.conftest import make_settings
-from tests.wsutil import Frame, init, login, recv, recv_until
+from tests.support.ws import Frame, init, login, recv, recv_until
 
 
 @contextmanager
@@ -63,7 +63,8 @@ def _answer(ws: Any, fid: str) -> Frame:
 
 def _snapshot(ws: Any) -> Frame:
     ws.send_json({"type": "resync", "id": "snap", "data": {}})
-    return recv_until(ws, "tree_snapshot")[-1]["data"]
+    snapshot: Frame = recv_until(ws, "tree_snapshot")[-1]["data"]
+    return snapshot
 
 
 def _add(nid: str, value: str) -> dict[str, Any]:

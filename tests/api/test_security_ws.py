@@ -20,7 +20,7 @@ from canopy.main import create_app
 from canopy.security import create_access_token
 from tests.conftest import make_settings
 from tests.helpers import TEST_SECRET
-from tests.wsutil import Frame, collect_turn, init, login, recv, session_socket
+from tests.support.ws import Frame, collect_turn, init, login, recv, session_socket
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -96,7 +96,7 @@ def _exchange(ws: Any, frame: Frame, marker: str) -> list[Frame]:
     """Sends `frame`, then a ping; returns every frame answered before that ping's pong."""
     ws.send_json(frame)
     ws.send_json({"type": "ping", "data": {}, "id": marker})
-    out = []
+    out: list[Frame] = []
     while True:
         got = recv(ws)
         if got["type"] == "pong" and got.get("id") == marker:
@@ -214,9 +214,19 @@ def test_oversized_password_is_rejected_before_hashing(tc: TestClient, monkeypat
 
     hashed: list[int] = []
     verified: list[int] = []
-    real_hash, real_verify = auth.hash_password, auth.verify_password
-    monkeypatch.setattr(auth, "hash_password", lambda p: hashed.append(len(p)) or real_hash(p))
-    monkeypatch.setattr(auth, "verify_password", lambda p, h: verified.append(len(p)) or real_verify(p, h))
+    from canopy.security import hash_password as real_hash
+    from canopy.security import verify_password as real_verify
+
+    def counting_hash(p: str) -> str:
+        hashed.append(len(p))
+        return real_hash(p)
+
+    def counting_verify(p: str, h: str) -> bool:
+        verified.append(len(p))
+        return real_verify(p, h)
+
+    monkeypatch.setattr(auth, "hash_password", counting_hash)
+    monkeypatch.setattr(auth, "verify_password", counting_verify)
     big = "p" * (1024 * 1024)
 
     started = time.monotonic()

@@ -12,7 +12,7 @@ from starlette.testclient import TestClient
 from canopy.main import create_app
 from canopy.protocol import PROTOCOL_VERSION
 from tests.conftest import make_settings
-from tests.wsutil import collect_turn, login, recv_until, session_socket
+from tests.support.ws import collect_turn, login, recv_until, session_socket
 
 pytestmark = pytest.mark.timeout(60)
 

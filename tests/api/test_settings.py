@@ -13,7 +13,7 @@ from tests.helpers import ApiProcess
 def test_defaults_match_the_contract(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("API_HOST", "API_PORT", "HTTPS_PORT", "HTTP_PORT", "DATA_DIR", "LLM_PROVIDER", "ENVIRONMENT"):
         monkeypatch.delenv(name, raising=False)
-    s = Settings(_env_file=None)  # type: ignore[call-arg]
+    s = Settings(_env_file=None)
     assert (s.api_host, s.api_port, s.https_port, s.http_port) == ("127.0.0.1", 8000, 8443, 8080)
     assert s.data_dir == Path(".data") and s.environment == "development" and s.llm_provider == "offline"
     assert (s.access_token_minutes, s.session_idle_seconds) == (30, 3600)
@@ -25,7 +25,7 @@ def test_environment_overrides(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
     monkeypatch.setenv("API_PORT", "9001")
     monkeypatch.setenv("DATA_DIR", str(tmp_path))
     monkeypatch.setenv("WS_PER_MESSAGE_DEFLATE", "true")
-    s = Settings(_env_file=None)  # type: ignore[call-arg]
+    s = Settings(_env_file=None)
     assert s.api_port == 9001 and s.ws_per_message_deflate is True
     assert s.sqlalchemy_url == f"sqlite+aiosqlite:///{tmp_path / 'canopy.db'}"
 
@@ -34,7 +34,7 @@ def test_env_file_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.delenv("LLM_MODEL", raising=False)
     env = tmp_path / ".env"
     env.write_text("LLM_MODEL=llama3.1\n")
-    assert Settings(_env_file=env).llm_model == "llama3.1"  # type: ignore[call-arg]
+    assert Settings(_env_file=env).llm_model == "llama3.1"
 
 
 @pytest.mark.parametrize("secret", [None, DEFAULT_SECRET, "short-secret"])
@@ -46,25 +46,25 @@ def test_production_refuses_weak_secrets(secret: str | None, monkeypatch: pytest
 
 
 def test_production_accepts_a_strong_secret() -> None:
-    s = Settings(_env_file=None, environment="production", secret_key=secrets.token_hex(32))  # type: ignore[call-arg]
+    s = Settings(_env_file=None, environment="production", secret_key=secrets.token_hex(32))
     assert s.environment == "production"
 
 
 @pytest.mark.parametrize("environment", ["development", "production"])
 def test_the_env_example_placeholder_is_refused_everywhere(environment: str) -> None:
     with pytest.raises(ValidationError, match="placeholder"):
-        Settings(_env_file=None, environment=environment, secret_key=DEFAULT_SECRET)  # type: ignore[call-arg]
+        Settings(_env_file=None, environment=environment, secret_key=DEFAULT_SECRET)
 
 
 @pytest.mark.parametrize("secret", ["a" * 32, "a" * 64, "ab" * 32, "abcd" * 8])
 def test_production_refuses_low_entropy_secrets(secret: str) -> None:
     with pytest.raises(ValidationError, match="SECRET_KEY"):
-        Settings(_env_file=None, environment="production", secret_key=secret)  # type: ignore[call-arg]
+        Settings(_env_file=None, environment="production", secret_key=secret)
 
 
 def test_development_without_a_secret_gets_a_random_one(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SECRET_KEY", raising=False)
-    one, two = (Settings(_env_file=None).secret_key.get_secret_value() for _ in range(2))  # type: ignore[call-arg]
+    one, two = (Settings(_env_file=None).secret_key.get_secret_value() for _ in range(2))
     assert len(one) == 64 and one != two and secret_bits(one) >= MIN_SECRET_BITS
 
 
@@ -72,7 +72,7 @@ def test_development_without_a_secret_gets_a_random_one(monkeypatch: pytest.Monk
                                  "https://:key@api.example.com/v1"])
 def test_a_credentialed_llm_base_url_is_refused(url: str) -> None:
     with pytest.raises(ValidationError, match="LLM_BASE_URL"):
-        Settings(_env_file=None, llm_base_url=url)  # type: ignore[call-arg]
+        Settings(_env_file=None, llm_base_url=url)
 
 
 def test_the_api_process_refuses_a_credentialed_llm_base_url(tmp_path: Path) -> None:
@@ -89,14 +89,14 @@ def test_the_api_process_refuses_a_credentialed_llm_base_url(tmp_path: Path) -> 
     ("postgresql+asyncpg://u:p@h/db", "postgresql+asyncpg://u:p@h/db"),
 ])
 def test_database_url_gets_an_async_driver(url: str, expected: str) -> None:
-    assert Settings(_env_file=None, database_url=url).sqlalchemy_url == expected  # type: ignore[call-arg]
+    assert Settings(_env_file=None, database_url=url).sqlalchemy_url == expected
 
 
 def test_invalid_values_are_rejected() -> None:
     with pytest.raises(ValidationError):
-        Settings(_env_file=None, api_port=70000)  # type: ignore[call-arg]
+        Settings(_env_file=None, api_port=70000)
     with pytest.raises(ValidationError):
-        Settings(_env_file=None, llm_provider="bogus")  # type: ignore[call-arg]
+        Settings(_env_file=None, llm_provider="bogus")
 
 
 def test_env_example_lists_every_setting() -> None:

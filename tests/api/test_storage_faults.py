@@ -10,8 +10,8 @@ from starlette.testclient import TestClient
 
 from canopy.main import create_app
 from tests.conftest import make_settings
-from tests.wsutil import login as login_user
-from tests.wsutil import node_values, recv, session_socket
+from tests.support.ws import login as login_user
+from tests.support.ws import node_values, recv, session_socket
 
 pytestmark = pytest.mark.timeout(60)
 

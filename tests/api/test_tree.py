@@ -830,7 +830,7 @@ def test_view_is_live_and_embeds_in_frames() -> None:
     view = t.view()
     t.apply({"action": "update", "path": "/root/b", "fields": {"value": "B!"}})
     assert view["children"][1]["value"] == "B!"
-    frame = {"type": "session_ready", "data": {"initial_tree": t.view(), "rev": t.rev}}
+    frame: dict[str, Any] = {"type": "session_ready", "data": {"initial_tree": t.view(), "rev": t.rev}}
     by_view = orjson.dumps(frame)
     frame["data"]["initial_tree"] = orjson.Fragment(t.to_json())
     assert orjson.dumps(frame) == by_view
@@ -889,6 +889,7 @@ def test_floats_ints_and_bools_survive_the_json_copies_exactly() -> None:
     t.apply({"action": "add", "path": "/root/b/children", "node": node("p", children=[node("q")], **props)})
     rm = t.apply({"action": "remove", "path": "/root/b/p"})
     t.revert(rm)
+    got: dict[str, Any]
     for got in (
         t.props("p"),
         t.subtree("p")["props"],

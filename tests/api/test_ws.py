@@ -11,7 +11,7 @@ from starlette.websockets import WebSocketDisconnect
 from canopy.main import create_app
 from tests.conftest import make_settings
 from tests.helpers import wait_until
-from tests.wsutil import (
+from tests.support.ws import (
     close_code,
     collect_turn,
     init,
@@ -23,6 +23,7 @@ from tests.wsutil import (
 )
 
 pytestmark = pytest.mark.timeout(60)
+BOTH = pytest.mark.backends("sqlite", "postgres")  # the store and session tests run on both backends
 
 
 def add_delta(node_id: str, value: str, parent: str = "/root") -> dict[str, object]:
@@ -141,6 +142,7 @@ def test_frames_before_init_need_a_session(tc: TestClient) -> None:
         init(ws)
 
 
+@BOTH
 def test_prompt_turn_streams_and_changes_the_tree(tc: TestClient) -> None:
     with session_socket(tc, login(tc)) as (ws, ready):
         ws.send_json({"type": "user_prompt", "data": {"prompt": "Add 'A', 'B' and 'C' under root"}, "id": "q1"})
@@ -173,8 +175,9 @@ def test_second_prompt_during_a_turn_is_409(tmp_path: Path) -> None:
         assert recv_until(ws, "error")[-1]["error"]["code"] == 409  # undo during a turn
 
 
-def test_cancel_stops_the_turn_and_keeps_its_changes(tmp_path: Path) -> None:
-    with TestClient(create_app(make_settings(tmp_path, offline_chunk_delay_ms=300))) as tc, \
+@BOTH
+def test_cancel_stops_the_turn_and_keeps_its_changes(tmp_path: Path, database_url: str) -> None:
+    with TestClient(create_app(make_settings(tmp_path, database_url=database_url, offline_chunk_delay_ms=300))) as tc, \
             session_socket(tc, login(tc)) as (ws, _):
         ws.send_json({"type": "user_prompt", "data": {"prompt": "add X to root"}})
         recv_until(ws, "tree_update")
@@ -189,6 +192,7 @@ def test_cancel_stops_the_turn_and_keeps_its_changes(tmp_path: Path) -> None:
         assert recv(ws)["error"]["code"] == 409  # nothing to cancel
 
 
+@BOTH
 def test_tree_op_applies_merges_and_conflicts(tc: TestClient) -> None:
     with session_socket(tc, login(tc)) as (ws, _):
         ws.send_json({"type": "tree_op", "data": {"delta": add_delta("a", "A"), "base_rev": 0}, "id": "op1"})
@@ -219,6 +223,7 @@ def test_tree_op_applies_merges_and_conflicts(tc: TestClient) -> None:
         assert node_values(tree) == ["A", "B", "C"] and tree["children"][0]["props"] == {"q": "x"}
 
 
+@BOTH
 def test_undo_redo_walk_change_sets(tc: TestClient) -> None:
     with session_socket(tc, login(tc)) as (ws, _):
         ws.send_json({"type": "undo", "data": {}})
@@ -243,8 +248,10 @@ def test_undo_redo_walk_change_sets(tc: TestClient) -> None:
         assert recv(ws)["error"]["code"] == 409
 
 
-def test_undo_reaches_back_100_change_sets_in_memory_and_after_a_restart(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path, rate_limit_frames_per_second=1e6, rate_limit_frame_burst=10**6)
+@BOTH
+def test_undo_reaches_back_100_change_sets_in_memory_and_after_a_restart(tmp_path: Path, database_url: str) -> None:
+    settings = make_settings(tmp_path, database_url=database_url, rate_limit_frames_per_second=1e6,
+                             rate_limit_frame_burst=10**6)
     edits = 105
 
     def undo_all(ws: object) -> int:
@@ -274,6 +281,7 @@ def test_undo_reaches_back_100_change_sets_in_memory_and_after_a_restart(tmp_pat
         assert undo_all(ws) == 100
 
 
+@BOTH
 def test_two_tabs_stay_in_step_with_gapless_seq(tc: TestClient) -> None:
     token = login(tc)
     with session_socket(tc, token) as (tab1, ready1), \
@@ -289,6 +297,7 @@ def test_two_tabs_stay_in_step_with_gapless_seq(tc: TestClient) -> None:
         assert recv(tab2)["seq"] == seen2[-1]["seq"] + 1
 
 
+@BOTH
 def test_resume_replays_missed_frames(tc: TestClient) -> None:
     token = login(tc)
     with session_socket(tc, token) as (ws, ready):
@@ -303,8 +312,9 @@ def test_resume_replays_missed_frames(tc: TestClient) -> None:
         assert replayed == missed
 
 
-def test_resume_too_old_gets_the_snapshot(tmp_path: Path) -> None:
-    with TestClient(create_app(make_settings(tmp_path, replay_buffer_frames=2))) as tc:
+@BOTH
+def test_resume_too_old_gets_the_snapshot(tmp_path: Path, database_url: str) -> None:
+    with TestClient(create_app(make_settings(tmp_path, database_url=database_url, replay_buffer_frames=2))) as tc:
         token = login(tc)
         with session_socket(tc, token) as (ws, ready):
             sid, last_seq = ready["data"]["session_id"], ready["data"]["seq"]
@@ -321,6 +331,7 @@ def test_resume_too_old_gets_the_snapshot(tmp_path: Path) -> None:
             assert init(ws, token, session_id=sid, last_seq=10**9)["data"]["replay"] is False
 
 
+@BOTH
 def test_another_users_session_is_404_on_ws_and_rest(tc: TestClient) -> None:
     alice, bob = login(tc, "alice"), login(tc, "bobby")
     with session_socket(tc, alice) as (_, ready):
@@ -373,6 +384,7 @@ def test_prompt_rate_limit_per_user(tmp_path: Path) -> None:
         assert err["error"]["code"] == 429
 
 
+@BOTH
 def test_sessions_rest_crud_and_delete_closes_sockets(tc: TestClient) -> None:
     token = login(tc)
     auth = {"Authorization": f"Bearer {token}"}
@@ -401,8 +413,9 @@ def test_sessions_rest_crud_and_delete_closes_sockets(tc: TestClient) -> None:
     assert tc.get(f"/api/sessions/{sid}", headers=auth).status_code == 404
 
 
-def test_state_survives_a_restart_and_seq_never_decreases(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path, offline_chunk_delay_ms=0)
+@BOTH
+def test_state_survives_a_restart_and_seq_never_decreases(tmp_path: Path, database_url: str) -> None:
+    settings = make_settings(tmp_path, database_url=database_url, offline_chunk_delay_ms=0)
     with TestClient(create_app(settings)) as tc:
         token = login(tc)
         with session_socket(tc, token) as (ws, ready):
@@ -416,8 +429,9 @@ def test_state_survives_a_restart_and_seq_never_decreases(tmp_path: Path) -> Non
         assert [recv(ws)["data"]["delta"]["action"] for _ in range(2)] == ["remove", "remove"]
 
 
-def test_idle_sessions_are_evicted_and_reload(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path, session_idle_seconds=1)
+@BOTH
+def test_idle_sessions_are_evicted_and_reload(tmp_path: Path, database_url: str) -> None:
+    settings = make_settings(tmp_path, database_url=database_url, session_idle_seconds=1)
     app = create_app(settings)
     with TestClient(app) as tc:
         token = login(tc)
@@ -442,8 +456,9 @@ def test_metrics_count_frames_and_connections(tc: TestClient) -> None:
         assert 'canopy_ws_frames_out_total{type="pong"} 1.0' in text
 
 
-def test_disconnect_mid_turn_still_stores_the_turn(tmp_path: Path) -> None:
-    with TestClient(create_app(make_settings(tmp_path, offline_chunk_delay_ms=50))) as tc:
+@BOTH
+def test_disconnect_mid_turn_still_stores_the_turn(tmp_path: Path, database_url: str) -> None:
+    with TestClient(create_app(make_settings(tmp_path, database_url=database_url, offline_chunk_delay_ms=50))) as tc:
         token = login(tc)
         with session_socket(tc, token) as (ws, ready):
             ws.send_json({"type": "user_prompt", "data": {"prompt": "add Late to root"}})
@@ -459,3 +474,23 @@ def test_websocket_disconnect_exception_is_clean(tc: TestClient) -> None:
     token = login(tc)
     with pytest.raises(WebSocketDisconnect), tc.websocket_connect(f"/ws/session?token={token}x") as ws:
         ws.receive_json()
+
+
+def test_session_in_the_url_must_match_init_session(tc: TestClient) -> None:
+    token = login(tc)
+    with session_socket(tc, token) as (_, ready):
+        sid = ready["data"]["session_id"]
+    other = tc.post("/api/sessions", json={"title": "other"}, headers={"Authorization": f"Bearer {token}"})
+    other_id = other.json()["session_id"]
+    with tc.websocket_connect(f"/ws/session?session={sid}") as ws:
+        ws.send_json({"type": "init_session", "data": {"token": token, "session_id": other_id}, "id": "i"})
+        err = recv(ws)
+        assert err["type"] == "error" and err["error"]["code"] == 421 and "?session=" in err["error"]["message"]
+        ws.send_json({"type": "init_session", "data": {"token": token}, "id": "i2"})  # no id: the URL's
+        assert recv(ws)["data"]["session_id"] == sid
+    with tc.websocket_connect(f"/ws/session?session={'x' * 65}") as ws:
+        ws.send_json({"type": "init_session", "data": {"token": token}})
+        assert recv(ws)["error"]["code"] == 400
+    with tc.websocket_connect("/ws/session?session=unknown") as ws:
+        ws.send_json({"type": "init_session", "data": {"token": token}})
+        assert recv(ws)["error"]["code"] == 404

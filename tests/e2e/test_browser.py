@@ -15,9 +15,19 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Error, Locator, Page, expect, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Error,
+    Locator,
+    Page,
+    ViewportSize,
+    expect,
+    sync_playwright,
+)
 
-from tests.stack.harness import ROOT, Stack
+from tests.support.stack import ROOT, Stack
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -31,7 +41,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-VIEWPORT = {"width": 1280, "height": 800}
+VIEWPORT: ViewportSize = {"width": 1280, "height": 800}
 SCREENSHOT = ROOT / "docs" / "screenshot.png"
 
 USERNAME = f"e2e_{secrets.token_hex(4)}"

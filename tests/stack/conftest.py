@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.stack.harness import WEB_DIST, Stack
+from tests.support.stack import WEB_DIST, Stack
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -48,10 +49,11 @@ def empty_env(tmp_path: Path) -> Path:
     return path
 
 
-def parsed(*args: str, env_file: Path) -> dict:
+def parsed(*args: str, env_file: Path) -> dict[str, Any]:
     result = compose(*args, "config", "--format", "json", env_file=env_file)
     assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
+    config: dict[str, Any] = json.loads(result.stdout)
+    return config
 
 
 @pytest.mark.parametrize("profile", [[], ["--profile", "monitoring"]], ids=["default", "monitoring"])
@@ -109,7 +111,7 @@ def test_api_service(empty_env: Path) -> None:
 def test_api_dockerfile_runs_gunicorn_as_non_root() -> None:
     dockerfile = (ROOT / "services" / "api" / "Dockerfile").read_text()
     assert "USER canopy" in dockerfile
-    assert "pip install ." in dockerfile
+    assert 'pip install ".[postgres]"' in dockerfile  # asyncpg: the scale profile runs on PostgreSQL
     assert '"gunicorn", "-c", "gunicorn.conf.py", "canopy.main:app"' in dockerfile
     assert "/api/healthz" in dockerfile
 
@@ -179,3 +181,24 @@ def test_nginx_container_is_locked_down_like_the_api(empty_env: Path) -> None:
     assert "NET_BIND_SERVICE" in nginx["cap_add"] and "SYS_ADMIN" not in nginx["cap_add"]
     assert "/run/canopy" in nginx["tmpfs"]
     assert "no-new-privileges:true" in nginx["security_opt"]
+
+
+def test_scale_profile_runs_replicas_on_postgres(tmp_path: Path, empty_env: Path) -> None:
+    assert "postgres" not in parsed(env_file=empty_env)["services"]
+    env = tmp_path / "scale.env"
+    env.write_text("API_REPLICAS=3\nCONTAINER_DATABASE_URL=postgresql+asyncpg://canopy:canopy@postgres/canopy\n")
+    config = parsed("--profile", "scale", env_file=env)
+    postgres, api = config["services"]["postgres"], config["services"]["api"]
+    assert postgres["image"].startswith("postgres:15") and postgres["profiles"] == ["scale"]
+    assert "pg_isready" in postgres["healthcheck"]["test"]
+    [data] = [v for v in postgres["volumes"] if v["target"] == "/var/lib/postgresql/data"]
+    assert data["type"] == "volume" and data["source"] == "postgres-data"
+    assert "ports" not in postgres, "PostgreSQL is reachable on the compose network only"
+    assert "canopy" in postgres["networks"], "on the API's network"
+    assert api["deploy"]["replicas"] == 3 and api["environment"]["REPLICAS"] == "3"
+    assert api["environment"]["DATABASE_URL"].startswith("postgresql+asyncpg://")
+    assert api["depends_on"]["postgres"] == {"condition": "service_healthy", "required": False}
+    # nginx names the service: Docker's DNS answers with every replica's address.
+    assert config["services"]["nginx"]["environment"]["API_UPSTREAM"] == "api:8000"
+    result = compose("--profile", "scale", "config", "-q", env_file=env)
+    assert result.returncode == 0, result.stderr

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.stack.harness import TEMPLATE, make_cert, nginx_args, render_nginx
+from tests.support.stack import TEMPLATE, make_cert, nginx_args, render_nginx
 
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -102,7 +102,8 @@ def test_security_and_protocol_settings(certs: tuple[Path, Path], tmp_path: Path
     assert re.search(r"limit_req zone=\w+ burst=\d+", text)
     assert "limit_req_status 429;" in text
     assert "keepalive 16;" in text
-    assert "hash $arg_" in text and "consistent" in text
+    assert "hash $canopy_session_key consistent;" in text
+    assert re.search(r'"~\^/ws/"\s+\$arg_session;', text)
     assert "client_max_body_size 1m;" in text
 
 

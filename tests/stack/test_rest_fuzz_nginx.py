@@ -35,7 +35,7 @@ from canopy.main import create_app
 from canopy.security import create_access_token
 from tests.api.test_rest_fuzz import ENDS_LOGINS, _cases, excluded_checks, fuzz_settings, next_case
 from tests.conftest import make_settings
-from tests.stack.harness import TEST_SECRET, Stack
+from tests.support.stack import TEST_SECRET, Stack
 
 LONG = os.environ.get("CANOPY_FUZZ") == "long"
 EXAMPLES = int(os.environ.get("CANOPY_REST_FUZZ_EXAMPLES", 2000 if LONG else 25))

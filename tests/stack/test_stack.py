@@ -15,9 +15,10 @@ import httpx
 import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed
+from websockets.typing import Origin
 
 from tests.helpers import wait_until
-from tests.stack.harness import Stack, insecure_ssl_context
+from tests.support.stack import Stack, insecure_ssl_context
 
 PASSWORD = "stack-password-1"
 
@@ -215,7 +216,7 @@ async def recv_until(ws: Any, predicate: Any, timeout: float = 20) -> list[dict[
 async def connect(stack: Stack, query: str, user_agent: str) -> Any:
     return await websockets.connect(
         f"{stack.ws_url}?{query}", ssl=insecure_ssl_context(), proxy=None, open_timeout=10,
-        origin=f"https://127.0.0.1:{stack.https_port}", user_agent_header=user_agent,
+        origin=Origin(f"https://127.0.0.1:{stack.https_port}"), user_agent_header=user_agent,
     )
 
 
@@ -321,7 +322,7 @@ async def test_a_foreign_origin_socket_is_refused_through_nginx(stack: Stack) ->
         _, token = new_user(c)
     with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
         await websockets.connect(f"{stack.ws_url}?token={token}", ssl=insecure_ssl_context(), proxy=None,
-                                 open_timeout=10, origin="https://evil.example")
+                                 open_timeout=10, origin=Origin("https://evil.example"))
     assert refused.value.response.status_code == 403
 
 

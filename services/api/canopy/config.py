@@ -82,6 +82,11 @@ class Settings(BaseSettings):
     rate_limit_prompts_per_minute: int = Field(30, ge=1)
     rate_limit_strikes_before_close: int = Field(20, ge=1)
 
+    # Replicas (docs/scaling.md): how many API processes share the database (more than one
+    # needs PostgreSQL), and how long a replica's claim on a session lasts unrenewed.
+    replicas: int = Field(1, ge=1, le=64)
+    lease_seconds: float = Field(10.0, ge=0.5, le=300)
+
     tree_max_nodes: int = Field(100_000, ge=1)
     tree_max_depth: int = Field(64, ge=2, le=120)  # orjson nests at most 255 containers (2 per level)
     tree_max_bytes: int = Field(8 * 1024 * 1024, ge=1024)
@@ -123,6 +128,21 @@ class Settings(BaseSettings):
     @property
     def docs_enabled(self) -> bool:
         return self.environment == "development" if self.api_docs is None else self.api_docs
+
+    @model_validator(mode="after")
+    def _replicas_need_postgres(self) -> Settings:
+        if self.replicas > 1 and not self.sqlalchemy_url.startswith("postgresql"):
+            raise ValueError(
+                f"REPLICAS={self.replicas} needs PostgreSQL (DATABASE_URL=postgresql+asyncpg://..., or "
+                "POSTGRES=local with make run): SQLite is one process's file, replicas would fork sessions"
+            )
+        return self
+
+    @property
+    def clustered(self) -> bool:
+        """Leases and cross-replica events: on PostgreSQL, whatever the replica count (a lone
+        replica pays one renewal per TTL/3 and may be joined by others at any time)."""
+        return self.sqlalchemy_url.startswith("postgresql")
 
     @cached_property
     def sqlalchemy_url(self) -> str:

@@ -1,14 +1,17 @@
 """Database engine, schema and versioned migrations.
 
 Everything goes through SQLAlchemy Core so the same code runs on SQLite (the
-default, a file in DATA_DIR, WAL mode) and on Postgres by URL alone. Migrations
-are numbered functions applied in order at start inside one transaction each;
+default, a file in DATA_DIR, WAL mode) and on PostgreSQL (asyncpg) by URL alone; the
+API tests run the store on both. Migrations are numbered functions applied in order at
+start inside one transaction each;
 `schema_version` records the last one applied, so an upgrade never drops data.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -142,6 +145,18 @@ messages = Table(
 )
 
 
+# Who serves a session (replicas on PostgreSQL; canopy/cluster/lease.py). The epoch only grows:
+# a release expires the row instead of deleting it, so an old holder's epoch never comes back.
+session_leases = Table(
+    "session_leases",
+    metadata,
+    Column("session_id", String(36), primary_key=True),
+    Column("owner", String(64), nullable=False),
+    Column("epoch", Integer, nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+
+
 def _v1_auth(conn: Connection) -> None:
     for table in (users, refresh_tokens):
         table.create(conn)
@@ -167,7 +182,11 @@ def _v4_token_generation(conn: Connection) -> None:
         conn.execute(text("ALTER TABLE users ADD COLUMN token_generation INTEGER NOT NULL DEFAULT 0"))
 
 
-def _v5_collaboration(conn: Connection) -> None:
+def _v5_leases(conn: Connection) -> None:
+    session_leases.create(conn)
+
+
+def _v6_collaboration(conn: Connection) -> None:
     # As in v3: a database created by this code's `_v2_sessions` already has the new columns.
     for table, column in (("sessions", "review_mode BOOLEAN NOT NULL DEFAULT FALSE"),
                           ("change_sets", "created_at TIMESTAMP")):
@@ -179,12 +198,19 @@ def _v5_collaboration(conn: Connection) -> None:
 
 
 MIGRATIONS: list[Callable[[Connection], None]] = [
-    _v1_auth, _v2_sessions, _v3_change_set_actors, _v4_token_generation, _v5_collaboration,
+    _v1_auth, _v2_sessions, _v3_change_set_actors, _v4_token_generation, _v5_leases, _v6_collaboration,
 ]
 
 
+MIGRATION_LOCK = 0x63616E6F7079  # "canopy": the advisory lock that serialises replicas' migrations
+
+
 def migrate(conn: Connection) -> int:
-    """Apply every migration newer than the recorded version; returns the version reached."""
+    """Apply every migration newer than the recorded version; returns the version reached.
+    On PostgreSQL, replicas starting together take turns (a transaction-scoped advisory lock);
+    SQLite has one writer anyway."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
     schema_version.create(conn, checkfirst=True)
     current = conn.execute(select(schema_version.c.version)).scalar()
     if current is None:
@@ -223,7 +249,8 @@ def create_engine(url: str) -> AsyncEngine:
     is_sqlite = parsed.get_backend_name() == "sqlite"
     if is_sqlite and parsed.database and parsed.database != ":memory:":
         prepare_sqlite_file(Path(parsed.database))
-    engine = create_async_engine(url, pool_pre_ping=not is_sqlite)
+    # hide_parameters: SQLAlchemy's error messages (and so any traceback) leave out the values, which hold user text.
+    engine = create_async_engine(url, pool_pre_ping=not is_sqlite, hide_parameters=True)
     if is_sqlite:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine
@@ -248,3 +275,34 @@ def storage_cause(exc: BaseException) -> str:
     (SQLAlchemy's own message lists them, and they hold prompts and node values)."""
     orig = getattr(exc, "orig", None)
     return repr(orig) if orig is not None else type(exc).__name__
+
+
+# Driver errors the deployment causes and an operator fixes (disk full, locked, I/O, read-only, connection lost):
+# their one-line cause says it all. SQLite's extended names (SQLITE_IOERR_WRITE, ...) match by prefix.
+_EXPECTED_SQLITE = ("SQLITE_FULL", "SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_IOERR", "SQLITE_READONLY",
+                    "SQLITE_CANTOPEN", "SQLITE_NOMEM")
+# Postgres SQLSTATE: connection (08), resources (53), operator intervention (57P), system/I-O (58),
+# serialization failure, deadlock and lock not available.
+_EXPECTED_SQLSTATE = ("08", "53", "57P", "58", "40001", "40P01", "55P03")
+
+
+def expected_storage_error(exc: BaseException) -> bool:
+    orig = getattr(exc, "orig", None)
+    name = getattr(orig, "sqlite_errorname", None)
+    if isinstance(name, str):
+        return name.startswith(_EXPECTED_SQLITE)
+    state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    return isinstance(state, str) and state.startswith(_EXPECTED_SQLSTATE)
+
+
+def log_storage_failure(logger: logging.Logger, message: str, *args: object, exc: BaseException) -> None:
+    """Logs a failed database call: an expected driver error as one line, anything else with its traceback.
+
+    The traceback is the frames and the driver's error only: SQLAlchemy's own message would list the SQL
+    parameters (engines are made with hide_parameters, this holds for any other exception too)."""
+    if expected_storage_error(exc):
+        logger.error(f"{message}: %s", *args, storage_cause(exc))
+        return
+    frames = "".join(traceback.format_tb(exc.__traceback__))
+    logger.error(f"{message}: %s %s\nTraceback (most recent call last):\n%s", *args,
+                 type(exc).__name__, storage_cause(exc), frames.rstrip("\n"))

@@ -12,12 +12,14 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from canopy.api import auth, health, sessions, sharing
 from canopy.assistant.factory import make_http_client, make_provider
+from canopy.cluster.ownership import Ownership
 from canopy.config import Settings
-from canopy.db import create_engine, init_database, storage_cause
+from canopy.db import create_engine, init_database, log_storage_failure
 from canopy.errors import CanopyError
 from canopy.loginthrottle import LoginThrottle
 from canopy.logs import configure_logging
@@ -55,7 +57,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def storage_error(_request: Request, exc: OperationalError) -> JSONResponse:
         # Locked, full or failing database: transient, nothing was written (the transaction rolled back).
         # Handled here rather than by the catch-all, which re-raises and so drops the keep-alive connection.
-        log.error("storage unavailable: %s", storage_cause(exc))
+        log_storage_failure(log, "storage unavailable", exc=exc)
         return JSONResponse({"detail": "Storage unavailable; try again later"}, status_code=503,
                             headers={"Retry-After": "5"})
 
@@ -63,6 +65,20 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def unexpected_error(_request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", exc_info=exc)
         return JSONResponse({"detail": "Internal server error"}, status_code=500)
+
+
+async def _join_cluster(settings: Settings, engine: AsyncEngine, store: SessionStore,
+                        manager: SessionManager) -> Ownership | None:
+    """On PostgreSQL, this process is one replica of possibly several: it serves a session only
+    under its lease, every commit is fenced by it, and events from the others reach it."""
+    if not settings.clustered:
+        return None
+    cluster = Ownership(engine, settings.lease_seconds, manager.cluster_host())
+    store.set_fence(cluster.leases.check)
+    manager.cluster = cluster
+    await cluster.start()
+    log.info("replica %s: leases of %.0f s, listening for cluster events", cluster.name, settings.lease_seconds)
+    return cluster
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -77,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         http_client = make_http_client(settings)
         store = SessionStore(engine)
         manager = SessionManager(store, settings, metrics, make_provider(settings, http_client))
+        cluster = await _join_cluster(settings, engine, store, manager)
         app.state.services = Services(
             settings=settings, engine=engine, metrics=metrics,
             login_failures=LoginThrottle(settings), sessions=manager,
@@ -92,6 +109,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             with contextlib.suppress(asyncio.CancelledError):
                 await evictions
             await manager.drain()
+            if cluster is not None:  # after drain stored everything: the leases are freed at once
+                await cluster.close()
             await store.close()
             await http_client.aclose()
             await engine.dispose()

@@ -82,12 +82,5 @@ class SlidingWindow:
         while self.max_keys is not None and len(self._events) > self.max_keys:
             del self._events[next(iter(self._events))]
 
-    def try_hit(self, key: Hashable) -> float:
-        """Records an event when allowed and returns 0; otherwise returns the seconds to wait."""
-        wait = self.retry_after(key)
-        if wait == 0.0:
-            self.hit(key)
-        return wait
-
     def reset(self, key: Hashable) -> None:
         self._events.pop(key, None)

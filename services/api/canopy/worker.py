@@ -8,20 +8,17 @@ sockets with 1001 ("going away"), then shuts down as usual.
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any
 
 from uvicorn.server import Server
 from uvicorn_worker import UvicornWorker
 
+from canopy.config import Settings
+
 log = logging.getLogger("canopy")
 
 # The server accepts frames up to 1 MiB so the app itself can answer 64 KiB+ frames with error 413.
 SERVER_MAX_FRAME_BYTES = 1024 * 1024
-
-
-def _flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
 class DrainingServer(Server):
@@ -42,10 +39,16 @@ class CanopyWorker(UvicornWorker):  # type: ignore[misc]  # untyped base
         "http": "auto",
         "ws": "websockets-sansio",
         "ws_max_size": SERVER_MAX_FRAME_BYTES,
-        "ws_per_message_deflate": _flag("WS_PER_MESSAGE_DEFLATE"),
         "lifespan": "on",
         "proxy_headers": True,
     }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # Read here, where the base class turns CONFIG_KWARGS into uvicorn's config, from the same
+        # Settings (environment and .env) the app reads; bad settings stop the worker as they would the app.
+        settings = Settings()
+        self.CONFIG_KWARGS = {**type(self).CONFIG_KWARGS, "ws_per_message_deflate": settings.ws_per_message_deflate}
+        super().__init__(*args, **kwargs)
 
     async def _serve(self) -> None:
         self.config.app = self.wsgi

@@ -6,9 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import OAuth2PasswordBearer
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from canopy.config import Settings
 from canopy.security import InvalidTokenError, decode_access_token
 from canopy.services import Services
 from canopy.users import User, get_user
@@ -23,17 +21,6 @@ def get_services(request: Request) -> Services:
 
 ServicesDep = Annotated[Services, Depends(get_services)]
 
-
-def get_settings(services: ServicesDep) -> Settings:
-    return services.settings
-
-
-def get_engine(services: ServicesDep) -> AsyncEngine:
-    return services.engine
-
-
-SettingsDep = Annotated[Settings, Depends(get_settings)]
-EngineDep = Annotated[AsyncEngine, Depends(get_engine)]
 
 _UNAUTHORIZED = HTTPException(
     status.HTTP_401_UNAUTHORIZED, "Not authenticated", headers={"WWW-Authenticate": "Bearer"}

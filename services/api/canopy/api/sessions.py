@@ -23,7 +23,8 @@ from canopy.realtime.store import iso
 router = APIRouter(prefix="/api/sessions", tags=["sessions"])
 
 SessionId = Annotated[str, Path(min_length=1, max_length=64)]
-Title = Annotated[str, Field(min_length=1, max_length=200)]
+# No NUL: PostgreSQL's text cannot store one; refused on SQLite too, so both backends behave alike.
+Title = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00]+$")]
 
 
 class SessionCreate(BaseModel):

@@ -39,6 +39,7 @@ log = logging.getLogger("canopy.ws")
 
 OUTBOX_LIMIT = 4096
 HIGH_WATER_SHARE = 4  # the reader pauses while more than budget / HIGH_WATER_SHARE bytes wait
+MAX_SESSION_ID = 64  # as init_session.data.session_id
 STRIKE_WINDOW_SECONDS = 10.0
 
 
@@ -432,13 +433,27 @@ class Connection:
             self.close(1008, "missing token")
             return
         assert self.user_id is not None
-        live = await self.manager.open_for(self.user_id, frame.data.session_id)
+        live = await self.manager.open_for(self.user_id, self._routed_session(frame.data.session_id))
         if self.session is not None:
             self.session.detach(self)
             self.session = None
         self.session = live
         await live.attach(self, frame.data.last_seq, frame.id, self.user_id)
         log.info("attached to session %s (user %s)", live.id, self.user_id)
+
+    def _routed_session(self, requested: str | None) -> str | None:
+        """`?session=` in the URL is what nginx routed on (all tabs of a session meet on one
+        replica): init_session may omit the id or must repeat it. Another id is 421: this socket
+        may sit on the wrong replica for it, so the client reconnects with `?session=<id>`."""
+        routed = self.ws.query_params.get("session")
+        if routed is None:
+            return requested
+        if not 1 <= len(routed) <= MAX_SESSION_ID:
+            raise SessionError(400, "?session= must be a session id (1-64 characters)")
+        if requested is not None and requested != routed:
+            raise SessionError(421, "This socket was opened for another session (?session=); "
+                                    "reconnect with ?session=<id> to open this one")
+        return routed
 
     async def _session_request(self, frame: protocol.ClientFrame, raw: dict[str, Any], live: LiveSession) -> None:
         fid = frame.id

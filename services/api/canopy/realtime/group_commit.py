@@ -8,7 +8,9 @@ them per statement and runs each statement once with all its parameter sets
 (`executemany`), so a batch of a hundred sessions' changes costs a handful of
 database round trips instead of hundreds. Writes must therefore list their statements
 in one global order (the store's `STATEMENT_ORDER` documents it); a batch keeps the
-order in which statements first appear. The batches run on one connection kept open
+order in which statements first appear. With replicas, a fence (canopy/cluster/lease.py)
+runs first in every batch's transaction and refuses writes for sessions whose lease
+this replica lost. The batches run on one connection kept open
 for them; it is replaced after any error. If a batch fails, its writes are retried one
 by one, so a single bad write fails alone and the others still land.
 """
@@ -18,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,12 +39,19 @@ class Write:
 
     ops: list[tuple[Executable, dict[str, Any]]] = field(default_factory=list)
     before: Callable[[Connection], None] | None = None
+    session_id: str | None = None  # the session the write belongs to, for the fence
+
+
+# Raises (nothing is written) unless this replica still holds every named session's lease.
+Fence = Callable[[Connection, Iterable[str]], None]
 
 
 Pending = tuple[Write, "asyncio.Future[None]"]
 
 
-def run_batch(conn: Connection, writes: list[Write]) -> None:
+def run_batch(conn: Connection, writes: list[Write], fence: Fence | None = None) -> None:
+    if fence is not None:
+        fence(conn, [w.session_id for w in writes if w.session_id is not None])
     for write in writes:
         if write.before is not None:
             write.before(conn)
@@ -62,6 +71,7 @@ class GroupCommitter:
         self._inflight: list[Pending] = []
         self._task: asyncio.Task[None] | None = None
         self._conn: AsyncConnection | None = None
+        self.fence: Fence | None = None
 
     async def write(self, work: Write) -> None:
         if self._task is None or self._task.done():
@@ -98,7 +108,7 @@ class GroupCommitter:
             if self._conn is None:
                 self._conn = await self.engine.connect()
             async with self._conn.begin():
-                await self._conn.run_sync(run_batch, writes)
+                await self._conn.run_sync(run_batch, writes, self.fence)
         except Exception as exc:
             await self._drop_connection()  # whatever state it is in, the next batch starts clean
             if len(batch) == 1:

@@ -1,6 +1,8 @@
 """The session manager: which sessions are in memory, who may open them, idle eviction, shutdown.
 
 It finds sessions; it changes none: every mutation goes through the `LiveSession`'s own API.
+With replicas on PostgreSQL (`cluster`, canopy/cluster/ownership.py) it claims a session's lease
+before loading it, lets go when it evicts it, and drops it when the cluster says so.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import logging
 import time
 
 from canopy.assistant.base import Provider
+from canopy.cluster.ownership import CLOSE_MOVED, Host, Ownership
 from canopy.config import Settings
 from canopy.errors import CanopyError
 from canopy.metrics import Metrics
@@ -37,7 +40,10 @@ class SessionManager:
         self.config = SessionConfig(self.limits, settings.replay_buffer_frames, provider, self.prompts,
                                     settings.llm_history_messages, settings.replay_buffer_max_bytes)
         self._live: dict[str, LiveSession] = {}
-        self._loading = asyncio.Lock()
+        # One load per session at a time (a claim may wait for another replica); each task is
+        # awaited by every caller that asked for that session meanwhile.
+        self._loading: dict[str, asyncio.Task[LiveSession]] = {}
+        self.cluster: Ownership | None = None
         self.peers: set[Peer] = set()
         self.closing = False
 
@@ -50,17 +56,37 @@ class SessionManager:
         """A session the caller owns or is a member of, loaded on first use; any other id is a 404."""
         live = self._live.get(session_id)
         if live is None:
-            async with self._loading:
-                live = self._live.get(session_id)
-                if live is None:
-                    stored = await self.store.load(session_id, message_limit=200)
-                    if stored is None or stored.access.role_of(user_id) is None:
-                        raise CanopyError(404, "Session not found")
-                    live = LiveSession(stored, self.store, self.metrics, self.config)
-                    self._live[session_id] = live
-                    self.metrics.sessions_in_memory.set(len(self._live))
+            # Checked before loading: another user's request must not make this replica claim the session.
+            access = await self.store.access(session_id)
+            if access is None or access.role_of(user_id) is None:
+                raise CanopyError(404, "Session not found")
+            live = await self._load(session_id)
         if live.role_of(user_id) is None:
             raise CanopyError(404, "Session not found")
+        return live
+
+    async def _load(self, session_id: str) -> LiveSession:
+        task = self._loading.get(session_id)
+        if task is None:
+            task = asyncio.create_task(self._load_now(session_id), name="session-load")
+            self._loading[session_id] = task
+            task.add_done_callback(lambda _done: self._loading.pop(session_id, None))
+        return await asyncio.shield(task)
+
+    async def _load_now(self, session_id: str) -> LiveSession:
+        live = self._live.get(session_id)
+        if live is not None:
+            return live
+        if self.cluster is not None:
+            await self.cluster.claim(session_id)  # before reading: the previous holder has stored everything
+        stored = await self.store.load(session_id, message_limit=200)
+        if stored is None:  # deleted meanwhile
+            if self.cluster is not None:
+                await self.cluster.let_go(session_id)
+            raise CanopyError(404, "Session not found")
+        live = LiveSession(stored, self.store, self.metrics, self.config)
+        self._live[session_id] = live
+        self.metrics.sessions_in_memory.set(len(self._live))
         return live
 
     async def access(self, session_id: str, user_id: str) -> Access:
@@ -143,8 +169,10 @@ class SessionManager:
         live = self._live.get(session_id)
         if live is not None:
             await live.rename(actor, title)
-        else:  # not in memory: nothing else can be changing it here
+        else:  # not in memory here: stored, and the replica serving it (if any) is told
             await self.store.rename(session_id, title)
+            if self.cluster is not None:
+                await self.cluster.renamed(session_id, title)
 
     async def delete(self, session_id: str, actor: Actor) -> None:
         await self.require_owner(session_id, actor.user_id, "deletes this session")
@@ -153,6 +181,9 @@ class SessionManager:
             await live.close(1000, "session deleted")
             self.metrics.sessions_in_memory.set(len(self._live))
         await self.store.delete(session_id)
+        if self.cluster is not None:  # the replica serving it closes its tabs
+            await self.cluster.let_go(session_id)
+            await self.cluster.deleted(session_id)
 
     # --- accounts (logout everywhere, deletion) ----------------------------------------
 
@@ -175,17 +206,51 @@ class SessionManager:
 
     async def evict_idle(self) -> int:
         cutoff = time.monotonic() - self.settings.session_idle_seconds
-        evicted = 0
+        evicted: list[str] = []
         for session_id, live in list(self._live.items()):
             if live.idle and live.last_active < cutoff:
                 await live.persist_seq()
                 self._live.pop(session_id, None)
-                evicted += 1
+                evicted.append(session_id)
         if evicted:
-            self.metrics.evictions.inc(evicted)
+            self.metrics.evictions.inc(len(evicted))
             self.metrics.sessions_in_memory.set(len(self._live))
-            log.info("evicted %d idle session(s) from memory", evicted)
-        return evicted
+            log.info("evicted %d idle session(s) from memory", len(evicted))
+        if self.cluster is not None:  # out of memory: another replica may take them without waiting
+            for session_id in evicted:
+                if session_id not in self._live and session_id not in self._loading:  # not loaded again meanwhile
+                    await self.cluster.let_go(session_id)
+        return len(evicted)
+
+    # --- the cluster's requests -----------------------------------------------------------
+
+    def cluster_host(self) -> Host:
+        return Host(drop=self._drop, retitle=self._retitle, hand_over=self._hand_over)
+
+    async def _drop(self, session_id: str, code: int, reason: str) -> None:
+        """The lease is gone (taken over, or the session deleted elsewhere): forget the session
+        without storing anything more, and close its tabs so they reconnect where it now lives."""
+        live = self._live.pop(session_id, None)
+        if live is None:
+            return
+        self.metrics.sessions_in_memory.set(len(self._live))
+        log.info("dropped session %s: %s", session_id, reason)
+        await live.close(code, reason)
+
+    async def _hand_over(self, session_id: str) -> None:
+        """Another replica asks for the session: end the turn (stored), store the exact seq, close the tabs."""
+        live = self._live.get(session_id)
+        if live is None:
+            return
+        await live.stop_turn()
+        await live.settle()
+        await live.persist_seq()
+        await self._drop(session_id, CLOSE_MOVED, "session moved to another server")
+
+    def _retitle(self, session_id: str, title: str) -> None:
+        live = self._live.get(session_id)
+        if live is not None:
+            live.title = title
 
     async def evict_forever(self) -> None:
         interval = max(0.05, min(60.0, self.settings.session_idle_seconds / 4))

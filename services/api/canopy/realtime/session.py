@@ -21,7 +21,7 @@ from typing import Any, Literal, Protocol, TypeVar
 
 from canopy.assistant.base import ChatMessage, Provider, ProviderError, touched_nodes
 from canopy.assistant.factory import describe
-from canopy.db import storage_cause
+from canopy.db import log_storage_failure
 from canopy.errors import CanopyError
 from canopy.metrics import Metrics
 from canopy.protocol import PROTOCOL_VERSION
@@ -305,8 +305,8 @@ class LiveSession:
             try:
                 await self.store.set_seq_ceiling(self.id, self.seq)
                 self.seq_ceiling = self.seq
-            except Exception:
-                log.exception("could not store seq of session %s", self.id)
+            except Exception as exc:
+                log_storage_failure(log, "could not store seq of session %s", self.id, exc=exc)
 
     @property
     def idle(self) -> bool:
@@ -416,7 +416,7 @@ class LiveSession:
         try:
             await self.store.set_seq_ceiling(self.id, ceiling)
         except Exception as exc:
-            log.error("could not reserve seq numbers for session %s: %s", self.id, storage_cause(exc))
+            log_storage_failure(log, "could not reserve seq numbers for session %s", self.id, exc=exc)
             raise StorageError("Storage unavailable; nothing was sent") from exc
         self.seq_ceiling = ceiling
 
@@ -468,8 +468,8 @@ class LiveSession:
             await self.store.commit_changes(self.id, applied, rev=self.tree.rev, node_count=len(self.tree),
                                             change_set=change_set, seq_ceiling=ceiling, **bookkeeping)
         except Exception as exc:
-            log.error("commit failed for session %s; reverting %d change(s): %s", self.id, len(applied),
-                      storage_cause(exc))
+            log_storage_failure(log, "commit failed for session %s; reverting %d change(s)", self.id, len(applied),
+                                exc=exc)
             self._revert(applied)
             raise StorageError() from exc
         if ceiling is not None:
@@ -649,8 +649,8 @@ class LiveSession:
         snapshot = self.tree.to_json()
         try:
             await self.store.compact(self.id, snapshot, self.tree.rev)
-        except Exception:
-            log.exception("compaction failed for session %s (will retry)", self.id)
+        except Exception as exc:
+            log_storage_failure(log, "compaction failed for session %s (will retry)", self.id, exc=exc)
             return
         self._since_snapshot = 0
 
@@ -662,7 +662,7 @@ class LiveSession:
         try:
             stored = await self.store.add_message(self.id, role, content, meta, seq_ceiling=ceiling)
         except Exception as exc:
-            log.error("could not store a message in session %s: %s", self.id, storage_cause(exc))
+            log_storage_failure(log, "could not store a message in session %s", self.id, exc=exc)
             raise StorageError("Storage unavailable; the message was not stored") from exc
         if ceiling is not None:
             self.seq_ceiling = ceiling

@@ -19,11 +19,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from canopy import db
 from canopy.realtime.changes import VIA_VALUES, Actor, ChangeSet
-from canopy.realtime.group_commit import GroupCommitter, Write
+from canopy.realtime.group_commit import Fence, GroupCommitter, Write
 from canopy.tree import Change
 
 INITIAL_TREE: dict[str, Any] = {"id": "root", "value": "Root", "children": []}
 UNDO_DEPTH = 100  # change sets kept undoable per session
+
+
+def db_text(value: str) -> str:
+    """PostgreSQL's text type cannot hold NUL: it becomes U+FFFD on both backends alike (prompts
+    and model output may carry one; titles refuse it at the API)."""
+    return value.replace("\x00", "\ufffd") if "\x00" in value else value
 
 
 def now() -> datetime:
@@ -146,7 +152,7 @@ class SessionStore:
         meta = SessionMeta(str(uuid.uuid4()), user_id, title, moment, 1)
         async with self.engine.begin() as conn:
             await conn.execute(insert(db.sessions).values(
-                id=meta.id, user_id=user_id, title=title, created_at=moment, updated_at=moment,
+                id=meta.id, user_id=user_id, title=db_text(title), created_at=moment, updated_at=moment,
                 rev=0, seq_ceiling=0, node_count=1, snapshot=orjson.dumps(INITIAL_TREE).decode(), snapshot_rev=0,
             ))
         return meta
@@ -267,11 +273,13 @@ class SessionStore:
     async def rename(self, session_id: str, title: str) -> None:
         async with self.engine.begin() as conn:
             await conn.execute(update(db.sessions).where(db.sessions.c.id == session_id)
-                               .values(title=title, updated_at=now()))
+                               .values(title=db_text(title), updated_at=now()))
 
     async def delete(self, session_id: str) -> None:
         async with self.engine.begin() as conn:
-            for table in (db.changes, db.change_sets, db.messages, db.session_members, db.proposals):
+            # The lease row too: a replica that missed the "deleted" event loses it at its next renewal.
+            for table in (db.changes, db.change_sets, db.messages, db.session_members, db.proposals,
+                          db.session_leases):
                 await conn.execute(delete(table).where(table.c.session_id == session_id))
             await conn.execute(delete(db.sessions).where(db.sessions.c.id == session_id))
 
@@ -353,7 +361,8 @@ class SessionStore:
         `drop_undone` discards the redo stack of `new_set`'s actor."""
         moment = now()
         dropper = new_set.actor.user_id if drop_undone and new_set is not None else None
-        write = Write(before=(lambda conn: _drop_undone(conn, session_id, dropper)) if dropper else None)
+        write = Write(before=(lambda conn: _drop_undone(conn, session_id, dropper)) if dropper else None,
+                      session_id=session_id)
         if new_set is not None:
             actor = new_set.actor
             write.ops.append((_INSERT_SET, {"session_id": session_id, "number": new_set.number,
@@ -379,8 +388,17 @@ class SessionStore:
     async def close(self) -> None:
         await self.group.close()
 
+    def set_fence(self, fence: Fence | None) -> None:
+        """Replicas: every write for a session is refused unless this replica holds its lease."""
+        self.group.fence = fence
+
+    async def _fence(self, conn: AsyncConnection, session_id: str) -> None:
+        if self.group.fence is not None:
+            await conn.run_sync(self.group.fence, [session_id])
+
     async def set_seq_ceiling(self, session_id: str, ceiling: int) -> None:
         async with self.engine.begin() as conn:
+            await self._fence(conn, session_id)
             await conn.execute(update(db.sessions).where(db.sessions.c.id == session_id)
                                .values(seq_ceiling=ceiling))
 
@@ -388,6 +406,7 @@ class SessionStore:
         """New snapshot at `rev`; log rows before it go unless an undoable change set still needs them."""
         s, c, cs = db.sessions, db.changes, db.change_sets
         async with self.engine.begin() as conn:
+            await self._fence(conn, session_id)
             await conn.execute(update(s).where(s.c.id == session_id)
                                .values(snapshot=snapshot.decode(), snapshot_rev=rev))
             keep_from = (await conn.execute(
@@ -412,8 +431,8 @@ class SessionStore:
         touch: tuple[Any, dict[str, Any]] = (_TOUCH, {"b_session": session_id, "b_updated_at": moment})
         if seq_ceiling is not None:
             touch = (_TOUCH_SEQ, {**touch[1], "b_seq_ceiling": seq_ceiling})
-        await self.group.write(Write([
-            (_INSERT_MESSAGE, {"session_id": session_id, "role": role, "content": content,
+        await self.group.write(Write(session_id=session_id, ops=[
+            (_INSERT_MESSAGE, {"session_id": session_id, "role": role, "content": db_text(content),
                                "meta": orjson.dumps(meta).decode() if meta else None, "created_at": moment}),
             touch,
         ]))

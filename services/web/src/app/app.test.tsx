@@ -58,7 +58,7 @@ describe('the app', () => {
     await user.click(screen.getByRole('button', { name: 'Log in' }))
     await waitFor(() => expect(router.state.location.pathname).toBe('/sessions/s0'))
     const sock = await socketReady()
-    expect(sock.url).toBe(`ws://${location.host}/ws/session`)
+    expect(sock.url).toBe(`ws://${location.host}/ws/session?session=s0`) // names its session for nginx
     expect(sock.sent[0]).toMatchObject({ type: 'init_session', data: { token: 'tok', session_id: 's0' } })
   })
 

@@ -86,6 +86,17 @@ export function defaultSocketUrl(): string {
   return `${proto}://${location.host}/ws/session`
 }
 
+/**
+ * The socket URL for a session: `?session=<id>` once the id is known, so nginx
+ * routes every tab of a session to the same API replica (docs/scaling.md).
+ */
+export function sessionSocketUrl(base: string, sessionId: string | null | undefined): string {
+  if (!sessionId) return base
+  const url = new URL(base)
+  url.searchParams.set('session', sessionId)
+  return url.toString()
+}
+
 const realTimers: Timers = {
   setTimeout: (fn, ms) => globalThis.setTimeout(fn, ms),
   clearTimeout: (h) => globalThis.clearTimeout(h as ReturnType<typeof setTimeout>),
@@ -173,6 +184,13 @@ export class SocketTransport {
     this.connectAfresh()
   }
 
+  /** Replace the link at once, keeping queued frames: it was opened for another session (`?session=`). */
+  redirect(): void {
+    if (!this.started) return
+    this.teardown(CLOSE_NORMAL)
+    this.connectAfresh()
+  }
+
   /**
    * Skip the rest of a backoff wait and connect at once (the browser is back
    * online, the tab is visible again, or the user asked). No-op unless waiting.
@@ -241,7 +259,7 @@ export class SocketTransport {
     const Impl = this.opts.WebSocketImpl ?? (globalThis.WebSocket as unknown as SocketFactory)
     let socket: SocketLike
     try {
-      socket = new Impl(this.opts.url ?? defaultSocketUrl())
+      socket = new Impl(sessionSocketUrl(this.opts.url ?? defaultSocketUrl(), this.handlers.initData().session_id))
     } catch {
       this.scheduleReconnect()
       return

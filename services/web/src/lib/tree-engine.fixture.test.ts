@@ -63,3 +63,73 @@ describe('tree engine vs the server engine (tests/fixtures/tree_cases.json)', ()
     expect(doc.rev).toBe(c.rev)
   })
 })
+
+/** Every node's id path, by walking the tree (what the one-pass parent index must agree with). */
+function walkPaths(root: TreeNode): Map<string, string> {
+  const out = new Map<string, string>()
+  const stack: Array<[TreeNode, string]> = [[root, '/' + root.id]]
+  while (stack.length) {
+    const [n, p] = stack.pop()!
+    out.set(n.id, p)
+    for (const c of n.children) stack.push([c, `${p}/${c.id}`])
+  }
+  return out
+}
+
+describe('a document built from a snapshot (tests/fixtures/tree_cases.json)', () => {
+  for (const c of cases) {
+    it(`${c.name}: the parent index of the final tree is the tree's own`, () => {
+      const doc = new TreeDocument(c.final, c.rev)
+      const paths = walkPaths(c.final)
+      expect(doc.size).toBe(paths.size)
+      for (const [id, path] of paths) expect(doc.pathOf(id), id).toBe(path)
+      expect(doc.root).toEqual(c.final)
+      // and an applied document continues from it exactly like the server's
+      const fromSnapshot = new TreeDocument(c.initial)
+      for (const s of c.steps) if (s.error === null) fromSnapshot.apply(s.delta)
+      expect(new TreeDocument(fromSnapshot.root).root).toEqual(fromSnapshot.root)
+    })
+    it(`${c.name}: a snapshot adopted in place is the same document as a copied one`, () => {
+      const wire = JSON.parse(JSON.stringify(c.final)) as TreeNode
+      const copied = new TreeDocument(c.final, c.rev)
+      const adopted = new TreeDocument(wire, c.rev, undefined, true)
+      expect(adopted.root).toBe(wire)
+      expect(adopted.root).toEqual(copied.root)
+      for (const id of walkPaths(c.final).keys()) expect(adopted.pathOf(id)).toBe(copied.pathOf(id))
+      // and deltas apply to it exactly as to the copy
+      for (const s of c.steps) {
+        if (s.error !== null) continue
+        try {
+          copied.apply(s.delta)
+        } catch {
+          continue // a step of the case's start state, not of its final tree
+        }
+        adopted.apply(s.delta)
+      }
+      expect(adopted.root).toEqual(copied.root)
+    })
+  }
+})
+
+describe('adopting a wire snapshot in place', () => {
+  it('normalizes what JSON omits or leaves empty, as a copy does', () => {
+    const wire = JSON.parse(
+      '{"id":"root","value":"R","props":{},"children":[{"id":"a","value":"A","props":{"p":1}},{"id":"b","value":"B","children":null}]}',
+    ) as TreeNode
+    const copy = new TreeDocument(JSON.parse(JSON.stringify(wire)) as TreeNode)
+    const doc = new TreeDocument(wire, 3, undefined, true)
+    expect(doc.root).toEqual({
+      id: 'root',
+      value: 'R',
+      children: [
+        { id: 'a', value: 'A', props: { p: 1 }, children: [] },
+        { id: 'b', value: 'B', children: [] },
+      ],
+    })
+    expect(doc.root).toEqual(copy.root)
+    expect('props' in doc.root).toBe(false)
+    expect(doc.pathOf('b')).toBe('/root/b')
+    expect(doc.rev).toBe(3)
+  })
+})
+

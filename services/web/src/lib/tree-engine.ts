@@ -257,11 +257,17 @@ export class TreeDocument {
   private parents = new Map<string, string | null>()
   readonly limits: Readonly<TreeLimits>
 
-  constructor(root: WireNode, rev = 0, limits: Readonly<TreeLimits> = DEFAULT_LIMITS) {
-    this._root = normalizeTree(root)
+  /**
+   * A document of (a copy of) `root`. With `adopt`, `root` itself becomes the document's tree, normalized in
+   * place: for a snapshot straight from JSON.parse, which no one else holds, that saves copying 100k nodes.
+   */
+  constructor(root: WireNode, rev = 0, limits: Readonly<TreeLimits> = DEFAULT_LIMITS, adopt = false) {
+    // The nodes and the parent index are made in the same walk (a 100k-node snapshot is walked once).
+    const parents = new Map<string, string | null>()
+    this._root = adopt ? adoptTree(root, parents) : copyTree(root, null, parents)
+    this.parents = parents
     this._rev = rev
     this.limits = limits
-    this.reindex()
   }
 
   get root(): TreeNode {
@@ -303,20 +309,6 @@ export class TreeDocument {
     const change = execute()
     this._rev += 1
     return change
-  }
-
-  private reindex(): void {
-    const parents = new Map<string, string | null>()
-    parents.set(this._root.id, null)
-    const stack = [this._root]
-    while (stack.length) {
-      const n = stack.pop()!
-      for (const c of n.children) {
-        parents.set(c.id, n.id)
-        stack.push(c)
-      }
-    }
-    this.parents = parents
   }
 
   /** The id the path names: 404 for an unknown id, 409 when the chain is not its ancestry. */
@@ -473,11 +465,60 @@ export class TreeDocument {
 
 /** A snapshot as the server sends it, made safe to render: children always arrays, no empty props. */
 export function normalizeTree(node: WireNode): TreeNode {
+  return copyTree(node, null, new Map())
+}
+
+/** Does `o` have an own enumerable key? (without allocating Object.keys for every node) */
+function hasKeys(o: Record<string, unknown>): boolean {
+  for (const _ in o) return true
+  return false
+}
+
+function nonEmptyProps(p: unknown): p is TreeNode['props'] {
+  return isRecord(p) && hasKeys(p)
+}
+
+/**
+ * A normalized copy of `node`, each node's parent id recorded in `parents`. Recursive: a snapshot's depth is
+ * bounded by the server's TREE_MAX_DEPTH. Props are shared, not copied: nodes are immutable here (an update
+ * makes a merged copy).
+ */
+function copyTree(node: WireNode, parentId: string | null, parents: Map<string, string | null>): TreeNode {
+  const id = String(node.id)
+  parents.set(id, parentId)
   const kids = Array.isArray(node.children) ? node.children : []
-  const children = kids.map(normalizeTree)
-  const out: TreeNode = { id: String(node.id), value: String(node.value ?? ''), children }
-  if (node.props && isRecord(node.props) && Object.keys(node.props).length) out.props = { ...node.props }
+  const children = new Array<TreeNode>(kids.length)
+  for (let i = 0; i < kids.length; i++) children[i] = copyTree(kids[i] as WireNode, id, parents)
+  const out: TreeNode = { id, value: String(node.value ?? ''), children }
+  if (nonEmptyProps(node.props)) out.props = node.props
   return out
+}
+
+/** `w` itself, normalized in place (fields made strings, `children` always an array, empty props dropped). */
+function adoptNode(w: WireNode): TreeNode {
+  const n = w as unknown as TreeNode
+  if (typeof n.id !== 'string') n.id = String(w.id)
+  if (typeof n.value !== 'string') n.value = String(w.value ?? '')
+  if (!Array.isArray(n.children)) n.children = []
+  if (n.props !== undefined && !nonEmptyProps(n.props)) delete n.props
+  return n
+}
+
+/** Normalize `root` in place and index every node's parent, in one iterative walk. */
+function adoptTree(root: WireNode, parents: Map<string, string | null>): TreeNode {
+  const top = adoptNode(root)
+  parents.set(top.id, null)
+  const stack = [top]
+  while (stack.length) {
+    const n = stack.pop()!
+    const kids = n.children
+    for (let i = 0; i < kids.length; i++) {
+      const c = adoptNode(kids[i] as unknown as WireNode)
+      parents.set(c.id, n.id)
+      stack.push(c)
+    }
+  }
+  return top
 }
 
 /** Apply one delta to a plain tree (O(tree) for the index; convenient for tests and one-offs). */

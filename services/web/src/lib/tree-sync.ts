@@ -150,7 +150,8 @@ export class TreeSync {
         this.applyUpdate(frame.data.delta, frame.data.rev, frame.data.origin)
         break
       case 'tree_snapshot':
-        this.replaceTree(new TreeDocument(frame.data.tree, frame.data.rev, this.doc?.limits ?? DEFAULT_LIMITS))
+        // The frame was just parsed and is ours alone: its tree is adopted, not copied.
+        this.replaceTree(new TreeDocument(frame.data.tree, frame.data.rev, this.doc?.limits ?? DEFAULT_LIMITS, true))
         break
       case 'error':
         this.onError(frame.id ?? null, frame.error?.code ?? 500, frame.error?.message ?? 'error')
@@ -173,7 +174,7 @@ export class TreeSync {
       limits,
       protocolVersion: typeof d.protocol_version === 'number' ? d.protocol_version : null,
     })
-    this.replaceTree(new TreeDocument(d.initial_tree, d.rev, limits))
+    this.replaceTree(new TreeDocument(d.initial_tree, d.rev, limits, true))
   }
 
   private onError(id: string | null, code: number, message: string): void {

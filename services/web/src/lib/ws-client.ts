@@ -26,6 +26,7 @@ export {
   defaultSocketUrl,
   RECONNECT_MAX_DELAY_MS,
   RECONNECT_MIN_DELAY_MS,
+  sessionSocketUrl,
   type ConnectionState,
   type SocketFactory,
   type SocketLike,
@@ -44,6 +45,8 @@ export interface SessionSocketOptions extends TransportOptions {
 }
 
 export type FrameListener = (frame: ServerFrame) => void
+
+const MISDIRECTED = 421
 export type SessionEvent = SyncEvent | { type: 'auth_failed' }
 
 export class SessionSocket {
@@ -162,6 +165,11 @@ export class SessionSocket {
   // ------------------------------------------------------------------ plumbing
 
   private handleFrame(frame: ServerFrame): void {
+    if (frame.type === 'error' && frame.error?.code === MISDIRECTED && !this.snapshot.ready) {
+      // init_session answered 421: the link's `?session=` names another session; a new link names this one.
+      this.transport.redirect()
+      return
+    }
     this.batch(() => {
       this.sync.handleFrame(frame)
       if (frame.type === 'session_ready') this.transport.markReady()

@@ -52,10 +52,12 @@ function useDebounced(value: string, ms: number): string {
   return applied
 }
 
-function rowOf(rows: TreeRows, id: string | null): number {
+/** Row of the node `id` among rows `from` .. `to` - 1 (all by default), or -1. */
+function rowOf(rows: TreeRows, id: string | null, from = 0, to = rows.nodes.length): number {
   if (id === null) return -1
   const nodes = rows.nodes
-  for (let i = 0; i < nodes.length; i++) if (nodes[i]!.id === id) return i
+  const end = Math.min(to, nodes.length)
+  for (let i = Math.max(from, 0); i < end; i++) if (nodes[i]!.id === id) return i
   return -1
 }
 
@@ -77,7 +79,8 @@ export const TreePanel = memo(function TreePanel({
   const labelId = useId()
   const domPrefix = useId()
   const [filter, setFilter] = useState('')
-  const rows = useTreeRows(tree, useDebounced(filter, FILTER_DEBOUNCE_MS))
+  const [filterFocused, setFilterFocused] = useState(false)
+  const rows = useTreeRows(tree, useDebounced(filter, FILTER_DEBOUNCE_MS), filterFocused)
   const [focusedId, setFocusedId] = useState<string | null>(null)
   const [editingId, setEditingId] = useState<string | null>(null)
   const [drop, setDrop] = useState<{ id: string; position: DropPosition } | null>(null)
@@ -217,7 +220,9 @@ export const TreePanel = memo(function TreePanel({
   useEffect(() => {
     if (!lastChange || lastChange.origin === 'snapshot' || lastChange.ids.length === 0) return
     const id = lastChange.ids[0]!
-    const at = rowOf(now.current.rows, id)
+    // Only the rows in view are searched: a full scan would cost O(tree) on every remote update.
+    const [from, to] = view.current?.visibleRange() ?? [0, 0]
+    const at = rowOf(now.current.rows, id, from, to)
     setJumpId(at >= 0 && view.current?.inView(at) ? null : id)
   }, [lastChange])
 
@@ -249,6 +254,7 @@ export const TreePanel = memo(function TreePanel({
         matches={rows.matches}
         canJump={jumpId !== null}
         onFilter={setFilter}
+        onFilterFocus={setFilterFocused}
         onUndo={onUndo}
         onRedo={onRedo}
         onAdd={() => actions.addChild(target())}

@@ -25,6 +25,8 @@ export interface TreeToolbarProps {
   /** A change outside the view to jump to, if any. */
   canJump: boolean
   onFilter: (value: string) => void
+  /** The filter box gained (true) or lost (false) focus: the filter index is built ahead, in idle time. */
+  onFilterFocus?: (focused: boolean) => void
   onUndo: () => void
   onRedo: () => void
   onAdd: () => void
@@ -76,6 +78,8 @@ export const TreeToolbar = memo(function TreeToolbar(p: TreeToolbarProps) {
           placeholder="Filter nodes…"
           value={p.filter}
           onChange={(e) => p.onFilter(e.target.value)}
+          onFocus={() => p.onFilterFocus?.(true)}
+          onBlur={() => p.onFilterFocus?.(false)}
           className="h-8 w-40 min-w-32 flex-1 md:flex-none"
         />
         <span role="status" aria-label="Filter matches" className="text-xs text-muted-foreground empty:hidden">

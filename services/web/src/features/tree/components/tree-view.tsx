@@ -9,6 +9,8 @@ export interface TreeViewHandle {
   scrollTo(index: number): void
   /** Is row `index` within the visible part of the list? */
   inView(index: number): boolean
+  /** The rows in view: first, and one past the last (a change's row is looked for only there). */
+  visibleRange(): [number, number]
   focus(): void
 }
 
@@ -56,6 +58,11 @@ export function TreeView({ rows, height, focusedId, editingId, highlight, drop, 
         const top = scroller.current?.scrollTop ?? 0
         const view = scroller.current?.clientHeight || height
         return index * ROW_HEIGHT >= top && (index + 1) * ROW_HEIGHT <= top + view
+      },
+      visibleRange: () => {
+        const top = scroller.current?.scrollTop ?? 0
+        const view = scroller.current?.clientHeight || height
+        return [Math.floor(top / ROW_HEIGHT), Math.ceil((top + view) / ROW_HEIGHT)]
       },
       focus: () => scroller.current?.focus({ preventScroll: true }),
     }),

@@ -1,6 +1,6 @@
 import { useCallback, useMemo, useState } from 'react'
 import type { TreeNode } from '@/lib/protocol'
-import { FilterIndex } from '../model/filter-index'
+import { useFilterIndex } from './use-filter-index'
 import { ALL_OPEN, isOpen, RowModel, type OpenState } from '../model/row-model'
 
 export interface TreeRows {
@@ -27,7 +27,7 @@ const COLLAPSED = (rootId: string | undefined): OpenState => ({
  * The rows the view shows: the incremental row model of the tree (lib/tree-engine's structural sharing
  * makes `RowModel.update` cost what a change changes), or, with a filter term, the filter index's rows.
  */
-export function useTreeRows(tree: TreeNode | null, term: string): TreeRows {
+export function useTreeRows(tree: TreeNode | null, term: string, filterFocused = false): TreeRows {
   const [model] = useState(() => new RowModel(tree))
   const [openVersion, setOpenVersion] = useState(0)
   const bump = useCallback(() => setOpenVersion(model.version), [model])
@@ -41,9 +41,10 @@ export function useTreeRows(tree: TreeNode | null, term: string): TreeRows {
 
   const filterTerm = term.trim()
   const filtering = filterTerm !== ''
-  // Built once per tree, and only while a filter is typed; every keystroke reuses it.
-  const index = useMemo(() => (filtering && tree ? new FilterIndex(tree) : null), [filtering, tree])
-  const result = useMemo(() => (index ? index.run(filterTerm) : null), [index, filterTerm])
+  // Built in idle time once the filter box has focus (and again when the tree changes while filtering);
+  // every keystroke reuses it. Until it is ready, the rows stay unfiltered.
+  const index = useFilterIndex(tree, filtering || filterFocused)
+  const result = useMemo(() => (index && filtering ? index.run(filterTerm) : null), [index, filtering, filterTerm])
 
   return useMemo<TreeRows>(() => {
     const nodes = result ? result.nodes : model.nodes

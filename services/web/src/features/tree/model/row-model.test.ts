@@ -8,7 +8,7 @@ import { resolve } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import type { TreeNode } from '@/lib/protocol'
 import { TreeDocument } from '@/lib/tree-engine'
-import { FilterIndex } from './filter-index'
+import { FilterIndex, FilterIndexBuilder } from './filter-index'
 import { ALL_OPEN, ancestorsOf, pathAt, RowModel, type OpenState } from './row-model'
 
 const FIXTURE = resolve(process.cwd(), '../../tests/fixtures/tree_cases.json')
@@ -160,9 +160,38 @@ describe('RowModel', () => {
   })
 
   it('filters by value or prop, keeps ancestors, counts only matches', () => {
-    const f = new FilterIndex(tree)
+    const f = FilterIndex.of(tree)
     expect(f.run('a1')).toMatchObject({ matches: 1, depths: [0, 1, 2] })
     expect(f.run('HIGH').nodes.map((n) => n.id)).toEqual(['root', 'b'])
     expect(f.run('nothing like it')).toMatchObject({ matches: 0, nodes: [] })
   })
 })
+
+describe('FilterIndexBuilder in steps vs a build at once (tests/fixtures/tree_cases.json)', () => {
+  const terms = ['', 'a', 'o', 'high', 'x', 'zz-none', ' e ']
+  for (const c of cases) {
+    it(c.name, () => {
+      const doc = new TreeDocument(c.initial)
+      for (const s of c.steps) if (s.error === null) doc.apply(s.delta)
+      const whole = FilterIndex.of(doc.root)
+      const builder = new FilterIndexBuilder(doc.root, 1)
+      let steps = 0
+      let built: FilterIndex | null = null
+      // A deadline already past: every call does one node and stops.
+      while (!built) {
+        built = builder.step(-Infinity)
+        steps++
+      }
+      expect(steps).toBe(whole.nodes.length)
+      expect(builder.step(-Infinity)).toBe(built)
+      for (const t of terms) {
+        const a = built.run(t)
+        const b = whole.run(t)
+        expect(a.matches, `${c.name} '${t}'`).toBe(b.matches)
+        expect(a.depths).toEqual(b.depths)
+        expect(a.nodes.map((n) => n.id)).toEqual(b.nodes.map((n) => n.id))
+      }
+    })
+  }
+})
+

@@ -109,7 +109,9 @@ class Process:
 
 @dataclass
 class Stack:
-    """gunicorn (scripts/api.sh) + nginx (the rendered template) on free loopback ports."""
+    """gunicorn (scripts/api.sh) + nginx (the rendered template) on free loopback ports; with
+    `replicas` > 1, that many gunicorn processes on `database_url` (PostgreSQL) behind nginx's
+    session hash. `api` is the first replica, `apis` all of them."""
 
     workdir: Path
     env_overrides: dict[str, str] = field(default_factory=dict)
@@ -117,6 +119,8 @@ class Stack:
     api_port: int = field(default_factory=free_port)
     https_port: int = field(default_factory=free_port)
     http_port: int = field(default_factory=free_port)
+    replicas: int = 1
+    database_url: str = ""
 
     def __post_init__(self) -> None:
         self.data_dir = self.workdir / "data"
@@ -126,7 +130,13 @@ class Stack:
             d.mkdir(parents=True, exist_ok=True)
         self.cert_file, self.key_file = make_cert(self.workdir / "certs")
         self.nginx_conf = self.run_dir / "nginx.conf"
-        self.api = Process("gunicorn", [str(ROOT / "scripts" / "api.sh")], self._api_env(), self.log_dir)
+        self.api_ports = [self.api_port] + [free_port() for _ in range(self.replicas - 1)]
+        self.apis = [
+            Process("gunicorn" if i == 0 else f"gunicorn-{i}", [str(ROOT / "scripts" / "api.sh")],
+                    self._api_env(port), self.log_dir)
+            for i, port in enumerate(self.api_ports)
+        ]
+        self.api = self.apis[0]
         self.nginx = Process("nginx", [*nginx_args(self.nginx_conf), "-g", "daemon off;"],
                              dict(os.environ), self.log_dir)
 
@@ -147,19 +157,25 @@ class Stack:
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self.api_port}"
 
+    def replica_url(self, index: int) -> str:
+        return f"http://127.0.0.1:{self.api_ports[index]}"
+
     @property
     def log_paths(self) -> list[Path]:
-        return [self.api.stdout_path, self.api.stderr_path, self.nginx.stdout_path, self.nginx.stderr_path]
+        paths = [p for api in self.apis for p in (api.stdout_path, api.stderr_path)]
+        return [*paths, self.nginx.stdout_path, self.nginx.stderr_path]
 
     def all_logs(self) -> str:
-        return self.api.logs() + "\n" + self.nginx.logs()
+        return "\n".join(api.logs() for api in self.apis) + "\n" + self.nginx.logs()
 
     # ---- processes ---------------------------------------------------------------------
-    def _api_env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("LLM_", "RATE_LIMIT_", "WS_", "TLS_"))}
+    def _api_env(self, port: int) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("LLM_", "RATE_LIMIT_", "WS_", "TLS_", "POSTGRES", "REPLICAS", "LEASE_"))}
         env.update(
-            API_HOST="127.0.0.1", API_PORT=str(self.api_port), DATA_DIR=str(self.data_dir),
-            DATABASE_URL="", SECRET_KEY=TEST_SECRET, ENVIRONMENT="development",
+            API_HOST="127.0.0.1", API_PORT=str(port), DATA_DIR=str(self.data_dir),
+            DATABASE_URL=self.database_url, REPLICAS=str(self.replicas),
+            SECRET_KEY=TEST_SECRET, ENVIRONMENT="development",
             HTTPS_PORT=str(self.https_port), HTTP_PORT=str(self.http_port),
             LLM_PROVIDER="offline", PYTHONUNBUFFERED="1",
         )
@@ -174,7 +190,7 @@ class Stack:
         result = render_nginx(
             self.nginx_conf, TLS_CERT_FILE=str(self.cert_file), TLS_KEY_FILE=str(self.key_file),
             HTTPS_PORT=str(self.https_port), HTTP_PORT=str(self.http_port),
-            API_UPSTREAM=f"127.0.0.1:{self.api_port}", WEB_ROOT=str(self.web_root),
+            API_UPSTREAM=",".join(f"127.0.0.1:{port}" for port in self.api_ports), WEB_ROOT=str(self.web_root),
             NGINX_LISTEN_ADDR="127.0.0.1", NGINX_RUN_DIR=str(self.run_dir),
             **{k: v for k, v in self.env_overrides.items() if k.startswith("NGINX_WS_")},
             # As root (CI), workers would drop to www-data, which cannot enter pytest's 0700
@@ -190,11 +206,16 @@ class Stack:
         self.wait_ready()
 
     def start_api(self) -> None:
-        self.api.start()
-        wait_until(self._api_ready, 60, "gunicorn answering /api/readyz")
+        for index in range(len(self.apis)):
+            self.start_replica(index)
+
+    def start_replica(self, index: int) -> None:
+        self.apis[index].start()
+        wait_until(lambda: self._api_ready(index), 60, f"gunicorn {index} answering /api/readyz")
 
     def stop_api(self, sig: int = signal.SIGTERM) -> int | None:
-        return self.api.stop(sig)
+        codes = [api.stop(sig) for api in self.apis]
+        return codes[0]
 
     def restart_api(self) -> None:
         self.stop_api()
@@ -205,15 +226,17 @@ class Stack:
         """Polls /api/readyz through nginx over TLS."""
         wait_until(self._ready_through_nginx, timeout, "/api/readyz through nginx")
 
-    def _api_ready(self) -> bool:
-        self.api.check_alive()
+    def _api_ready(self, index: int = 0) -> bool:
+        self.apis[index].check_alive()
         try:
-            return httpx.get(self.api_url + "/api/readyz", timeout=2, trust_env=False).status_code == 200
+            url = self.replica_url(index) + "/api/readyz"
+            return httpx.get(url, timeout=2, trust_env=False).status_code == 200
         except httpx.HTTPError:
             return False
 
     def _ready_through_nginx(self) -> bool:
-        self.api.check_alive()
+        for api in self.apis:
+            api.check_alive()
         self.nginx.check_alive()
         try:
             return httpx.get(self.base_url + "/api/readyz", verify=False, timeout=2, trust_env=False).status_code == 200
@@ -222,4 +245,5 @@ class Stack:
 
     def stop(self) -> None:
         self.nginx.stop(signal.SIGQUIT)
-        self.api.stop()
+        for api in self.apis:
+            api.stop()

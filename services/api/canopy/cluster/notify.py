@@ -1,0 +1,119 @@
+"""Cross-replica events over PostgreSQL LISTEN/NOTIFY.
+
+One channel, `canopy_cluster`; a payload is a small JSON object `{"type", "session", ...}`
+(NOTIFY caps payloads at 8000 bytes; ours stay far below). A REST delete or rename handled by
+one replica reaches the replica that serves the session this way, and so does a request to
+hand a session over. Delivery is at most once and only to replicas listening at the time:
+every event is also a database change, so a replica that missed one (reconnecting) reads the
+truth from the database on its next load, and leases fence everything else.
+
+The listener is a dedicated asyncpg connection (outside SQLAlchemy's pool), kept by a
+referenced task that reconnects with backoff and is cancelled and awaited on close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+log = logging.getLogger("canopy.cluster")
+
+CHANNEL = "canopy_cluster"
+MAX_PAYLOAD = 7900
+
+Handler = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class ClusterBus:
+    def __init__(self, engine: AsyncEngine, owner: str) -> None:
+        self.engine = engine
+        self.owner = owner  # events this replica sent come back to it: `from` tells them apart
+        self.handlers: dict[str, Handler] = {}
+        self.listening = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._handling: set[asyncio.Task[None]] = set()
+
+    def on(self, event_type: str, handler: Handler) -> None:
+        self.handlers[event_type] = handler
+
+    async def publish(self, event_type: str, session_id: str, **fields: Any) -> None:
+        payload = orjson.dumps({"type": event_type, "session": session_id, "from": self.owner, **fields}).decode()
+        if len(payload.encode()) > MAX_PAYLOAD:
+            raise ValueError(f"cluster event too large ({len(payload)} bytes)")
+        async with self.engine.begin() as conn:
+            await conn.execute(text("SELECT pg_notify(:channel, :payload)"), {"channel": CHANNEL, "payload": payload})
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._listen_forever(), name="cluster-listen")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.listening.wait(), 10.0)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for task in list(self._handling):
+            task.cancel()
+        await asyncio.gather(*self._handling, return_exceptions=True)
+
+    async def _listen_forever(self) -> None:
+        delay = 0.2
+        while True:
+            try:
+                await self._listen_once()
+                delay = 0.2
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("cluster listener lost its connection (%r); reconnecting in %.1f s", exc, delay)
+            self.listening.clear()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    async def _listen_once(self) -> None:
+        import asyncpg  # the postgres extra; only replicas on PostgreSQL get here
+
+        args, kwargs = self.engine.dialect.create_connect_args(self.engine.url)
+        conn = await asyncpg.connect(*args, **kwargs)
+        lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def terminated(_conn: Any) -> None:
+            if not lost.done():
+                lost.set_result(None)
+
+        conn.add_termination_listener(terminated)
+        try:
+            await conn.add_listener(CHANNEL, lambda _c, _pid, _ch, payload: self._dispatch(payload))
+            self.listening.set()
+            await lost
+        finally:
+            with contextlib.suppress(Exception):
+                await conn.close(timeout=2)
+
+    def _dispatch(self, payload: str) -> None:
+        try:
+            event = orjson.loads(payload)
+            handler = self.handlers.get(event.get("type", ""))
+        except (orjson.JSONDecodeError, AttributeError):
+            log.warning("ignored a malformed cluster event")
+            return
+        if handler is None or event.get("from") == self.owner:
+            return
+        task = asyncio.create_task(self._run(handler, event), name=f"cluster-{event['type']}")
+        self._handling.add(task)
+        task.add_done_callback(self._handling.discard)
+
+    @staticmethod
+    async def _run(handler: Handler, event: dict[str, Any]) -> None:
+        try:
+            await handler(event)
+        except Exception:
+            log.exception("cluster event %s failed", event.get("type"))

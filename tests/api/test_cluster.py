@@ -1,0 +1,224 @@
+"""Leases, fencing and cross-replica events on a real PostgreSQL (canopy/cluster)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from canopy import db
+from canopy.cluster.lease import LeaseLostError, Leases
+from canopy.cluster.notify import ClusterBus
+from canopy.cluster.ownership import Host, Ownership
+from canopy.realtime.store import INITIAL_TREE, SessionStore
+from canopy.tree import Change
+from canopy.users import create_user
+
+pytestmark = [pytest.mark.backends("postgres"), pytest.mark.timeout(60)]
+
+
+async def eventually(check: Callable[[], Any], timeout: float = 10.0) -> None:
+    """Polls an async or sync check (a poll period, not a synchronisation sleep)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return
+        await asyncio.sleep(0.05)
+    raise TimeoutError("condition not met in time")
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = db.create_engine(database_url)
+    await db.init_database(engine)
+    yield engine
+    await engine.dispose()
+
+
+async def a_session(store: SessionStore) -> str:
+    user = await create_user(store.engine, "lease-user", "not-a-real-hash")
+    return (await store.create(user.id, "t")).id
+
+
+def change(rev: int) -> Change:
+    node = {"id": f"n{rev}", "value": "v", "children": []}
+    return Change({"action": "add", "path": "/root/children", "node": node},
+                  {"action": "remove", "path": f"/root/n{rev}"})
+
+
+async def test_one_holder_at_a_time_and_the_epoch_only_grows(engine: AsyncEngine) -> None:
+    a, b = Leases(engine, "replica-a", 30), Leases(engine, "replica-b", 30)
+    first = await a.acquire("s1")
+    assert first is not None and first.epoch == 1
+    assert await b.acquire("s1") is None
+    holder = await b.holder("s1")
+    assert holder is not None and holder.owner == "replica-a" and holder.seconds_left > 20
+    await a.release("s1")
+    taken = await b.acquire("s1")
+    assert taken is not None and taken.epoch == 2 and "s1" not in a.held
+    assert await a.renew() == []  # nothing held any more: nothing to lose
+
+
+async def test_an_expired_lease_is_taken_over_and_the_old_holder_learns_it(engine: AsyncEngine) -> None:
+    a, b = Leases(engine, "replica-a", 0.3), Leases(engine, "replica-b", 30)
+    lost: list[str] = []
+    a.on_lost = lost.extend
+    await a.acquire("s1")
+    await eventually(lambda: b.acquire("s1"))
+    assert await a.renew() == ["s1"] and lost == ["s1"] and "s1" not in a.held
+
+
+async def test_renewal_keeps_a_lease_alive(engine: AsyncEngine) -> None:
+    a, b = Leases(engine, "replica-a", 1.0), Leases(engine, "replica-b", 1.0)
+    await a.acquire("s1")
+    for _ in range(4):
+        assert await a.renew() == []
+        assert await b.acquire("s1") is None
+        holder = await b.holder("s1")
+        assert holder is not None and holder.seconds_left > 0.5
+
+
+async def test_a_commit_after_losing_the_lease_is_refused_and_writes_nothing(engine: AsyncEngine) -> None:
+    store_a, store_b = SessionStore(engine), SessionStore(engine)
+    a, b = Leases(engine, "replica-a", 0.3), Leases(engine, "replica-b", 30)
+    store_a.set_fence(a.check)
+    store_b.set_fence(b.check)
+    sid = await a_session(store_a)
+    try:
+        with pytest.raises(LeaseLostError):  # never taken: refused too
+            await store_a.commit_changes(sid, [change(1)], rev=1, node_count=2, change_set=None)
+        await a.acquire(sid)
+        await store_a.commit_changes(sid, [change(1)], rev=1, node_count=2, change_set=None)
+        await eventually(lambda: b.acquire(sid))
+        await store_b.commit_changes(sid, [change(2)], rev=2, node_count=3, change_set=None)
+        with pytest.raises(LeaseLostError) as refused:  # the paused replica's pending commit
+            await store_a.commit_changes(sid, [change(2)], rev=2, node_count=3, change_set=None)
+        assert refused.value.session_ids == [sid]
+        with pytest.raises(LeaseLostError):
+            await store_a.set_seq_ceiling(sid, 1)
+        stored = await store_b.load(sid, message_limit=10)
+        assert stored is not None and [d["node"]["id"] for d in stored.log] == ["n1", "n2"]
+        async with engine.connect() as conn:
+            assert (await conn.execute(select(func.count()).select_from(db.changes))).scalar() == 2
+        assert stored.snapshot == INITIAL_TREE
+    finally:
+        await store_a.close()
+        await store_b.close()
+
+
+async def test_events_reach_the_other_replicas_only(engine: AsyncEngine) -> None:
+    bus_a, bus_b = ClusterBus(engine, "replica-a"), ClusterBus(engine, "replica-b")
+    seen_a: list[dict[str, Any]] = []
+    seen_b: list[dict[str, Any]] = []
+
+    async def record_a(event: dict[str, Any]) -> None:
+        seen_a.append(event)
+
+    async def record_b(event: dict[str, Any]) -> None:
+        seen_b.append(event)
+
+    bus_a.on("deleted", record_a)
+    bus_b.on("deleted", record_b)
+    await bus_a.start()
+    await bus_b.start()
+    try:
+        assert bus_a.listening.is_set() and bus_b.listening.is_set()
+        await bus_a.publish("deleted", "s1")
+        await bus_a.publish("unknown-type", "s1")
+        await eventually(lambda: seen_b)
+        assert seen_b == [{"type": "deleted", "session": "s1", "from": "replica-a"}]
+        await bus_b.publish("deleted", "s2")
+        await eventually(lambda: seen_a)
+        assert seen_a[0]["session"] == "s2" and len(seen_b) == 1
+        with pytest.raises(ValueError, match="too large"):
+            await bus_a.publish("renamed", "s1", title="x" * 8000)
+    finally:
+        await bus_a.close()
+        await bus_b.close()
+
+
+class Recorder:
+    """The manager's side, as plain records: what the cluster asked this replica to do."""
+
+    def __init__(self) -> None:
+        self.dropped: list[tuple[str, int]] = []
+        self.handed_over: list[str] = []
+        self.titles: dict[str, str] = {}
+
+    async def drop(self, session_id: str, code: int, _reason: str) -> None:
+        self.dropped.append((session_id, code))
+
+    def retitle(self, session_id: str, title: str) -> None:
+        self.titles[session_id] = title
+
+    async def hand_over(self, session_id: str) -> None:
+        self.handed_over.append(session_id)
+
+    def host(self) -> Host:
+        return Host(drop=self.drop, retitle=self.retitle, hand_over=self.hand_over)
+
+
+@pytest.fixture
+async def two_replicas(engine: AsyncEngine) -> AsyncIterator[tuple[Ownership, Recorder, Ownership, Recorder]]:
+    rec_a, rec_b = Recorder(), Recorder()
+    a = Ownership(engine, 30, rec_a.host(), name="replica-a")
+    b = Ownership(engine, 30, rec_b.host(), name="replica-b")
+    await a.start()
+    await b.start()
+    yield a, rec_a, b, rec_b
+    await a.close()
+    await b.close()
+
+
+async def test_claiming_a_held_session_asks_its_holder_to_hand_it_over(two_replicas: Any) -> None:
+    a, rec_a, b, _ = two_replicas
+    first = await a.claim("s1")
+    started = time.monotonic()
+    taken = await b.claim("s1")  # long before the 30 s TTL: A handed it over
+    assert time.monotonic() - started < 10
+    assert rec_a.handed_over == ["s1"] and not a.holds("s1") and b.holds("s1")
+    assert taken.epoch == first.epoch + 1
+
+
+async def test_a_dead_holders_lease_runs_out_and_is_taken(engine: AsyncEngine) -> None:
+    dead = Leases(engine, "replica-dead", 0.5)  # no bus, no renewal: a killed process
+    await dead.acquire("s1")
+    rec = Recorder()
+    alive = Ownership(engine, 0.5, rec.host(), name="replica-b")
+    await alive.start()
+    try:
+        lease = await alive.claim("s1")
+        assert lease.epoch == 2 and lease.owner == "replica-b"
+    finally:
+        await alive.close()
+
+
+async def test_delete_and_rename_reach_the_holder(two_replicas: Any) -> None:
+    a, rec_a, b, rec_b = two_replicas
+    await a.claim("s1")
+    await b.renamed("s1", "New title")
+    await eventually(lambda: rec_a.titles)
+    assert rec_a.titles == {"s1": "New title"} and rec_b.titles == {}
+    await b.deleted("s1")
+    await eventually(lambda: rec_a.dropped)
+    assert rec_a.dropped == [("s1", 1000)] and not a.holds("s1")
+
+
+async def test_a_lost_lease_drops_the_session_with_1012(engine: AsyncEngine) -> None:
+    rec = Recorder()
+    a = Ownership(engine, 0.5, rec.host(), name="replica-a")
+    await a.leases.acquire("s1")  # not started: no renewal, like a paused process
+    other = Leases(engine, "replica-b", 30)
+    await eventually(lambda: other.acquire("s1"))
+    assert await a.leases.renew() == ["s1"]
+    await eventually(lambda: rec.dropped)
+    assert rec.dropped == [("s1", 1012)]
+    await a.close()

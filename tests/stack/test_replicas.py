@@ -1,0 +1,330 @@
+"""Three API replicas on PostgreSQL behind nginx's session hash (docs/scaling.md).
+
+The whole stack suite runs again here through three replicas (imported below: this
+module's `stack` fixture overrides the one-replica fixture for them), then the cluster's
+own promises: affinity, failover after kill -9, fencing after a pause (SIGSTOP) past the
+lease, and REST changes on one replica reaching the replica that serves the session.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import signal
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy.engine import make_url
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import ClientConnection, connect
+
+from tests.helpers import wait_until
+from tests.pg import LocalPostgres
+from tests.stack.test_stack import (  # noqa: F401 - re-run here through three replicas
+    client,
+    new_user,
+    test_api_down_is_a_json_502_and_recovers,
+    test_api_json_is_gzipped_too,
+    test_api_sees_the_forwarded_client_and_scheme,
+    test_auth_flow_through_nginx,
+    test_auth_routes_are_rate_limited_by_nginx,
+    test_deep_links_get_index_html_revalidated,
+    test_hashed_assets_are_immutable_and_gzipped,
+    test_http_redirects_to_https_with_301,
+    test_large_request_bodies_are_refused_by_nginx,
+    test_logs_hold_no_token_password_or_query_string,
+    test_metrics_hidden_from_the_public_side_but_on_the_api_port,
+    test_security_headers,
+    test_sessions_rest_through_nginx,
+    test_streamed_chunks_are_not_buffered_by_nginx,
+    test_tls_12_and_13_only,
+    test_websocket_over_wss_with_query_token,
+    test_websocket_with_a_bad_token_is_closed_1008,
+    wait_logged,
+)
+from tests.support.stack import WEB_DIST, Stack, insecure_ssl_context
+
+REPLICAS = 3
+pytestmark = pytest.mark.timeout(180)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory, postgres: LocalPostgres) -> Iterator[Stack]:
+    if not (WEB_DIST / "index.html").is_file():
+        pytest.fail(f"No web bundle in {WEB_DIST}: run `make web-build` first (`make test` does).", pytrace=False)
+    database = postgres.create_database()
+    running = Stack(tmp_path_factory.mktemp("replicas"), replicas=REPLICAS, database_url=postgres.url_for(database),
+                    env_overrides={"LEASE_SECONDS": "3", "OFFLINE_CHUNK_DELAY_MS": "40"})
+    try:
+        running.start()
+    except BaseException:
+        running.stop()
+        print(running.all_logs()[-5000:])
+        raise
+    try:
+        yield running
+    finally:
+        running.stop()
+        postgres.drop_database(database)
+
+
+def upstreams_by_agent(stack: Stack) -> dict[str, set[str]]:
+    """nginx's access log: which replica (upstream address) served each User-Agent's requests."""
+    found: dict[str, set[str]] = {}
+    for line in stack.nginx.stdout_path.read_text(errors="replace").splitlines():
+        m = re.search(r'upstream=([0-9.:]+)/\S* "([^"]*)"$', line)
+        if m:
+            found.setdefault(m.group(2), set()).add(m.group(1))
+    return found
+
+
+def test_a_sessions_requests_share_a_replica_and_sessions_spread(stack: Stack) -> None:
+    with client(stack) as c:
+        _, token = new_user(c)
+        auth = {"Authorization": f"Bearer {token}"}
+        sessions = [c.post("/api/sessions", json={"title": f"s{i}"}, headers=auth).json()["session_id"]
+                    for i in range(12)]
+    agents = {}
+    for sid in sessions:
+        agent = f"affinity-{uuid.uuid4().hex}"
+        agents[sid] = agent
+        with client(stack, headers={"User-Agent": agent, **auth}) as c:
+            for _ in range(3):
+                assert c.get(f"/api/sessions/{sid}").status_code == 200
+            assert c.patch(f"/api/sessions/{sid}", json={"title": "renamed"}).status_code == 200
+        wait_logged(stack, agent, count=4)
+    served = upstreams_by_agent(stack)
+    replicas = [served[agent] for agent in agents.values()]
+    assert all(len(r) == 1 for r in replicas), replicas
+    assert len(set().union(*replicas)) >= 2, "twelve sessions all hashed to one replica"
+
+
+def test_every_replica_answers_and_refuses_nothing(stack: Stack) -> None:
+    for index in range(REPLICAS):
+        r = httpx.get(stack.replica_url(index) + "/api/readyz", trust_env=False, timeout=5)
+        assert r.status_code == 200
+
+
+# ---- helpers for the cluster's own tests ------------------------------------------------------
+
+def recv(ws: ClientConnection, timeout: float = 20) -> dict[str, Any]:
+    frame: dict[str, Any] = json.loads(ws.recv(timeout=timeout))
+    return frame
+
+
+def close_code(ws: ClientConnection, timeout: float = 20) -> int | None:
+    """Reads until the server closes the socket; its close code."""
+    with pytest.raises(ConnectionClosed) as closed:
+        while True:
+            ws.recv(timeout=timeout)
+    return closed.value.rcvd.code if closed.value.rcvd else None
+
+
+def session_for(stack: Stack) -> tuple[str, str]:
+    """A fresh user's token and a new session of theirs."""
+    with client(stack) as c:
+        _, token = new_user(c)
+        created = c.post("/api/sessions", json={"title": "cluster"}, headers={"Authorization": f"Bearer {token}"})
+        assert created.status_code == 201, created.text
+        return token, created.json()["session_id"]
+
+
+def open_tab(url: str, token: str, sid: str, last_seq: int | None = None,
+             agent: str = "cluster-test") -> tuple[ClientConnection, dict[str, Any]]:
+    """A tab on `url` (nginx's wss:// or a replica's own ws://), attached to the session."""
+    ssl_context = insecure_ssl_context() if url.startswith("wss") else None
+    ws = connect(f"{url}?session={sid}", ssl=ssl_context, open_timeout=30, user_agent_header=agent,
+                 proxy=None)
+    data: dict[str, Any] = {"token": token, "session_id": sid}
+    if last_seq is not None:
+        data["last_seq"] = last_seq
+    ws.send(json.dumps({"type": "init_session", "data": data}))
+    ready = recv(ws, 30)
+    if ready["type"] != "session_ready":
+        ws.close()
+        raise RuntimeError(f"init_session answered {ready}")
+    if not ready["data"]["replay"]:
+        assert recv(ws)["type"] == "chat_history"
+    return ws, ready
+
+
+def replica_ws(stack: Stack, index: int) -> str:
+    return f"ws://127.0.0.1:{stack.api_ports[index]}/ws/session"
+
+
+def serving_replica(stack: Stack, postgres: LocalPostgres, sid: str) -> int:
+    """The replica whose worker holds the session's lease (lease owners are `host:pid:nonce`)."""
+    owner = postgres.sql(f"SELECT owner FROM session_leases WHERE session_id = '{sid}'", database_of(stack))
+    pid = owner.split(":")[1]
+    for index, api in enumerate(stack.apis):
+        if api.running and api.proc is not None:
+            workers = Path(f"/proc/{api.proc.pid}/task/{api.proc.pid}/children").read_text().split()
+            if pid in workers:
+                return index
+    raise AssertionError(f"no running replica holds the lease of {sid} (owner {owner!r})")
+
+
+def database_of(stack: Stack) -> str:
+    return str(make_url(stack.database_url).database)
+
+
+def add_op(node_id: str, base_rev: int) -> str:
+    node = {"id": node_id, "value": node_id, "children": []}
+    return json.dumps({"type": "tree_op", "id": node_id,
+                       "data": {"delta": {"action": "add", "path": "/root/children", "node": node},
+                                "base_rev": base_rev}})
+
+
+def stored_log(postgres: LocalPostgres, stack: Stack, sid: str) -> list[tuple[int, str]]:
+    """The change log as PostgreSQL holds it: (rev, added node id) in rev order."""
+    out = postgres.sql(f"SELECT rev, delta FROM changes WHERE session_id = '{sid}' ORDER BY rev", database_of(stack))
+    rows = [line.split("|", 1) for line in out.splitlines() if line]
+    return [(int(rev), json.loads(delta).get("node", {}).get("id", "")) for rev, delta in rows]
+
+
+def resume_through_nginx(stack: Stack, token: str, sid: str, last_seq: int) -> tuple[ClientConnection, dict[str, Any]]:
+    """Reconnects the way a tab does after its replica died: retried until a replica serves it."""
+    result: list[tuple[ClientConnection, dict[str, Any]]] = []
+
+    def attempt() -> bool:
+        try:
+            result.append(open_tab(stack.ws_url, token, sid, last_seq, agent=f"resume-{uuid.uuid4().hex}"))
+        except (OSError, InvalidStatus, ConnectionClosed, RuntimeError, TimeoutError):
+            return False
+        return True
+
+    wait_until(attempt, 60, "the session resumed on another replica", interval=0.25)
+    return result[0]
+
+
+# ---- affinity, failover, fencing, events --------------------------------------------------------
+
+def test_tabs_of_a_session_share_a_replica(stack: Stack) -> None:
+    token, sid = session_for(stack)
+    agents: list[str] = []
+
+    def three_tabs_in_step() -> bool:
+        """False when the session moved meanwhile (1012): a replica restarted by an earlier test comes
+        back into nginx's ring after its fail_timeout, and its sessions move back to it. Then again."""
+        agent = f"tabs-{uuid.uuid4().hex}"
+        agents.append(agent)
+        tabs = [open_tab(stack.ws_url, token, sid, agent=agent)[0] for _ in range(3)]
+        try:
+            tabs[0].send(add_op(f"shared-{len(agents)}", 0))
+            for tab in tabs:  # one replica holds the session: every tab sees the change
+                assert recv(tab)["type"] == "tree_update"
+        except ConnectionClosed as closed:
+            assert closed.rcvd is not None and closed.rcvd.code == 1012, closed
+            return False
+        finally:
+            for tab in tabs:
+                tab.close()
+        return True
+
+    wait_until(three_tabs_in_step, 60, "three tabs in step on one replica", interval=0.5)
+    wait_logged(stack, agents[-1], count=3)
+    assert len(upstreams_by_agent(stack)[agents[-1]]) == 1
+
+
+def test_kill_9_during_a_turn_loses_nothing_acknowledged(stack: Stack, postgres: LocalPostgres) -> None:
+    token, sid = session_for(stack)
+    agent = f"victim-{uuid.uuid4().hex}"
+    ws, ready = open_tab(stack.ws_url, token, sid, agent=agent)
+    victim = serving_replica(stack, postgres, sid)
+    acknowledged: list[str] = []
+    seqs = [ready["data"]["seq"]]
+    for i in range(3):
+        ws.send(add_op(f"ack{i}", i))
+        frame = recv(ws)
+        assert frame["type"] == "tree_update"
+        acknowledged.append(frame["data"]["delta"]["node"]["id"])
+        seqs.append(frame["seq"])
+    ws.send(json.dumps({"type": "user_prompt", "data": {"prompt": "Add 'X1', 'X2', 'X3' and 'X4' under root"}}))
+    while True:  # kill while the turn streams: after its first stored change
+        frame = recv(ws)
+        seqs.append(frame.get("seq", seqs[-1]))
+        if frame["type"] == "tree_update":
+            acknowledged.append(frame["data"]["delta"]["node"]["id"])
+            break
+    stack.apis[victim].stop(signal.SIGKILL)
+    with contextlib.suppress(ConnectionClosed, TimeoutError):
+        while True:  # frames already in flight still count as acknowledged
+            frame = recv(ws, 5)
+            seqs.append(frame.get("seq", seqs[-1]))
+            if frame["type"] == "tree_update":
+                acknowledged.append(frame["data"]["delta"]["node"]["id"])
+    ws.close()
+    try:
+        resumed, again = resume_through_nginx(stack, token, sid, max(seqs))
+        try:
+            tree_ids = [n["id"] for n in again["data"]["initial_tree"]["children"]]
+            assert set(acknowledged) <= set(tree_ids), (acknowledged, tree_ids)
+            assert again["data"]["seq"] >= max(seqs)  # seq never goes back
+            resumed.send(add_op("after", again["data"]["rev"]))
+            frame = recv(resumed)
+            assert frame["type"] == "tree_update" and frame["seq"] > max(seqs)
+        finally:
+            resumed.close()
+        revs = [rev for rev, _ in stored_log(postgres, stack, sid)]
+        assert revs == sorted(set(revs))
+    finally:
+        stack.start_replica(victim)
+    stack.wait_ready()
+
+
+def test_a_paused_replica_cannot_commit_after_losing_its_lease(stack: Stack, postgres: LocalPostgres) -> None:
+    token, sid = session_for(stack)
+    paused_index = 0
+    other = 1
+    tab_a, ready = open_tab(replica_ws(stack, paused_index), token, sid)
+    tab_a.send(add_op("before", ready["data"]["rev"]))
+    assert recv(tab_a)["type"] == "tree_update"
+    proc = stack.apis[paused_index].proc
+    assert proc is not None
+    group = proc.pid
+    os.killpg(group, signal.SIGSTOP)
+    try:
+        tab_a.send(add_op("from-paused", 1))  # waits in the socket: the paused replica's pending commit
+        tab_b, ready_b = open_tab(replica_ws(stack, other), token, sid)  # takes over once the lease ran out
+        tab_b.send(add_op("from-new-owner", ready_b["data"]["rev"]))
+        assert recv(tab_b)["type"] == "tree_update"
+    finally:
+        os.killpg(group, signal.SIGCONT)
+    assert close_code(tab_a) == 1012
+    tab_b.send(json.dumps({"type": "resync", "data": {}}))
+    snapshot = recv(tab_b)
+    tab_b.close()
+    assert [n["id"] for n in snapshot["data"]["tree"]["children"]] == ["before", "from-new-owner"]
+    assert [node for _, node in stored_log(postgres, stack, sid)] == ["before", "from-new-owner"]
+    assert [rev for rev, _ in stored_log(postgres, stack, sid)] == [1, 2]  # one line of history, no fork
+
+
+def test_a_rest_delete_on_one_replica_closes_the_tabs_on_another(stack: Stack) -> None:
+    token, sid = session_for(stack)
+    tab, _ = open_tab(replica_ws(stack, 2), token, sid)
+    r = httpx.delete(stack.replica_url(0) + f"/api/sessions/{sid}", headers={"Authorization": f"Bearer {token}"},
+                     trust_env=False, timeout=10)
+    assert r.status_code == 204
+    assert close_code(tab, timeout=10) == 1000
+    tab.close()
+
+
+def test_a_rest_rename_on_one_replica_reaches_the_owner(stack: Stack) -> None:
+    token, sid = session_for(stack)
+    tab, _ = open_tab(replica_ws(stack, 2), token, sid)
+    auth = {"Authorization": f"Bearer {token}"}
+    try:
+        r = httpx.patch(stack.replica_url(1) + f"/api/sessions/{sid}", json={"title": "Renamed elsewhere"},
+                        headers=auth, trust_env=False, timeout=10)
+        assert r.status_code == 200
+        owner_view = lambda: httpx.get(stack.replica_url(2) + f"/api/sessions/{sid}", headers=auth,  # noqa: E731
+                                       trust_env=False, timeout=10).json()["title"] == "Renamed elsewhere"
+        wait_until(owner_view, 10, "the owner's live title")
+    finally:
+        tab.close()
