@@ -355,7 +355,7 @@ class LiveSession:
         try:
             await self.store.add_proposal(self.id, proposal)
         except Exception as exc:
-            log.error("could not store a proposal in session %s: %s", self.id, storage_cause(exc))
+            log_storage_failure(log, "could not store a proposal in session %s", self.id, exc=exc)
             raise StorageError() from exc
         self.proposals[proposal.id] = proposal
         await self._publish("proposal", {"proposal": self._proposal_data(proposal)}, end.frame_id)
@@ -637,7 +637,7 @@ class LiveSession:
                 try:
                     await self.store.resolve_proposal(self.id, proposal_id, outcome)
                 except Exception as exc:
-                    log.error("could not resolve a proposal in session %s: %s", self.id, storage_cause(exc))
+                    log_storage_failure(log, "could not resolve a proposal in session %s", self.id, exc=exc)
                     raise StorageError() from exc
             del self.proposals[proposal_id]
             self.decided.add(proposal_id)
