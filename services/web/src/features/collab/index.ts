@@ -13,3 +13,4 @@ export {
   type Selector,
 } from './model/collab-reducer'
 export { describeDelta, nameLookup, nodeAt, pathIds, prerequisites, targetId } from './model/proposal'
+export { proposalOverlay, type RowChange } from './model/overlay'
