@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useReducer, useRef, useState } from 'react'
+import { useCallback, useEffect, useMemo, useReducer, useRef, useState } from 'react'
 import { useMatch, useNavigate } from 'react-router'
 import { useQueryClient } from '@tanstack/react-query'
 import { toast } from 'sonner'
@@ -7,7 +7,16 @@ import { Badge } from '@/components/ui/badge'
 import { Button } from '@/components/ui/button'
 import { useLogout, useMe } from '@/features/auth'
 import { ChatPanel, chatReducer, initialChatState } from '@/features/chat'
-import { canEdit, collabReducer, initialCollabState, PresenceAvatars, typingText } from '@/features/collab'
+import {
+  canEdit,
+  collabReducer,
+  initialCollabState,
+  PresenceAvatars,
+  proposalOverlay,
+  selectionsOf,
+  targetId,
+  typingText,
+} from '@/features/collab'
 import { HistoryPanel } from '@/features/history'
 import { ReviewModeSwitch, SessionsSidebar, sessionsKeys } from '@/features/sessions'
 import { TreePanel, useTreeFeed, type TreeOp } from '@/features/tree'
@@ -19,6 +28,7 @@ import { ConnectionBadge } from '../components/connection-badge'
 import { ProposalArea } from '../components/proposal-area'
 import { useProposalSelection } from '../components/use-proposal-selection'
 import { useCollabFrames } from './use-collab-frames'
+import { useSelectionPresence } from './use-selection-presence'
 
 /** How long Stop waits for the turn's end before freeing the composer anyway. */
 const STOP_GRACE_MS = 3000
@@ -42,7 +52,7 @@ export function DashboardRoute() {
   const [collab, dispatchCollab] = useReducer(collabReducer, initialCollabState)
   const [historyOpen, setHistoryOpen] = useState(false)
   /** Nodes a hovered history entry touched (the tree highlights them). */
-  const [_historyHighlight, setHistoryHighlight] = useState<string[] | null>(null)
+  const [historyHighlight, setHistoryHighlight] = useState<string[] | null>(null)
   const stopTimer = useRef<ReturnType<typeof setTimeout> | null>(null)
 
   const client = useSessionSocket({
@@ -142,12 +152,25 @@ export function DashboardRoute() {
   const onRedo = useCallback(() => void client.send('redo', {}), [client])
   const validateOp = useCallback((delta: Delta) => client.validate(delta), [client])
   const onReconnect = useCallback(() => client.reconnectNow(), [client])
+  const onSelect = useSelectionPresence(client)
   const onTyping = useCallback((typing: boolean) => void client.send('presence_update', { typing }), [client])
   const onReviewModeChanged = useCallback((on: boolean) => dispatchCollab({ type: 'review_mode', on }), [])
 
   const activeId = session.sessionId ?? routeId
   const myName = me.data?.username ?? null
   const editable = canEdit(collab.role)
+  // Per-row decorations of the tree, rebuilt only when what they show changes.
+  const rings = useMemo(() => selectionsOf(collab.users, myName), [collab.users, myName])
+  const overlay = useMemo(
+    () => proposalOverlay(collab.proposals, proposals.selectedOf, feed.tree),
+    [collab.proposals, proposals.selectedOf, feed.tree],
+  )
+  const hoveredChange = proposals.hovered
+  const emphasis = useMemo(() => {
+    if (historyHighlight) return historyHighlight
+    const delta = hoveredChange?.proposal.deltas[hoveredChange.index]
+    return delta ? [targetId(delta)] : null
+  }, [historyHighlight, hoveredChange])
 
   return (
     <div className="flex h-dvh flex-col">
@@ -243,6 +266,12 @@ export function DashboardRoute() {
             validate={validateOp}
             onUndo={onUndo}
             onRedo={onRedo}
+            readOnly={!editable}
+            onSelect={onSelect}
+            emphasis={emphasis}
+            rings={rings}
+            changes={overlay}
+            onToggleChange={proposals.toggle}
             className="min-h-0 flex-1 p-3"
           />
           </div>

@@ -12,5 +12,14 @@ export {
   type CollabState,
   type Selector,
 } from './model/collab-reducer'
-export { describeDelta, nameLookup, nodeAt, pathIds, prerequisites, targetId } from './model/proposal'
+export {
+  describeDelta,
+  nameLookup,
+  nodeAt,
+  pathIds,
+  prerequisites,
+  targetId,
+  withoutDependents,
+  withPrerequisites,
+} from './model/proposal'
 export { proposalOverlay, type RowChange } from './model/overlay'
