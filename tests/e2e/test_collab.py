@@ -108,6 +108,10 @@ def node(page: Page, value: str) -> Locator:
     return page.get_by_role("tree", name="Object tree").get_by_role("treeitem", name=value, exact=True)
 
 
+def tree_checkbox(page: Page, change: str) -> Locator:
+    return page.get_by_role("tree", name="Object tree").get_by_role("checkbox", name=f"Accept: {change}")
+
+
 def proposal(page: Page) -> Locator:
     return page.get_by_role("region", name=f"Proposal from {EDITOR.username}")
 
@@ -179,6 +183,14 @@ def test_the_viewer_cannot_edit(people: People) -> None:
     expect(viewer.get_by_role("switch", name="Review mode")).to_have_count(0)
 
 
+def test_a_selection_shows_as_a_ring_for_the_others(people: People) -> None:
+    node(people.owner, "Project").click()
+    for page in (people.editor, people.viewer):
+        expect(node(page, "Project")).to_have_attribute("title", f"Selected by {OWNER.username}")
+    node(people.owner, "Root").click()
+    expect(node(people.viewer, "Project")).not_to_have_attribute("title", re.compile("Selected by"))
+
+
 def test_the_editors_typing_shows(people: People) -> None:
     people.editor.get_by_label("Message").fill("add")
     for page in (people.owner, people.viewer):
@@ -204,6 +216,10 @@ def test_review_mode_turns_the_editors_prompt_into_a_proposal(people: People) ->
         expect(node(page, "Design")).to_have_count(0)
     # The viewer sees it but cannot decide.
     expect(proposal(people.viewer).get_by_role("button", name="Accept all")).to_have_count(0)
+    # The tree shows it as a diff: the added nodes under their parent, each with its checkbox.
+    for page in (owner, people.viewer):
+        expect(node(page, "Project")).to_have_attribute("data-proposal", "added added added")
+        expect(tree_checkbox(page, "Add 'Launch' under 'Project'")).to_be_checked()
 
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     owner.screenshot(path=str(SCREENSHOT))
@@ -212,7 +228,9 @@ def test_review_mode_turns_the_editors_prompt_into_a_proposal(people: People) ->
 
 def test_the_owner_accepts_part_of_the_proposal(people: People) -> None:
     review = proposal(people.owner)
-    review.get_by_role("checkbox", name="Add 'Launch' under 'Project'").uncheck()
+    # Unticked in the tree's overlay: the review list follows.
+    tree_checkbox(people.owner, "Add 'Launch' under 'Project'").uncheck()
+    expect(review.get_by_role("checkbox", name="Add 'Launch' under 'Project'")).not_to_be_checked()
     review.get_by_role("button", name=re.compile(r"^Accept selected")).click()
     for page in (people.owner, people.editor, people.viewer):
         expect(node(page, "Design")).to_be_visible(timeout=TURN_TIMEOUT)
