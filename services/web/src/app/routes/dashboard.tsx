@@ -162,7 +162,8 @@ export function DashboardRoute() {
   // Per-row decorations of the tree, rebuilt only when what they show changes.
   const rings = useMemo(() => selectionsOf(collab.users, myName), [collab.users, myName])
   const overlay = useMemo(
-    () => proposalOverlay(collab.proposals, proposals.selectedOf, feed.tree),
+    // No proposal (the usual case): nothing built, the tree keeps its empty default.
+    () => (collab.proposals.length ? proposalOverlay(collab.proposals, proposals.selectedOf, feed.tree) : undefined),
     [collab.proposals, proposals.selectedOf, feed.tree],
   )
   const hoveredChange = proposals.hovered
