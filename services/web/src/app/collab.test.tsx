@@ -94,6 +94,14 @@ describe('the dashboard in a shared session', () => {
     expect(sock.sentOfType('presence_update')).toEqual([])
   })
 
+  it('follows a role change the owner makes while we are here (presence carries it)', async () => {
+    const { sock } = await openAs('viewer')
+    expect(screen.queryByRole('textbox', { name: 'Message' })).not.toBeInTheDocument()
+    act(() => sock.receive(presence([{ username: 'olive', role: 'editor' }])))
+    expect(await screen.findByRole('textbox', { name: 'Message' })).toBeInTheDocument()
+    expect(screen.getByText('Editor')).toBeInTheDocument()
+  })
+
   it('lets an editor accept part of a proposal, then shows the outcome in the chat', async () => {
     const { sock } = await openAs('editor')
     act(() => sock.receive({ type: 'proposal', data: { proposal }, seq: 11 }))

@@ -158,7 +158,9 @@ export function DashboardRoute() {
 
   const activeId = session.sessionId ?? routeId
   const myName = me.data?.username ?? null
-  const editable = canEdit(collab.role)
+  // The owner may change our role while we are here: the next presence frame carries it.
+  const role = collab.users.find((u) => u.username === myName)?.role ?? collab.role
+  const editable = canEdit(role)
   // Per-row decorations of the tree, rebuilt only when what they show changes.
   const rings = useMemo(() => selectionsOf(collab.users, myName), [collab.users, myName])
   const overlay = useMemo(
@@ -198,12 +200,12 @@ export function DashboardRoute() {
         />
         <div className="ml-auto flex items-center gap-2">
           <PresenceAvatars users={collab.users} me={myName} />
-          {collab.role === 'owner' && activeId ? (
+          {role === 'owner' && activeId ? (
             <ReviewModeSwitch sessionId={activeId} on={collab.reviewMode} onChanged={onReviewModeChanged} />
           ) : (
             collab.reviewMode && <Badge variant="warning">Review mode</Badge>
           )}
-          {collab.role !== 'owner' && <Badge variant="outline">{collab.role === 'viewer' ? 'Viewer' : 'Editor'}</Badge>}
+          {role !== 'owner' && <Badge variant="outline">{role === 'viewer' ? 'Viewer' : 'Editor'}</Badge>}
           <Button
             variant="ghost"
             size="sm"
