@@ -82,6 +82,20 @@ describe('the dashboard in a shared session', () => {
     expect(sock.sentOfType('presence_update').map((f) => f.data)).toEqual([{ typing: true }])
   })
 
+  it('tells the others which node this tab selected, and rings theirs', async () => {
+    const { sock } = await openAs('editor')
+    const user = userEvent.setup()
+    await user.click(screen.getByRole('treeitem', { name: 'Project' }))
+    await user.click(screen.getByRole('treeitem', { name: 'Root' }))
+    await user.click(screen.getByRole('treeitem', { name: 'Project' }))
+    await waitFor(() =>
+      expect(sock.sentOfType('presence_update').map((f) => f.data)).toContainEqual({ selected: 'p' }),
+    )
+    // Others' selections show as rings.
+    act(() => sock.receive(presence([{ username: 'eddie', selected: 'p' }])))
+    expect(screen.getByRole('treeitem', { name: 'Project' })).toHaveAttribute('title', 'Selected by eddie')
+  })
+
   it('gives a viewer a read-only session: no composer, no decisions', async () => {
     const { sock } = await openAs('viewer', { proposals: [proposal] })
     expect(screen.getByText('Viewer')).toBeInTheDocument()
