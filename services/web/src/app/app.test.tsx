@@ -9,8 +9,8 @@ import { AppProvider } from './provider'
 import { routes } from './router'
 
 const sessions = [
-  { session_id: 's1', title: 'Groceries', updated_at: '2025-01-02T10:00:00Z', node_count: 3 },
-  { session_id: 's0', title: 'Older', updated_at: '2025-01-01T10:00:00Z', node_count: 1 },
+  { session_id: 's1', title: 'Groceries', updated_at: '2025-01-02T10:00:00Z', node_count: 3, role: 'owner', owner: 'alice' },
+  { session_id: 's0', title: 'Older', updated_at: '2025-01-01T10:00:00Z', node_count: 1, role: 'owner', owner: 'alice' },
 ]
 
 function renderApp(path: string) {

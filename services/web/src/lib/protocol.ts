@@ -11,6 +11,7 @@ import type {
   ClientFrame,
   MoveDelta,
   Node,
+  PresenceUser,
   ReasoningData,
   RemoveDelta,
   ServerFrame,
@@ -18,11 +19,16 @@ import type {
 } from './generated/protocol'
 
 export type {
+  ActorData,
   AddDelta,
   AssistantInfo,
   ChatMessageData,
   ClientFrame,
+  ConflictInfo,
   MoveDelta,
+  PresenceUser,
+  ProposalData,
+  ProposalResolvedData,
   ReasoningData,
   RemoveDelta,
   ServerFrame,
@@ -58,6 +64,9 @@ export type ClientData<T extends ClientFrameType> = Extract<ClientFrame, { type:
 
 export type ServerFrameType = ServerFrame['type']
 
+/** A user's role in a session (`session_ready.role`, `presence.users[].role`). */
+export type Role = PresenceUser['role']
+
 /** One stored chat message (`chat_history`), the same shape as a `chat_message` frame's data. */
 export type HistoryMessage = ChatMessageData
 
@@ -72,6 +81,9 @@ const SERVER_TYPES: ReadonlySet<string> = new Set<ServerFrameType>([
   'chat_message',
   'error',
   'pong',
+  'presence',
+  'proposal',
+  'proposal_resolved',
 ])
 
 /**

@@ -9,7 +9,8 @@
  *   (0.5 s) and `maxDelayMs` (10 s), reset once the owner says the session is
  *   ready (`markReady`); `reconnectNow` skips the rest of a wait;
  * - close code 1008 (bad token): one retry with a forced token refresh, then
- *   'offline';
+ *   'offline'; 1008 with reason `access revoked` (the owner removed us from a
+ *   shared session): 'offline' at once, no retry ('revoked');
  * - pings every 30 s once ready; a link silent for a whole interval after a
  *   ping is considered dead and replaced;
  * - frames sent before the session is ready are queued (oldest dropped past
@@ -21,7 +22,7 @@ import { parseServerFrame, type ClientFrame, type ServerFrame } from './protocol
 import type { InitSessionData } from './generated/protocol'
 
 export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'offline'
-export type OfflineReason = 'auth' | 'stopped'
+export type OfflineReason = 'auth' | 'stopped' | 'revoked'
 
 /** The subset of the DOM WebSocket the transport uses. */
 export interface SocketLike {
@@ -78,6 +79,8 @@ export const RECONNECT_MIN_DELAY_MS = 500
 export const RECONNECT_MAX_DELAY_MS = 10_000
 const OPEN = 1
 const CLOSE_POLICY = 1008
+/** The close reason of a socket whose user was removed from the shared session (docs/protocol.md §15.1). */
+export const REVOKED_REASON = 'access revoked'
 const CLOSE_NORMAL = 1000
 const CLOSE_DEAD_LINK = 4000
 
@@ -281,17 +284,22 @@ export class SocketTransport {
     }
     socket.onclose = (ev) => {
       if (gen !== this.generation) return
-      this.handleClose(ev.code)
+      this.handleClose(ev.code, ev.reason)
     }
   }
 
-  private handleClose(code: number): void {
+  private handleClose(code: number, reason?: string): void {
     const wasReady = this.ready
     this.clearPing()
     this.socket = null
     this.ready = false
     this.handlers.onLinkLost()
     if (!this.started) return
+    if (code === CLOSE_POLICY && reason === REVOKED_REASON) {
+      // Not a token problem: a new token would only be refused with 404.
+      this.goOffline('revoked')
+      return
+    }
     if (code === CLOSE_POLICY) {
       if (this.authRetried && !wasReady) {
         this.goOffline('auth')

@@ -236,6 +236,28 @@ describe('SessionSocket', () => {
     expect(events).toContainEqual({ type: 'auth_failed' })
   })
 
+  it('on 1008 "access revoked" goes offline at once, without asking for a token again', async () => {
+    const { client, getToken, events } = makeClient()
+    client.start()
+    await flush()
+    FakeSocket.last.open()
+    FakeSocket.last.receive(ready('s1'))
+    FakeSocket.last.serverClose(1008, 'access revoked')
+    await vi.advanceTimersByTimeAsync(60_000)
+    expect(FakeSocket.instances).toHaveLength(1)
+    expect(getToken).toHaveBeenCalledTimes(1)
+    expect(client.getSnapshot()).toMatchObject({ state: 'offline', offlineReason: 'revoked' })
+    expect(events).toContainEqual({ type: 'access_revoked', sessionId: 's1' })
+    expect(events).not.toContainEqual({ type: 'auth_failed' })
+
+    // Leaving for another session connects again.
+    client.switchSession(null)
+    await flush()
+    expect(FakeSocket.instances).toHaveLength(2)
+    FakeSocket.last.open()
+    expect(FakeSocket.last.sent[0]!.data).not.toHaveProperty('session_id')
+  })
+
   it('goes offline when there is no token (logged out)', async () => {
     const { client } = makeClient({ getToken: vi.fn(async () => null) })
     client.start()

@@ -47,7 +47,11 @@ export interface SessionSocketOptions extends TransportOptions {
 export type FrameListener = (frame: ServerFrame) => void
 
 const MISDIRECTED = 421
-export type SessionEvent = SyncEvent | { type: 'auth_failed' }
+export type SessionEvent =
+  | SyncEvent
+  | { type: 'auth_failed' }
+  /** The owner removed us from this shared session (close 1008 `access revoked`): offline, no retry. */
+  | { type: 'access_revoked'; sessionId: string | null }
 
 export class SessionSocket {
   private readonly transport: SocketTransport
@@ -71,7 +75,10 @@ export class SessionSocket {
     this.transport = new SocketTransport(options, {
       initData: () => this.sync.initData(),
       onFrame: (frame) => this.handleFrame(frame),
-      onState: (state, offlineReason) => this.update({ state, offlineReason }),
+      onState: (state, offlineReason) => {
+        this.update({ state, offlineReason })
+        if (offlineReason === 'revoked') this.emit({ type: 'access_revoked', sessionId: this.snapshot.sessionId })
+      },
       onLinkLost: () => this.sync.linkLost(),
       onAuthFailed: () => this.emit({ type: 'auth_failed' }),
     })
@@ -120,13 +127,17 @@ export class SessionSocket {
 
   /**
    * Attach to another session (null: the user's most recent one). Resets the
-   * tree, seq and queue and reconnects at once. No-op for the current session.
+   * tree, seq and queue and reconnects at once (also after access to the last
+   * one was revoked). No-op for the current session.
    */
   switchSession(sessionId: string | null): void {
     if (sessionId === this.snapshot.sessionId) return
+    // Removed from the last session: offline there, but free to open another one.
+    const revoked = this.snapshot.state === 'offline' && this.snapshot.offlineReason === 'revoked'
     this.batch(() => {
       this.sync.switchTo(sessionId)
-      this.transport.restart()
+      if (revoked) this.transport.start()
+      else this.transport.restart()
     })
   }
 

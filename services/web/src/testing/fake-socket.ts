@@ -47,9 +47,9 @@ export class FakeSocket implements SocketLike {
     this.onmessage?.({ data: JSON.stringify(frame) })
   }
 
-  serverClose(code: number): void {
+  serverClose(code: number, reason?: string): void {
     this.readyState = 3
-    this.onclose?.({ code })
+    this.onclose?.({ code, reason })
   }
 
   sentOfType(type: string) {

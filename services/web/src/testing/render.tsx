@@ -15,7 +15,7 @@ export function renderWithClient(ui: ReactElement, client = createTestQueryClien
   return { client, ...render(ui, { wrapper }) }
 }
 
-/** A fetch stub answering by "METHOD path"; records every call. */
+/** A fetch stub answering by "METHOD path" (query strings included or not); records every call. */
 export function mockFetch(
   handlers: Record<string, (init: RequestInit | undefined, url: string) => Response | Promise<Response>>,
 ) {
@@ -24,7 +24,8 @@ export function mockFetch(
     const url = typeof input === 'string' ? input : input instanceof URL ? input.pathname : input.url
     const method = (init?.method ?? 'GET').toUpperCase()
     calls.push({ method, url, init })
-    const handler = handlers[`${method} ${url}`]
+    // "GET /path" also answers "GET /path?query" (the handler gets the whole url).
+    const handler = handlers[`${method} ${url}`] ?? handlers[`${method} ${url.split('?')[0]}`]
     if (!handler) return json({ detail: 'Not Found' }, 404)
     return handler(init, url)
   }

@@ -19,8 +19,8 @@ const VARIANTS = {
 
 export interface ConnectionBadgeProps {
   state: ConnectionState
-  /** Why the socket is offline ('auth': no token was accepted; 'stopped': on purpose). */
-  offlineReason?: 'auth' | 'stopped' | null
+  /** Why the socket is offline ('auth': no token was accepted; 'stopped': on purpose; 'revoked': removed from a shared session). */
+  offlineReason?: 'auth' | 'stopped' | 'revoked' | null
   /** Shown as "Reconnect now" while waiting to reconnect, or offline for want of a token. */
   onReconnect?: () => void
   className?: string

@@ -1,18 +1,34 @@
-import { useCallback, useEffect, useReducer, useRef, useState } from 'react'
+import { useCallback, useEffect, useMemo, useReducer, useRef, useState } from 'react'
 import { useMatch, useNavigate } from 'react-router'
 import { useQueryClient } from '@tanstack/react-query'
 import { toast } from 'sonner'
-import { LogOutIcon, PanelLeftIcon, TreeDeciduousIcon } from 'lucide-react'
+import { HistoryIcon, LogOutIcon, PanelLeftIcon, TreeDeciduousIcon } from 'lucide-react'
+import { Badge } from '@/components/ui/badge'
 import { Button } from '@/components/ui/button'
 import { useLogout, useMe } from '@/features/auth'
 import { ChatPanel, chatReducer, initialChatState } from '@/features/chat'
-import { SessionsSidebar, sessionsKeys } from '@/features/sessions'
+import {
+  canEdit,
+  collabReducer,
+  initialCollabState,
+  PresenceAvatars,
+  proposalOverlay,
+  selectionsOf,
+  targetId,
+  typingText,
+} from '@/features/collab'
+import { HistoryPanel } from '@/features/history'
+import { ReviewModeSwitch, SessionsSidebar, sessionsKeys } from '@/features/sessions'
 import { TreePanel, useTreeFeed, type TreeOp } from '@/features/tree'
 import { auth } from '@/lib/auth'
 import type { Delta } from '@/lib/protocol'
 import { useSessionStatus, useSessionSocket } from '@/lib/use-session-socket'
 import { cn } from '@/lib/utils'
 import { ConnectionBadge } from '../components/connection-badge'
+import { ProposalArea } from '../components/proposal-area'
+import { useProposalSelection } from '../components/use-proposal-selection'
+import { useCollabFrames } from './use-collab-frames'
+import { useSelectionPresence } from './use-selection-presence'
 
 /** How long Stop waits for the turn's end before freeing the composer anyway. */
 const STOP_GRACE_MS = 3000
@@ -33,6 +49,10 @@ export function DashboardRoute() {
     () => typeof window.matchMedia !== 'function' || window.matchMedia('(min-width: 768px)').matches,
   )
   const [chat, dispatch] = useReducer(chatReducer, initialChatState)
+  const [collab, dispatchCollab] = useReducer(collabReducer, initialCollabState)
+  const [historyOpen, setHistoryOpen] = useState(false)
+  /** Nodes a hovered history entry touched (the tree highlights them). */
+  const [historyHighlight, setHistoryHighlight] = useState<string[] | null>(null)
   const stopTimer = useRef<ReturnType<typeof setTimeout> | null>(null)
 
   const client = useSessionSocket({
@@ -43,6 +63,8 @@ export function DashboardRoute() {
   const session = useSessionStatus(client)
   // The tree, at most once per animation frame.
   const feed = useTreeFeed(client)
+  useCollabFrames(client, dispatchCollab)
+  const proposals = useProposalSelection(collab.proposals)
 
   // Frames → chat state, toasts, and fresher session list.
   useEffect(() => {
@@ -70,6 +92,10 @@ export function DashboardRoute() {
       if (e.type === 'session_error') {
         toast.error(e.code === 404 ? 'That session does not exist (any more).' : e.message)
         navigate('/', { replace: true })
+      } else if (e.type === 'access_revoked') {
+        toast.error('Your access to this session was removed by its owner.', { duration: 10_000 })
+        void queryClient.invalidateQueries({ queryKey: sessionsKeys.list() })
+        navigate('/', { replace: true })
       } else if (e.type === 'auth_failed' && auth.getState().status === 'authenticated') {
         toast.error('The live connection was refused. Reload the page or log in again.')
       }
@@ -85,6 +111,7 @@ export function DashboardRoute() {
     if (client.getSnapshot().sessionId === routeId) return
     client.switchSession(routeId)
     dispatch({ type: 'reset' })
+    dispatchCollab({ type: 'reset' })
   }, [client, routeId])
 
   // "/" attached to the most recent session (or a new one): show its address.
@@ -125,8 +152,28 @@ export function DashboardRoute() {
   const onRedo = useCallback(() => void client.send('redo', {}), [client])
   const validateOp = useCallback((delta: Delta) => client.validate(delta), [client])
   const onReconnect = useCallback(() => client.reconnectNow(), [client])
+  const onSelect = useSelectionPresence(client)
+  const onTyping = useCallback((typing: boolean) => void client.send('presence_update', { typing }), [client])
+  const onReviewModeChanged = useCallback((on: boolean) => dispatchCollab({ type: 'review_mode', on }), [])
 
   const activeId = session.sessionId ?? routeId
+  const myName = me.data?.username ?? null
+  // The owner may change our role while we are here: the next presence frame carries it.
+  const role = collab.users.find((u) => u.username === myName)?.role ?? collab.role
+  const editable = canEdit(role)
+  // Per-row decorations of the tree, rebuilt only when what they show changes.
+  const rings = useMemo(() => selectionsOf(collab.users, myName), [collab.users, myName])
+  const overlay = useMemo(
+    // No proposal (the usual case): nothing built, the tree keeps its empty default.
+    () => (collab.proposals.length ? proposalOverlay(collab.proposals, proposals.selectedOf, feed.tree) : undefined),
+    [collab.proposals, proposals.selectedOf, feed.tree],
+  )
+  const hoveredChange = proposals.hovered
+  const emphasis = useMemo(() => {
+    if (historyHighlight) return historyHighlight
+    const delta = hoveredChange?.proposal.deltas[hoveredChange.index]
+    return delta ? [targetId(delta)] : null
+  }, [historyHighlight, hoveredChange])
 
   return (
     <div className="flex h-dvh flex-col">
@@ -152,7 +199,26 @@ export function DashboardRoute() {
           className="ml-2"
         />
         <div className="ml-auto flex items-center gap-2">
-          {me.data && <span className="hidden text-sm text-muted-foreground sm:inline">{me.data.username}</span>}
+          <PresenceAvatars users={collab.users} me={myName} />
+          {role === 'owner' && activeId ? (
+            <ReviewModeSwitch sessionId={activeId} on={collab.reviewMode} onChanged={onReviewModeChanged} />
+          ) : (
+            collab.reviewMode && <Badge variant="warning">Review mode</Badge>
+          )}
+          {role !== 'owner' && <Badge variant="outline">{role === 'viewer' ? 'Viewer' : 'Editor'}</Badge>}
+          <Button
+            variant="ghost"
+            size="sm"
+            aria-pressed={historyOpen}
+            onClick={() => {
+              setHistoryOpen((o) => !o)
+              setHistoryHighlight(null)
+            }}
+          >
+            <HistoryIcon aria-hidden />
+            History
+          </Button>
+          {myName && <span className="hidden text-sm text-muted-foreground sm:inline">{myName}</span>}
           <Button
             variant="ghost"
             size="sm"
@@ -182,7 +248,18 @@ export function DashboardRoute() {
             canSend={session.state !== 'offline'}
             onSend={onSend}
             onStop={onStop}
+            onTyping={editable ? onTyping : undefined}
+            typingNote={typingText(collab.users, myName)}
+            readOnly={!editable}
             className={cn('flex min-h-[60vh] flex-col p-3 md:min-h-0 md:w-2/5 md:border-r')}
+          />
+          <div className="flex min-h-0 min-w-0 flex-1 flex-col md:w-3/5">
+          <ProposalArea
+            client={client}
+            tree={feed.tree}
+            canDecide={editable}
+            selection={proposals}
+            className="px-3 pt-3"
           />
           <TreePanel
             tree={feed.tree}
@@ -192,8 +269,22 @@ export function DashboardRoute() {
             validate={validateOp}
             onUndo={onUndo}
             onRedo={onRedo}
-            className="p-3 md:w-3/5"
+            readOnly={!editable}
+            onSelect={onSelect}
+            emphasis={emphasis}
+            rings={rings}
+            changes={overlay}
+            onToggleChange={proposals.toggle}
+            className="min-h-0 flex-1 p-3"
           />
+          </div>
+          {historyOpen && activeId && (
+            <HistoryPanel
+              sessionId={activeId}
+              onHighlight={setHistoryHighlight}
+              className="max-h-80 shrink-0 border-t p-3 md:max-h-none md:w-72 md:border-t-0 md:border-l"
+            />
+          )}
         </main>
       </div>
     </div>

@@ -1,4 +1,4 @@
-export { ChatPanel, MAX_PROMPT, type ChatPanelProps } from './components/chat-panel'
+export { ChatPanel, MAX_PROMPT, TYPING_IDLE_MS, type ChatPanelProps } from './components/chat-panel'
 export {
   chatReducer,
   initialChatState,
@@ -6,4 +6,5 @@ export {
   type ChatMessage,
   type ChatState,
   type DebugEntry,
+  type ProposalNote,
 } from './model/chat-reducer'

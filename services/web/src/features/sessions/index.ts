@@ -1,4 +1,7 @@
-export { SessionsSidebar, sessionTitle, type SessionsSidebarProps } from './components/sessions-sidebar'
+export { SessionsSidebar, type SessionsSidebarProps } from './components/sessions-sidebar'
+export { ShareDialog } from './components/share-dialog'
+export { ReviewModeSwitch, type ReviewModeSwitchProps } from './components/review-mode-switch'
+export { sessionTitle } from './components/session-title'
 export {
   sessionsKeys,
   sessionsQueryOptions,
@@ -7,6 +10,9 @@ export {
   useCreateSession,
   useRenameSession,
   useDeleteSession,
+  useMembers,
+  useSetReviewMode,
+  type Member,
   type SessionSummary,
   type SessionState,
 } from './api/sessions'

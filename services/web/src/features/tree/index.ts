@@ -8,3 +8,4 @@ export {
   matchesFilter,
   type TreeOp,
 } from './model/tree-ops'
+export type { RowChange, RowRing } from './model/decorations'

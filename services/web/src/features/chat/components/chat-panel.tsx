@@ -1,4 +1,4 @@
-import { useId, useState, type FormEvent, type KeyboardEvent } from 'react'
+import { useEffect, useId, useRef, useState, type FormEvent, type KeyboardEvent } from 'react'
 import { SendIcon, SquareIcon } from 'lucide-react'
 import { Button } from '@/components/ui/button'
 import { Label } from '@/components/ui/label'
@@ -11,6 +11,8 @@ import { DebugList } from './debug-list'
 import { MessageList } from './message-list'
 
 export const MAX_PROMPT = 4000
+/** Typing stops counting after this long without a keystroke. */
+export const TYPING_IDLE_MS = 2000
 
 export interface ChatPanelProps {
   state: ChatState
@@ -18,11 +20,63 @@ export interface ChatPanelProps {
   canSend: boolean
   onSend: (prompt: string) => void
   onStop: () => void
+  /**
+   * The user started (true) or stopped (false) typing: called on changes only, so
+   * one keystroke after another sends nothing new; false after TYPING_IDLE_MS
+   * without a keystroke, on send, on leaving the field and on unmount.
+   */
+  onTyping?: (typing: boolean) => void
+  /** "alice is typing…" (shown above the composer), or null. */
+  typingNote?: string | null
+  /** A viewer's chat: the conversation without a composer. */
+  readOnly?: boolean
   className?: string
 }
 
-export function ChatPanel({ state, canSend, onSend, onStop, className }: ChatPanelProps) {
+/** Turns keystrokes into typing true/false transitions (debounced by TYPING_IDLE_MS). */
+function useTypingSignal(onTyping: ((typing: boolean) => void) | undefined) {
+  const typing = useRef(false)
+  const timer = useRef<ReturnType<typeof setTimeout> | null>(null)
+  const callback = useRef(onTyping)
+  useEffect(() => {
+    callback.current = onTyping
+  }, [onTyping])
+
+  const stop = () => {
+    if (timer.current) clearTimeout(timer.current)
+    timer.current = null
+    if (!typing.current) return
+    typing.current = false
+    callback.current?.(false)
+  }
+  const keystroke = () => {
+    if (!typing.current) {
+      typing.current = true
+      callback.current?.(true)
+    }
+    if (timer.current) clearTimeout(timer.current)
+    timer.current = setTimeout(stop, TYPING_IDLE_MS)
+  }
+  const stopRef = useRef(stop)
+  useEffect(() => {
+    stopRef.current = stop
+  })
+  useEffect(() => () => stopRef.current(), [])
+  return { keystroke, stop }
+}
+
+export function ChatPanel({
+  state,
+  canSend,
+  onSend,
+  onStop,
+  onTyping,
+  typingNote = null,
+  readOnly = false,
+  className,
+}: ChatPanelProps) {
   const [draft, setDraft] = useState('')
+  const typing = useTypingSignal(onTyping)
   const inputId = useId()
   const prompt = draft.trim()
   const disabled = state.busy || !canSend || !prompt || prompt.length > MAX_PROMPT
@@ -30,6 +84,7 @@ export function ChatPanel({ state, canSend, onSend, onStop, className }: ChatPan
   function submit(e?: FormEvent) {
     e?.preventDefault()
     if (disabled) return
+    typing.stop()
     onSend(prompt)
     setDraft('')
   }
@@ -49,6 +104,14 @@ export function ChatPanel({ state, canSend, onSend, onStop, className }: ChatPan
       </TabsList>
       <TabsContent value="chat" className="flex min-h-0 flex-col gap-2">
         <MessageList messages={state.messages} />
+        <p aria-live="polite" className="min-h-4 px-1 text-xs text-muted-foreground italic">
+          {typingNote}
+        </p>
+        {readOnly ? (
+          <p role="note" className="rounded-md border px-3 py-2 text-sm text-muted-foreground">
+            You are a viewer of this session: you can follow along, not prompt or edit.
+          </p>
+        ) : (
         <form onSubmit={submit} className="flex flex-col gap-2">
           <Label htmlFor={inputId} className="sr-only">
             Message
@@ -56,7 +119,12 @@ export function ChatPanel({ state, canSend, onSend, onStop, className }: ChatPan
           <Textarea
             id={inputId}
             value={draft}
-            onChange={(e) => setDraft(e.target.value)}
+            onChange={(e) => {
+              setDraft(e.target.value)
+              if (e.target.value) typing.keystroke()
+              else typing.stop()
+            }}
+            onBlur={typing.stop}
             onKeyDown={onKeyDown}
             placeholder={`${state.assistant?.name === 'offline' ? 'Tell the offline assistant what to change' : 'Ask the assistant'}… (Enter to send, Shift+Enter for a new line)`}
             rows={3}
@@ -77,6 +145,7 @@ export function ChatPanel({ state, canSend, onSend, onStop, className }: ChatPan
             </Button>
           </div>
         </form>
+        )}
       </TabsContent>
       <TabsContent value="debug" className="min-h-0 overflow-y-auto">
         <DebugList entries={state.debug} />

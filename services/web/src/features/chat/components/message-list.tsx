@@ -2,7 +2,7 @@ import { useEffect, useRef } from 'react'
 import { ChevronRightIcon } from 'lucide-react'
 import { Collapsible, CollapsibleContent, CollapsibleTrigger } from '@/components/ui/collapsible'
 import { cn } from '@/lib/utils'
-import type { ChatMessage, Truncation } from '../model/chat-reducer'
+import type { ChatMessage, ProposalNote, Truncation } from '../model/chat-reducer'
 import { Markdown } from './markdown'
 
 export function MessageList({ messages }: { messages: ChatMessage[] }) {
@@ -46,7 +46,32 @@ const TRUNCATION_NOTES: Record<Truncation, string> = {
   content_filter: "The answer was cut short by the provider's content filter.",
 }
 
+function ProposalItem({ note }: { note: ProposalNote }) {
+  return (
+    <li className="flex flex-col items-start gap-1" data-role="proposal">
+      <div
+        role="note"
+        aria-label="Proposal"
+        className="max-w-[92%] rounded-lg border border-amber-500/50 bg-amber-500/5 px-3 py-2 text-sm"
+      >
+        {note.summary && (
+          <p>
+            <span className="font-medium">
+              Proposal ({note.count} {note.count === 1 ? 'change' : 'changes'}, {note.author}):
+            </span>{' '}
+            {note.summary}
+          </p>
+        )}
+        <p className={cn('text-xs', note.outcome ? 'text-foreground' : 'text-muted-foreground')}>
+          {note.outcome ?? 'Waiting for review'}
+        </p>
+      </div>
+    </li>
+  )
+}
+
 function MessageItem({ message: m }: { message: ChatMessage }) {
+  if (m.proposal) return <ProposalItem note={m.proposal} />
   const isUser = m.role === 'user'
   return (
     <li

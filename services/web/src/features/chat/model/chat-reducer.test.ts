@@ -41,3 +41,20 @@ describe('chatReducer: a prompt sent while disconnected', () => {
     expect(texts(chatReducer(online, frame({ type: 'chat_history', data: { messages: [] } })))).toEqual([])
   })
 })
+
+describe('outcomeText', () => {
+  it('words every kind of decision', async () => {
+    const { outcomeText } = await import('./chat-reducer')
+    const base = { proposal_id: 'p', decided_by: 'olive', conflicts: [] }
+    expect(outcomeText({ ...base, accepted: [0, 1], rejected: [] })).toBe('Accepted by olive: all 2 changes')
+    expect(outcomeText({ ...base, accepted: [], rejected: [0, 1] })).toBe('Rejected by olive')
+    expect(outcomeText({ ...base, accepted: [1], rejected: [0] })).toBe('Accepted 1 of 2 changes by olive; 1 rejected')
+  })
+
+  it('adds a proposal listed again by session_ready only once', () => {
+    const p = { id: 'p1', base_rev: 0, author: { username: 'e', via: 'assistant' }, summary: 'S', deltas: [], status: 'open' }
+    let s = chatReducer(initialChatState, frame({ type: 'proposal', data: { proposal: p } }))
+    s = chatReducer(s, frame({ type: 'session_ready', data: { session_id: 's', proposals: [p] } }))
+    expect(s.messages.filter((m) => m.proposal?.id === 'p1')).toHaveLength(1)
+  })
+})

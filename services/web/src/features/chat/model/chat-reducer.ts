@@ -7,6 +7,8 @@ import {
   reasoningText,
   type AssistantInfo,
   type HistoryMessage,
+  type ProposalData,
+  type ProposalResolvedData,
   type ServerFrame,
 } from '@/lib/protocol'
 
@@ -29,6 +31,17 @@ export interface ChatMessage {
   pending?: boolean
   /** Correlation id of a prompt we sent. */
   clientId?: string
+  /** A proposal of the assistant (review mode): the message shows its summary, then its outcome. */
+  proposal?: ProposalNote
+}
+
+export interface ProposalNote {
+  id: string
+  author: string
+  summary: string
+  count: number
+  /** Set by `proposal_resolved`: "Accepted 2 of 3 changes (alice)…". */
+  outcome?: string
 }
 
 export type Truncation = 'length' | 'content_filter'
@@ -111,6 +124,40 @@ function patchAt(messages: ChatMessage[], index: number, patch: Partial<ChatMess
   return out
 }
 
+function proposalMessage(note: ProposalNote): ChatMessage {
+  return { key: nextKey(), role: 'assistant', text: '', reasoning: [], streaming: false, proposal: note }
+}
+
+/** The proposal's message: added once (a replay or a session_ready listing it again changes nothing). */
+function withProposal(state: ChatState, p: ProposalData | undefined): ChatState {
+  if (!p || state.messages.some((m) => m.proposal?.id === p.id)) return state
+  const note: ProposalNote = { id: p.id, author: p.author.username, summary: p.summary, count: p.deltas.length }
+  // It comes before the turn's final answer: the running answer stays last (it is still being written).
+  const last = state.messages[state.messages.length - 1]
+  const at = last && last.role === 'assistant' && last.streaming ? state.messages.length - 1 : state.messages.length
+  const messages = [...state.messages.slice(0, at), proposalMessage(note), ...state.messages.slice(at)]
+  return { ...state, messages }
+}
+
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`
+
+/** "Accepted 2 of 3 changes (by alice); 1 rejected; 1 conflict: …". */
+export function outcomeText(d: ProposalResolvedData): string {
+  const total = d.accepted.length + d.rejected.length + d.conflicts.length
+  const by = d.decided_by ? ` by ${d.decided_by}` : ''
+  const head =
+    d.accepted.length === 0 && d.conflicts.length === 0
+      ? `Rejected${by}`
+      : d.rejected.length === 0 && d.conflicts.length === 0
+        ? `Accepted${by}: all ${plural(total, 'change')}`
+        : `Accepted ${d.accepted.length} of ${plural(total, 'change')}${by}`
+  const parts = [head]
+  if (d.rejected.length && d.accepted.length + d.conflicts.length > 0) parts.push(`${d.rejected.length} rejected`)
+  if (d.conflicts.length)
+    parts.push(`${plural(d.conflicts.length, 'conflict')}: ${d.conflicts.map((c) => c.message).join('; ')}`)
+  return parts.join('; ')
+}
+
 export function chatReducer(state: ChatState, action: ChatAction): ChatState {
   switch (action.type) {
     case 'reset':
@@ -149,9 +196,16 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
 
 function onFrame(state: ChatState, frame: ServerFrame): ChatState {
   switch (frame.type) {
-    case 'session_ready':
+    case 'session_ready': {
       // A (re)connection: a turn still running shows itself by its next frames.
-      return { ...state, busy: state.messages.some((m) => m.awaiting), assistant: readAssistant(frame.data.assistant) }
+      let next: ChatState = {
+        ...state,
+        busy: state.messages.some((m) => m.awaiting),
+        assistant: readAssistant(frame.data.assistant),
+      }
+      for (const p of frame.data.proposals ?? []) next = withProposal(next, p)
+      return next
+    }
     case 'chat_history': {
       const raw = Array.isArray(frame.data.messages) ? frame.data.messages : []
       const messages = raw.map(fromHistory).filter((m): m is ChatMessage => m !== null)
@@ -200,6 +254,21 @@ function onFrame(state: ChatState, frame: ServerFrame): ChatState {
           truncated: truncationOf(d.truncated),
         }),
       }
+    }
+    case 'proposal':
+      return withProposal(state, frame.data.proposal)
+    case 'proposal_resolved': {
+      const d = frame.data
+      const outcome = outcomeText(d)
+      if (!state.messages.some((m) => m.proposal?.id === d.proposal_id)) {
+        // Proposed before this tab's history began: the outcome stands alone.
+        const note: ProposalNote = { id: d.proposal_id, author: '', summary: '', count: 0, outcome }
+        return { ...state, messages: [...state.messages, proposalMessage(note)] }
+      }
+      const messages = state.messages.map((m) =>
+        m.proposal?.id === d.proposal_id ? { ...m, proposal: { ...m.proposal, outcome } } : m,
+      )
+      return { ...state, messages }
     }
     case 'debug': {
       const entry: DebugEntry = {

@@ -17,10 +17,15 @@ export type SessionState = Omit<Schemas['SessionState'], 'tree' | 'history'> & {
   history: HistoryMessage[]
 }
 
+/** A member of a shared session (`GET …/members`; the owner is listed first with role `owner`). */
+export type Member = Schemas['Member']
+export type MemberRole = Schemas['MemberAdd']['role']
+
 export const sessionsKeys = {
   all: ['sessions'] as const,
   list: () => [...sessionsKeys.all, 'list'] as const,
   detail: (id: string) => [...sessionsKeys.all, 'detail', id] as const,
+  members: (id: string) => [...sessionsKeys.all, 'members', id] as const,
 }
 
 export const sessionsQueryOptions = () =>
@@ -57,7 +62,7 @@ export function useRenameSession() {
   const qc = useQueryClient()
   return useMutation({
     mutationFn: ({ id, title }: { id: string; title: string }) =>
-      apiFetch<SessionSummary>(`/api/sessions/${encodeURIComponent(id)}`, {
+      apiFetch<Schemas['SessionPatched']>(`/api/sessions/${encodeURIComponent(id)}`, {
         method: 'PATCH',
         json: { title } satisfies Schemas['SessionPatch'],
       }),
@@ -73,5 +78,56 @@ export function useDeleteSession() {
       qc.removeQueries({ queryKey: sessionsKeys.detail(id) })
       return qc.invalidateQueries({ queryKey: sessionsKeys.list() })
     },
+  })
+}
+
+/** The owner turns review mode on or off (`PATCH /api/sessions/{id}` `{review_mode}`). */
+export function useSetReviewMode() {
+  const qc = useQueryClient()
+  return useMutation({
+    mutationFn: ({ id, on }: { id: string; on: boolean }) =>
+      apiFetch<Schemas['SessionPatched']>(`/api/sessions/${encodeURIComponent(id)}`, {
+        method: 'PATCH',
+        json: { review_mode: on } satisfies Schemas['SessionPatch'],
+      }),
+    onSuccess: (_data, { id }) => qc.invalidateQueries({ queryKey: sessionsKeys.detail(id) }),
+  })
+}
+
+const membersPath = (id: string, username?: string) =>
+  `/api/sessions/${encodeURIComponent(id)}/members${username === undefined ? '' : `/${encodeURIComponent(username)}`}`
+
+export function useMembers(id: string) {
+  return useQuery({
+    queryKey: sessionsKeys.members(id),
+    queryFn: ({ signal }) => apiFetch<Member[]>(membersPath(id), { signal }),
+  })
+}
+
+export function useAddMember(id: string) {
+  const qc = useQueryClient()
+  return useMutation({
+    mutationFn: (body: Schemas['MemberAdd']) => apiFetch<Member>(membersPath(id), { method: 'POST', json: body }),
+    onSuccess: () => qc.invalidateQueries({ queryKey: sessionsKeys.members(id) }),
+  })
+}
+
+export function useChangeMemberRole(id: string) {
+  const qc = useQueryClient()
+  return useMutation({
+    mutationFn: ({ username, role }: { username: string; role: MemberRole }) =>
+      apiFetch<Member>(membersPath(id, username), {
+        method: 'PATCH',
+        json: { role } satisfies Schemas['MemberRolePatch'],
+      }),
+    onSuccess: () => qc.invalidateQueries({ queryKey: sessionsKeys.members(id) }),
+  })
+}
+
+export function useRemoveMember(id: string) {
+  const qc = useQueryClient()
+  return useMutation({
+    mutationFn: (username: string) => apiFetch<void>(membersPath(id, username), { method: 'DELETE' }),
+    onSuccess: () => qc.invalidateQueries({ queryKey: sessionsKeys.members(id) }),
   })
 }

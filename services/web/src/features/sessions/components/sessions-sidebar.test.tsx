@@ -6,12 +6,18 @@ import { auth } from '@/lib/auth'
 import { json, mockFetch, renderWithClient } from '@/testing/render'
 import { SessionsSidebar } from './sessions-sidebar'
 
-let list = [
-  { session_id: 'a', title: 'Alpha', updated_at: '2025-01-01T00:00:00Z', node_count: 1 },
-  { session_id: 'b', title: null, updated_at: '2025-02-01T00:00:00Z', node_count: 4 },
+const own = { role: 'owner', owner: 'me' }
+const initialList = [
+  { session_id: 'a', title: 'Alpha', updated_at: '2025-01-01T00:00:00Z', node_count: 1, ...own },
+  { session_id: 'b', title: null, updated_at: '2025-02-01T00:00:00Z', node_count: 4, ...own },
+  { session_id: 'c', title: 'Carol plans', updated_at: '2025-03-01T00:00:00Z', node_count: 2, role: 'viewer', owner: 'carol' },
+  { session_id: 'd', title: 'Dan builds', updated_at: '2025-01-15T00:00:00Z', node_count: 7, role: 'editor', owner: 'dan' },
 ]
 
+let list = initialList
+
 beforeEach(() => {
+  list = initialList
   auth.setSession({ access_token: 'tok', expires_in: 1800 })
 })
 afterEach(() => {
@@ -47,7 +53,9 @@ describe('SessionsSidebar', () => {
   it('lists sessions, most recent first, with the open one marked', async () => {
     setup()
     const nav = screen.getByRole('navigation', { name: 'Sessions' })
-    const links = await within(nav).findAllByRole('link')
+    await within(nav).findAllByRole('link')
+    const mine = within(nav).getAllByRole('list')[0]!
+    const links = within(mine).getAllByRole('link')
     expect(links.map((l) => l.textContent)).toEqual([
       expect.stringContaining('Untitled session'),
       expect.stringContaining('Alpha'),
@@ -75,5 +83,36 @@ describe('SessionsSidebar', () => {
     await user.click(within(dialog).getByRole('button', { name: 'Delete' }))
     await waitFor(() => expect(onDeleted).toHaveBeenCalledWith('b'))
     await waitFor(() => expect(screen.queryByRole('link', { name: /Untitled/ })).not.toBeInTheDocument())
+  })
+})
+
+describe('SessionsSidebar: shared sessions', () => {
+  it('lists sessions shared with me apart, with their owner and my role', async () => {
+    setup()
+    const shared = await screen.findByRole('list', { name: 'Shared with me' })
+    const links = within(shared).getAllByRole('link')
+    expect(links.map((l) => l.textContent)).toEqual([
+      expect.stringContaining('Carol plans'),
+      expect.stringContaining('Dan builds'),
+    ])
+    expect(links[0]).toHaveTextContent('carol · viewer')
+    expect(links[1]).toHaveTextContent('dan · editor')
+    expect(within(shared).queryByRole('link', { name: /Alpha/ })).not.toBeInTheDocument()
+  })
+
+  it('offers Share and Delete to the owner only, nothing to a viewer', async () => {
+    const { user } = setup()
+    await screen.findByRole('list', { name: 'Shared with me' })
+    expect(screen.queryByRole('button', { name: 'Actions for Carol plans' })).not.toBeInTheDocument()
+
+    await user.click(screen.getByRole('button', { name: 'Actions for Dan builds' }))
+    expect(await screen.findByRole('menuitem', { name: 'Rename' })).toBeInTheDocument()
+    expect(screen.queryByRole('menuitem', { name: 'Share' })).not.toBeInTheDocument()
+    expect(screen.queryByRole('menuitem', { name: 'Delete' })).not.toBeInTheDocument()
+    await user.keyboard('{Escape}')
+
+    await user.click(screen.getByRole('button', { name: 'Actions for Alpha' }))
+    await user.click(await screen.findByRole('menuitem', { name: 'Share' }))
+    expect(await screen.findByRole('dialog', { name: 'Share session' })).toBeInTheDocument()
   })
 })

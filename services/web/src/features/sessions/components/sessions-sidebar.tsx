@@ -1,7 +1,7 @@
 import { useId, useState, type FormEvent } from 'react'
 import { Link } from 'react-router'
 import { toast } from 'sonner'
-import { MoreHorizontalIcon, PencilIcon, PlusIcon, Trash2Icon } from 'lucide-react'
+import { MoreHorizontalIcon, PencilIcon, PlusIcon, Share2Icon, Trash2Icon } from 'lucide-react'
 import { Button } from '@/components/ui/button'
 import {
   Dialog,
@@ -27,6 +27,8 @@ import {
   useSessions,
   type SessionSummary,
 } from '../api/sessions'
+import { sessionTitle } from './session-title'
+import { ShareDialog } from './share-dialog'
 
 export interface SessionsSidebarProps {
   activeId: string | null
@@ -38,9 +40,6 @@ export interface SessionsSidebarProps {
   id?: string
 }
 
-export function sessionTitle(s: Pick<SessionSummary, 'title'>): string {
-  return s.title?.trim() || 'Untitled session'
-}
 
 const rtf = typeof Intl !== 'undefined' ? new Intl.RelativeTimeFormat(undefined, { numeric: 'auto' }) : null
 
@@ -64,9 +63,11 @@ function errorText(err: unknown): string {
 export function SessionsSidebar({ activeId, onCreated, onDeleted, className, id }: SessionsSidebarProps) {
   const sessions = useSessions()
   const create = useCreateSession()
-  const [renaming, setRenaming] = useState<SessionSummary | null>(null)
-  const [deleting, setDeleting] = useState<SessionSummary | null>(null)
+  const [action, setAction] = useState<SessionAction | null>(null)
   const headingId = useId()
+  const own = sessions.data?.filter((s) => s.role === 'owner') ?? []
+  const shared = sessions.data?.filter((s) => s.role !== 'owner') ?? []
+  const close = () => setAction(null)
 
   return (
     <nav id={id} aria-labelledby={headingId} className={cn('flex min-h-0 flex-col gap-2', className)}>
@@ -105,63 +106,102 @@ export function SessionsSidebar({ activeId, onCreated, onDeleted, className, id 
         {sessions.data && sessions.data.length === 0 && (
           <p className="px-2 py-1 text-sm text-muted-foreground">No sessions yet.</p>
         )}
-        <ul className="flex flex-col gap-0.5">
-          {sessions.data?.map((s) => {
-            const active = s.session_id === activeId
-            const title = sessionTitle(s)
-            return (
-              <li key={s.session_id} className="group relative">
-                <Link
-                  to={`/sessions/${encodeURIComponent(s.session_id)}`}
-                  aria-current={active ? 'page' : undefined}
-                  className={cn(
-                    'flex flex-col rounded-md px-2 py-1.5 pr-9 text-sm outline-none hover:bg-accent focus-visible:ring-[3px] focus-visible:ring-ring/50',
-                    active && 'bg-accent font-medium text-accent-foreground',
-                  )}
-                >
-                  <span className="truncate">{title}</span>
-                  <span className="text-xs font-normal text-muted-foreground">
-                    {s.node_count} {s.node_count === 1 ? 'node' : 'nodes'}
-                    {s.updated_at ? ` · ${relativeTime(s.updated_at)}` : ''}
-                  </span>
-                </Link>
-                <DropdownMenu>
-                  <DropdownMenuTrigger asChild>
-                    <Button
-                      variant="ghost"
-                      size="icon-sm"
-                      className="absolute top-1.5 right-1"
-                      aria-label={`Actions for ${title}`}
-                    >
-                      <MoreHorizontalIcon aria-hidden />
-                    </Button>
-                  </DropdownMenuTrigger>
-                  <DropdownMenuContent align="end">
-                    <DropdownMenuItem onSelect={() => setRenaming(s)}>
-                      <PencilIcon aria-hidden /> Rename
-                    </DropdownMenuItem>
-                    <DropdownMenuItem variant="destructive" onSelect={() => setDeleting(s)}>
-                      <Trash2Icon aria-hidden /> Delete
-                    </DropdownMenuItem>
-                  </DropdownMenuContent>
-                </DropdownMenu>
-              </li>
-            )
-          })}
-        </ul>
+        <SessionList sessions={own} activeId={activeId} onAction={setAction} />
+        {shared.length > 0 && (
+          <>
+            <h3 className="px-2 pt-3 pb-1 text-xs font-semibold text-muted-foreground uppercase">Shared with me</h3>
+            <SessionList sessions={shared} activeId={activeId} onAction={setAction} label="Shared with me" />
+          </>
+        )}
       </div>
-      {renaming && <RenameDialog session={renaming} onClose={() => setRenaming(null)} />}
-      {deleting && (
+      {action?.kind === 'rename' && <RenameDialog session={action.session} onClose={close} />}
+      {action?.kind === 'share' && <ShareDialog session={action.session} onClose={close} />}
+      {action?.kind === 'delete' && (
         <DeleteDialog
-          session={deleting}
-          onClose={() => setDeleting(null)}
+          session={action.session}
+          onClose={close}
           onDeleted={(id) => {
-            setDeleting(null)
+            close()
             onDeleted(id)
           }}
         />
       )}
     </nav>
+  )
+}
+
+interface SessionAction {
+  kind: 'rename' | 'share' | 'delete'
+  session: SessionSummary
+}
+
+function SessionList({
+  sessions,
+  activeId,
+  onAction,
+  label,
+}: {
+  sessions: SessionSummary[]
+  activeId: string | null
+  onAction: (action: SessionAction) => void
+  label?: string
+}) {
+  return (
+    <ul aria-label={label} className="flex flex-col gap-0.5">
+      {sessions.map((s) => {
+        const active = s.session_id === activeId
+        const title = sessionTitle(s)
+        const isOwner = s.role === 'owner'
+        return (
+          <li key={s.session_id} className="group relative">
+            <Link
+              to={`/sessions/${encodeURIComponent(s.session_id)}`}
+              aria-current={active ? 'page' : undefined}
+              className={cn(
+                'flex flex-col rounded-md px-2 py-1.5 pr-9 text-sm outline-none hover:bg-accent focus-visible:ring-[3px] focus-visible:ring-ring/50',
+                active && 'bg-accent font-medium text-accent-foreground',
+              )}
+            >
+              <span className="truncate">{title}</span>
+              <span className="text-xs font-normal text-muted-foreground">
+                {isOwner ? '' : `${s.owner} · ${s.role} · `}
+                {s.node_count} {s.node_count === 1 ? 'node' : 'nodes'}
+                {s.updated_at ? ` · ${relativeTime(s.updated_at)}` : ''}
+              </span>
+            </Link>
+            {s.role !== 'viewer' && (
+              <DropdownMenu>
+                <DropdownMenuTrigger asChild>
+                  <Button
+                    variant="ghost"
+                    size="icon-sm"
+                    className="absolute top-1.5 right-1"
+                    aria-label={`Actions for ${title}`}
+                  >
+                    <MoreHorizontalIcon aria-hidden />
+                  </Button>
+                </DropdownMenuTrigger>
+                <DropdownMenuContent align="end">
+                  {isOwner && (
+                    <DropdownMenuItem onSelect={() => onAction({ kind: 'share', session: s })}>
+                      <Share2Icon aria-hidden /> Share
+                    </DropdownMenuItem>
+                  )}
+                  <DropdownMenuItem onSelect={() => onAction({ kind: 'rename', session: s })}>
+                    <PencilIcon aria-hidden /> Rename
+                  </DropdownMenuItem>
+                  {isOwner && (
+                    <DropdownMenuItem variant="destructive" onSelect={() => onAction({ kind: 'delete', session: s })}>
+                      <Trash2Icon aria-hidden /> Delete
+                    </DropdownMenuItem>
+                  )}
+                </DropdownMenuContent>
+              </DropdownMenu>
+            )}
+          </li>
+        )
+      })}
+    </ul>
   )
 }
 

@@ -5,6 +5,7 @@ import { cn } from '@/lib/utils'
 import type { TreeChangeInfo } from '../hooks/use-tree-feed'
 import { useTreeRows, type TreeRows } from '../hooks/use-tree-rows'
 import { treeKeyHandler, useUndoShortcuts } from '../hooks/use-tree-shortcuts'
+import { NO_CHANGES, NO_RINGS, type RowChange, type RowRing } from '../model/decorations'
 import { ancestorsOf, parentRow, pathAt } from '../model/row-model'
 import {
   addChildDelta,
@@ -35,6 +36,18 @@ export interface TreePanelProps {
   validate?: (delta: Delta) => string | null
   onUndo: () => void
   onRedo: () => void
+  /** A viewer's tree: browse, filter, export; no edits, no undo. */
+  readOnly?: boolean
+  /** The focused node changed (null: none), e.g. to tell the others through presence. */
+  onSelect?: (id: string | null) => void
+  /** Nodes to highlight while it is set (a hovered history entry). */
+  emphasis?: readonly string[] | null
+  /** Other people's selections, by node id. */
+  rings?: ReadonlyMap<string, readonly RowRing[]>
+  /** An open proposal's changes, by the node id whose row shows them. */
+  changes?: ReadonlyMap<string, readonly RowChange[]>
+  /** A change's checkbox on a row was (un)ticked. */
+  onToggleChange?: (proposalId: string, index: number, on: boolean) => void
   className?: string
 }
 
@@ -42,6 +55,7 @@ const HIGHLIGHT_MS = 1600
 /** Typing pauses shorter than this are one filter run; an empty filter applies at once. */
 const FILTER_DEBOUNCE_MS = 100
 const EMPTY: ReadonlySet<string> = new Set()
+const noop = () => {}
 
 function useDebounced(value: string, ms: number): string {
   const [applied, setApplied] = useState(value)
@@ -74,6 +88,12 @@ export const TreePanel = memo(function TreePanel({
   validate,
   onUndo,
   onRedo,
+  readOnly = false,
+  onSelect,
+  emphasis = null,
+  rings = NO_RINGS,
+  changes = NO_CHANGES,
+  onToggleChange,
   className,
 }: TreePanelProps) {
   const labelId = useId()
@@ -92,13 +112,14 @@ export const TreePanel = memo(function TreePanel({
   const pendingReveal = useRef<string | null>(null)
   const dragId = useRef<string | null>(null)
   // What the stable callbacks read: always the last committed render's values.
-  const now = useRef({ rows, rev, tree, onOp, validate, editingId })
+  const now = useRef({ rows, rev, tree, onOp, validate, editingId, readOnly, onToggleChange })
   useLayoutEffect(() => {
-    now.current = { rows, rev, tree, onOp, validate, editingId }
+    now.current = { rows, rev, tree, onOp, validate, editingId, readOnly, onToggleChange }
   })
 
   const actions = useMemo<RowActions>(() => {
     const send = (delta: Delta) => {
+      if (now.current.readOnly) return
       const problem = now.current.validate?.(delta)
       if (problem) toast.error(problem)
       else now.current.onOp({ delta, base_rev: now.current.rev })
@@ -115,13 +136,13 @@ export const TreePanel = memo(function TreePanel({
       toggle: (i) => now.current.rows.toggle(i),
       edit: (i) => {
         const node = now.current.rows.nodes[i]
-        if (!node) return
+        if (!node || now.current.readOnly) return
         focus(i)
         setEditingId(node.id)
       },
       addChild: (i) => {
         const r = now.current.rows
-        if (!r.nodes[i]) return
+        if (!r.nodes[i] || now.current.readOnly) return
         const { delta, id } = addChildDelta(pathAt(r.nodes, r.depths, i))
         pendingEdit.current = id
         if (r.expandedAt(i) === false) r.toggle(i)
@@ -168,10 +189,16 @@ export const TreePanel = memo(function TreePanel({
         dragId.current = null
         setDrop(null)
       },
+      toggleChange: (proposalId, index, on) => now.current.onToggleChange?.(proposalId, index, on),
     }
   }, [])
 
-  useUndoShortcuts(onUndo, onRedo)
+  useUndoShortcuts(readOnly ? noop : onUndo, readOnly ? noop : onRedo)
+
+  // Tell the others what this tab has selected.
+  useEffect(() => {
+    onSelect?.(focusedId)
+  }, [focusedId, onSelect])
 
   const onKeyDown = (e: KeyboardEvent<HTMLDivElement>) =>
     treeKeyHandler({
@@ -185,10 +212,11 @@ export const TreePanel = memo(function TreePanel({
     })(e)
 
   // Brief highlight of what the last update(s) changed.
-  const highlight = useMemo<ReadonlySet<string>>(
-    () => (lastChange && lastChange.version !== expiredVersion ? new Set(lastChange.ids) : EMPTY),
-    [lastChange, expiredVersion],
-  )
+  const highlight = useMemo<ReadonlySet<string>>(() => {
+    const recent = lastChange && lastChange.version !== expiredVersion ? lastChange.ids : []
+    if (!emphasis?.length) return recent.length ? new Set(recent) : EMPTY
+    return new Set([...recent, ...emphasis])
+  }, [lastChange, expiredVersion, emphasis])
   useEffect(() => {
     if (!lastChange || lastChange.ids.length === 0) return
     const version = lastChange.version
@@ -248,6 +276,7 @@ export const TreePanel = memo(function TreePanel({
       <TreeToolbar
         labelId={labelId}
         rev={rev}
+        readOnly={readOnly}
         hasTree={!!tree}
         canDelete={canDelete}
         filter={filter}
@@ -277,6 +306,9 @@ export const TreePanel = memo(function TreePanel({
             drop={drop}
             actions={actions}
             domPrefix={domPrefix}
+            readOnly={readOnly}
+            rings={rings}
+            changes={changes}
             onKeyDown={onKeyDown}
           />
         ) : (
@@ -284,7 +316,9 @@ export const TreePanel = memo(function TreePanel({
         )}
       </div>
       <p className="text-xs text-muted-foreground">
-        Arrows move · Enter or F2 renames · Insert adds a child · Delete removes · drag to move · Ctrl+Z / Ctrl+Shift+Z
+        {readOnly
+          ? 'Arrows move · you are a viewer: the tree is read-only'
+          : 'Arrows move · Enter or F2 renames · Insert adds a child · Delete removes · drag to move · Ctrl+Z / Ctrl+Shift+Z'}
       </p>
     </section>
   )

@@ -2,6 +2,7 @@ import { memo, useEffect, useRef, type DragEvent, type ReactNode } from 'react'
 import { ChevronDownIcon, ChevronRightIcon, PencilIcon, PlusIcon, Trash2Icon } from 'lucide-react'
 import type { TreeNode } from '@/lib/protocol'
 import { cn } from '@/lib/utils'
+import type { RowChange, RowRing } from '../model/decorations'
 
 export const ROW_HEIGHT = 32
 export const INDENT = 18
@@ -20,6 +21,8 @@ export interface RowActions {
   dragOver(index: number, position: DropPosition): void
   drop(index: number, position: DropPosition): void
   dragEnd(): void
+  /** A proposed change's checkbox on a row was (un)ticked. */
+  toggleChange(proposalId: string, index: number, on: boolean): void
 }
 
 export interface TreeRowProps {
@@ -34,6 +37,12 @@ export interface TreeRowProps {
   drop: DropPosition | null
   domId: string
   actions: RowActions
+  /** No edit affordances (a viewer): no row buttons, no drag, no inline editor. */
+  readOnly: boolean
+  /** Other people who have this node selected (a coloured ring). */
+  rings?: readonly RowRing[]
+  /** An open proposal's changes to this node (the diff overlay). */
+  changes?: readonly RowChange[]
 }
 
 function dropPosition(e: DragEvent<HTMLElement>, leafOrRoot: 'root' | 'any'): DropPosition {
@@ -57,8 +66,16 @@ export const TreeRow = memo(function TreeRow({
   drop,
   domId,
   actions,
+  readOnly,
+  rings,
+  changes,
 }: TreeRowProps) {
   const props = node.props ? Object.entries(node.props) : []
+  const removed = changes?.find((c) => c.kind === 'removed')
+  const moved = changes?.find((c) => c.kind === 'moved')
+  const updated = changes?.find((c) => c.kind === 'updated')
+  const added = changes?.filter((c) => c.kind === 'added')
+  const ring = rings?.[0]
   const propsId = `${domId}-props`
   const where = depth === 0 ? 'root' : 'any'
   return (
@@ -71,7 +88,9 @@ export const TreeRow = memo(function TreeRow({
       aria-label={node.value}
       aria-describedby={props.length ? propsId : undefined}
       data-highlight={lit || undefined}
-      draggable={depth > 0 && !editing}
+      data-proposal={changes ? changes.map((c) => c.kind).join(' ') : undefined}
+      title={rings ? `Selected by ${rings.map((r) => r.username).join(', ')}` : undefined}
+      draggable={!readOnly && depth > 0 && !editing}
       onClick={() => actions.focus(index)}
       onDragStart={(e) => {
         e.dataTransfer.effectAllowed = 'move'
@@ -87,7 +106,13 @@ export const TreeRow = memo(function TreeRow({
         actions.drop(index, dropPosition(e, where))
       }}
       onDragEnd={() => actions.dragEnd()}
-      style={{ top: index * ROW_HEIGHT, height: ROW_HEIGHT, paddingLeft: depth * INDENT }}
+      style={{
+        top: index * ROW_HEIGHT,
+        height: ROW_HEIGHT,
+        paddingLeft: depth * INDENT,
+        // Someone else's selection: a ring in their colour (the first, when several).
+        boxShadow: ring ? `inset 0 0 0 2px ${ring.color}` : undefined,
+      }}
       className={cn(
         'group absolute inset-x-0 flex cursor-default items-center gap-1 pr-2 text-sm transition-colors duration-700',
         'hover:bg-accent/60 aria-selected:bg-accent',
@@ -96,6 +121,7 @@ export const TreeRow = memo(function TreeRow({
         drop === 'inside' && 'bg-primary/10',
         drop === 'before' && 'shadow-[inset_0_2px_0_0_var(--color-primary)]',
         drop === 'after' && 'shadow-[inset_0_-2px_0_0_var(--color-primary)]',
+        moved && 'border border-dashed border-sky-500/70 opacity-60',
       )}
     >
       <span className="flex size-5 shrink-0 items-center justify-center">
@@ -117,8 +143,25 @@ export const TreeRow = memo(function TreeRow({
       {editing ? (
         <EditValue value={node.value} onDone={(v) => actions.submitEdit(index, v)} />
       ) : (
-        <span className="truncate" onDoubleClick={() => actions.edit(index)}>
+        <span
+          className={cn(
+            'truncate',
+            removed?.checked && 'text-red-600 line-through dark:text-red-400',
+            updated?.checked && 'text-muted-foreground line-through',
+          )}
+          onDoubleClick={() => actions.edit(index)}
+        >
           {node.value}
+        </span>
+      )}
+      {changes && !editing && (
+        <span className="flex min-w-0 shrink-0 items-center gap-1.5">
+          {removed && <ChangeBox change={removed} actions={actions} label="remove" tone="red" />}
+          {updated && <ChangeBox change={updated} actions={actions} label={`→ ${updated.detail}`} tone="amber" />}
+          {moved && <ChangeBox change={moved} actions={actions} label={moved.detail} tone="sky" />}
+          {added?.map((c) => (
+            <ChangeBox key={c.index} change={c} actions={actions} label={`+ ${c.detail}`} tone="green" />
+          ))}
         </span>
       )}
       {props.length > 0 && !editing && (
@@ -130,7 +173,7 @@ export const TreeRow = memo(function TreeRow({
           ))}
         </span>
       )}
-      {!editing && (
+      {!editing && !readOnly && (
         <span className="ml-auto hidden shrink-0 items-center gap-0.5 pl-2 group-hover:flex group-aria-selected:flex">
           <RowAction label={`Add child to ${node.value}`} onClick={() => actions.addChild(index)}>
             <PlusIcon className="size-3.5" />
@@ -148,6 +191,46 @@ export const TreeRow = memo(function TreeRow({
     </div>
   )
 })
+
+const TONES = {
+  green: 'border-emerald-600/50 bg-emerald-500/15 text-emerald-800 dark:text-emerald-300',
+  red: 'border-red-600/50 bg-red-500/10 text-red-700 dark:text-red-300',
+  amber: 'border-amber-600/50 bg-amber-500/15 text-amber-800 dark:text-amber-300',
+  sky: 'border-sky-600/50 bg-sky-500/10 text-sky-800 dark:text-sky-300',
+} as const
+
+/** One proposed change on a row: a chip in its colour with the change's checkbox. */
+function ChangeBox({
+  change,
+  actions,
+  label,
+  tone,
+}: {
+  change: RowChange
+  actions: RowActions
+  label: string
+  tone: keyof typeof TONES
+}) {
+  return (
+    <label
+      className={cn(
+        'flex max-w-48 items-center gap-1 rounded border px-1 text-xs',
+        TONES[tone],
+        !change.checked && 'opacity-60 line-through',
+      )}
+      onClick={(e) => e.stopPropagation()}
+    >
+      <input
+        type="checkbox"
+        aria-label={`Accept: ${change.description}`}
+        checked={change.checked}
+        onChange={(e) => actions.toggleChange(change.proposalId, change.index, e.target.checked)}
+        className="size-3 accent-emerald-600"
+      />
+      <span className="truncate">{label}</span>
+    </label>
+  )
+}
 
 function RowAction({ label, onClick, children }: { label: string; onClick: () => void; children: ReactNode }) {
   return (

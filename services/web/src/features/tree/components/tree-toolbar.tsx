@@ -17,6 +17,8 @@ import { Label } from '@/components/ui/label'
 export interface TreeToolbarProps {
   labelId: string
   rev: number
+  /** A viewer's toolbar: filter, expand/collapse and export only. */
+  readOnly: boolean
   hasTree: boolean
   canDelete: boolean
   filter: string
@@ -59,14 +61,24 @@ export const TreeToolbar = memo(function TreeToolbar(p: TreeToolbarProps) {
             Jump to change
           </Button>
         )}
-        <Button size="sm" variant="outline" onClick={p.onUndo} disabled={!p.hasTree} aria-keyshortcuts="Control+Z">
-          <Undo2Icon aria-hidden />
-          Undo
-        </Button>
-        <Button size="sm" variant="outline" onClick={p.onRedo} disabled={!p.hasTree} aria-keyshortcuts="Control+Shift+Z">
-          <Redo2Icon aria-hidden />
-          Redo
-        </Button>
+        {!p.readOnly && (
+          <>
+            <Button size="sm" variant="outline" onClick={p.onUndo} disabled={!p.hasTree} aria-keyshortcuts="Control+Z">
+              <Undo2Icon aria-hidden />
+              Undo
+            </Button>
+            <Button
+              size="sm"
+              variant="outline"
+              onClick={p.onRedo}
+              disabled={!p.hasTree}
+              aria-keyshortcuts="Control+Shift+Z"
+            >
+              <Redo2Icon aria-hidden />
+              Redo
+            </Button>
+          </>
+        )}
       </div>
       <div role="toolbar" aria-label="Tree tools" className="flex flex-wrap items-center gap-1.5">
         <Label htmlFor={filterId} className="sr-only">
@@ -85,18 +97,22 @@ export const TreeToolbar = memo(function TreeToolbar(p: TreeToolbarProps) {
         <span role="status" aria-label="Filter matches" className="text-xs text-muted-foreground empty:hidden">
           {matchText(p.matches)}
         </span>
-        <Button size="sm" variant="ghost" disabled={!p.hasTree} onClick={p.onAdd}>
-          <PlusIcon aria-hidden />
-          Add child
-        </Button>
-        <Button size="sm" variant="ghost" disabled={!p.hasTree} onClick={p.onRename}>
-          <PencilIcon aria-hidden />
-          Rename
-        </Button>
-        <Button size="sm" variant="ghost" disabled={!p.canDelete} onClick={p.onDelete}>
-          <Trash2Icon aria-hidden />
-          Delete
-        </Button>
+        {!p.readOnly && (
+          <>
+            <Button size="sm" variant="ghost" disabled={!p.hasTree} onClick={p.onAdd}>
+              <PlusIcon aria-hidden />
+              Add child
+            </Button>
+            <Button size="sm" variant="ghost" disabled={!p.hasTree} onClick={p.onRename}>
+              <PencilIcon aria-hidden />
+              Rename
+            </Button>
+            <Button size="sm" variant="ghost" disabled={!p.canDelete} onClick={p.onDelete}>
+              <Trash2Icon aria-hidden />
+              Delete
+            </Button>
+          </>
+        )}
         <Button size="icon-sm" variant="ghost" aria-label="Expand all" title="Expand all" onClick={p.onExpandAll}>
           <ChevronsUpDownIcon aria-hidden />
         </Button>

@@ -1,5 +1,6 @@
 import { useCallback, useImperativeHandle, useRef, useState, type KeyboardEvent, type Ref } from 'react'
 import type { TreeRows } from '../hooks/use-tree-rows'
+import type { RowChange, RowRing } from '../model/decorations'
 import { ROW_HEIGHT, TreeRow, type DropPosition, type RowActions } from './tree-row'
 
 const OVERSCAN = 8
@@ -23,6 +24,9 @@ export interface TreeViewProps {
   drop: { id: string; position: DropPosition } | null
   actions: RowActions
   domPrefix: string
+  readOnly: boolean
+  rings: ReadonlyMap<string, readonly RowRing[]>
+  changes: ReadonlyMap<string, readonly RowChange[]>
   onKeyDown: (e: KeyboardEvent<HTMLDivElement>) => void
   ref?: Ref<TreeViewHandle>
 }
@@ -33,7 +37,21 @@ export interface TreeViewProps {
  * on the tree element and `aria-activedescendant` names the focused row (the APG pattern that survives rows
  * being unmounted as they scroll away).
  */
-export function TreeView({ rows, height, focusedId, editingId, highlight, drop, actions, domPrefix, onKeyDown, ref }: TreeViewProps) {
+export function TreeView({
+  rows,
+  height,
+  focusedId,
+  editingId,
+  highlight,
+  drop,
+  actions,
+  domPrefix,
+  readOnly,
+  rings,
+  changes,
+  onKeyDown,
+  ref,
+}: TreeViewProps) {
   const scroller = useRef<HTMLDivElement>(null)
   const [scrollTop, setScrollTop] = useState(0)
   const count = rows.nodes.length
@@ -91,6 +109,9 @@ export function TreeView({ rows, height, focusedId, editingId, highlight, drop, 
         drop={drop && drop.id === node.id ? drop.position : null}
         domId={domId}
         actions={actions}
+        readOnly={readOnly}
+        rings={rings.get(node.id)}
+        changes={changes.get(node.id)}
       />,
     )
   }

@@ -1,0 +1,155 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { act, fireEvent, render, screen, waitFor, within } from '@testing-library/react'
+import userEvent from '@testing-library/user-event'
+import { createMemoryRouter, RouterProvider } from 'react-router'
+import { auth } from '@/lib/auth'
+import { FakeSocket, ready } from '@/testing/fake-socket'
+import { createTestQueryClient, json, mockFetch } from '@/testing/render'
+import { AppProvider } from './provider'
+import { routes } from './router'
+
+const tree = { id: 'root', value: 'Root', children: [{ id: 'p', value: 'Project', children: [] }] }
+
+function renderApp(path: string) {
+  const router = createMemoryRouter(routes, { initialEntries: [path] })
+  render(
+    <AppProvider queryClient={createTestQueryClient()}>
+      <RouterProvider router={router} />
+    </AppProvider>,
+  )
+  return router
+}
+
+/** Opens the app on session s1 with the given role; returns the socket once the session is ready. */
+async function openAs(role: 'owner' | 'editor' | 'viewer', extra: Record<string, unknown> = {}) {
+  const router = renderApp('/sessions/s1')
+  await waitFor(() => expect(FakeSocket.instances.length).toBeGreaterThan(0))
+  const sock = FakeSocket.last
+  act(() => sock.open())
+  const frame = ready('s1', 4, 10, tree)
+  act(() => sock.receive({ ...frame, data: { ...frame.data, role, owner: 'olive', ...extra } }))
+  await screen.findByRole('treeitem', { name: 'Project' })
+  return { sock, router }
+}
+
+const proposal = {
+  id: 'pr1',
+  base_rev: 4,
+  author: { username: 'eddie', via: 'assistant' },
+  summary: "Add 'Design', add 'Build'",
+  status: 'open',
+  deltas: [
+    { action: 'add', path: '/root/p/children', node: { id: 'd', value: 'Design', children: [] } },
+    { action: 'add', path: '/root/p/children', node: { id: 'b', value: 'Build', children: [] } },
+  ],
+}
+
+const presence = (users: Array<Record<string, unknown>>) => ({
+  type: 'presence',
+  data: { users: users.map((u) => ({ role: 'editor', tabs: 1, selected: null, typing: false, ...u })) },
+})
+
+beforeEach(() => {
+  FakeSocket.reset()
+  vi.stubGlobal('WebSocket', FakeSocket)
+  vi.stubGlobal(
+    'fetch',
+    mockFetch({
+      'GET /api/sessions': () =>
+        json([{ session_id: 's1', title: 'Plans', updated_at: '2025-01-02T10:00:00Z', node_count: 2, role: 'owner', owner: 'olive' }]),
+      'GET /api/auth/me': () => json({ id: 1, username: 'olive' }),
+    }).fn,
+  )
+  auth.setSession({ access_token: 'tok', expires_in: 1800 })
+})
+afterEach(() => {
+  vi.unstubAllGlobals()
+  auth.clear()
+})
+
+describe('the dashboard in a shared session', () => {
+  it('shows who is here and who is typing, and sends our own typing', async () => {
+    const { sock } = await openAs('owner')
+    act(() => sock.receive(presence([{ username: 'olive', role: 'owner' }, { username: 'eddie', typing: true }])))
+    const people = screen.getByRole('list', { name: 'People here' })
+    expect(within(people).getAllByRole('listitem').map((li) => li.getAttribute('aria-label'))).toEqual([
+      'olive (you), owner',
+      'eddie, editor, typing',
+    ])
+    expect(screen.getByText('eddie is typing…')).toBeInTheDocument()
+
+    fireEvent.change(screen.getByRole('textbox', { name: 'Message' }), { target: { value: 'add' } })
+    expect(sock.sentOfType('presence_update').map((f) => f.data)).toEqual([{ typing: true }])
+  })
+
+  it('tells the others which node this tab selected, and rings theirs', async () => {
+    const { sock } = await openAs('editor')
+    const user = userEvent.setup()
+    await user.click(screen.getByRole('treeitem', { name: 'Project' }))
+    await user.click(screen.getByRole('treeitem', { name: 'Root' }))
+    await user.click(screen.getByRole('treeitem', { name: 'Project' }))
+    await waitFor(() =>
+      expect(sock.sentOfType('presence_update').map((f) => f.data)).toContainEqual({ selected: 'p' }),
+    )
+    // Others' selections show as rings.
+    act(() => sock.receive(presence([{ username: 'eddie', selected: 'p' }])))
+    expect(screen.getByRole('treeitem', { name: 'Project' })).toHaveAttribute('title', 'Selected by eddie')
+  })
+
+  it('gives a viewer a read-only session: no composer, no decisions', async () => {
+    const { sock } = await openAs('viewer', { proposals: [proposal] })
+    expect(screen.getByText('Viewer')).toBeInTheDocument()
+    expect(screen.queryByRole('textbox', { name: 'Message' })).not.toBeInTheDocument()
+    const review = screen.getByRole('region', { name: 'Proposal from eddie' })
+    expect(within(review).queryByRole('button', { name: 'Accept all' })).not.toBeInTheDocument()
+    // No review mode switch for anyone but the owner.
+    expect(screen.queryByRole('switch', { name: 'Review mode' })).not.toBeInTheDocument()
+    act(() => sock.receive(presence([{ username: 'vic', role: 'viewer' }])))
+    expect(sock.sentOfType('presence_update')).toEqual([])
+  })
+
+  it('follows a role change the owner makes while we are here (presence carries it)', async () => {
+    const { sock } = await openAs('viewer')
+    expect(screen.queryByRole('textbox', { name: 'Message' })).not.toBeInTheDocument()
+    act(() => sock.receive(presence([{ username: 'olive', role: 'editor' }])))
+    expect(await screen.findByRole('textbox', { name: 'Message' })).toBeInTheDocument()
+    expect(screen.getByText('Editor')).toBeInTheDocument()
+  })
+
+  it('lets an editor accept part of a proposal, then shows the outcome in the chat', async () => {
+    const { sock } = await openAs('editor')
+    act(() => sock.receive({ type: 'proposal', data: { proposal }, seq: 11 }))
+    const review = screen.getByRole('region', { name: 'Proposal from eddie' })
+    expect(within(log()).getByRole('note', { name: 'Proposal' })).toHaveTextContent("Add 'Design', add 'Build'")
+
+    const user = userEvent.setup()
+    await user.click(within(review).getByRole('checkbox', { name: "Add 'Design' under 'Project'" }))
+    await user.click(within(review).getByRole('button', { name: /Accept selected/ }))
+    expect(sock.sentOfType('proposal_decision').map((f) => f.data)).toEqual([{ proposal_id: 'pr1', accept: [1] }])
+
+    act(() =>
+      sock.receive({
+        type: 'proposal_resolved',
+        data: { proposal_id: 'pr1', accepted: [1], rejected: [0], conflicts: [], decided_by: 'olive' },
+        seq: 12,
+      }),
+    )
+    expect(screen.queryByRole('region', { name: 'Proposal from eddie' })).not.toBeInTheDocument()
+    expect(within(log()).getByRole('note', { name: 'Proposal' })).toHaveTextContent(
+      'Accepted 1 of 2 changes by olive; 1 rejected',
+    )
+  })
+
+  it('says so and leaves the session when the owner revokes our access', async () => {
+    const { sock, router } = await openAs('editor')
+    act(() => sock.serverClose(1008, 'access revoked'))
+    expect(await screen.findByText('Your access to this session was removed by its owner.')).toBeInTheDocument()
+    await waitFor(() => expect(router.state.location.pathname).toBe('/'))
+    // It connects again, to the user's most recent session (no session id), without a forced token.
+    await waitFor(() => expect(FakeSocket.instances.length).toBe(2))
+    act(() => FakeSocket.last.open())
+    expect(FakeSocket.last.sent[0]!.data).not.toHaveProperty('session_id')
+  })
+})
+
+const log = () => screen.getByRole('log', { name: 'Conversation' })
