@@ -128,6 +128,24 @@ session_leases = Table(
 )
 
 
+# Personal access tokens (`cnp_…`) for outside agents: only a SHA-256 of the secret is stored.
+personal_tokens = Table(
+    "personal_tokens",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("name", String(100), nullable=False),
+    Column("scope", String(8), nullable=False),  # "read" | "write"
+    # Limited to one session when set; the session's deletion deletes the token with it.
+    Column("session_id", String(36), ForeignKey("sessions.id", ondelete="CASCADE"), nullable=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("hint", String(16), nullable=False),  # the first characters, to tell tokens apart in a list
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=True),
+    Column("last_used_at", DateTime(timezone=True), nullable=True),
+)
+
+
 def _v1_auth(conn: Connection) -> None:
     for table in (users, refresh_tokens):
         table.create(conn)
@@ -157,8 +175,12 @@ def _v5_leases(conn: Connection) -> None:
     session_leases.create(conn)
 
 
+def _v6_personal_tokens(conn: Connection) -> None:
+    personal_tokens.create(conn)
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
-    _v1_auth, _v2_sessions, _v3_change_set_actors, _v4_token_generation, _v5_leases,
+    _v1_auth, _v2_sessions, _v3_change_set_actors, _v4_token_generation, _v5_leases, _v6_personal_tokens,
 ]
 
 

@@ -1,8 +1,8 @@
 import { useCallback, useEffect, useReducer, useRef, useState } from 'react'
-import { useMatch, useNavigate } from 'react-router'
+import { Link, useMatch, useNavigate } from 'react-router'
 import { useQueryClient } from '@tanstack/react-query'
 import { toast } from 'sonner'
-import { LogOutIcon, PanelLeftIcon, TreeDeciduousIcon } from 'lucide-react'
+import { KeyRoundIcon, LogOutIcon, PanelLeftIcon, TreeDeciduousIcon } from 'lucide-react'
 import { Button } from '@/components/ui/button'
 import { useLogout, useMe } from '@/features/auth'
 import { ChatPanel, chatReducer, initialChatState } from '@/features/chat'
@@ -153,6 +153,13 @@ export function DashboardRoute() {
         />
         <div className="ml-auto flex items-center gap-2">
           {me.data && <span className="hidden text-sm text-muted-foreground sm:inline">{me.data.username}</span>}
+          <Button asChild variant="ghost" size="sm">
+            <Link to="/settings/tokens">
+              <KeyRoundIcon aria-hidden />
+              <span className="hidden sm:inline">Access tokens</span>
+              <span className="sr-only sm:hidden">Access tokens</span>
+            </Link>
+          </Button>
           <Button
             variant="ghost"
             size="sm"
