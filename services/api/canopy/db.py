@@ -101,6 +101,7 @@ change_sets = Table(
     # Who made it (schema 3); NULL in older rows, read as the session's owner and `origin`.
     Column("actor_user_id", String(36), nullable=True),
     Column("actor_via", String(16), nullable=True),
+    Column("actor_name", String(100), nullable=True),  # schema 4: an agent's token name, an import's format
 )
 
 messages = Table(
@@ -177,6 +178,9 @@ def _v5_leases(conn: Connection) -> None:
 
 def _v6_personal_tokens(conn: Connection) -> None:
     personal_tokens.create(conn)
+    # As in v3: a change_sets table created by this code's `_v2_sessions` already has the column.
+    if "actor_name" not in {c["name"] for c in inspect(conn).get_columns("change_sets")}:
+        conn.execute(text("ALTER TABLE change_sets ADD COLUMN actor_name VARCHAR(100)"))
 
 
 MIGRATIONS: list[Callable[[Connection], None]] = [

@@ -15,7 +15,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from canopy.api import auth, health, sessions, tokens
+from canopy.api import auth, health, interchange, sessions, tokens
 from canopy.assistant.factory import make_http_client, make_provider
 from canopy.cluster.ownership import Ownership
 from canopy.config import Settings
@@ -122,6 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _install_error_handlers(app)
     app.include_router(auth.router)
     app.include_router(health.router)
+    app.include_router(interchange.router)  # before sessions: /import is not a session id
     app.include_router(sessions.router)
     app.include_router(tokens.router)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
