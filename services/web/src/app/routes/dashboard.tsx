@@ -6,7 +6,8 @@ import { KeyRoundIcon, LogOutIcon, PanelLeftIcon, TreeDeciduousIcon } from 'luci
 import { Button } from '@/components/ui/button'
 import { useLogout, useMe } from '@/features/auth'
 import { ChatPanel, chatReducer, initialChatState } from '@/features/chat'
-import { SessionsSidebar, sessionsKeys } from '@/features/sessions'
+import { ExportMenu, ImportDialog } from '@/features/interchange'
+import { SessionsSidebar, sessionsKeys, sessionTitle, useSessions } from '@/features/sessions'
 import { TreePanel, useTreeFeed, type TreeOp } from '@/features/tree'
 import { auth } from '@/lib/auth'
 import type { Delta } from '@/lib/protocol'
@@ -127,6 +128,8 @@ export function DashboardRoute() {
   const onReconnect = useCallback(() => client.reconnectNow(), [client])
 
   const activeId = session.sessionId ?? routeId
+  const sessions = useSessions()
+  const active = sessions.data?.find((s) => s.session_id === activeId)
 
   return (
     <div className="flex h-dvh flex-col">
@@ -153,11 +156,18 @@ export function DashboardRoute() {
         />
         <div className="ml-auto flex items-center gap-2">
           {me.data && <span className="hidden text-sm text-muted-foreground sm:inline">{me.data.username}</span>}
+          <ImportDialog
+            sessionId={activeId}
+            onImported={(id) => {
+              void queryClient.invalidateQueries({ queryKey: sessionsKeys.list() })
+              if (id !== activeId) navigate(`/sessions/${encodeURIComponent(id)}`)
+            }}
+          />
+          <ExportMenu sessionId={activeId} title={active ? sessionTitle(active) : 'canopy-tree'} />
           <Button asChild variant="ghost" size="sm">
             <Link to="/settings/tokens">
               <KeyRoundIcon aria-hidden />
-              <span className="hidden sm:inline">Access tokens</span>
-              <span className="sr-only sm:hidden">Access tokens</span>
+              <span className="sr-only sm:not-sr-only">Access tokens</span>
             </Link>
           </Button>
           <Button
