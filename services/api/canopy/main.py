@@ -15,6 +15,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from canopy.agents import agui
 from canopy.agents.mcp_server import CanopyMcp, McpMount
 from canopy.api import auth, health, interchange, sessions, tokens
 from canopy.assistant.factory import make_http_client, make_provider
@@ -130,6 +131,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(interchange.router)  # before sessions: /import is not a session id
     app.include_router(sessions.router)
     app.include_router(tokens.router)
+    app.include_router(agui.router)
     app.add_middleware(McpMount, mcp_app=mcp.app)  # /mcp: the MCP SDK's app
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     app.add_middleware(SessionSocketMiddleware)
