@@ -56,8 +56,7 @@ describe('the app', () => {
     await user.type(await screen.findByLabelText('Username'), 'alice')
     await user.type(screen.getByLabelText('Password'), 'password1')
     await user.click(screen.getByRole('button', { name: 'Log in' }))
-    // The first test loads the lazy dashboard chunk (transformed on demand by Vitest): allow it time.
-    await waitFor(() => expect(router.state.location.pathname).toBe('/sessions/s0'), { timeout: 5000 })
+    await waitFor(() => expect(router.state.location.pathname).toBe('/sessions/s0'))
     const sock = await socketReady()
     expect(sock.url).toBe(`ws://${location.host}/ws/session?session=s0`) // names its session for nginx
     expect(sock.sent[0]).toMatchObject({ type: 'init_session', data: { token: 'tok', session_id: 's0' } })
