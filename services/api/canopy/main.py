@@ -105,10 +105,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         app.state.drain = manager.drain
         evictions = asyncio.create_task(manager.evict_forever(), name="session-eviction")
-        mcp.start(manager, engine)
+        await mcp.start(manager, engine)
         try:
-            async with mcp.server.session_manager.run():
-                yield
+            yield
         finally:
             evictions.cancel()
             with contextlib.suppress(asyncio.CancelledError):

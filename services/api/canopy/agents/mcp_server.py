@@ -11,6 +11,7 @@ notifications. `McpMount` routes `/mcp` to the SDK's Starlette app ahead of Fast
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
@@ -92,6 +93,8 @@ class CanopyMcp:
         self.watches: TreeWatches | None = None
         # 2025-era subscribers: the client sessions that asked, per session id.
         self._legacy: dict[str, set[ServerSession]] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
         public = f"https://localhost:{settings.https_port}"
         self.server: MCPServer[Any] = MCPServer(
             "canopy", title="Canopy", version="0.1.0",
@@ -119,14 +122,33 @@ class CanopyMcp:
         assert self.engine is not None
         return self.engine
 
-    def start(self, sessions: SessionManager, engine: AsyncEngine) -> None:
+    async def start(self, sessions: SessionManager, engine: AsyncEngine) -> None:
+        """Runs the SDK's session manager in a task of its own: its anyio task group must be entered and
+        left by one task, which a lifespan driven by a test harness (or ASGI server) does not promise."""
         self.sessions, self.engine = sessions, engine
         self._tools = AgentTools(sessions)
         self.watches = TreeWatches(sessions, self._notify)
+        ready, self._stopping = asyncio.Event(), asyncio.Event()
+
+        async def serve() -> None:
+            async with self.server.session_manager.run():
+                ready.set()
+                await self._stopping.wait()
+
+        self._task = asyncio.create_task(serve(), name="mcp-sessions")
+        waiting = asyncio.create_task(ready.wait())
+        await asyncio.wait({self._task, waiting}, return_when=asyncio.FIRST_COMPLETED)
+        waiting.cancel()
+        if self._task.done():
+            self._task.result()  # it failed to start: raise why
 
     async def stop(self) -> None:
         if self.watches is not None:
             await self.watches.close()
+        if self._task is not None:
+            self._stopping.set()
+            await self._task
+            self._task = None
 
     # --- tools -----------------------------------------------------------------------
 
