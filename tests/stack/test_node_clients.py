@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.helpers import wait_until
 from tests.stack.harness import ROOT, WEB_DIST, Stack
 
 SCRIPTS = ROOT / "services" / "web" / "tests-interop"
@@ -65,3 +66,25 @@ def test_agui_http_agent_runs_a_turn_and_its_state_matches_rest(slow_stack: Stac
 
 def test_typescript_mcp_sdk_client(slow_stack: Stack) -> None:
     assert '"ok":true' in run_node(SCRIPTS / "mcp-run.mjs", slow_stack)
+
+
+def test_an_agui_client_that_disconnects_cancels_its_turn(slow_stack: Stack) -> None:
+    access, pat, session_id = account(slow_stack)
+    body = {"threadId": "t", "runId": "r", "messages": [
+        {"id": "u", "role": "user", "content": "Add 'A', 'B', 'C', 'D' and 'E' under root"}]}
+    with httpx.Client(base_url=slow_stack.base_url, verify=False, timeout=30, trust_env=False) as c:
+        with c.stream("POST", f"/api/agui/sessions/{session_id}", json=body,
+                      headers={"Authorization": f"Bearer {pat}", "Accept": "text/event-stream"}) as r:
+            assert r.status_code == 200
+            for line in r.iter_lines():
+                if '"TEXT_MESSAGE_CONTENT"' in line:  # the answer is streaming: go away mid-turn
+                    break
+
+        def last_answer() -> dict[str, object] | None:
+            history = c.get(f"/api/sessions/{session_id}", headers={"Authorization": f"Bearer {access}"}).json()
+            answers = [m for m in history["history"] if m["role"] == "assistant"]
+            return answers[-1] if answers else None
+
+        wait_until(lambda: last_answer() is not None, 20, "the turn ended")
+        answer = last_answer()
+        assert answer is not None and answer.get("cancelled") is True
