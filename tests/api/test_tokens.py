@@ -154,3 +154,16 @@ async def test_deleting_a_user_session_deletes_its_limited_tokens(client: httpx.
     unlimited = await make_token(client, access)
     assert (await client.delete(f"/api/sessions/{session_id}", headers=bearer(access))).status_code == 204
     assert [t["id"] for t in (await client.get("/api/tokens", headers=bearer(access))).json()] == [unlimited["id"]]
+
+
+async def test_logging_out_everywhere_ends_personal_tokens(client: httpx.AsyncClient, app: FastAPI) -> None:
+    access = await register_and_login(client)
+    secret = str((await make_token(client, access))["token"])
+    engine = app.state.services.engine
+    assert await tokens.verify_token(engine, secret) is not None
+    r = await client.post("/api/auth/logout-all", headers=bearer(access))
+    assert r.status_code == 204, r.text
+    assert await tokens.verify_token(engine, secret) is None
+    login = await client.post("/api/auth/login", data={"username": "alice", "password": "correct horse"})
+    fresh = login.json()["access_token"]  # a new login, the new generation: its new tokens work
+    assert await tokens.verify_token(engine, str((await make_token(client, fresh))["token"])) is not None

@@ -144,6 +144,8 @@ personal_tokens = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=True),
     Column("last_used_at", DateTime(timezone=True), nullable=True),
+    # The user's token generation at creation: logging out everywhere or a password change ends PATs too.
+    Column("generation", Integer, nullable=False, server_default="0"),
 )
 
 

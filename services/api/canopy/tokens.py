@@ -1,5 +1,8 @@
 """Personal access tokens: storage and verification.
 
+A token belongs to the user's token generation at its creation (`users.token_generation`, as access
+tokens do): "log out everywhere" and a password change end every PAT too.
+
 A personal access token (PAT, `cnp_…`) lets an outside agent act for its user on `/mcp` and
 `/api/agui/…` only; it is never accepted where an access token is (the REST routes decode JWTs,
 which a PAT is not), so a PAT cannot mint PATs. The secret is shown once at creation; only its
@@ -81,13 +84,15 @@ async def create_token(engine: AsyncEngine, user_id: str, name: str, scope: Scop
         expires_at=None if expires_days is None else moment + timedelta(days=expires_days), last_used_at=None,
     )
     async with engine.begin() as conn:
+        generation = (await conn.execute(
+            select(db.users.c.token_generation).where(db.users.c.id == user_id))).scalar()
         count = (await conn.execute(select(func.count()).select_from(pt).where(pt.c.user_id == user_id))).scalar()
         if (count or 0) >= MAX_TOKENS_PER_USER:
             raise TooManyTokensError(f"At most {MAX_TOKENS_PER_USER} tokens per user; revoke one first")
         await conn.execute(insert(pt).values(
             id=token.id, user_id=user_id, name=name, scope=scope, session_id=session_id,
             token_hash=hash_personal_token(secret), hint=token.hint, created_at=moment,
-            expires_at=token.expires_at, last_used_at=None,
+            expires_at=token.expires_at, last_used_at=None, generation=generation or 0,
         ))
     return token, secret
 
@@ -119,9 +124,13 @@ async def verify_token(engine: AsyncEngine, secret: str) -> PersonalToken | None
         return None
     pt = db.personal_tokens
     moment = datetime.now(UTC)
+    users = db.users
     async with engine.connect() as conn:
-        row = (await conn.execute(select(*_COLUMNS).where(pt.c.token_hash == hash_personal_token(secret)))).first()
-    if row is None:
+        row = (await conn.execute(
+            select(*_COLUMNS).join(users, users.c.id == pt.c.user_id)
+            .where(pt.c.token_hash == hash_personal_token(secret), pt.c.generation == users.c.token_generation)
+        )).first()
+    if row is None:  # unknown, revoked, or from before the user logged out everywhere
         return None
     token = _from_row(row)
     if token.expires_at is not None and token.expires_at <= moment:

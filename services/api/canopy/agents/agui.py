@@ -47,12 +47,10 @@ from fastapi.responses import StreamingResponse
 
 from canopy import tokens
 from canopy.agents.agui_state import TreeState
-from canopy.api.deps import ServicesDep, oauth2_scheme
+from canopy.api.deps import ServicesDep, get_current_user, oauth2_scheme
 from canopy.errors import CanopyError
 from canopy.realtime.changes import Actor
 from canopy.realtime.session import LiveSession
-from canopy.security import InvalidTokenError, decode_access_token
-from canopy.users import get_user
 
 log = logging.getLogger("canopy.agents")
 router = APIRouter(prefix="/api/agui", tags=["ag-ui"])
@@ -73,13 +71,8 @@ async def run_actor(session_id: SessionId, services: ServicesDep,
         if not pat.allows(session_id, write=True):
             raise HTTPException(status.HTTP_403_FORBIDDEN, "This token may not run turns in this session")
         return Actor(pat.user_id, "agent", pat.name)
-    try:
-        claims = decode_access_token(token, services.settings.secret_key.get_secret_value())
-    except InvalidTokenError:
-        raise _UNAUTHORIZED from None
-    if await get_user(services.engine, claims.user_id) is None:
-        raise _UNAUTHORIZED
-    return Actor(claims.user_id, "user")
+    user = await get_current_user(services, token)  # the access token's own checks (expiry, generation)
+    return Actor(user.id, "user")
 
 
 def last_user_text(run: RunAgentInput) -> str:
