@@ -131,7 +131,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(sessions.router)
     app.include_router(tokens.router)
     app.include_router(agui.router)
-    app.add_middleware(McpMount, mcp_app=mcp.app)  # /mcp: the MCP SDK's app
+    app.add_middleware(McpMount, mcp=mcp)  # /mcp: the MCP SDK's app
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     app.add_middleware(SessionSocketMiddleware)
     app.add_middleware(OriginGuardMiddleware, allowed_origins=settings.allowed_origins)  # outermost of ours

@@ -233,6 +233,7 @@ def _drain(peer: RunPeer) -> list[dict[str, Any]]:
 
 @router.post("/sessions/{session_id}", response_class=StreamingResponse, responses={
     200: {"content": {"text/event-stream": {}}, "description": "AG-UI events (SSE)"},
+    400: {"description": "Body is not parseable"}, 413: {"description": "Body over 1 MiB (refused by the proxy)"},
     401: {"description": "No valid access token or personal access token"},
     403: {"description": "A read-only token, or one limited to another session"},
     404: {"description": "No such session of the caller's"},

@@ -94,6 +94,7 @@ class CanopyMcp:
         # 2025-era subscribers: the client sessions that asked, per session id.
         self._legacy: dict[str, set[ServerSession]] = {}
         self._task: asyncio.Task[None] | None = None
+        self._started = False
         self._stopping = asyncio.Event()
         public = f"https://localhost:{settings.https_port}"
         self.server: MCPServer[Any] = MCPServer(
@@ -106,17 +107,19 @@ class CanopyMcp:
             subscriptions=self.bus, middleware=[self._authorise_listen],
         )
         hosts = [h.strip() for h in settings.mcp_allowed_hosts.split(",") if h.strip()]
-        self.app: Starlette = self.server.streamable_http_app(
-            streamable_http_path=PATH,
-            # Behind nginx the Host is the public name: only the configured names are served (421 otherwise).
-            transport_security=TransportSecuritySettings(
-                enable_dns_rebinding_protection=True,
-                allowed_hosts=[v for h in hosts for v in (h, f"{h}:*")],
-                allowed_origins=[v for h in hosts for s in ("https", "http") for v in (f"{s}://{h}", f"{s}://{h}:*")],
-            ),
+        # Behind nginx the Host is the public name: only the configured names are served (421 otherwise).
+        self._security = TransportSecuritySettings(
+            enable_dns_rebinding_protection=True,
+            allowed_hosts=[v for h in hosts for v in (h, f"{h}:*")],
+            allowed_origins=[v for h in hosts for s in ("https", "http") for v in (f"{s}://{h}", f"{s}://{h}:*")],
         )
+        self.app: Starlette = self._build_app()
         self._register_tools()
         self._register_resources()
+
+    def _build_app(self) -> Starlette:
+        """The SDK's app with a new session manager (one can run only once; an app's lifespan may run again)."""
+        return self.server.streamable_http_app(streamable_http_path=PATH, transport_security=self._security)
 
     def _engine(self) -> AsyncEngine:
         assert self.engine is not None
@@ -126,6 +129,9 @@ class CanopyMcp:
         """Runs the SDK's session manager in a task of its own: its anyio task group must be entered and
         left by one task, which a lifespan driven by a test harness (or ASGI server) does not promise."""
         self.sessions, self.engine = sessions, engine
+        if self._started:
+            self.app = self._build_app()
+        self._started = True
         self._tools = AgentTools(sessions)
         self.watches = TreeWatches(sessions, self._notify)
         ready, self._stopping = asyncio.Event(), asyncio.Event()
@@ -297,12 +303,12 @@ async def _wrap(work: Awaitable[list[dict[str, Any]]]) -> dict[str, Any]:
 class McpMount:
     """Routes `/mcp` to the MCP app, everything else to FastAPI (so unknown paths keep FastAPI's JSON 404)."""
 
-    def __init__(self, app: ASGIApp, mcp_app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, mcp: CanopyMcp) -> None:
         self.app = app
-        self.mcp_app = mcp_app
+        self.mcp = mcp
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] in (PATH, PATH + "/"):
-            await self.mcp_app(scope, receive, send)
+            await self.mcp.app(scope, receive, send)
             return
         await self.app(scope, receive, send)

@@ -55,6 +55,8 @@ class ImportResult(BaseModel):
 
 
 _BAD_FILE: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Body is not parseable"},
+    413: {"description": "Body over 1 MiB (refused by the proxy)"},
     422: {"description": "Bad file or over a limit: `detail`, `reason`, and `line` or `element`"},
     404: {"description": "No such session of the caller's (or node)"},
 }
