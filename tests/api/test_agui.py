@@ -14,7 +14,7 @@ from starlette.testclient import TestClient
 from canopy.agents.agui_state import TreeState
 from canopy.main import create_app
 from tests.conftest import make_settings
-from tests.wsutil import collect_turn, login, recv, session_socket
+from tests.support.ws import collect_turn, login, recv, session_socket
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -91,7 +91,7 @@ def test_state_deltas_follow_moves_updates_and_removals() -> None:
         {"id": "a", "value": "A", "props": {"k/~": 1}, "children": [{"id": "a1", "value": "A1", "children": []}]},
         {"id": "b", "value": "B", "children": []}]}, 1)
     doc = state.snapshot()
-    deltas = [
+    deltas: list[dict[str, Any]] = [
         {"action": "move", "path": "/root/a", "to": "/root/b/children", "index": 0},
         {"action": "update", "path": "/root/b/a", "fields": {"value": "A!", "props": {"k/~": None, "n": 2}}},
         {"action": "add", "path": "/root/children", "index": 0,

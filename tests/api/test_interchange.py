@@ -16,7 +16,7 @@ from starlette.testclient import TestClient
 from canopy.main import create_app
 from tests.api.test_outline import XML_CHAR, tree_strategies, with_ids
 from tests.conftest import make_settings
-from tests.wsutil import login, recv, recv_until, session_socket
+from tests.support.ws import login, recv, recv_until, session_socket
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -9,10 +9,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 from tests.e2e.test_browser import CHROMIUM, CHROMIUM_ARGS, VIEWPORT
-from tests.stack.harness import Stack
+from tests.support.stack import Stack
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -47,7 +47,7 @@ def page(browser: Browser, stack: Stack) -> Iterator[Page]:
         context.close()
 
 
-def item(page: Page, value: str) -> object:
+def item(page: Page, value: str) -> Locator:
     return page.get_by_role("tree", name="Object tree").get_by_role("treeitem", name=value, exact=True)
 
 
@@ -62,7 +62,7 @@ def test_import_a_file_then_export_it_back(page: Page, tmp_path: Path) -> None:
     expect(dialog).to_have_count(0)
     expect(page).to_have_url(re.compile(r"/sessions/"))
     for value in ("Design", "Build", "Launch"):
-        expect(item(page, value)).to_be_visible()  # type: ignore[attr-defined]
+        expect(item(page, value)).to_be_visible()
 
     with page.expect_download() as markdown:
         page.get_by_role("button", name="Export", exact=True).click()

@@ -20,8 +20,9 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from mcp_types import CallToolResult, ServerNotification
+from websockets.typing import Origin
 
-from tests.stack.harness import Stack, insecure_ssl_context
+from tests.support.stack import Stack, insecure_ssl_context
 
 PASSWORD = "stack-password-1"
 TOOLS = {"list_sessions", "get_tree", "find_nodes", "add_nodes", "update_node", "move_node", "delete_node", "undo"}
@@ -71,7 +72,7 @@ def error_text(result: CallToolResult) -> str:
 
 async def open_tab(stack: Stack, access: str, session_id: str) -> Any:
     ws = await websockets.connect(stack.ws_url, ssl=insecure_ssl_context(), proxy=None, open_timeout=10,
-                                  origin=f"https://127.0.0.1:{stack.https_port}")
+                                  origin=Origin(f"https://127.0.0.1:{stack.https_port}"))
     await ws.send(json.dumps({"type": "init_session", "data": {"token": access, "session_id": session_id}}))
     while json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] != "chat_history":
         pass

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests.helpers import wait_until
-from tests.stack.harness import ROOT, WEB_DIST, Stack
+from tests.support.stack import ROOT, WEB_DIST, Stack
 
 SCRIPTS = ROOT / "services" / "web" / "tests-interop"
 pytestmark = pytest.mark.timeout(180)

@@ -86,8 +86,10 @@ class AgentTools:
     # --- access ----------------------------------------------------------------------
 
     def _throttle(self, caller: Caller) -> None:
-        wait = self.calls.try_hit(caller.token.id)
-        if wait > 0:
+        wait = self.calls.retry_after(caller.token.id)
+        if wait == 0:
+            self.calls.hit(caller.token.id)
+        else:
             raise AgentError(f"Rate limited: at most {CALLS_PER_WINDOW} calls per {WINDOW_SECONDS:g} s per token; "
                              f"retry in {wait:.1f} s (429)")
 
