@@ -86,6 +86,8 @@ class Settings(BaseSettings):
     # needs PostgreSQL), and how long a replica's claim on a session lasts unrenewed.
     replicas: int = Field(1, ge=1, le=64)
     lease_seconds: float = Field(10.0, ge=0.5, le=300)
+    # Host names /mcp answers to (comma separated; any port): the MCP SDK's DNS-rebinding guard.
+    mcp_allowed_hosts: str = "localhost,127.0.0.1,[::1]"
 
     tree_max_nodes: int = Field(100_000, ge=1)
     tree_max_depth: int = Field(64, ge=2, le=120)  # orjson nests at most 255 containers (2 per level)

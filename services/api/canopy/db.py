@@ -79,7 +79,7 @@ sessions = Table(
     Column("node_count", Integer, nullable=False),
     Column("snapshot", Text, nullable=False),
     Column("snapshot_rev", Integer, nullable=False),
-    Column("review_mode", Boolean, nullable=False, default=False, server_default=false()),  # schema 5
+    Column("review_mode", Boolean, nullable=False, default=False, server_default=false()),  # schema 6
     Index("ix_sessions_user_updated", "user_id", "updated_at"),
 )
 
@@ -103,10 +103,11 @@ change_sets = Table(
     # Who made it (schema 3); NULL in older rows, read as the session's owner and `origin`.
     Column("actor_user_id", String(36), nullable=True),
     Column("actor_via", String(16), nullable=True),
-    Column("created_at", DateTime(timezone=True), nullable=True),  # schema 5; NULL in older rows
+    Column("created_at", DateTime(timezone=True), nullable=True),  # schema 6; NULL in older rows
+    Column("actor_name", String(100), nullable=True),  # schema 7: an agent's token name, an import's format
 )
 
-# Who else may open a session (schema 5): the owner is sessions.user_id, never a row here.
+# Who else may open a session (schema 6): the owner is sessions.user_id, never a row here.
 session_members = Table(
     "session_members",
     metadata,
@@ -117,7 +118,7 @@ session_members = Table(
     Index("ix_session_members_user", "user_id"),
 )
 
-# Review-mode proposals (schema 5): the deltas an assistant turn proposed, open until decided once.
+# Review-mode proposals (schema 6): the deltas an assistant turn proposed, open until decided once.
 proposals = Table(
     "proposals",
     metadata,
@@ -154,6 +155,26 @@ session_leases = Table(
     Column("owner", String(64), nullable=False),
     Column("epoch", Integer, nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+
+
+# Personal access tokens (`cnp_…`) for outside agents: only a SHA-256 of the secret is stored.
+personal_tokens = Table(
+    "personal_tokens",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("name", String(100), nullable=False),
+    Column("scope", String(8), nullable=False),  # "read" | "write"
+    # Limited to one session when set; the session's deletion deletes the token with it.
+    Column("session_id", String(36), ForeignKey("sessions.id", ondelete="CASCADE"), nullable=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("hint", String(16), nullable=False),  # the first characters, to tell tokens apart in a list
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=True),
+    Column("last_used_at", DateTime(timezone=True), nullable=True),
+    # The user's token generation at creation: logging out everywhere or a password change ends PATs too.
+    Column("generation", Integer, nullable=False, server_default="0"),
 )
 
 
@@ -197,8 +218,16 @@ def _v6_collaboration(conn: Connection) -> None:
         new.create(conn, checkfirst=True)
 
 
+def _v7_personal_tokens(conn: Connection) -> None:
+    personal_tokens.create(conn)
+    # As in v3: a change_sets table created by this code's `_v2_sessions` already has the column.
+    if "actor_name" not in {c["name"] for c in inspect(conn).get_columns("change_sets")}:
+        conn.execute(text("ALTER TABLE change_sets ADD COLUMN actor_name VARCHAR(100)"))
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _v1_auth, _v2_sessions, _v3_change_set_actors, _v4_token_generation, _v5_leases, _v6_collaboration,
+    _v7_personal_tokens,
 ]
 
 

@@ -15,7 +15,9 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from canopy.api import auth, health, sessions, sharing
+from canopy.agents import agui
+from canopy.agents.mcp_server import CanopyMcp, McpMount
+from canopy.api import auth, health, interchange, sessions, sharing, tokens
 from canopy.assistant.factory import make_http_client, make_provider
 from canopy.cluster.ownership import Ownership
 from canopy.config import Settings
@@ -84,6 +86,7 @@ async def _join_cluster(settings: Settings, engine: AsyncEngine, store: SessionS
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     metrics = Metrics()
+    mcp = CanopyMcp(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -102,12 +105,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         app.state.drain = manager.drain
         evictions = asyncio.create_task(manager.evict_forever(), name="session-eviction")
+        await mcp.start(manager, engine)
         try:
             yield
         finally:
             evictions.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await evictions
+            await mcp.stop()
             await manager.drain()
             if cluster is not None:  # after drain stored everything: the leases are freed at once
                 await cluster.close()
@@ -122,8 +127,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _install_error_handlers(app)
     app.include_router(auth.router)
     app.include_router(health.router)
+    app.include_router(interchange.router)  # before sessions: /import is not a session id
     app.include_router(sessions.router)
     app.include_router(sharing.router)
+    app.include_router(tokens.router)
+    app.include_router(agui.router)
+    app.add_middleware(McpMount, mcp=mcp)  # /mcp: the MCP SDK's app
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     app.add_middleware(SessionSocketMiddleware)
     app.add_middleware(OriginGuardMiddleware, allowed_origins=settings.allowed_origins)  # outermost of ours

@@ -74,3 +74,16 @@ def new_refresh_token() -> str:
 def hash_refresh_token(token: str) -> str:
     """Refresh tokens are high-entropy random strings, so a plain SHA-256 is the right store."""
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+PERSONAL_TOKEN_PREFIX = "cnp_"  # noqa: S105 - a public prefix, not a secret
+
+
+def new_personal_token() -> str:
+    """A personal access token: the `cnp_` prefix (so scanners and people recognise it) and 256 random bits."""
+    return PERSONAL_TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_personal_token(token: str) -> str:
+    """Like refresh tokens, high-entropy: stored as a SHA-256, compared by looking the hash up."""
+    return hashlib.sha256(token.encode()).hexdigest()

@@ -23,10 +23,12 @@ class Actor:
 
     user_id: str
     via: Via = "user"
+    # What acted, when not the user themself: an agent's token name, an import's format.
+    name: str | None = None
 
-    def through(self, via: Via) -> Actor:
+    def through(self, via: Via, name: str | None = None) -> Actor:
         """The same user, acting through something else (e.g. the assistant running their prompt)."""
-        return Actor(self.user_id, via)
+        return Actor(self.user_id, via, name)
 
     @property
     def origin(self) -> Literal["user", "assistant"]:

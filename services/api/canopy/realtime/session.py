@@ -168,6 +168,12 @@ class LiveSession:
         """A direct edit: its own change set. Stale `base_rev` is fine while the delta still applies."""
         await self._uninterruptible(self._apply_op(actor, delta, base_rev, frame_id))
 
+    async def apply_batch(self, actor: Actor, deltas: Sequence[dict[str, Any]],
+                          frame_id: str | None = None) -> list[Change]:
+        """Several deltas as one change set, all applied or none (an agent's tool call, an import):
+        undone as one, attributed to `actor`. A DeltaError names the first delta that did not fit."""
+        return await self._uninterruptible(self._apply_batch(actor, deltas, frame_id))
+
     async def undo(self, actor: Actor, frame_id: str | None) -> None:
         """Reverts the actor's own latest change set (their edits, turns they prompted, proposals they accepted)."""
         await self._uninterruptible(self._undo(actor, frame_id, from_turn=False))
@@ -533,6 +539,20 @@ class LiveSession:
         self._push_undo(change_set)
         self._drop_redo(actor)
         await self._broadcast_changes(applied, origin, actor, frame_id)
+
+    async def _apply_batch(self, actor: Actor, deltas: Sequence[dict[str, Any]],
+                           frame_id: str | None) -> list[Change]:
+        async with self._lock:
+            if not deltas:
+                raise CanopyError(400, "Nothing to apply")
+            applied = self._apply_all(deltas)
+            change_set = self._open_change_set(actor)
+            await self._commit(applied, change_set.number, new_set=change_set, drop_undone=bool(self.redo_stack))
+            change_set.changes = applied
+            self._push_undo(change_set)
+            self.redo_stack.clear()
+            await self._broadcast_changes(applied, actor.origin, frame_id)
+            return applied
 
     async def _apply_for_turn(self, actor: Actor, delta: dict[str, Any], frame_id: str | None) -> Change:
         """One change of an assistant turn; the turn's change set opens with its first change."""

@@ -137,7 +137,7 @@ def _actor(row: Any, owner: str) -> Actor:
     """A change set's actor; rows from before actors were stored (schema 2) get the session's owner
     and their origin."""
     via = row.actor_via if row.actor_via in VIA_VALUES else row.origin
-    return Actor(row.actor_user_id or owner, via if via in VIA_VALUES else "user")
+    return Actor(row.actor_user_id or owner, via if via in VIA_VALUES else "user", row.actor_name)
 
 
 class SessionStore:
@@ -367,7 +367,8 @@ class SessionStore:
             actor = new_set.actor
             write.ops.append((_INSERT_SET, {"session_id": session_id, "number": new_set.number,
                                             "origin": actor.origin, "actor_user_id": actor.user_id,
-                                            "actor_via": actor.via, "undone": False, "created_at": moment}))
+                                            "actor_via": actor.via, "actor_name": actor.name,
+                                            "undone": False, "created_at": moment}))
         if mark is not None:
             write.ops.append((_MARK_SET, {"b_session": session_id, "b_number": mark[0], "b_undone": mark[1]}))
         first_rev = rev - len(changes) + 1

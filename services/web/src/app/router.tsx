@@ -19,6 +19,11 @@ export const routes: RouteObject[] = [
           { path: 'sessions/:id', element: null },
         ],
       },
+      {
+        path: 'settings/tokens',
+        lazy: async () => ({ Component: (await import('./routes/settings')).SettingsRoute }),
+        HydrateFallback: () => <FullPageMessage>Loading…</FullPageMessage>,
+      },
     ],
   },
   { path: '*', element: <Navigate to="/" replace /> },

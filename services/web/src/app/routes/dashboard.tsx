@@ -1,8 +1,8 @@
 import { useCallback, useEffect, useMemo, useReducer, useRef, useState } from 'react'
-import { useMatch, useNavigate } from 'react-router'
+import { Link, useMatch, useNavigate } from 'react-router'
 import { useQueryClient } from '@tanstack/react-query'
 import { toast } from 'sonner'
-import { HistoryIcon, LogOutIcon, PanelLeftIcon, TreeDeciduousIcon } from 'lucide-react'
+import { HistoryIcon, KeyRoundIcon, LogOutIcon, PanelLeftIcon, TreeDeciduousIcon } from 'lucide-react'
 import { Badge } from '@/components/ui/badge'
 import { Button } from '@/components/ui/button'
 import { useLogout, useMe } from '@/features/auth'
@@ -18,7 +18,8 @@ import {
   typingText,
 } from '@/features/collab'
 import { HistoryPanel } from '@/features/history'
-import { ReviewModeSwitch, SessionsSidebar, sessionsKeys } from '@/features/sessions'
+import { ExportMenu, ImportDialog } from '@/features/interchange'
+import { ReviewModeSwitch, SessionsSidebar, sessionsKeys, sessionTitle, useSessions } from '@/features/sessions'
 import { TreePanel, useTreeFeed, type TreeOp } from '@/features/tree'
 import { auth } from '@/lib/auth'
 import type { Delta } from '@/lib/protocol'
@@ -174,6 +175,8 @@ export function DashboardRoute() {
     const delta = hoveredChange?.proposal.deltas[hoveredChange.index]
     return delta ? [targetId(delta)] : null
   }, [historyHighlight, hoveredChange])
+  const sessions = useSessions()
+  const active = sessions.data?.find((s) => s.session_id === activeId)
 
   return (
     <div className="flex h-dvh flex-col">
@@ -219,6 +222,20 @@ export function DashboardRoute() {
             History
           </Button>
           {myName && <span className="hidden text-sm text-muted-foreground sm:inline">{myName}</span>}
+          <ImportDialog
+            sessionId={activeId}
+            onImported={(id) => {
+              void queryClient.invalidateQueries({ queryKey: sessionsKeys.list() })
+              if (id !== activeId) navigate(`/sessions/${encodeURIComponent(id)}`)
+            }}
+          />
+          <ExportMenu sessionId={activeId} title={active ? sessionTitle(active) : 'canopy-tree'} />
+          <Button asChild variant="ghost" size="sm">
+            <Link to="/settings/tokens">
+              <KeyRoundIcon aria-hidden />
+              <span className="sr-only sm:not-sr-only">Access tokens</span>
+            </Link>
+          </Button>
           <Button
             variant="ghost"
             size="sm"

@@ -1,0 +1,1 @@
+"""Outside agents: personal-access-token callers over MCP (and AG-UI)."""

@@ -1,0 +1,2 @@
+export { TokensSettings } from './components/tokens-settings'
+export { useTokens, type PersonalToken } from './api/tokens'

@@ -1,0 +1,90 @@
+"""Browser end-to-end (Chromium against the real stack): import a Markdown file through the Import dialog,
+see it in the tree, export it back as Markdown and OPML; create and revoke a personal access token."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+
+from tests.e2e.test_browser import CHROMIUM, CHROMIUM_ARGS, VIEWPORT
+from tests.support.stack import Stack
+
+pytestmark = pytest.mark.timeout(180)
+
+OUTLINE = "# Plan\n\n- Design\n  owner:: \"ann\"\n  - Wireframes\n- Build\n- Launch\n"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture(scope="module")
+def page(browser: Browser, stack: Stack) -> Iterator[Page]:
+    context = browser.new_context(viewport=VIEWPORT, ignore_https_errors=True, base_url=stack.base_url,
+                                  accept_downloads=True)
+    context.set_default_timeout(15_000)
+    tab = context.new_page()
+    tab.goto("/")
+    tab.get_by_role("button", name="Create account").click()
+    tab.get_by_label("Username").fill(f"io_{secrets.token_hex(4)}")
+    tab.get_by_label("Password").fill(f"Pw-{secrets.token_hex(8)}")
+    tab.get_by_role("button", name="Create account").click()
+    expect(tab.get_by_role("status", name="Connection status")).to_have_text("Connected", timeout=20_000)
+    try:
+        yield tab
+    finally:
+        context.close()
+
+
+def item(page: Page, value: str) -> Locator:
+    return page.get_by_role("tree", name="Object tree").get_by_role("treeitem", name=value, exact=True)
+
+
+def test_import_a_file_then_export_it_back(page: Page, tmp_path: Path) -> None:
+    upload = tmp_path / "plan.md"
+    upload.write_text(OUTLINE)
+    page.get_by_role("button", name="Import").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("File").set_input_files(str(upload))
+    expect(dialog.get_by_role("status")).to_have_text("4 nodes to import.")
+    dialog.get_by_role("button", name="Import").click()
+    expect(dialog).to_have_count(0)
+    expect(page).to_have_url(re.compile(r"/sessions/"))
+    for value in ("Design", "Build", "Launch"):
+        expect(item(page, value)).to_be_visible()
+
+    with page.expect_download() as markdown:
+        page.get_by_role("button", name="Export", exact=True).click()
+        page.get_by_role("menuitem", name=re.compile("Markdown")).click()
+    assert markdown.value.suggested_filename == "plan.md"
+    assert Path(markdown.value.path()).read_text() == OUTLINE
+
+    with page.expect_download() as opml:
+        page.get_by_role("button", name="Export", exact=True).click()
+        page.get_by_role("menuitem", name=re.compile("OPML")).click()
+    text = Path(opml.value.path()).read_text()
+    assert '<outline text="Design" owner="ann">' in text and '<outline text="Wireframes" />' in text
+
+
+def test_create_and_revoke_a_token(page: Page) -> None:
+    page.get_by_role("link", name="Access tokens").click()
+    page.get_by_label("Name").fill("Claude Desktop")
+    page.get_by_role("button", name="Create token").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog.get_by_label("Token")).to_have_value(re.compile(r"^cnp_"))
+    dialog.get_by_role("button", name="Done").click()
+    row = page.get_by_role("row", name=re.compile("Claude Desktop"))
+    expect(row).to_contain_text("Read and write")
+    row.get_by_role("button", name="Revoke Claude Desktop").click()
+    expect(page.get_by_text("No tokens yet.")).to_be_visible()
