@@ -294,6 +294,7 @@ def test_no_secret_reaches_any_log_record(tmp_path: Path, caplog: pytest.LogCapt
         r = tc.post("/api/auth/refresh")
         assert r.status_code == 200
         second_access, second_refresh = r.json()["access_token"], tc.cookies.get("canopy_refresh")
+        assert first_refresh is not None and second_refresh is not None
         tc.cookies.clear()
         tc.cookies.set("canopy_refresh", first_refresh, path="/api/auth")
         assert tc.post("/api/auth/refresh").status_code == 401  # reuse: refused (and logged, without the token)

@@ -543,15 +543,11 @@ class LiveSession:
     async def _apply_batch(self, actor: Actor, deltas: Sequence[dict[str, Any]],
                            frame_id: str | None) -> list[Change]:
         async with self._lock:
+            self._require_editor(actor)
             if not deltas:
                 raise CanopyError(400, "Nothing to apply")
             applied = self._apply_all(deltas)
-            change_set = self._open_change_set(actor)
-            await self._commit(applied, change_set.number, new_set=change_set, drop_undone=bool(self.redo_stack))
-            change_set.changes = applied
-            self._push_undo(change_set)
-            self.redo_stack.clear()
-            await self._broadcast_changes(applied, actor.origin, frame_id)
+            await self._record_set(actor, applied, actor.origin, frame_id)
             return applied
 
     async def _apply_for_turn(self, actor: Actor, delta: dict[str, Any], frame_id: str | None) -> Change:
