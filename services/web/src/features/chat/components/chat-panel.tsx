@@ -5,7 +5,7 @@ import { Label } from '@/components/ui/label'
 import { Tabs, TabsContent, TabsList, TabsTrigger } from '@/components/ui/tabs'
 import { Textarea } from '@/components/ui/textarea'
 import { cn } from '@/lib/utils'
-import { lastPrompt, type ChatState } from '../model/chat-reducer'
+import { lastPrompt, promptLength, type ChatState } from '../model/chat-reducer'
 import { AssistantCheatSheet } from './cheat-sheet'
 import { DebugList } from './debug-list'
 import { MessageList } from './message-list'
@@ -16,13 +16,6 @@ export const MAX_PROMPT = 4000
 export const TYPING_IDLE_MS = 2000
 /** The counter shows from this many characters on. */
 const COUNTER_FROM = MAX_PROMPT - 400
-
-/** Characters as the server counts them (code points, not UTF-16 units). */
-export function promptLength(text: string): number {
-  let n = 0
-  for (const _ of text) n++
-  return n
-}
 
 export interface ChatPanelProps {
   state: ChatState

@@ -9,7 +9,7 @@ import type { AssistantInfo } from '@/lib/protocol'
  * Escape, the button or a click outside closes it, and focus goes back to the button.
  */
 /** A cheat-sheet line's commands ("undo · redo"), each without its note in parentheses. */
-export function lineCommands(line: string): { command: string; note: string }[] {
+function lineCommands(line: string): { command: string; note: string }[] {
   return line
     .split(' · ')
     .map((part) => {

@@ -322,3 +322,10 @@ export function lastPrompt(messages: readonly ChatMessage[]): string | null {
   for (let i = messages.length - 1; i >= 0; i--) if (messages[i]!.role === 'user') return messages[i]!.text
   return null
 }
+
+/** Characters as the server counts them (code points, not UTF-16 units). */
+export function promptLength(text: string): number {
+  let n = 0
+  for (const _ of text) n++
+  return n
+}
