@@ -208,6 +208,12 @@ export function DashboardRoute() {
 
   return (
     <div className="flex h-dvh flex-col">
+      <a
+        href="#main"
+        className="sr-only rounded-md bg-background px-3 py-2 text-sm font-medium shadow focus:not-sr-only focus:absolute focus:top-2 focus:left-2 focus:z-50 focus:ring-[3px] focus:ring-ring/50"
+      >
+        Skip to the chat and tree
+      </a>
       <header className="flex h-12 shrink-0 items-center gap-2 border-b px-3">
         <Button
           variant="ghost"
@@ -292,7 +298,7 @@ export function DashboardRoute() {
             className="max-h-64 shrink-0 border-b md:max-h-none md:w-60 md:border-r md:border-b-0"
           />
         )}
-        <main className="flex min-h-0 min-w-0 flex-1 flex-col md:flex-row">
+        <main id="main" tabIndex={-1} className="flex min-h-0 min-w-0 flex-1 flex-col outline-none md:flex-row">
           <ChatPanel
             state={chat}
             canSend={session.state !== 'offline'}

@@ -210,7 +210,7 @@ describe('ChatPanel additions (issue #14)', () => {
     expect(within(answer).getByText(/Reasoning \(2 steps\)/)).toBeInTheDocument() // stored reasoning, after a reload
     const time = answer.querySelector('time')!
     expect(time).toHaveAttribute('dateTime', '2025-03-01T10:00:01.000Z')
-    await user.click(within(answer).getByRole('button', { name: 'Copy message' }))
+    await user.click(within(answer).getByRole('button', { name: 'Copy text' }))
     expect(writeText).toHaveBeenCalledWith('Added Apples.')
     expect(await within(answer).findByRole('button', { name: 'Copied' })).toBeInTheDocument()
   })

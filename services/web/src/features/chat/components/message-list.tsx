@@ -142,8 +142,8 @@ function MessageTools({ text, at }: { text: string; at?: string }) {
       {text && (
         <button
           type="button"
-          aria-label={copied ? 'Copied' : 'Copy message'}
-          title="Copy message"
+          aria-label={copied ? 'Copied' : 'Copy text'}
+          title="Copy text"
           className="inline-flex size-6 items-center justify-center rounded-sm outline-none hover:bg-accent hover:text-foreground focus-visible:ring-[3px] focus-visible:ring-ring/50"
           onClick={() => {
             void navigator.clipboard?.writeText(text).then(

@@ -196,7 +196,9 @@ function SessionList({
               </span>
             </Link>
             {s.role !== 'viewer' && (
-              <DropdownMenu>
+              {/* Not modal: a modal menu hides the rest of the page with aria-hidden while it keeps focusable
+                  elements (axe: aria-hidden-focus); Escape and a click outside still close it. */}
+              <DropdownMenu modal={false}>
                 <DropdownMenuTrigger asChild>
                   <Button
                     variant="ghost"

@@ -29,6 +29,8 @@ describe('TreePanel', () => {
     expect(items.map((i) => i.getAttribute('aria-label'))).toEqual(['Root', 'Task 1', 'Task 2', 'Sub task'])
     expect(screen.getByRole('treeitem', { name: 'Task 1' })).toHaveTextContent('prio: 1')
     expect(screen.getByRole('treeitem', { name: 'Task 1' })).toHaveTextContent('done: false')
+    // props are the row's description; the chips draw the same text from CSS (the name stays the value)
+    expect(screen.getByRole('treeitem', { name: 'Task 1' })).toHaveAccessibleDescription('prio: 1, done: false')
   })
 
   it("checks an edit with the engine's validation before sending it, and sends nothing it refuses", async () => {

@@ -165,11 +165,19 @@ export const TreeRow = memo(function TreeRow({
         </span>
       )}
       {props.length > 0 && !editing && (
-        <span id={propsId} className="flex min-w-0 shrink items-center gap-1 overflow-hidden">
+        // The chips draw their text from CSS (::before), so the row's visible text is its value alone, as its
+        // name says (axe: label-content-name-mismatch); the props are its description, in plain text.
+        <span className="flex min-w-0 shrink items-center gap-1 overflow-hidden">
+          <span id={propsId} className="sr-only">
+            {props.map(([k, v]) => `${k}: ${String(v)}`).join(', ')}
+          </span>
           {props.map(([k, v]) => (
-            <span key={k} className="shrink-0 rounded border bg-muted px-1 font-mono text-[11px] text-muted-foreground">
-              {k}: {String(v)}
-            </span>
+            <span
+              key={k}
+              aria-hidden
+              data-chip={`${k}: ${String(v)}`}
+              className="shrink-0 rounded border bg-muted px-1 font-mono text-[11px] text-muted-foreground before:content-[attr(data-chip)]"
+            />
           ))}
         </span>
       )}
