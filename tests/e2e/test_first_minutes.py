@@ -192,6 +192,55 @@ def test_reasoning_is_shown_after_a_reload_and_up_recalls_the_last_prompt(page: 
     box.fill("")
 
 
+def outline(page: Page) -> list[tuple[str, int]]:
+    """The tree as shown: (name, level) of every row, top to bottom."""
+    items = tree(page).get_by_role("treeitem")
+    return [(str(i.get_attribute("aria-label")), int(i.get_attribute("aria-level") or 0)) for i in items.all()]
+
+
+def drag(page: Page, source: str, target: str, where: str) -> None:
+    """Drags row `source` with the real mouse onto `target`: its top quarter (before), middle (inside) or bottom
+    quarter (after), where the drop indicator shows."""
+    src, dst = node(page, source).bounding_box(), node(page, target).bounding_box()
+    assert src and dst
+    y = {"before": 0.12, "inside": 0.5, "after": 0.88}[where]
+    page.mouse.move(src["x"] + 40, src["y"] + src["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(dst["x"] + 40, dst["y"] + dst["height"] * y, steps=8)
+    page.mouse.move(dst["x"] + 41, dst["y"] + dst["height"] * y, steps=2)
+    page.mouse.up()
+
+
+def test_drag_and_drop_lands_where_the_indicator_shows(page: Page) -> None:
+    expect(node(page, "Launch")).to_be_visible()
+    start = outline(page)
+    assert start[:5] == [("Root", 1), ("Project", 2), ("Design", 3), ("Build", 3), ("Launch", 3)], start
+    drag(page, "Launch", "Design", "before")
+    expect(tree(page).get_by_role("treeitem").nth(2)).to_have_attribute("aria-label", "Launch")
+    assert outline(page)[:5] == [("Root", 1), ("Project", 2), ("Launch", 3), ("Design", 3), ("Build", 3)]
+    drag(page, "Launch", "Build", "after")
+    expect(tree(page).get_by_role("treeitem").nth(4)).to_have_attribute("aria-label", "Launch")
+    assert outline(page)[:5] == [("Root", 1), ("Project", 2), ("Design", 3), ("Build", 3), ("Launch", 3)]
+    drag(page, "Launch", "Build", "inside")
+    expect(node(page, "Launch")).to_have_attribute("aria-level", "4")
+    assert outline(page)[:5] == [("Root", 1), ("Project", 2), ("Design", 3), ("Build", 3), ("Launch", 4)]
+
+
+def test_a_node_added_by_hand_is_one_undo_step(page: Page) -> None:
+    rows_before = outline(page)
+    node(page, "Project").hover()
+    page.get_by_role("button", name="Add child to Project").click()
+    editor = tree(page).get_by_role("textbox", name="Node value")
+    editor.fill("Testing")
+    editor.press("Enter")
+    expect(node(page, "Testing")).to_be_visible()
+    tree(page).get_by_role("textbox", name="Node value").press("Escape")  # the next sibling's draft: dropped
+    expect(tree(page).get_by_role("textbox", name="Node value")).to_have_count(0)
+    page.get_by_role("button", name="Undo").click()
+    expect(node(page, "Testing")).to_have_count(0)
+    assert outline(page) == rows_before
+
+
 def test_a_phone_viewport_is_accessible(browser: Browser, stack: Stack) -> None:
     phone = new_context(browser, stack, viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
     try:
