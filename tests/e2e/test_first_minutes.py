@@ -241,6 +241,27 @@ def test_a_node_added_by_hand_is_one_undo_step(page: Page) -> None:
     assert outline(page) == rows_before
 
 
+def test_props_are_edited_by_hand_in_the_details_panel(page: Page) -> None:
+    node(page, "Design").click()
+    opener = page.get_by_role("button", name="Props", exact=True)
+    opener.click()
+    dialog = page.get_by_role("dialog", name="Props of “Design”")
+    expect(dialog.get_by_role("textbox", name="Value of priority")).to_have_value("high")
+    dialog.get_by_role("button", name="Add prop").click()
+    dialog.get_by_role("textbox", name="Name of prop 2").fill("owner")
+    dialog.get_by_role("textbox", name="Value of owner").fill("Ann")
+    assert_accessible(page, "the node details panel")
+    dialog.get_by_role("button", name="Save").click()
+    expect(dialog).to_have_count(0)
+    expect(opener).to_be_focused()
+    expect(node(page, "Design")).to_have_attribute("aria-describedby", re.compile(r".+"))
+    description = page.evaluate(
+        "() => { const row = [...document.querySelectorAll('[role=treeitem]')].find((r) => r.ariaLabel === 'Design');"
+        " return document.getElementById(row.getAttribute('aria-describedby')).textContent }"
+    )
+    assert description == "priority: high, owner: Ann"
+
+
 def test_a_phone_viewport_is_accessible(browser: Browser, stack: Stack) -> None:
     phone = new_context(browser, stack, viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
     try:

@@ -145,6 +145,29 @@ describe('TreePanel', () => {
     expect(treeEl).not.toHaveFocus() // not editing: Tab leaves the tree
   })
 
+  it('the node details panel adds, edits and removes props as one change; focus returns to its opener', async () => {
+    const { onOp, user } = setup()
+    await user.click(screen.getByRole('treeitem', { name: 'Task 1' }))
+    const opener = screen.getByRole('button', { name: 'Props' })
+    await user.click(opener)
+    const dialog = await screen.findByRole('dialog', { name: 'Props of “Task 1”' })
+    const prio = within(dialog).getByRole('textbox', { name: 'Value of prio' })
+    await user.clear(prio)
+    await user.type(prio, '2')
+    await user.click(within(dialog).getByRole('button', { name: 'Remove done' }))
+    await user.click(within(dialog).getByRole('button', { name: 'Add prop' }))
+    await user.type(within(dialog).getByRole('textbox', { name: 'Name of prop 2' }), 'owner')
+    await user.type(within(dialog).getByRole('textbox', { name: 'Value of owner' }), 'Ann')
+    await user.click(within(dialog).getByRole('button', { name: 'Save' }))
+    expect(onOp).toHaveBeenCalledTimes(1)
+    expect(onOp).toHaveBeenCalledWith({
+      delta: { action: 'update', path: '/root/t1', fields: { props: { prio: 2, owner: 'Ann', done: null } } },
+      base_rev: 7,
+    })
+    await waitFor(() => expect(screen.queryByRole('dialog')).not.toBeInTheDocument())
+    await waitFor(() => expect(opener).toHaveFocus())
+  })
+
   it('focus goes to the next row after a delete', async () => {
     const { user } = setup()
     await user.click(screen.getByRole('treeitem', { name: 'Task 1' }))

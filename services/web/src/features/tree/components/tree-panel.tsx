@@ -16,6 +16,7 @@ import {
   valueProblem,
   type TreeOp,
 } from '../model/tree-ops'
+import { PropsDialog } from './props-dialog'
 import { TreeToolbar } from './tree-toolbar'
 import { ROW_HEIGHT, type DropPosition, type EditNext, type RowActions } from './tree-row'
 import { childrenPath } from '@/lib/tree-engine'
@@ -109,6 +110,14 @@ export const TreePanel = memo(function TreePanel({
   const [editingId, setEditingId] = useState<string | null>(null)
   const [drop, setDrop] = useState<{ id: string; position: DropPosition } | null>(null)
   const [jumpId, setJumpId] = useState<string | null>(null)
+  const [propsOf, setPropsOf] = useState<string | null>(null)
+  const propsOpener = useRef<HTMLElement | null>(null)
+  // The details dialog closed: focus goes back to what opened it.
+  useEffect(() => {
+    if (propsOf !== null || !propsOpener.current) return
+    propsOpener.current.focus()
+    propsOpener.current = null
+  }, [propsOf])
   const [expiredVersion, setExpiredVersion] = useState(-1)
   const view = useRef<TreeViewHandle>(null)
   const { ref: boxRef, height } = useElementHeight<HTMLDivElement>(480)
@@ -375,6 +384,10 @@ export const TreePanel = memo(function TreePanel({
         onAdd={() => actions.addChild(target())}
         onRename={() => actions.edit(target())}
         onDelete={() => actions.remove(target())}
+        onProps={() => {
+          propsOpener.current = document.activeElement instanceof HTMLElement ? document.activeElement : null
+          setPropsOf(rows.nodes[target()]?.id ?? null)
+        }}
         onExpandAll={rows.expandAll}
         onCollapseAll={rows.collapseAll}
         onExport={() => tree && downloadJson(`canopy-tree-rev${rev}.json`, tree)}
@@ -401,10 +414,26 @@ export const TreePanel = memo(function TreePanel({
           <p className="p-4 text-sm text-muted-foreground">Loading the tree…</p>
         )}
       </div>
+      {propsOf !== null && rowOf(rows, propsOf) >= 0 && (
+        <PropsDialog
+          node={rows.nodes[rowOf(rows, propsOf)]!}
+          path={pathAt(rows.nodes, rows.depths, rowOf(rows, propsOf))}
+          onSave={(delta) => {
+            const problem = validate?.(delta)
+            if (problem) {
+              toast.error(problem)
+              return false
+            }
+            onOp({ delta, base_rev: rev })
+            return true
+          }}
+          onClose={() => setPropsOf(null)}
+        />
+      )}
       <p className="text-xs text-muted-foreground">
         {readOnly
           ? 'Arrows move · you are a viewer: the tree is read-only'
-          : 'Arrows move · Enter or F2 renames · Insert adds a child · Delete removes · drag to move · Ctrl+Z / Ctrl+Shift+Z'}
+          : 'Arrows move · Enter or F2 renames · Insert adds a child · Delete removes · Alt+↑/↓ reorders · drag to move · editing: Tab indents, Enter on a new node adds the next · Ctrl+Z / Ctrl+Shift+Z'}
       </p>
     </section>
   )
