@@ -3,12 +3,14 @@ reorder the list, and reasoning stored with the answer (shown again after a relo
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from starlette.testclient import TestClient
 
 from canopy.realtime.session import DEFAULT_TITLE, TITLE_FROM_PROMPT_CHARS, title_from_prompt
 from canopy.realtime.turns import REASONING_MAX_CHARS, REASONING_MAX_STEPS, ReasoningLog
-from tests.wsutil import collect_turn, init, login, recv, session_socket
+from tests.support.ws import collect_turn, init, login, recv, session_socket
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -17,8 +19,8 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def prompt(ws: object, text: str) -> list[dict[str, object]]:
-    ws.send_json({"type": "user_prompt", "data": {"prompt": text}})  # type: ignore[attr-defined]
+def prompt(ws: Any, text: str) -> list[dict[str, Any]]:
+    ws.send_json({"type": "user_prompt", "data": {"prompt": text}})
     return collect_turn(ws)
 
 

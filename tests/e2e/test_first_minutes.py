@@ -17,7 +17,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 from tests.e2e.test_browser import CHROMIUM, CHROMIUM_ARGS, TURN_TIMEOUT, expect_connected, node, send_prompt, tree
-from tests.stack.harness import ROOT, Stack
+from tests.support.stack import ROOT, Stack
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.helpers import free_port, wait_until
-from tests.stack.harness import ROOT, TEST_SECRET, nginx_binary
+from tests.support.stack import ROOT, TEST_SECRET, nginx_binary
 
 pytestmark = pytest.mark.timeout(180)
 

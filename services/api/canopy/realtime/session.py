@@ -21,7 +21,7 @@ from typing import Any, Literal, Protocol, TypeVar
 
 from canopy.assistant.base import ChatMessage, Provider, ProviderError, touched_nodes
 from canopy.assistant.factory import describe
-from canopy.db import log_storage_failure
+from canopy.db import log_storage_failure, storage_cause
 from canopy.errors import CanopyError
 from canopy.metrics import Metrics
 from canopy.protocol import PROTOCOL_VERSION
