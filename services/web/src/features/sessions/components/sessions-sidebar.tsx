@@ -195,9 +195,9 @@ function SessionList({
                 {s.updated_at ? ` · ${relativeTime(s.updated_at)}` : ''}
               </span>
             </Link>
+            {/* Not modal: a modal menu hides the rest of the page with aria-hidden while it keeps focusable
+                elements (axe: aria-hidden-focus); Escape and a click outside still close it. */}
             {s.role !== 'viewer' && (
-              {/* Not modal: a modal menu hides the rest of the page with aria-hidden while it keeps focusable
-                  elements (axe: aria-hidden-focus); Escape and a click outside still close it. */}
               <DropdownMenu modal={false}>
                 <DropdownMenuTrigger asChild>
                   <Button
