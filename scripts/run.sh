@@ -10,13 +10,16 @@
 #     TLS_KEY_FILE are configured;
 #  4. renders nginx/canopy.conf.template into DATA_DIR/run/nginx-HTTPS_PORT/ and checks it;
 #  5. starts REPLICAS gunicorn processes (ports API_PORT, API_PORT+1, ...) and nginx; Ctrl-C
-#     or SIGTERM stops them all, and if any one dies the others are stopped too and the
-#     script exits non-zero.
+#     or SIGTERM stops them all. A gunicorn that dies (a crash, kill -9) is started again
+#     while nginx keeps serving (restart_api: at most API_MAX_RESTARTS, 5, within a minute);
+#     if nginx dies, or a gunicorn keeps dying, the others are stopped too and the script
+#     exits non-zero.
 #
 # Honours API_HOST, API_PORT, HTTPS_PORT, HTTP_PORT, DATA_DIR (two copies with different
 # values run side by side), TLS_CERT_FILE, TLS_KEY_FILE, WEB_ROOT, NGINX_BIN,
 # NGINX_LISTEN_ADDR, NGINX_USER, NGINX_WS_CONN_PER_IP, REPLICAS (1; more than one needs
-# PostgreSQL: POSTGRES=local or a postgresql DATABASE_URL), POSTGRES (unset | local).
+# PostgreSQL: POSTGRES=local or a postgresql DATABASE_URL), POSTGRES (unset | local),
+# API_MAX_RESTARTS (5).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -194,11 +197,38 @@ trap 'stopping=HUP' HUP
 
 # Each child gets its own process group (job control), so a Ctrl-C reaches only this
 # script, which then stops them in order (gunicorn gracefully) and can kill a whole group.
+start_api() {  # $1: the replica's index
+  set -m
+  API_PORT=$((API_PORT + $1)) scripts/api.sh &
+  api_pids[$1]=$!
+  set +m
+}
+
+# A replica died on its own: what is left of its group (a worker whose master was killed) goes,
+# and a new one starts; nginx answers 502 meanwhile and clients reconnect. Returns 1 (give up)
+# after API_MAX_RESTARTS restarts within 60 s: a crash loop is for the operator to see.
+api_restarts=()
+restart_api() {  # $1: the replica's index, $2: its exit status
+  local recent=() t
+  for t in "${api_restarts[@]}"; do ((SECONDS - t < 60)) && recent+=("$t"); done
+  api_restarts=("${recent[@]}")
+  ((${#api_restarts[@]} < ${API_MAX_RESTARTS:-5})) || { log "gunicorn keeps dying: giving up"; return 1; }
+  kill -KILL -- "-${api_pids[$1]}" 2>/dev/null || true
+  api_restarts+=("$SECONDS")
+  log "$(name_of "${api_pids[$1]}") exited with status $2: starting it again (nginx keeps running)"
+  sleep 1  # a pause between restarts; a signal meanwhile is handled once it ends
+  [[ -z $stopping ]] || return 0
+  start_api "$1"
+}
+
+replica_of() {  # the index of a replica's pid, or nothing
+  local i
+  for i in "${!api_pids[@]}"; do [[ ${api_pids[$i]} == "$1" ]] && { echo "$i"; return; }; done
+  return 0
+}
+
+for ((i = 0; i < replicas; i++)); do start_api "$i"; done
 set -m
-for ((i = 0; i < replicas; i++)); do
-  API_PORT=$((API_PORT + i)) scripts/api.sh &
-  api_pids+=($!)
-done
 "$nginx_bin" "${nginx_args[@]}" -g 'daemon off;' &
 nginx_pid=$!
 set +m
@@ -235,8 +265,22 @@ exited=""
 status=0
 while [[ -z $stopping ]]; do
   exited=""
-  if wait -n -p exited "${api_pids[@]}" "$nginx_pid"; then status=0; else status=$?; fi
-  [[ -n ${exited:-} ]] && break
+  # A child that died before this wait (during the readiness checks, or the restart's pause) may
+  # be reaped already, and `wait -n` would then wait on the others alone: ask first.
+  for pid in "${api_pids[@]}" "$nginx_pid"; do
+    if ! alive "$pid"; then
+      exited=$pid
+      if wait "$pid" 2>/dev/null; then status=0; else status=$?; fi
+      break
+    fi
+  done
+  if [[ -z $exited ]]; then
+    if wait -n -p exited "${api_pids[@]}" "$nginx_pid"; then status=0; else status=$?; fi
+    [[ -z ${exited:-} ]] && continue
+  fi
+  replica=$(replica_of "$exited")
+  if [[ -n $replica && -z $stopping ]] && restart_api "$replica" "$status"; then continue; fi
+  break
 done
 
 if [[ -n $stopping ]]; then

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import socket
 from pathlib import Path
 
 import httpx
 
-from tests.helpers import ApiProcess
+from tests.helpers import ApiProcess, wait_until
 
 
 def test_make_api_serves_the_auth_flow_and_metrics(tmp_path: Path) -> None:
@@ -112,3 +115,35 @@ def test_per_message_deflate_comes_from_settings(tmp_path: Path) -> None:
             assert "permessage-deflate" in ws.response.headers.get("Sec-WebSocket-Extensions", "")
     finally:
         assert api.stop() == 0
+def _pid_alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state != "Z"
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def test_a_worker_whose_master_was_killed_exits_and_frees_the_port(tmp_path: Path) -> None:
+    """kill -9 of the gunicorn master leaves its worker re-parented: it must stop, or it would keep the
+    port and block the restart (issue #14 §3)."""
+    api = ApiProcess(tmp_path)
+    api.start()
+    try:
+        master = api.gunicorn_pid()
+        worker = int(Path(f"/proc/{master}/task/{master}/children").read_text().split()[0])
+        assert httpx.get(api.url + "/api/healthz").status_code == 200
+        os.kill(master, signal.SIGKILL)
+        wait_until(lambda: not _pid_alive(worker), timeout=30, what="the orphaned worker exits")
+        wait_until(lambda: _port_free(api.port), timeout=10, what="the port is free")
+    finally:
+        api.stop(signal.SIGKILL)
+    assert "gunicorn master" in api.logs() and "is gone" in api.logs()

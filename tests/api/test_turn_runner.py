@@ -86,7 +86,8 @@ async def test_a_turn_streams_through_its_host_and_ends_once() -> None:
     assert not runner.running and runner.change_set is None
     assert [t for t, _ in host.emitted] == ["reasoning", "assistant_response", "assistant_response"]
     assert host.applied == [(ON_BEHALF, host.applied[0][1])]
-    assert end.text == "Added Alpha" and end.failure is None and not end.cancelled and end.meta is None
+    assert end.text == "Added Alpha" and end.failure is None and not end.cancelled
+    assert end.meta == {"reasoning": [host.emitted[0][1]["text"]]}  # reasoning is stored with the answer
     assert end.debug["tree_updates"] == 1 and end.debug["usage"] == 3 and end.debug["provider"] == "scripted"
     assert end.frame_id == "p1"
 

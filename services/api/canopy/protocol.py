@@ -204,6 +204,8 @@ class ChatMessageData(_Model):
     cancelled: bool | None = None
     error: ErrorInfo | None = None
     truncated: Truncated | None = Field(None, description="the answer was cut short, and why")
+    reasoning: list[str] | None = Field(
+        None, description="assistant messages: the turn's reasoning steps, as its reasoning frames carried them")
 
 
 class TreeLimitsData(_Model):

@@ -3,11 +3,18 @@
 On SIGTERM uvicorn would close every WebSocket with 1012 before the app hears of
 it. The server here first lets the app flush its sessions and close their
 sockets with 1001 ("going away"), then shuts down as usual.
+
+A worker whose gunicorn master died (kill -9, OOM) would keep serving and hold
+the port, so a new master could not bind it: the worker watches its parent and
+stops (gracefully, as on SIGTERM) once it is gone.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import os
 from typing import Any
 
 from uvicorn.server import Server
@@ -19,6 +26,7 @@ log = logging.getLogger("canopy")
 
 # The server accepts frames up to 1 MiB so the app itself can answer 64 KiB+ frames with error 413.
 SERVER_MAX_FRAME_BYTES = 1024 * 1024
+PARENT_CHECK_SECONDS = 1.0  # how often a worker checks that its master is still its parent
 
 
 class DrainingServer(Server):
@@ -54,6 +62,20 @@ class CanopyWorker(UvicornWorker):  # type: ignore[misc]  # untyped base
         self.config.app = self.wsgi
         server = DrainingServer(config=self.config)
         self._install_sigquit_handler()
-        await server.serve(sockets=self.sockets)
+        watch = asyncio.create_task(self._watch_master(server), name="watch-master")
+        try:
+            await server.serve(sockets=self.sockets)
+        finally:
+            watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watch
         if not server.started:
             raise SystemExit(3)  # gunicorn's WORKER_BOOT_ERROR
+
+    async def _watch_master(self, server: Server) -> None:
+        """Stops the server once the master is gone (the worker was re-parented)."""
+        while not server.should_exit:
+            await asyncio.sleep(PARENT_CHECK_SECONDS)  # a poll period: nothing signals a parent's death
+            if os.getppid() != self.ppid:
+                log.warning("gunicorn master %s is gone: this worker stops and frees its port", self.ppid)
+                server.should_exit = True

@@ -19,13 +19,11 @@ from canopy.errors import CanopyError
 from canopy.metrics import Metrics
 from canopy.ratelimit import SlidingWindow
 from canopy.realtime.changes import Actor
-from canopy.realtime.session import LiveSession, Peer, SessionConfig
+from canopy.realtime.session import DEFAULT_TITLE, LiveSession, Peer, SessionConfig
 from canopy.realtime.store import Access, SessionMeta, SessionStore
 from canopy.tree import TreeLimits
 
 log = logging.getLogger("canopy.sessions")
-
-DEFAULT_TITLE = "Untitled session"
 
 
 class SessionManager:

@@ -21,7 +21,7 @@ from typing import Any, Literal, Protocol, TypeVar
 
 from canopy.assistant.base import ChatMessage, Provider, ProviderError, touched_nodes
 from canopy.assistant.factory import describe
-from canopy.db import log_storage_failure
+from canopy.db import log_storage_failure, storage_cause
 from canopy.errors import CanopyError
 from canopy.metrics import Metrics
 from canopy.protocol import PROTOCOL_VERSION
@@ -45,6 +45,20 @@ SEQ_BLOCK = 1024  # seq numbers reserved in the database ahead of use, so seq ne
 SEQ_HEADROOM = 256
 HISTORY_LIMIT = 200  # messages kept in memory for chat_history and model context
 COMPACT_EVERY = 500  # log rows between snapshots
+DEFAULT_TITLE = "Untitled session"
+TITLE_FROM_PROMPT_CHARS = 60  # a session still titled DEFAULT_TITLE takes its first prompt's words, up to this
+
+
+def title_from_prompt(prompt: str) -> str:
+    """A session title from a prompt: one line of its words, cut at a word boundary with "…"."""
+    words = " ".join(prompt.split())
+    if len(words) <= TITLE_FROM_PROMPT_CHARS:
+        return words or DEFAULT_TITLE
+    cut = words[: TITLE_FROM_PROMPT_CHARS - 1]
+    space = cut.rfind(" ")
+    if space >= TITLE_FROM_PROMPT_CHARS // 2:
+        cut = cut[:space]
+    return cut.rstrip(" ,;:.-") + "…"
 
 
 class Peer(Protocol):
@@ -152,6 +166,7 @@ class LiveSession:
             history = self.chat_context(self.config.history_messages)
             await self._record_message("user", prompt)
             prompts.hit(actor.user_id)  # a prompt refused for storage does not count
+            await self._title_from(prompt)
             await self._publish("chat_message", {"role": "user", "content": prompt}, frame_id)
             host: TurnHost = self
             if self.review_mode:  # the turn works on a scratch copy; its changes become a proposal
@@ -218,6 +233,19 @@ class LiveSession:
 
     def update_presence(self, peer: Peer, fields: dict[str, Any]) -> None:
         self.presence.update(peer, fields)
+
+    async def _title_from(self, prompt: str) -> None:
+        """A session still carrying the default title is named after its prompt (the caller holds the lock).
+        Cosmetic: a storage failure here leaves the title as it was and the prompt goes on."""
+        if self.title != DEFAULT_TITLE:
+            return
+        title = title_from_prompt(prompt)
+        try:
+            await self.store.rename(self.id, title)
+        except Exception as exc:
+            log.warning("could not title session %s from its prompt: %s", self.id, storage_cause(exc))
+            return
+        self.title = title
 
     async def close(self, code: int, reason: str) -> None:
         """The session is going away (deleted): its turn ends and every tab is closed."""

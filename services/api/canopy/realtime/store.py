@@ -271,9 +271,10 @@ class SessionStore:
             )).scalar()
 
     async def rename(self, session_id: str, title: str) -> None:
+        # updated_at stays: a rename is not activity, and the list (most recent first) keeps its order.
         async with self.engine.begin() as conn:
             await conn.execute(update(db.sessions).where(db.sessions.c.id == session_id)
-                               .values(title=db_text(title), updated_at=now()))
+                               .values(title=db_text(title)))
 
     async def delete(self, session_id: str) -> None:
         async with self.engine.begin() as conn:

@@ -28,6 +28,10 @@ from canopy.tree import Change, Tree
 log = logging.getLogger("canopy.turn")
 CANCEL_GRACE_SECONDS = 1.0  # how long `cancel` waits for the turn's final frame before it returns
 STOP_GRACE_SECONDS = 10.0  # how long closing a session or shutdown waits for a cancelled turn to end
+# Reasoning stored with the answer (meta "reasoning"), so a reload shows it: at most this many steps
+# (later ones join the last) and characters (the rest is dropped and the last step ends with "…").
+REASONING_MAX_STEPS = 200
+REASONING_MAX_CHARS = 16_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +40,7 @@ class TurnEnd:
 
     frame_id: str | None
     text: str
-    meta: dict[str, Any] | None  # stored with the answer: {"cancelled": True} or {"error": {...}}
+    meta: dict[str, Any] | None  # stored with the answer: "cancelled", "error", "truncated", "reasoning"
     debug: dict[str, Any]
     failure: ProviderError | None
     cancelled: bool
@@ -77,6 +81,26 @@ class TurnHost(Protocol):
         ...
 
 
+class ReasoningLog:
+    """A turn's reasoning steps as stored with its answer, within REASONING_MAX_STEPS/_CHARS."""
+
+    def __init__(self) -> None:
+        self.steps: list[str] = []
+        self._chars = 0
+
+    def add(self, text: str) -> None:
+        room = REASONING_MAX_CHARS - self._chars
+        if room <= 0 or not text:
+            return
+        if len(text) > room:
+            text = text[: room - 1] + "…"
+        self._chars += len(text)
+        if len(self.steps) < REASONING_MAX_STEPS:
+            self.steps.append(text)
+        else:
+            self.steps[-1] += text
+
+
 class Turn:
     """Implements `canopy.assistant.base.TurnContext` for one prompt."""
 
@@ -90,6 +114,7 @@ class Turn:
         self._history = history
         self.frame_id = frame_id
         self._parts: list[str] = []
+        self._reasoning = ReasoningLog()
         self._debug: dict[str, Any] = {}
         self._started = time.perf_counter()
         self._first_update: float | None = None
@@ -111,6 +136,7 @@ class Turn:
         return self._history
 
     async def reasoning(self, text: str) -> None:
+        self._reasoning.add(text)
         await self.host.emit("reasoning", {"text": text, "steps": [text]}, self.frame_id)
 
     async def text(self, chunk: str) -> None:
@@ -197,6 +223,8 @@ class Turn:
             meta = {"error": {"code": failure.code, "message": failure.message}}
         elif truncated is not None:
             meta = {"truncated": truncated}
+        if self._reasoning.steps:
+            meta = {**(meta or {}), "reasoning": self._reasoning.steps}
         return TurnEnd(self.frame_id, "".join(self._parts), meta, debug, failure, cancelled,
                        truncated if failure is None and not cancelled else None)
 

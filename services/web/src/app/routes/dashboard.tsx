@@ -33,6 +33,29 @@ import { useSelectionPresence } from './use-selection-presence'
 
 /** How long Stop waits for the turn's end before freeing the composer anyway. */
 const STOP_GRACE_MS = 3000
+/** Tree changes refresh the sessions list (its node counts) at most this often. */
+const LIST_REFRESH_MS = 1000
+/** The sidebar's open/closed state: a UI preference, the only thing kept in localStorage. */
+const SIDEBAR_KEY = 'canopy.sidebar-open'
+
+function initialSidebarOpen(): boolean {
+  try {
+    const stored = window.localStorage.getItem(SIDEBAR_KEY)
+    if (stored === 'true' || stored === 'false') return stored === 'true'
+  } catch {
+    // storage unavailable (private mode, disabled): fall back to the screen size
+  }
+  // The sessions list starts open beside the columns, folded away on narrow screens.
+  return typeof window.matchMedia !== 'function' || window.matchMedia('(min-width: 768px)').matches
+}
+
+function rememberSidebar(open: boolean) {
+  try {
+    window.localStorage.setItem(SIDEBAR_KEY, String(open))
+  } catch {
+    // not remembered: nothing else depends on it
+  }
+}
 
 /**
  * The dashboard for "/" (the most recent session) and "/sessions/:id": wires
@@ -45,16 +68,14 @@ export function DashboardRoute() {
   const queryClient = useQueryClient()
   const logout = useLogout()
   const me = useMe()
-  // The sessions list starts open beside the columns, folded away on narrow screens.
-  const [sidebarOpen, setSidebarOpen] = useState(
-    () => typeof window.matchMedia !== 'function' || window.matchMedia('(min-width: 768px)').matches,
-  )
+  const [sidebarOpen, setSidebarOpen] = useState(initialSidebarOpen)
   const [chat, dispatch] = useReducer(chatReducer, initialChatState)
   const [collab, dispatchCollab] = useReducer(collabReducer, initialCollabState)
   const [historyOpen, setHistoryOpen] = useState(false)
   /** Nodes a hovered history entry touched (the tree highlights them). */
   const [historyHighlight, setHistoryHighlight] = useState<string[] | null>(null)
   const stopTimer = useRef<ReturnType<typeof setTimeout> | null>(null)
+  const listTimer = useRef<ReturnType<typeof setTimeout> | null>(null)
 
   const client = useSessionSocket({
     sessionId: routeId,
@@ -80,6 +101,12 @@ export function DashboardRoute() {
         void queryClient.invalidateQueries({ queryKey: sessionsKeys.list() })
       } else if (frame.type === 'assistant_response' && frame.data.chunk === false) {
         void queryClient.invalidateQueries({ queryKey: sessionsKeys.list() })
+      } else if (frame.type === 'tree_update' && !listTimer.current) {
+        // Node counts stay live: the list is fetched again shortly after the tree changes.
+        listTimer.current = setTimeout(() => {
+          listTimer.current = null
+          void queryClient.invalidateQueries({ queryKey: sessionsKeys.list() })
+        }, LIST_REFRESH_MS)
       }
       if (
         stopTimer.current &&
@@ -125,6 +152,7 @@ export function DashboardRoute() {
   useEffect(
     () => () => {
       if (stopTimer.current) clearTimeout(stopTimer.current)
+      if (listTimer.current) clearTimeout(listTimer.current)
     },
     [],
   )
@@ -180,6 +208,12 @@ export function DashboardRoute() {
 
   return (
     <div className="flex h-dvh flex-col">
+      <a
+        href="#main"
+        className="sr-only rounded-md bg-background px-3 py-2 text-sm font-medium shadow focus:not-sr-only focus:absolute focus:top-2 focus:left-2 focus:z-50 focus:ring-[3px] focus:ring-ring/50"
+      >
+        Skip to the chat and tree
+      </a>
       <header className="flex h-12 shrink-0 items-center gap-2 border-b px-3">
         <Button
           variant="ghost"
@@ -187,7 +221,12 @@ export function DashboardRoute() {
           aria-label={sidebarOpen ? 'Hide sessions' : 'Show sessions'}
           aria-expanded={sidebarOpen}
           aria-controls="sessions-sidebar"
-          onClick={() => setSidebarOpen((o) => !o)}
+          onClick={() =>
+            setSidebarOpen((o) => {
+              rememberSidebar(!o)
+              return !o
+            })
+          }
         >
           <PanelLeftIcon aria-hidden />
         </Button>
@@ -259,7 +298,7 @@ export function DashboardRoute() {
             className="max-h-64 shrink-0 border-b md:max-h-none md:w-60 md:border-r md:border-b-0"
           />
         )}
-        <main className="flex min-h-0 min-w-0 flex-1 flex-col md:flex-row">
+        <main id="main" tabIndex={-1} className="flex min-h-0 min-w-0 flex-1 flex-col outline-none md:flex-row">
           <ChatPanel
             state={chat}
             canSend={session.state !== 'offline'}

@@ -452,6 +452,10 @@ export interface ChatMessageData {
   content: string
   created_at?: string | null
   error?: ErrorInfo | null
+  /**
+   * assistant messages: the turn's reasoning steps, as its reasoning frames carried them
+   */
+  reasoning?: string[] | null
   role: 'user' | 'assistant'
   /**
    * the answer was cut short, and why

@@ -144,3 +144,74 @@ describe('ChatPanel', () => {
     expect(screen.getByRole('button', { name: 'Send' })).toBeEnabled()
   })
 })
+
+describe('ChatPanel additions (issue #14)', () => {
+  it('recalls the last prompt with ↑ in an empty input only', async () => {
+    const { onSend, user } = setup()
+    const box = screen.getByRole('textbox', { name: 'Message' })
+    await user.keyboard('{ArrowUp}')
+    expect(box).toHaveValue('') // nothing sent yet
+    await user.type(box, 'add Apples to root{Enter}')
+    expect(onSend).toHaveBeenCalledWith('add Apples to root')
+    await user.click(box)
+    await user.keyboard('{ArrowUp}')
+    expect(box).toHaveValue('add Apples to root')
+    await user.type(box, ' and Pears')
+    await user.keyboard('{ArrowUp}') // not empty: the caret moves, the text stays
+    expect(box).toHaveValue('add Apples to root and Pears')
+  })
+
+  it('shows a counter near the limit and refuses a prompt over it, never cutting it', async () => {
+    const { onSend, user } = setup()
+    const box = screen.getByRole('textbox', { name: 'Message' })
+    await user.click(box)
+    await user.paste('x'.repeat(3700))
+    expect(screen.getByText('3700 / 4000')).toBeInTheDocument()
+    expect(box).toHaveAttribute('aria-describedby')
+    await user.paste('y'.repeat(305))
+    expect(box).toHaveValue('x'.repeat(3700) + 'y'.repeat(305)) // nothing cut
+    expect(screen.getByText(/4005 \/ 4000 — too long by 5/)).toBeInTheDocument()
+    expect(box).toHaveAttribute('aria-invalid', 'true')
+    expect(screen.getByRole('button', { name: 'Send' })).toBeDisabled()
+    await user.keyboard('{Enter}')
+    expect(onSend).not.toHaveBeenCalled()
+    await user.keyboard('{Backspace}'.repeat(5))
+    expect(screen.getByRole('button', { name: 'Send' })).toBeEnabled()
+  })
+
+  it('counts characters as the server does (an emoji is one)', async () => {
+    const { user } = setup()
+    const box = screen.getByRole('textbox', { name: 'Message' })
+    await user.click(box)
+    await user.paste('😀'.repeat(3999))
+    expect(screen.getByText('3999 / 4000')).toBeInTheDocument()
+    expect(screen.getByRole('button', { name: 'Send' })).toBeEnabled()
+  })
+
+  it('copies a message and shows when it was written', async () => {
+    const { push, user } = setup()
+    const writeText = vi.fn(() => Promise.resolve())
+    Object.defineProperty(navigator, 'clipboard', { value: { writeText }, configurable: true })
+    push({
+      type: 'chat_history',
+      data: {
+        messages: [
+          { role: 'user', content: 'add Apples', created_at: '2025-03-01T10:00:00Z' },
+          {
+            role: 'assistant',
+            content: 'Added Apples.',
+            created_at: '2025-03-01T10:00:01Z',
+            reasoning: ['Parsing the prompt', 'Resolved root'],
+          },
+        ],
+      },
+    })
+    const answer = within(log()).getByText('Added Apples.').closest('li')!
+    expect(within(answer).getByText(/Reasoning \(2 steps\)/)).toBeInTheDocument() // stored reasoning, after a reload
+    const time = answer.querySelector('time')!
+    expect(time).toHaveAttribute('dateTime', '2025-03-01T10:00:01.000Z')
+    await user.click(within(answer).getByRole('button', { name: 'Copy text' }))
+    expect(writeText).toHaveBeenCalledWith('Added Apples.')
+    expect(await within(answer).findByRole('button', { name: 'Copied' })).toBeInTheDocument()
+  })
+})

@@ -1,18 +1,21 @@
-import { useEffect, useId, useRef, useState, type FormEvent, type KeyboardEvent } from 'react'
+import { useCallback, useEffect, useId, useRef, useState, type FormEvent, type KeyboardEvent } from 'react'
 import { SendIcon, SquareIcon } from 'lucide-react'
 import { Button } from '@/components/ui/button'
 import { Label } from '@/components/ui/label'
 import { Tabs, TabsContent, TabsList, TabsTrigger } from '@/components/ui/tabs'
 import { Textarea } from '@/components/ui/textarea'
 import { cn } from '@/lib/utils'
-import type { ChatState } from '../model/chat-reducer'
+import { lastPrompt, promptLength, type ChatState } from '../model/chat-reducer'
 import { AssistantCheatSheet } from './cheat-sheet'
 import { DebugList } from './debug-list'
 import { MessageList } from './message-list'
 
+/** The server's limit on a prompt, in characters (code points, as the server counts them). */
 export const MAX_PROMPT = 4000
 /** Typing stops counting after this long without a keystroke. */
 export const TYPING_IDLE_MS = 2000
+/** The counter shows from this many characters on. */
+const COUNTER_FROM = MAX_PROMPT - 400
 
 export interface ChatPanelProps {
   state: ChatState
@@ -78,8 +81,13 @@ export function ChatPanel({
   const [draft, setDraft] = useState('')
   const typing = useTypingSignal(onTyping)
   const inputId = useId()
+  const counterId = useId()
+  const inputRef = useRef<HTMLTextAreaElement>(null)
   const prompt = draft.trim()
-  const disabled = state.busy || !canSend || !prompt || prompt.length > MAX_PROMPT
+  const length = promptLength(prompt)
+  // Over the limit the prompt is refused, never cut: the counter says by how much.
+  const tooLong = length > MAX_PROMPT
+  const disabled = state.busy || !canSend || !prompt || tooLong
 
   function submit(e?: FormEvent) {
     e?.preventDefault()
@@ -93,8 +101,24 @@ export function ChatPanel({
     if (e.key === 'Enter' && !e.shiftKey && !e.nativeEvent.isComposing) {
       e.preventDefault()
       submit()
+    } else if (e.key === 'ArrowUp' && draft === '' && !e.nativeEvent.isComposing) {
+      // As in a shell: ↑ in an empty input brings the last prompt back to edit.
+      const last = lastPrompt(state.messages)
+      if (last !== null) {
+        e.preventDefault()
+        setDraft(last)
+      }
     }
   }
+
+  const pick = useCallback((example: string) => {
+    setDraft(example)
+    const el = inputRef.current
+    if (el) {
+      el.focus()
+      el.setSelectionRange(example.length, example.length)
+    }
+  }, [])
 
   return (
     <Tabs defaultValue="chat" className={cn('min-h-0', className)}>
@@ -117,6 +141,7 @@ export function ChatPanel({
             Message
           </Label>
           <Textarea
+            ref={inputRef}
             id={inputId}
             value={draft}
             onChange={(e) => {
@@ -126,13 +151,24 @@ export function ChatPanel({
             }}
             onBlur={typing.stop}
             onKeyDown={onKeyDown}
+            aria-invalid={tooLong || undefined}
+            aria-describedby={length >= COUNTER_FROM ? counterId : undefined}
             placeholder={`${state.assistant?.name === 'offline' ? 'Tell the offline assistant what to change' : 'Ask the assistant'}… (Enter to send, Shift+Enter for a new line)`}
             rows={3}
-            maxLength={MAX_PROMPT}
             className="max-h-48 resize-none"
           />
           <div className="flex items-center justify-end gap-2">
-            <AssistantCheatSheet assistant={state.assistant} />
+            <AssistantCheatSheet assistant={state.assistant} onPick={pick} />
+            {length >= COUNTER_FROM && (
+              <span
+                id={counterId}
+                aria-live="polite"
+                className={cn('text-xs tabular-nums', tooLong ? 'font-medium text-destructive' : 'text-muted-foreground')}
+              >
+                {length} / {MAX_PROMPT}
+                {tooLong && ` — too long by ${length - MAX_PROMPT}; shorten it to send`}
+              </span>
+            )}
             {state.busy && (
               <Button type="button" variant="outline" onClick={onStop}>
                 <SquareIcon aria-hidden />

@@ -67,4 +67,18 @@ describe('the offline assistant cheat sheet', () => {
     expect(screen.queryByText('Offline assistant')).not.toBeInTheDocument()
     expect(screen.queryByRole('button', { name: 'What can I say?' })).not.toBeInTheDocument()
   })
+
+  it('puts a clicked example in the input, without its note, and closes', async () => {
+    const user = setup({ name: 'offline', examples: EXAMPLES })
+    await user.click(screen.getByRole('button', { name: 'What can I say?' }))
+    const sheet = screen.getByRole('dialog', { name: 'The offline assistant understands' })
+    await user.click(within(sheet).getByRole('button', { name: "add 'A', 'B' and 'C' under Tasks" }))
+    const box = screen.getByRole('textbox', { name: 'Message' })
+    expect(box).toHaveValue("add 'A', 'B' and 'C' under Tasks")
+    expect(box).toHaveFocus()
+    expect(screen.queryByRole('dialog')).not.toBeInTheDocument()
+    await user.click(screen.getByRole('button', { name: 'What can I say?' }))
+    await user.click(screen.getByRole('button', { name: 'undo the last 2 changes' }))
+    expect(box).toHaveValue('undo the last 2 changes')
+  })
 })

@@ -8,7 +8,25 @@ import type { AssistantInfo } from '@/lib/protocol'
  * the input, so nobody has to type "help" to learn what it understands. The popover is non-modal:
  * Escape, the button or a click outside closes it, and focus goes back to the button.
  */
-export function AssistantCheatSheet({ assistant }: { assistant: AssistantInfo | null }) {
+/** A cheat-sheet line's commands ("undo · redo"), each without its note in parentheses. */
+function lineCommands(line: string): { command: string; note: string }[] {
+  return line
+    .split(' · ')
+    .map((part) => {
+      const m = /^(.*?)\s*(\(.*\))?$/.exec(part.trim())
+      return { command: (m?.[1] ?? part).trim(), note: m?.[2] ?? '' }
+    })
+    .filter((c) => c.command)
+}
+
+export function AssistantCheatSheet({
+  assistant,
+  onPick,
+}: {
+  assistant: AssistantInfo | null
+  /** An example was chosen: it goes into the input (the popover closes). */
+  onPick?: (command: string) => void
+}) {
   const [open, setOpen] = useState(false)
   const buttonRef = useRef<HTMLButtonElement>(null)
   const panelRef = useRef<HTMLDivElement>(null)
@@ -70,11 +88,34 @@ export function AssistantCheatSheet({ assistant }: { assistant: AssistantInfo | 
           </h2>
           <ul className="mt-2 list-disc space-y-1 pl-4">
             {assistant.examples.map((line) => (
-              <li key={line}>{line}</li>
+              <li key={line}>
+                {lineCommands(line).map(({ command, note }, i) => (
+                  <span key={i}>
+                    {i > 0 && ' · '}
+                    {onPick ? (
+                      <button
+                        type="button"
+                        className="rounded-sm text-left underline decoration-dotted underline-offset-2 outline-none hover:text-primary focus-visible:ring-[3px] focus-visible:ring-ring/50"
+                        title="Put this in the input"
+                        onClick={() => {
+                          setOpen(false)
+                          onPick(command)
+                        }}
+                      >
+                        {command}
+                      </button>
+                    ) : (
+                      command
+                    )}
+                    {note && <span className="text-muted-foreground"> {note}</span>}
+                  </span>
+                ))}
+              </li>
             ))}
           </ul>
           <p className="mt-2 text-muted-foreground">
-            No AI model is connected: when a command is not understood, it says which part and changes nothing.
+            {onPick && 'Click an example to put it in the input. '}No AI model is connected: when a command is not
+            understood, it says which part and changes nothing.
           </p>
         </div>
       )}

@@ -1,5 +1,5 @@
-import { useEffect, useRef } from 'react'
-import { ChevronRightIcon } from 'lucide-react'
+import { useEffect, useRef, useState } from 'react'
+import { CheckIcon, ChevronRightIcon, CopyIcon } from 'lucide-react'
 import { Collapsible, CollapsibleContent, CollapsibleTrigger } from '@/components/ui/collapsible'
 import { cn } from '@/lib/utils'
 import type { ChatMessage, ProposalNote, Truncation } from '../model/chat-reducer'
@@ -75,7 +75,7 @@ function MessageItem({ message: m }: { message: ChatMessage }) {
   const isUser = m.role === 'user'
   return (
     <li
-      className={cn('flex flex-col gap-1', isUser ? 'items-end' : 'items-start')}
+      className={cn('group/msg flex flex-col gap-1', isUser ? 'items-end' : 'items-start')}
       aria-busy={m.streaming || undefined}
       data-role={m.role}
     >
@@ -102,6 +102,7 @@ function MessageItem({ message: m }: { message: ChatMessage }) {
           )}
         </div>
       )}
+      {!m.streaming && (m.text || m.at) && <MessageTools text={m.text} at={m.at} />}
       {m.pending && <span className="text-xs text-muted-foreground">Pending: sent when the connection is back</span>}
       {m.cancelled && <span className="text-xs text-muted-foreground">Stopped</span>}
       {m.truncated && (
@@ -115,6 +116,46 @@ function MessageItem({ message: m }: { message: ChatMessage }) {
         </span>
       )}
     </li>
+  )
+}
+
+const timeFormat =
+  typeof Intl !== 'undefined' ? new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' }) : null
+
+/** When a message was written and a copy button: shown on hover or keyboard focus, out of the way otherwise. */
+function MessageTools({ text, at }: { text: string; at?: string }) {
+  const [copied, setCopied] = useState(false)
+  const when = at ? new Date(at) : null
+  const valid = when !== null && !Number.isNaN(when.getTime())
+  useEffect(() => {
+    if (!copied) return
+    const t = setTimeout(() => setCopied(false), 1500)
+    return () => clearTimeout(t)
+  }, [copied])
+  return (
+    <div className="flex items-center gap-1 text-xs text-muted-foreground opacity-0 transition-opacity group-focus-within/msg:opacity-100 group-hover/msg:opacity-100">
+      {valid && (
+        <time dateTime={when.toISOString()} title={when.toLocaleString()}>
+          {timeFormat ? timeFormat.format(when) : when.toLocaleString()}
+        </time>
+      )}
+      {text && (
+        <button
+          type="button"
+          aria-label={copied ? 'Copied' : 'Copy text'}
+          title="Copy text"
+          className="inline-flex size-6 items-center justify-center rounded-sm outline-none hover:bg-accent hover:text-foreground focus-visible:ring-[3px] focus-visible:ring-ring/50"
+          onClick={() => {
+            void navigator.clipboard?.writeText(text).then(
+              () => setCopied(true),
+              () => undefined,
+            )
+          }}
+        >
+          {copied ? <CheckIcon aria-hidden className="size-3.5" /> : <CopyIcon aria-hidden className="size-3.5" />}
+        </button>
+      )}
+    </div>
   )
 }
 

@@ -31,6 +31,8 @@ export interface ChatMessage {
   pending?: boolean
   /** Correlation id of a prompt we sent. */
   clientId?: string
+  /** When it was written (ISO-8601): stored, or the frame's timestamp, or the moment we sent it. */
+  at?: string
   /** A proposal of the assistant (review mode): the message shows its summary, then its outcome. */
   proposal?: ProposalNote
 }
@@ -71,7 +73,7 @@ export interface ChatState {
 export type ChatAction =
   | { type: 'reset' }
   /** `queued`: the socket was not connected, the prompt waits in its queue. */
-  | { type: 'prompt_sent'; id: string; text: string; queued?: boolean }
+  | { type: 'prompt_sent'; id: string; text: string; queued?: boolean; at?: string }
   /** The user gave up waiting for the end of a cancelled turn. */
   | { type: 'turn_abandoned' }
   | { type: 'frame'; frame: ServerFrame }
@@ -97,12 +99,14 @@ function fromHistory(m: HistoryMessage): ChatMessage | null {
   if (!role) return null
   const text = typeof m.content === 'string' ? m.content : ''
   const error = typeof m.error?.message === 'string' ? m.error.message : undefined
+  const reasoning = Array.isArray(m.reasoning) ? m.reasoning.filter((s): s is string => typeof s === 'string') : []
   return {
     key: nextKey(),
     role,
     text,
-    reasoning: [],
+    reasoning,
     streaming: false,
+    at: typeof m.created_at === 'string' ? m.created_at : undefined,
     cancelled: m.cancelled === true ? true : undefined,
     truncated: truncationOf(m.truncated),
     error,
@@ -110,11 +114,11 @@ function fromHistory(m: HistoryMessage): ChatMessage | null {
 }
 
 /** The index of the assistant message of the running turn, creating it when needed. */
-function withTurnMessage(messages: ChatMessage[]): { messages: ChatMessage[]; index: number } {
+function withTurnMessage(messages: ChatMessage[], at?: string): { messages: ChatMessage[]; index: number } {
   const last = messages[messages.length - 1]
   const settled = messages.map((m) => (m.awaiting ? { ...m, awaiting: false } : m))
   if (last && last.role === 'assistant' && last.streaming) return { messages: settled, index: settled.length - 1 }
-  const fresh: ChatMessage = { key: nextKey(), role: 'assistant', text: '', reasoning: [], streaming: true }
+  const fresh: ChatMessage = { key: nextKey(), role: 'assistant', text: '', reasoning: [], streaming: true, at }
   return { messages: [...settled, fresh], index: settled.length }
 }
 
@@ -178,6 +182,7 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
             awaiting: true,
             pending: action.queued ? true : undefined,
             clientId: action.id,
+            at: action.at ?? new Date().toISOString(),
           },
         ],
       }
@@ -225,13 +230,16 @@ function onFrame(state: ChatState, frame: ServerFrame): ChatState {
       return {
         ...state,
         busy: role === 'user' ? true : state.busy,
-        messages: [...state.messages, { key: nextKey(), role, text, reasoning: [], streaming: false }],
+        messages: [
+          ...state.messages,
+          { key: nextKey(), role, text, reasoning: [], streaming: false, at: frame.timestamp ?? undefined },
+        ],
       }
     }
     case 'reasoning': {
       const text = reasoningText(frame.data)
       if (!text) return state
-      const { messages, index } = withTurnMessage(state.messages)
+      const { messages, index } = withTurnMessage(state.messages, frame.timestamp ?? undefined)
       const current = messages[index]!
       return { ...state, busy: true, messages: patchAt(messages, index, { reasoning: [...current.reasoning, text] }) }
     }
@@ -239,11 +247,11 @@ function onFrame(state: ChatState, frame: ServerFrame): ChatState {
       const d = frame.data
       const text = typeof d.text === 'string' ? d.text : ''
       if (d.chunk === true) {
-        const { messages, index } = withTurnMessage(state.messages)
+        const { messages, index } = withTurnMessage(state.messages, frame.timestamp ?? undefined)
         return { ...state, busy: true, messages: patchAt(messages, index, { text: messages[index]!.text + text }) }
       }
       // The final piece: the full text replaces whatever streamed.
-      const { messages, index } = withTurnMessage(state.messages)
+      const { messages, index } = withTurnMessage(state.messages, frame.timestamp ?? undefined)
       return {
         ...state,
         busy: false,
@@ -307,4 +315,17 @@ function onFrame(state: ChatState, frame: ServerFrame): ChatState {
     default:
       return state
   }
+}
+
+/** The text of the last prompt in the chat (ours or another tab's), for ↑ in an empty input. */
+export function lastPrompt(messages: readonly ChatMessage[]): string | null {
+  for (let i = messages.length - 1; i >= 0; i--) if (messages[i]!.role === 'user') return messages[i]!.text
+  return null
+}
+
+/** Characters as the server counts them (code points, not UTF-16 units). */
+export function promptLength(text: string): number {
+  let n = 0
+  for (const _ of text) n++
+  return n
 }

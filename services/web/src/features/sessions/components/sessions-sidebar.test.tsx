@@ -84,6 +84,22 @@ describe('SessionsSidebar', () => {
     await waitFor(() => expect(onDeleted).toHaveBeenCalledWith('b'))
     await waitFor(() => expect(screen.queryByRole('link', { name: /Untitled/ })).not.toBeInTheDocument())
   })
+
+  it('searches sessions by title and says when none matches', async () => {
+    list = initialList.slice(0, 2)
+    const { user } = setup()
+    const nav = screen.getByRole('navigation', { name: 'Sessions' })
+    await within(nav).findAllByRole('link')
+    const search = within(nav).getByRole('searchbox', { name: 'Search sessions' })
+    await user.type(search, 'alp')
+    expect(within(nav).getAllByRole('link').map((l) => l.textContent)).toEqual([expect.stringContaining('Alpha')])
+    await user.clear(search)
+    await user.type(search, 'zebra')
+    expect(within(nav).queryAllByRole('link')).toHaveLength(0)
+    expect(within(nav).getByRole('status')).toHaveTextContent('No session matches “zebra”.')
+    await user.clear(search)
+    expect(within(nav).getAllByRole('link')).toHaveLength(2)
+  })
 })
 
 describe('SessionsSidebar: shared sessions', () => {

@@ -64,9 +64,15 @@ export function SessionsSidebar({ activeId, onCreated, onDeleted, className, id 
   const sessions = useSessions()
   const create = useCreateSession()
   const [action, setAction] = useState<SessionAction | null>(null)
+  const [query, setQuery] = useState('')
   const headingId = useId()
-  const own = sessions.data?.filter((s) => s.role === 'owner') ?? []
-  const shared = sessions.data?.filter((s) => s.role !== 'owner') ?? []
+  const searchId = useId()
+  const needle = query.trim().toLocaleLowerCase()
+  const matching = needle
+    ? sessions.data?.filter((s) => sessionTitle(s).toLocaleLowerCase().includes(needle))
+    : sessions.data
+  const own = matching?.filter((s) => s.role === 'owner') ?? []
+  const shared = matching?.filter((s) => s.role !== 'owner') ?? []
   const close = () => setAction(null)
 
   return (
@@ -93,6 +99,21 @@ export function SessionsSidebar({ activeId, onCreated, onDeleted, className, id 
           New session
         </Button>
       </div>
+      {sessions.data && sessions.data.length > 0 && (
+        <div className="px-3">
+          <Label htmlFor={searchId} className="sr-only">
+            Search sessions
+          </Label>
+          <Input
+            id={searchId}
+            type="search"
+            value={query}
+            onChange={(e) => setQuery(e.target.value)}
+            placeholder="Search sessions"
+            className="h-8"
+          />
+        </div>
+      )}
       <div className="min-h-0 flex-1 overflow-y-auto px-2 pb-3">
         {sessions.isPending && <p className="px-2 py-1 text-sm text-muted-foreground">Loading…</p>}
         {sessions.isError && (
@@ -105,6 +126,11 @@ export function SessionsSidebar({ activeId, onCreated, onDeleted, className, id 
         )}
         {sessions.data && sessions.data.length === 0 && (
           <p className="px-2 py-1 text-sm text-muted-foreground">No sessions yet.</p>
+        )}
+        {needle && matching?.length === 0 && (
+          <p role="status" className="px-2 py-1 text-sm text-muted-foreground">
+            No session matches “{query.trim()}”.
+          </p>
         )}
         <SessionList sessions={own} activeId={activeId} onAction={setAction} />
         {shared.length > 0 && (
@@ -169,8 +195,10 @@ function SessionList({
                 {s.updated_at ? ` · ${relativeTime(s.updated_at)}` : ''}
               </span>
             </Link>
+            {/* Not modal: a modal menu hides the rest of the page with aria-hidden while it keeps focusable
+                elements (axe: aria-hidden-focus); Escape and a click outside still close it. */}
             {s.role !== 'viewer' && (
-              <DropdownMenu>
+              <DropdownMenu modal={false}>
                 <DropdownMenuTrigger asChild>
                   <Button
                     variant="ghost"

@@ -29,6 +29,8 @@ describe('TreePanel', () => {
     expect(items.map((i) => i.getAttribute('aria-label'))).toEqual(['Root', 'Task 1', 'Task 2', 'Sub task'])
     expect(screen.getByRole('treeitem', { name: 'Task 1' })).toHaveTextContent('prio: 1')
     expect(screen.getByRole('treeitem', { name: 'Task 1' })).toHaveTextContent('done: false')
+    // props are the row's description; the chips draw the same text from CSS (the name stays the value)
+    expect(screen.getByRole('treeitem', { name: 'Task 1' })).toHaveAccessibleDescription('prio: 1, done: false')
   })
 
   it("checks an edit with the engine's validation before sending it, and sends nothing it refuses", async () => {
@@ -89,21 +91,88 @@ describe('TreePanel', () => {
     expect(onOp).not.toHaveBeenCalled()
   })
 
-  it('adds a child with a fresh client id, then edits it once the server has added it', async () => {
+  it('adds a child by hand as one change: the editor opens first, the add goes out with its value', async () => {
     const { onOp, user, rerender } = setup()
     await user.click(screen.getByRole('button', { name: 'Add child to Task 1' }))
-    expect(onOp).toHaveBeenCalledTimes(1)
+    expect(onOp).not.toHaveBeenCalled() // nothing is sent before it has a value
+    const input = await screen.findByRole('textbox', { name: 'Node value' })
+    expect(input).toHaveValue('')
+    await user.type(input, 'Design{Escape}')
+    expect(onOp).not.toHaveBeenCalled() // Escape: no node, nothing sent
+    expect(screen.queryByRole('textbox', { name: 'Node value' })).not.toBeInTheDocument()
+
+    await user.click(screen.getByRole('button', { name: 'Add child to Task 1' }))
+    await user.type(await screen.findByRole('textbox', { name: 'Node value' }), 'Design')
+    await user.keyboard('{Tab}') // Tab on a new node with no sibling above: it stays where it is
+    await user.type(await screen.findByRole('textbox', { name: 'Node value' }), ' work{Enter}')
+    expect(onOp).toHaveBeenCalledTimes(1) // one op: one undo step
     const op = onOp.mock.calls[0]![0]
     expect(op.base_rev).toBe(7)
-    expect(op.delta).toMatchObject({ action: 'add', path: '/root/t1/children', node: { value: 'New node', children: [] } })
+    expect(op.delta).toMatchObject({ action: 'add', path: '/root/t1/children', index: 0, node: { value: 'Design work', children: [] } })
     expect(op.delta.node.id).toMatch(/^n-[0-9a-f]{12}$/)
-    expect(screen.queryByRole('treeitem', { name: 'New node' })).not.toBeInTheDocument()
-
+    // Enter opened the next sibling's editor, below it
+    const next = await screen.findByRole('textbox', { name: 'Node value' })
+    expect(next).toHaveValue('')
     const t1 = { ...tree.children[0]!, children: [op.delta.node] }
     rerender({ tree: { ...tree, children: [t1, tree.children[1]!] }, rev: 8 })
-    expect(screen.getByRole('treeitem', { name: 'New node' })).toBeInTheDocument()
-    const input = await screen.findByRole('textbox', { name: 'Node value' })
-    expect(input).toHaveValue('New node')
+    expect(screen.getByRole('treeitem', { name: 'Design work' })).toBeInTheDocument()
+    await user.type(screen.getByRole('textbox', { name: 'Node value' }), 'Build{Tab}')
+    // Tab on a new node: one level in, under the sibling above (still not sent)
+    expect(onOp).toHaveBeenCalledTimes(1)
+    await user.type(await screen.findByRole('textbox', { name: 'Node value' }), '{Enter}')
+    expect(onOp).toHaveBeenCalledTimes(2)
+    expect(onOp.mock.calls[1]![0].delta).toMatchObject({
+      action: 'add',
+      path: `/root/t1/${op.delta.node.id}/children`,
+      index: 0,
+      node: { value: 'Build' },
+    })
+  })
+
+  it('outliner keys: Alt+↑/↓ move among siblings, Tab leaves the tree, Tab in the editor indents', async () => {
+    const { onOp, user } = setup()
+    await user.click(screen.getByRole('treeitem', { name: 'Task 2' }))
+    await user.keyboard('{Alt>}{ArrowUp}{/Alt}')
+    expect(onOp).toHaveBeenLastCalledWith({ delta: { action: 'move', path: '/root/t2', to: '/root/children', index: 0 }, base_rev: 7 })
+    await user.keyboard('{Alt>}{ArrowDown}{/Alt}') // already last: nothing
+    expect(onOp).toHaveBeenCalledTimes(1)
+    await user.keyboard('{F2}')
+    await user.keyboard('{Tab}') // editing: indent under Task 1
+    expect(onOp).toHaveBeenLastCalledWith({ delta: { action: 'move', path: '/root/t2', to: '/root/t1/children', index: 0 }, base_rev: 7 })
+    const treeEl = screen.getByRole('tree', { name: 'Object tree' })
+    treeEl.focus()
+    await user.keyboard('{Shift>}{Tab}{/Shift}')
+    expect(treeEl).not.toHaveFocus() // not editing: Tab leaves the tree
+  })
+
+  it('the node details panel adds, edits and removes props as one change; focus returns to its opener', async () => {
+    const { onOp, user } = setup()
+    await user.click(screen.getByRole('treeitem', { name: 'Task 1' }))
+    const opener = screen.getByRole('button', { name: 'Props' })
+    await user.click(opener)
+    const dialog = await screen.findByRole('dialog', { name: 'Props of “Task 1”' })
+    const prio = within(dialog).getByRole('textbox', { name: 'Value of prio' })
+    await user.clear(prio)
+    await user.type(prio, '2')
+    await user.click(within(dialog).getByRole('button', { name: 'Remove done' }))
+    await user.click(within(dialog).getByRole('button', { name: 'Add prop' }))
+    await user.type(within(dialog).getByRole('textbox', { name: 'Name of prop 2' }), 'owner')
+    await user.type(within(dialog).getByRole('textbox', { name: 'Value of owner' }), 'Ann')
+    await user.click(within(dialog).getByRole('button', { name: 'Save' }))
+    expect(onOp).toHaveBeenCalledTimes(1)
+    expect(onOp).toHaveBeenCalledWith({
+      delta: { action: 'update', path: '/root/t1', fields: { props: { prio: 2, owner: 'Ann', done: null } } },
+      base_rev: 7,
+    })
+    await waitFor(() => expect(screen.queryByRole('dialog')).not.toBeInTheDocument())
+    await waitFor(() => expect(opener).toHaveFocus())
+  })
+
+  it('focus goes to the next row after a delete', async () => {
+    const { user } = setup()
+    await user.click(screen.getByRole('treeitem', { name: 'Task 1' }))
+    await user.keyboard('{Delete}')
+    expect(screen.getByRole('treeitem', { name: 'Task 2' })).toHaveAttribute('aria-selected', 'true')
   })
 
   it('deletes the focused node (never the root)', async () => {

@@ -7,8 +7,8 @@ import { useTreeRows, type TreeRows } from '../hooks/use-tree-rows'
 import { treeKeyHandler, useUndoShortcuts } from '../hooks/use-tree-shortcuts'
 import { NO_CHANGES, NO_RINGS, type RowChange, type RowRing } from '../model/decorations'
 import { ancestorsOf, parentRow, pathAt } from '../model/row-model'
+import { draftParentPath, indentDraft, newDraft, outdentDraft, withDraft, type Draft } from '../model/draft'
 import {
-  addChildDelta,
   downloadJson,
   moveDelta,
   removeDelta,
@@ -16,8 +16,10 @@ import {
   valueProblem,
   type TreeOp,
 } from '../model/tree-ops'
+import { PropsDialog } from './props-dialog'
 import { TreeToolbar } from './tree-toolbar'
-import { ROW_HEIGHT, type DropPosition, type RowActions } from './tree-row'
+import { ROW_HEIGHT, type DropPosition, type EditNext, type RowActions } from './tree-row'
+import { childrenPath } from '@/lib/tree-engine'
 import { TreeView, type TreeViewHandle } from './tree-view'
 import { useElementHeight } from './use-element-height'
 
@@ -100,21 +102,33 @@ export const TreePanel = memo(function TreePanel({
   const domPrefix = useId()
   const [filter, setFilter] = useState('')
   const [filterFocused, setFilterFocused] = useState(false)
-  const rows = useTreeRows(tree, useDebounced(filter, FILTER_DEBOUNCE_MS), filterFocused)
+  const [draft, setDraft] = useState<Draft | null>(null)
+  // A node being added by hand shows in the tree before it is sent (see model/draft).
+  const shown = useMemo(() => (tree && draft ? withDraft(tree, draft) : tree), [tree, draft])
+  const rows = useTreeRows(shown, useDebounced(filter, FILTER_DEBOUNCE_MS), filterFocused)
   const [focusedId, setFocusedId] = useState<string | null>(null)
   const [editingId, setEditingId] = useState<string | null>(null)
   const [drop, setDrop] = useState<{ id: string; position: DropPosition } | null>(null)
   const [jumpId, setJumpId] = useState<string | null>(null)
+  const [propsOf, setPropsOf] = useState<string | null>(null)
+  const propsOpener = useRef<HTMLElement | null>(null)
+  // The details dialog closed: focus goes back to what opened it.
+  useEffect(() => {
+    if (propsOf !== null || !propsOpener.current) return
+    propsOpener.current.focus()
+    propsOpener.current = null
+  }, [propsOf])
   const [expiredVersion, setExpiredVersion] = useState(-1)
   const view = useRef<TreeViewHandle>(null)
   const { ref: boxRef, height } = useElementHeight<HTMLDivElement>(480)
   const pendingEdit = useRef<string | null>(null)
+  const pendingFocus = useRef<string | null>(null)
   const pendingReveal = useRef<string | null>(null)
   const dragId = useRef<string | null>(null)
   // What the stable callbacks read: always the last committed render's values.
-  const now = useRef({ rows, rev, tree, onOp, validate, editingId, readOnly, onToggleChange })
+  const now = useRef({ rows, rev, tree, onOp, validate, editingId, readOnly, onToggleChange, draft })
   useLayoutEffect(() => {
-    now.current = { rows, rev, tree, onOp, validate, editingId, readOnly, onToggleChange }
+    now.current = { rows, rev, tree, onOp, validate, editingId, readOnly, onToggleChange, draft }
   })
 
   const actions = useMemo<RowActions>(() => {
@@ -123,6 +137,57 @@ export const TreePanel = memo(function TreePanel({
       const problem = now.current.validate?.(delta)
       if (problem) toast.error(problem)
       else now.current.onOp({ delta, base_rev: now.current.rev })
+    }
+    const ids = (i: number) => pathAt(now.current.rows.nodes, now.current.rows.depths, i).slice(1).split('/')
+    // A new node by hand: a draft where it will go, its editor open (nothing sent until it has a value).
+    const startDraft = (d: Draft) => {
+      setFilter('')
+      setDraft(d)
+      setFocusedId(d.id)
+      setEditingId(d.id)
+    }
+    const commitDraft = (d: Draft, value: string | null) => {
+      setDraft(null)
+      const v = value?.trim() ?? ''
+      if (!v) return false
+      const delta: Delta = {
+        action: 'add',
+        path: childrenPath(draftParentPath(d)),
+        node: { id: d.id, value: v, children: [] },
+        index: d.index,
+      }
+      pendingFocus.current = d.id
+      send(delta)
+      return true
+    }
+    const moveAmong = (i: number, by: -1 | 1) => {
+      const r = now.current.rows
+      const parent = parentRow(r.depths, i)
+      if (parent < 0 || r.filtered) return
+      const kids = r.nodes[parent]!.children
+      const at = kids.findIndex((c) => c.id === r.nodes[i]!.id)
+      const to = at + by
+      if (at < 0 || to < 0 || to >= kids.length) return
+      send(moveDelta(pathAt(r.nodes, r.depths, i), pathAt(r.nodes, r.depths, parent), to))
+    }
+    const indent = (i: number) => {
+      const r = now.current.rows
+      const parent = parentRow(r.depths, i)
+      if (parent < 0) return
+      const kids = r.nodes[parent]!.children
+      const at = kids.findIndex((c) => c.id === r.nodes[i]!.id)
+      const before = kids[at - 1]
+      if (!before) return
+      const to = pathAt(r.nodes, r.depths, parent) + '/' + before.id
+      send(moveDelta(pathAt(r.nodes, r.depths, i), to, before.children.length))
+    }
+    const outdent = (i: number) => {
+      const r = now.current.rows
+      const parent = parentRow(r.depths, i)
+      const grand = parent < 0 ? -1 : parentRow(r.depths, parent)
+      if (grand < 0) return
+      const at = r.nodes[grand]!.children.findIndex((c) => c.id === r.nodes[parent]!.id)
+      send(moveDelta(pathAt(r.nodes, r.depths, i), pathAt(r.nodes, r.depths, grand), at + 1))
     }
     const focus = (i: number) => {
       const node = now.current.rows.nodes[i]
@@ -142,30 +207,54 @@ export const TreePanel = memo(function TreePanel({
       },
       addChild: (i) => {
         const r = now.current.rows
-        if (!r.nodes[i] || now.current.readOnly) return
-        const { delta, id } = addChildDelta(pathAt(r.nodes, r.depths, i))
-        pendingEdit.current = id
+        const node = r.nodes[i]
+        if (!node || now.current.readOnly) return
         if (r.expandedAt(i) === false) r.toggle(i)
-        send(delta)
+        startDraft(newDraft(ids(i), node.children.length))
       },
       remove: (i) => {
         const r = now.current.rows
         if (!r.nodes[i] || r.depths[i] === 0) return // the root stays
+        // Focus goes to the row that takes its place (the next one outside its subtree), else the one above.
+        let next = i + 1
+        while (next < r.nodes.length && r.depths[next]! > r.depths[i]!) next++
+        const neighbour = r.nodes[next] ?? r.nodes[i - 1]
+        if (neighbour) setFocusedId(neighbour.id)
         send(removeDelta(pathAt(r.nodes, r.depths, i)))
+        view.current?.focus()
       },
-      submitEdit: (i, value) => {
+      moveAmong,
+      submitEdit: (i, value, then?: EditNext) => {
         const r = now.current.rows
         const id = now.current.editingId
         setEditingId(null)
         view.current?.focus()
+        const d = now.current.draft
+        if (d && id === d.id) {
+          const tree = now.current.tree
+          if (value !== null && tree && (then === 'indent' || then === 'outdent')) {
+            const moved = then === 'indent' ? indentDraft(tree, d, value) : outdentDraft(tree, d, value)
+            startDraft(moved ?? newDraft(d.parentIds, d.index, value))
+            return
+          }
+          // Enter on a new node: it is sent, and the next sibling's draft opens (the outliner habit).
+          if (commitDraft(d, value) && then === 'next') startDraft(newDraft(d.parentIds, d.index + 1))
+          return
+        }
         const at = r.nodes[i]?.id === id ? i : rowOf(r, id)
         const node = r.nodes[at]
         if (value === null || !node) return
         const v = value.trim()
-        if (v === node.value) return
-        const problem = valueProblem(v)
-        if (problem) toast.error(problem)
-        else send(renameDelta(pathAt(r.nodes, r.depths, at), v))
+        if (v !== node.value) {
+          const problem = valueProblem(v)
+          if (problem) return void toast.error(problem)
+          send(renameDelta(pathAt(r.nodes, r.depths, at), v))
+        }
+        if (then === 'indent' || then === 'outdent') {
+          pendingEdit.current = node.id // editing goes on once the move lands
+          if (then === 'indent') indent(at)
+          else outdent(at)
+        }
       },
       dragStart: (i) => {
         dragId.current = now.current.rows.nodes[i]?.id ?? null
@@ -234,6 +323,12 @@ export const TreePanel = memo(function TreePanel({
       setEditingId(editId)
       view.current?.scrollTo(at)
     }
+    const focusId = pendingFocus.current
+    const landed = rowOf(rows, focusId)
+    if (focusId && landed >= 0 && now.current.draft?.id !== focusId) {
+      pendingFocus.current = null
+      setFocusedId((f) => (f === null || f === focusId ? focusId : f))
+    }
     const revealId = pendingReveal.current
     const shown = rowOf(rows, revealId)
     if (revealId && shown >= 0) {
@@ -289,6 +384,10 @@ export const TreePanel = memo(function TreePanel({
         onAdd={() => actions.addChild(target())}
         onRename={() => actions.edit(target())}
         onDelete={() => actions.remove(target())}
+        onProps={() => {
+          propsOpener.current = document.activeElement instanceof HTMLElement ? document.activeElement : null
+          setPropsOf(rows.nodes[target()]?.id ?? null)
+        }}
         onExpandAll={rows.expandAll}
         onCollapseAll={rows.collapseAll}
         onExport={() => tree && downloadJson(`canopy-tree-rev${rev}.json`, tree)}
@@ -315,10 +414,26 @@ export const TreePanel = memo(function TreePanel({
           <p className="p-4 text-sm text-muted-foreground">Loading the tree…</p>
         )}
       </div>
+      {propsOf !== null && rowOf(rows, propsOf) >= 0 && (
+        <PropsDialog
+          node={rows.nodes[rowOf(rows, propsOf)]!}
+          path={pathAt(rows.nodes, rows.depths, rowOf(rows, propsOf))}
+          onSave={(delta) => {
+            const problem = validate?.(delta)
+            if (problem) {
+              toast.error(problem)
+              return false
+            }
+            onOp({ delta, base_rev: rev })
+            return true
+          }}
+          onClose={() => setPropsOf(null)}
+        />
+      )}
       <p className="text-xs text-muted-foreground">
         {readOnly
           ? 'Arrows move · you are a viewer: the tree is read-only'
-          : 'Arrows move · Enter or F2 renames · Insert adds a child · Delete removes · drag to move · Ctrl+Z / Ctrl+Shift+Z'}
+          : 'Arrows move · Enter or F2 renames · Insert adds a child · Delete removes · Alt+↑/↓ reorders · drag to move · editing: Tab indents, Enter on a new node adds the next · Ctrl+Z / Ctrl+Shift+Z'}
       </p>
     </section>
   )

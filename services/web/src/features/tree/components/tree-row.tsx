@@ -8,6 +8,8 @@ export const ROW_HEIGHT = 32
 export const INDENT = 18
 
 export type DropPosition = 'before' | 'inside' | 'after'
+/** After an edit: Enter on a new node adds the next sibling; Tab / Shift+Tab indent / outdent. */
+export type EditNext = 'next' | 'indent' | 'outdent'
 
 /** What a row asks of the view; one stable object for every row, so rows re-render only when their own props change. */
 export interface RowActions {
@@ -16,7 +18,9 @@ export interface RowActions {
   edit(index: number): void
   addChild(index: number): void
   remove(index: number): void
-  submitEdit(index: number, value: string | null): void
+  moveAmong(index: number, by: -1 | 1): void
+  /** The editor closed: `value` null when cancelled; `then` what Enter / Tab / Shift+Tab asked for next. */
+  submitEdit(index: number, value: string | null, then?: EditNext): void
   dragStart(index: number): void
   dragOver(index: number, position: DropPosition): void
   drop(index: number, position: DropPosition): void
@@ -141,7 +145,7 @@ export const TreeRow = memo(function TreeRow({
         )}
       </span>
       {editing ? (
-        <EditValue value={node.value} onDone={(v) => actions.submitEdit(index, v)} />
+        <EditValue value={node.value} onDone={(v, then) => actions.submitEdit(index, v, then)} />
       ) : (
         <span
           className={cn(
@@ -165,11 +169,19 @@ export const TreeRow = memo(function TreeRow({
         </span>
       )}
       {props.length > 0 && !editing && (
-        <span id={propsId} className="flex min-w-0 shrink items-center gap-1 overflow-hidden">
+        // The chips draw their text from CSS (::before), so the row's visible text is its value alone, as its
+        // name says (axe: label-content-name-mismatch); the props are its description, in plain text.
+        <span className="flex min-w-0 shrink items-center gap-1 overflow-hidden">
+          <span id={propsId} className="sr-only">
+            {props.map(([k, v]) => `${k}: ${String(v)}`).join(', ')}
+          </span>
           {props.map(([k, v]) => (
-            <span key={k} className="shrink-0 rounded border bg-muted px-1 font-mono text-[11px] text-muted-foreground">
-              {k}: {String(v)}
-            </span>
+            <span
+              key={k}
+              aria-hidden
+              data-chip={`${k}: ${String(v)}`}
+              className="shrink-0 rounded border bg-muted px-1 font-mono text-[11px] text-muted-foreground before:content-[attr(data-chip)]"
+            />
           ))}
         </span>
       )}
@@ -250,24 +262,25 @@ function RowAction({ label, onClick, children }: { label: string; onClick: () =>
   )
 }
 
-/** The inline editor: Enter or blur submits, Escape cancels (`onDone(null)`). */
-function EditValue({ value, onDone }: { value: string; onDone: (value: string | null) => void }) {
+/** The inline editor: Enter or blur submits, Escape cancels (`onDone(null)`), Tab / Shift+Tab submit and indent / outdent. */
+function EditValue({ value, onDone }: { value: string; onDone: (value: string | null, then?: EditNext) => void }) {
   const input = useRef<HTMLInputElement>(null)
   const done = useRef(false)
   useEffect(() => {
     input.current?.focus()
     input.current?.select()
   }, [])
-  const finish = (v: string | null) => {
+  const finish = (v: string | null, then?: EditNext) => {
     if (done.current) return
     done.current = true
-    onDone(v)
+    onDone(v, then)
   }
   return (
     <input
       ref={input}
       aria-label="Node value"
       defaultValue={value}
+      placeholder="New node"
       maxLength={500}
       className="h-6 min-w-0 flex-1 rounded border border-input bg-background px-1 text-sm outline-none focus-visible:ring-2 focus-visible:ring-ring/50"
       onClick={(e) => e.stopPropagation()}
@@ -275,7 +288,11 @@ function EditValue({ value, onDone }: { value: string; onDone: (value: string | 
       onKeyDown={(e) => {
         e.stopPropagation()
         if (e.key === 'Escape') finish(null)
-        else if (e.key === 'Enter') finish(input.current?.value ?? '')
+        else if (e.key === 'Enter' && !e.nativeEvent.isComposing) finish(input.current?.value ?? '', 'next')
+        else if (e.key === 'Tab') {
+          e.preventDefault() // editing: Tab indents (the outliner habit) instead of leaving the tree
+          finish(input.current?.value ?? '', e.shiftKey ? 'outdent' : 'indent')
+        }
       }}
     />
   )

@@ -6,6 +6,7 @@ import {
   DownloadIcon,
   PencilIcon,
   PlusIcon,
+  SlidersHorizontalIcon,
   Redo2Icon,
   Trash2Icon,
   Undo2Icon,
@@ -34,6 +35,8 @@ export interface TreeToolbarProps {
   onAdd: () => void
   onRename: () => void
   onDelete: () => void
+  /** Opens the focused node's props (the node details panel). */
+  onProps: () => void
   onExpandAll: () => void
   onCollapseAll: () => void
   onExport: () => void
@@ -106,6 +109,10 @@ export const TreeToolbar = memo(function TreeToolbar(p: TreeToolbarProps) {
             <Button size="sm" variant="ghost" disabled={!p.hasTree} onClick={p.onRename}>
               <PencilIcon aria-hidden />
               Rename
+            </Button>
+            <Button size="sm" variant="ghost" disabled={!p.hasTree} onClick={p.onProps}>
+              <SlidersHorizontalIcon aria-hidden />
+              Props
             </Button>
             <Button size="sm" variant="ghost" disabled={!p.canDelete} onClick={p.onDelete}>
               <Trash2Icon aria-hidden />

@@ -41,19 +41,28 @@ export interface TreeKeyTarget {
   edit(index: number): void
   addChild(index: number): void
   remove(index: number): void
+  /** Alt+↑ / Alt+↓: the node moves one place among its siblings. */
+  moveAmong(index: number, by: -1 | 1): void
 }
 
 /**
  * The tree's keys (WAI-ARIA tree view pattern plus the panel's own): ↑/↓, Home/End, PageUp/PageDown move;
  * → opens or goes to the first child, ← closes or goes to the parent; Enter or F2 renames; Insert (or a) adds a
- * child; Delete (or Backspace) removes. Returns the keydown handler for the tree element.
+ * child; Delete (or Backspace) removes; Alt+↑/↓ moves the node among its siblings. Tab is not handled: it leaves
+ * the tree (in the inline editor, Tab and Shift+Tab indent and outdent). Returns the keydown handler for the tree.
  */
 export function treeKeyHandler(t: TreeKeyTarget) {
   return (e: KeyboardEvent<HTMLElement>) => {
-    if (isEditableTarget(e.target) || e.ctrlKey || e.metaKey || e.altKey) return
+    if (isEditableTarget(e.target) || e.ctrlKey || e.metaKey) return
     const n = t.count()
     if (n === 0) return
     const i = Math.max(0, t.focusedIndex())
+    if (e.altKey) {
+      if (e.key !== 'ArrowUp' && e.key !== 'ArrowDown') return
+      e.preventDefault()
+      t.moveAmong(i, e.key === 'ArrowUp' ? -1 : 1)
+      return
+    }
     const move = (to: number) => t.focus(Math.min(n - 1, Math.max(0, to)))
     const open = t.expandedAt(i)
     const actions: Record<string, () => void> = {
