@@ -114,8 +114,10 @@ def test_every_replica_answers_and_refuses_nothing(stack: Stack) -> None:
 # ---- helpers for the cluster's own tests ------------------------------------------------------
 
 def recv(ws: ClientConnection, timeout: float = 20) -> dict[str, Any]:
-    frame: dict[str, Any] = json.loads(ws.recv(timeout=timeout))
-    return frame
+    while True:  # presence frames (unnumbered, on every join and leave) are not what these tests read
+        frame: dict[str, Any] = json.loads(ws.recv(timeout=timeout))
+        if frame.get("type") != "presence":
+            return frame
 
 
 def close_code(ws: ClientConnection, timeout: float = 20) -> int | None:

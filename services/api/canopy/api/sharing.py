@@ -67,6 +67,12 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     409: {"description": "Already a member"},
 }
 
+# Bodies over nginx's client_max_body_size (1 MiB) get nginx's JSON 413.
+_BODY_ERRORS: dict[int | str, dict[str, Any]] = {
+    **_ERRORS,
+    413: {"description": "Body over 1 MiB (refused by the proxy)"},
+}
+
 
 @router.get("/{session_id}/members", response_model=list[Member], responses=_ERRORS)
 async def list_members(session_id: SessionId, user: CurrentUser, services: ServicesDep) -> list[Member]:
@@ -77,13 +83,13 @@ async def list_members(session_id: SessionId, user: CurrentUser, services: Servi
 
 
 @router.post("/{session_id}/members", status_code=status.HTTP_201_CREATED, response_model=Member,
-             responses=_ERRORS)
+             responses=_BODY_ERRORS)
 async def add_member(session_id: SessionId, body: MemberAdd, user: CurrentUser, services: ServicesDep) -> Member:
     await manager_of(services).share(session_id, Actor(user.id, "user"), body.username, body.role)
     return Member(username=body.username, role=body.role)
 
 
-@router.patch("/{session_id}/members/{username}", response_model=Member, responses=_ERRORS)
+@router.patch("/{session_id}/members/{username}", response_model=Member, responses=_BODY_ERRORS)
 async def change_member(session_id: SessionId, username: Username, body: MemberRolePatch, user: CurrentUser,
                         services: ServicesDep) -> Member:
     await manager_of(services).set_role(session_id, Actor(user.id, "user"), username, body.role)

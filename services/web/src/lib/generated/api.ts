@@ -2220,6 +2220,13 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description Body over 1 MiB (refused by the proxy) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             /** @description Validation Error */
             422: {
                 headers: {
@@ -2337,6 +2344,13 @@ export interface operations {
             };
             /** @description Already a member */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Body over 1 MiB (refused by the proxy) */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
