@@ -58,6 +58,7 @@ run: $(VENV_OK) deps-apt web-build $(PG_DEPS)
 # --- checks ------------------------------------------------------------------
 lint: $(VENV_OK) $(WEB_OK)
 	.venv/bin/ruff check services/api/canopy tests $(wildcard bench)
+	.venv/bin/ruff format --check services/api/canopy tests $(wildcard bench)
 	cd services/api && ../../.venv/bin/mypy
 	cd services/api && ../../.venv/bin/mypy ../../tests ../../bench  # the same strict settings for tests and benchmarks
 	cd $(WEB) && npm run lint

@@ -34,8 +34,15 @@ from bench.stats import median, percentile
 from tests.support.stack import Stack, insecure_ssl_context
 
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--enable-precise-memory-info"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--enable-precise-memory-info",
+]
 VIEWPORT: ViewportSize = {"width": 1440, "height": 900}
 SIZES = (10_000, 50_000, 100_000)
 PASSWORD = "bench-Browser-pw-0123"
@@ -149,8 +156,11 @@ def build_tree_nodes(n: int) -> Iterator[dict[str, Any]]:
 
 async def _open(url: str, token: str, session_id: str) -> Any:
     ws = await websockets.connect(url, ssl=insecure_ssl_context(), max_size=2**26, ping_interval=None)
-    await ws.send(orjson.dumps({"type": "init_session", "id": "init",
-                                "data": {"token": token, "session_id": session_id}}).decode())
+    await ws.send(
+        orjson.dumps(
+            {"type": "init_session", "id": "init", "data": {"token": token, "session_id": session_id}}
+        ).decode()
+    )
     while True:
         frame = orjson.loads(await ws.recv())
         if frame["type"] == "session_ready":
@@ -167,8 +177,15 @@ async def _build(url: str, token: str, session_id: str, n: int) -> list[str]:
                 # the leaves of the first subtree's first branch: rows 4-13, on screen from the start
                 mid, low = sub["children"][0], sub["children"][0]["children"][0]
                 first = [f"/root/{sub['id']}/{mid['id']}/{low['id']}/{c['id']}" for c in low["children"]]
-            await ws.send(orjson.dumps({"type": "tree_op", "id": f"b{i}", "data": {
-                "base_rev": 0, "delta": {"action": "add", "path": "/root/children", "node": sub}}}).decode())
+            await ws.send(
+                orjson.dumps(
+                    {
+                        "type": "tree_op",
+                        "id": f"b{i}",
+                        "data": {"base_rev": 0, "delta": {"action": "add", "path": "/root/children", "node": sub}},
+                    }
+                ).decode()
+            )
             while True:
                 frame = orjson.loads(await ws.recv())
                 if frame.get("id") == f"b{i}":
@@ -193,9 +210,18 @@ async def _renames(url: str, token: str, session_id: str, paths: list[str]) -> b
         for i in range(UPDATES):
             await asyncio.sleep(max(0.0, start + i / UPDATE_RATE - time.perf_counter()))
             value = f"u{i}-{int(time.time() * 1000)}"
-            await ws.send(orjson.dumps({"type": "tree_op", "id": f"r{i}", "data": {
-                "base_rev": 0, "delta": {"action": "update", "path": paths[i % len(paths)],
-                                         "fields": {"value": value}}}}).decode())
+            await ws.send(
+                orjson.dumps(
+                    {
+                        "type": "tree_op",
+                        "id": f"r{i}",
+                        "data": {
+                            "base_rev": 0,
+                            "delta": {"action": "update", "path": paths[i % len(paths)], "fields": {"value": value}},
+                        },
+                    }
+                ).decode()
+            )
     finally:
         await ws.close()
         reader.cancel()
@@ -258,8 +284,9 @@ class Bench:
         return sum("401" in e for e in errors)
 
     def session(self, n: int) -> Session:
-        r = self.http.post("/api/sessions", json={"title": f"bench {n}"},
-                           headers={"Authorization": f"Bearer {self.token}"})
+        r = self.http.post(
+            "/api/sessions", json={"title": f"bench {n}"}, headers={"Authorization": f"Bearer {self.token}"}
+        )
         assert r.status_code == 201, r.text
         sid = str(r.json()["session_id"])
         first = in_thread(lambda: _build(self.stack.ws_url, self.token, sid, n))
@@ -267,9 +294,11 @@ class Bench:
 
     def open_first_row(self, page: Page, sid: str) -> float:
         page.goto(f"/sessions/{sid}")
-        return float(page.wait_for_function(
-            "() => document.querySelector('[role=treeitem]') && performance.now()", polling="raf",
-            timeout=120_000).json_value())
+        return float(
+            page.wait_for_function(
+                "() => document.querySelector('[role=treeitem]') && performance.now()", polling="raf", timeout=120_000
+            ).json_value()
+        )
 
     def measure(self, n: int) -> dict[str, Any]:
         out: dict[str, Any] = {"nodes": n}
@@ -297,14 +326,21 @@ class Bench:
         with contextlib.suppress(PlaywrightTimeout):  # reported as fewer than UPDATES painted
             page.wait_for_function(
                 f"() => Object.values(window.__bench.seen).filter((v) => v >= 0).length >= {UPDATES}",
-                timeout=UPDATE_WAIT_MS, polling=100)
+                timeout=UPDATE_WAIT_MS,
+                polling=100,
+            )
         f1 = page.evaluate("performance.now()")
         delays = [d for d in page.evaluate("Object.values(window.__bench.seen)") if d >= 0] or [float("nan")]
         frames = [t for t in page.evaluate("window.__bench.frames") if f0 <= t <= f1]
-        return {"painted": len(delays), "median_ms": median(delays), "p95_ms": percentile(delays, 95),
-                "max_ms": max(delays),
-                "last_ms": delays[-1], "fps": (len(frames) - 1) / ((frames[-1] - frames[0]) / 1000),
-                "window_s": (f1 - f0) / 1000}
+        return {
+            "painted": len(delays),
+            "median_ms": median(delays),
+            "p95_ms": percentile(delays, 95),
+            "max_ms": max(delays),
+            "last_ms": delays[-1],
+            "fps": (len(frames) - 1) / ((frames[-1] - frames[0]) / 1000),
+            "window_s": (f1 - f0) / 1000,
+        }
 
     def filter(self, page: Page) -> dict[str, Any]:
         box = page.get_by_label("Filter nodes")
@@ -315,8 +351,9 @@ class Bench:
             page.keyboard.type(ch)
             time.sleep(KEY_INTERVAL_S)  # typing rhythm, not synchronisation
         page.get_by_role("treeitem", name=FILTER_TERM, exact=True).wait_for()
-        page.wait_for_function("() => !document.querySelector('[role=treeitem][aria-label=\"Item 4243\"]')",
-                               polling="raf")
+        page.wait_for_function(
+            "() => !document.querySelector('[role=treeitem][aria-label=\"Item 4243\"]')", polling="raf"
+        )
         end = page.evaluate("performance.now() + 0")
         shown_ms = end - keys[-1]
         page.evaluate("() => new Promise((r) => setTimeout(r, 500))")
@@ -344,8 +381,12 @@ class Bench:
             with contextlib.suppress(PlaywrightTimeout):
                 note.wait_for(timeout=5000)
             revealed = note.is_visible()
-        return {"longtasks": len(tasks), "total_ms": sum(tasks), "max_ms": max(tasks, default=0.0),
-                "revealed": revealed}
+        return {
+            "longtasks": len(tasks),
+            "total_ms": sum(tasks),
+            "max_ms": max(tasks, default=0.0),
+            "revealed": revealed,
+        }
 
     def heap(self, page: Page) -> float:
         cdp = page.context.new_cdp_session(page)
@@ -357,11 +398,17 @@ class Bench:
 
 def run(sizes: tuple[int, ...] = SIZES, workdir: Path | None = None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="canopy-browser-") as tmp:
-        stack = Stack(workdir or Path(tmp), env_overrides={
-            "RATE_LIMIT_FRAMES_PER_SECOND": "100000", "RATE_LIMIT_FRAME_BURST": "100000",
-            "RATE_LIMIT_PROMPTS_PER_MINUTE": "100000", "WS_MAX_FRAME_BYTES": str(2**20),
-            "WS_IDLE_TIMEOUT_SECONDS": "3600", "LOG_LEVEL": "WARNING",
-        })
+        stack = Stack(
+            workdir or Path(tmp),
+            env_overrides={
+                "RATE_LIMIT_FRAMES_PER_SECOND": "100000",
+                "RATE_LIMIT_FRAME_BURST": "100000",
+                "RATE_LIMIT_PROMPTS_PER_MINUTE": "100000",
+                "WS_MAX_FRAME_BYTES": str(2**20),
+                "WS_IDLE_TIMEOUT_SECONDS": "3600",
+                "LOG_LEVEL": "WARNING",
+            },
+        )
         stack.start()
         try:
             with sync_playwright() as p:

@@ -92,11 +92,18 @@ FLOOR_KB = 8 * 1024
 PER_REQUEST_KB = 0.25
 
 STACK_ENV = {
-    "RATE_LIMIT_FRAMES_PER_SECOND": HIGH, "RATE_LIMIT_FRAME_BURST": HIGH, "RATE_LIMIT_PROMPTS_PER_MINUTE": HIGH,
-    "RATE_LIMIT_STRIKES_BEFORE_CLOSE": HIGH, "OFFLINE_CHUNK_DELAY_MS": "15", "LOG_LEVEL": "WARNING",
+    "RATE_LIMIT_FRAMES_PER_SECOND": HIGH,
+    "RATE_LIMIT_FRAME_BURST": HIGH,
+    "RATE_LIMIT_PROMPTS_PER_MINUTE": HIGH,
+    "RATE_LIMIT_STRIKES_BEFORE_CLOSE": HIGH,
+    "OFFLINE_CHUNK_DELAY_MS": "15",
+    "LOG_LEVEL": "WARNING",
     # every user connects from 127.0.0.1: the per-address quotas (and the per-user ones) are lifted
-    "WS_MAX_SOCKETS_PER_USER": HIGH, "WS_MAX_UNAUTHENTICATED_PER_IP": HIGH, "NGINX_WS_CONN_PER_IP": "60000",
-    "MAX_SESSIONS_PER_USER": HIGH, "SESSIONS_CREATED_PER_MINUTE": HIGH,
+    "WS_MAX_SOCKETS_PER_USER": HIGH,
+    "WS_MAX_UNAUTHENTICATED_PER_IP": HIGH,
+    "NGINX_WS_CONN_PER_IP": "60000",
+    "MAX_SESSIONS_PER_USER": HIGH,
+    "SESSIONS_CREATED_PER_MINUTE": HIGH,
 }
 
 # The errors an action may legitimately get (code -> start of the message); anything else fails the run.
@@ -107,11 +114,27 @@ ALLOWED_ERRORS: dict[str, dict[int, str]] = {
 }
 
 ACTION_WEIGHTS: dict[str, float] = {
-    "prompt_add": 14, "prompt_rename": 5, "prompt_props": 4, "prompt_delete": 4, "prompt_move": 2,
-    "prompt_other": 2, "op_add": 16, "op_update": 12, "op_remove": 6, "op_move": 4, "undo": 7, "redo": 4,
-    "cancel": 2, "resync": 4, "reconnect": 3, "second_tab": 2, "switch_session": 1.5, "rest_read": 1.5,
+    "prompt_add": 14,
+    "prompt_rename": 5,
+    "prompt_props": 4,
+    "prompt_delete": 4,
+    "prompt_move": 2,
+    "prompt_other": 2,
+    "op_add": 16,
+    "op_update": 12,
+    "op_remove": 6,
+    "op_move": 4,
+    "undo": 7,
+    "redo": 4,
+    "cancel": 2,
+    "resync": 4,
+    "reconnect": 3,
+    "second_tab": 2,
+    "switch_session": 1.5,
+    "rest_read": 1.5,
 }  # besides these, every user moves to a new session every NEW_SESSION_SECONDS
 NEEDS_NODES = {"prompt_rename", "prompt_props", "prompt_delete", "prompt_move", "op_update", "op_remove", "op_move"}
+
 
 class TabClosedError(Exception):
     pass
@@ -195,12 +218,14 @@ class Tab:
         self._ready(ready)
         self.reader = asyncio.create_task(self._read())
 
-    async def open(self, session_id: str, *, last_seq: int | None = None, view: Tab | None = None,
-                   awaiting: tuple[str, ...] = ()) -> list[asyncio.Future[dict[str, Any]]]:
+    async def open(
+        self, session_id: str, *, last_seq: int | None = None, view: Tab | None = None, awaiting: tuple[str, ...] = ()
+    ) -> list[asyncio.Future[dict[str, Any]]]:
         """A new socket attached to `session_id`; with `last_seq` it resumes `view`'s tree and seq.
         Returns futures for the ends of the turns in `awaiting` (registered before the replay can bring them)."""
-        self.ws = await websockets.connect(self.soak.stack.ws_url, ssl=self.soak.ssl, ping_interval=None,
-                                           max_size=2**22, open_timeout=ACTION_TIMEOUT)
+        self.ws = await websockets.connect(
+            self.soak.stack.ws_url, ssl=self.soak.ssl, ping_interval=None, max_size=2**22, open_timeout=ACTION_TIMEOUT
+        )
         if view is not None:
             self.tree, self.seq = view.tree, view.seq
         self.reader = asyncio.create_task(self._read())
@@ -360,8 +385,10 @@ class Tab:
         if self.broken:
             return
         if self.tree.rev != rev or self.tree.to_dict() != tree:
-            self.soak.fail(f"{self.name}: the view (rev {self.tree.rev}, {len(self.tree)} nodes) differs from the "
-                           f"server's (rev {rev}) at {where}")
+            self.soak.fail(
+                f"{self.name}: the view (rev {self.tree.rev}, {len(self.tree)} nodes) differs from the "
+                f"server's (rev {rev}) at {where}"
+            )
             self.broken = True
 
     # --- frames out ---------------------------------------------------------------------
@@ -468,8 +495,9 @@ class SimUser:
         self.tabs = [tab]
         self.sessions = [tab.session_id]
         while len(self.sessions) < MAX_SESSIONS:  # all of them in memory from the start: a steady workload
-            r = await self.soak.http.post("/api/sessions", json={"title": f"Soak {self.index}-{next(self.counter)}"},
-                                          headers=self.headers)
+            r = await self.soak.http.post(
+                "/api/sessions", json={"title": f"Soak {self.index}-{next(self.counter)}"}, headers=self.headers
+            )
             assert r.status_code == 201, r.text
             self.sessions.append(r.json()["session_id"])
 
@@ -575,27 +603,35 @@ class SimUser:
         values = [self.value() for _ in range(self.rng.choice((1, 1, 2, 3)))]
         where = _quoted(tab.tree, self.rng.choice(self.parents(tab)))
         listed = ", ".join(f"'{v}'" for v in values[:-1]) + (" and " if len(values) > 1 else "") + f"'{values[-1]}'"
-        text = self.rng.choice((
-            f"Add {listed} under {where}",
-            f"add {listed} to the top of {where}",
-            f"Add a new node with value {listed} under {where}" if len(values) == 1
-            else f"please add {listed} to {where}",
-        ))
+        text = self.rng.choice(
+            (
+                f"Add {listed} under {where}",
+                f"add {listed} to the top of {where}",
+                f"Add a new node with value {listed} under {where}"
+                if len(values) == 1
+                else f"please add {listed} to {where}",
+            )
+        )
         await self.turn(tab, text, lambda: all(_has_value(tab.tree, v) for v in values))
 
     async def prompt_rename(self, tab: Tab) -> None:
         node, new = self.rng.choice(self.nodes(tab)), self.value()
-        await self.turn(tab, f"rename {_quoted(tab.tree, node)} to '{new}'",
-                        lambda: node in tab.tree and tab.tree.value(node) == new)
+        await self.turn(
+            tab,
+            f"rename {_quoted(tab.tree, node)} to '{new}'",
+            lambda: node in tab.tree and tab.tree.value(node) == new,
+        )
 
     async def prompt_props(self, tab: Tab) -> None:
         node = self.rng.choice(self.nodes(tab))
         name = _quoted(tab.tree, node)
-        key, value, text = self.rng.choice((
-            ("priority", "high", f"set priority of {name} to high"),
-            ("priority", 3, f"set priority of {name} to 3"),
-            ("status", "done", f"mark {name} as done"),
-        ))
+        key, value, text = self.rng.choice(
+            (
+                ("priority", "high", f"set priority of {name} to high"),
+                ("priority", 3, f"set priority of {name} to 3"),
+                ("status", "done", f"mark {name} as done"),
+            )
+        )
         await self.turn(tab, text, lambda: node in tab.tree and tab.tree.props(node).get(key) == value)
 
     async def prompt_delete(self, tab: Tab) -> None:
@@ -607,8 +643,11 @@ class SimUser:
         if pick is None:
             return await self.prompt_add(tab)
         leaf, parent = pick
-        await self.turn(tab, f"move {_quoted(tab.tree, leaf)} under {_quoted(tab.tree, parent)}",
-                        lambda: leaf in tab.tree and tab.tree.parent(leaf) == parent)
+        await self.turn(
+            tab,
+            f"move {_quoted(tab.tree, leaf)} under {_quoted(tab.tree, parent)}",
+            lambda: leaf in tab.tree and tab.tree.parent(leaf) == parent,
+        )
 
     async def prompt_other(self, tab: Tab) -> None:
         await self.turn(tab, self.rng.choice(("show the tree", "help", "undo", "what can you do?", "clear the tree")))
@@ -622,8 +661,10 @@ class SimUser:
         cid = tab.cancel_of.pop(rid)
         if cid in tab.error_at and rid in tab.ended_at and tab.error_at[cid] < tab.ended_at[rid]:
             self.soak.events["cancels refused while the turn ran"] += 1
-            self.soak.fail(f"{tab.name}: cancel {cid} answered 409 'No turn is running' while turn {rid} was "
-                           f"still running (its end came {tab.ended_at[rid] - tab.error_at[cid]} frame(s) later)")
+            self.soak.fail(
+                f"{tab.name}: cancel {cid} answered 409 'No turn is running' while turn {rid} was "
+                f"still running (its end came {tab.ended_at[rid] - tab.error_at[cid]} frame(s) later)"
+            )
 
     # --- direct edits -------------------------------------------------------------------
 
@@ -639,8 +680,10 @@ class SimUser:
         if self.rng.random() < 0.3:
             node["props"] = {"priority": self.rng.choice(("low", "high")), "estimate": self.rng.randint(1, 8)}
         if self.rng.random() < 0.2:
-            node["children"] = [{"id": f"n{self.index}x{next(self.counter)}", "value": self.value(), "children": []}
-                                for _ in range(self.rng.randint(1, 3))]
+            node["children"] = [
+                {"id": f"n{self.index}x{next(self.counter)}", "value": self.value(), "children": []}
+                for _ in range(self.rng.randint(1, 3))
+            ]
         delta: dict[str, Any] = {"action": "add", "path": tab.tree.path(parent) + "/children", "node": node}
         if self.rng.random() < 0.3:
             delta["index"] = self.rng.randint(0, 5)
@@ -648,15 +691,18 @@ class SimUser:
 
     async def op_update(self, tab: Tab) -> None:
         node = self.rng.choice(self.nodes(tab))
-        fields: dict[str, Any] = self.rng.choice((
-            {"value": self.value()},
-            {"props": {"done": self.rng.random() < 0.5, "note": f"note {next(self.counter)}"}},
-            {"props": {"priority": None}},
-            {"value": self.value(), "props": {"estimate": self.rng.randint(1, 13)}},
-        ))
+        fields: dict[str, Any] = self.rng.choice(
+            (
+                {"value": self.value()},
+                {"props": {"done": self.rng.random() < 0.5, "note": f"note {next(self.counter)}"}},
+                {"props": {"priority": None}},
+                {"value": self.value(), "props": {"estimate": self.rng.randint(1, 13)}},
+            )
+        )
         delta = {"action": "update", "path": tab.tree.path(node), "fields": fields}
-        await self.tree_op(tab, delta, lambda: node in tab.tree and tab.tree.value(node) == fields.get(
-            "value", tab.tree.value(node)))
+        await self.tree_op(
+            tab, delta, lambda: node in tab.tree and tab.tree.value(node) == fields.get("value", tab.tree.value(node))
+        )
 
     async def op_remove(self, tab: Tab) -> None:
         node = self.rng.choice(self.nodes(tab))
@@ -667,8 +713,11 @@ class SimUser:
         if pick is None:
             return await self.op_add(tab)
         leaf, parent = pick
-        delta: dict[str, Any] = {"action": "move", "path": tab.tree.path(leaf),
-                                 "to": tab.tree.path(parent) + "/children"}
+        delta: dict[str, Any] = {
+            "action": "move",
+            "path": tab.tree.path(leaf),
+            "to": tab.tree.path(parent) + "/children",
+        }
         if self.rng.random() < 0.5:
             delta["index"] = 0
         await self.tree_op(tab, delta, lambda: leaf in tab.tree and tab.tree.parent(leaf) == parent)
@@ -680,8 +729,10 @@ class SimUser:
             return
         while len(tab.tree) > TRIM_TO and not tab.broken:
             top = tab.tree.children(ROOT_ID)[0]
+
             def gone(t: str = top) -> bool:
                 return t not in tab.tree
+
             await self.tree_op(tab, {"action": "remove", "path": tab.tree.path(top)}, gone)
 
     async def undo(self, tab: Tab) -> None:
@@ -755,8 +806,9 @@ class SimUser:
 
     async def new_session(self) -> None:
         """A new session via REST, the tab moved to it, and the oldest session deleted."""
-        r = await self.soak.http.post("/api/sessions", json={"title": f"Soak {self.index}-{next(self.counter)}"},
-                                      headers=self.headers)
+        r = await self.soak.http.post(
+            "/api/sessions", json={"title": f"Soak {self.index}-{next(self.counter)}"}, headers=self.headers
+        )
         if r.status_code != 201:
             self.soak.fail(f"user {self.index}: POST /api/sessions answered {r.status_code} {r.text[:200]}")
             return
@@ -792,8 +844,9 @@ class SimUser:
             return
         items = {item["session_id"]: item for item in r.json()}
         if set(items) != set(self.sessions):
-            self.soak.fail(f"user {self.index}: GET /api/sessions lists {sorted(items)}, "
-                           f"expected {sorted(self.sessions)}")
+            self.soak.fail(
+                f"user {self.index}: GET /api/sessions lists {sorted(items)}, expected {sorted(self.sessions)}"
+            )
         item = items.get(tab.session_id)
         if item is not None and not tab.broken and item["node_count"] != len(tab.tree):
             self.soak.fail(f"{tab.name}: REST node_count {item['node_count']}, the view has {len(tab.tree)}")
@@ -807,6 +860,7 @@ class SimUser:
 
 
 # ---- measuring ----------------------------------------------------------------------------------
+
 
 async def _gauges(http: httpx.AsyncClient, api_url: str) -> tuple[int, int]:
     """Open sockets and sessions in memory, from the API's /metrics."""
@@ -873,14 +927,16 @@ def plateau(samples: list[Sample], seconds: float) -> Plateau:
     requests = window[-1].requests - window[0].requests
     allowance = max(FLOOR_KB, PER_REQUEST_KB * requests)
     n = len(samples)
-    middle = statistics.median(s.rss_kb for s in samples[n // 3: max(n // 3 + 1, 2 * n // 3)])
-    last = statistics.median(s.rss_kb for s in samples[2 * n // 3:])
+    middle = statistics.median(s.rss_kb for s in samples[n // 3 : max(n // 3 + 1, 2 * n // 3)])
+    last = statistics.median(s.rss_kb for s in samples[2 * n // 3 :])
     judged = seconds >= JUDGE_MIN_SECONDS
-    return Plateau(judged, growth <= allowance, slope, growth, allowance, requests, (window[0].t, window[-1].t),
-                   (middle, last))
+    return Plateau(
+        judged, growth <= allowance, slope, growth, allowance, requests, (window[0].t, window[-1].t), (middle, last)
+    )
 
 
 # ---- the report ---------------------------------------------------------------------------------
+
 
 def _mib(kb: float) -> str:
     return f"{kb / 1024:.1f} MiB"
@@ -888,8 +944,9 @@ def _mib(kb: float) -> str:
 
 def _commit() -> str:
     with contextlib.suppress(OSError, subprocess.SubprocessError):
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                             timeout=10, check=False)
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10, check=False
+        )
         return out.stdout.strip() or "unknown"
     return "unknown"
 
@@ -967,11 +1024,15 @@ def report(soak: Soak, info: dict[str, Any], verdict: Plateau, log_problems: lis
 
 def _log_problems(stack: Stack) -> list[str]:
     text = stack.api.logs()
-    return [line[:400] for line in text.splitlines() if " ERROR " in line or " CRITICAL " in line
-            or line.startswith("Traceback")]
+    return [
+        line[:400]
+        for line in text.splitlines()
+        if " ERROR " in line or " CRITICAL " in line or line.startswith("Traceback")
+    ]
 
 
 # ---- the run ------------------------------------------------------------------------------------
+
 
 async def _run(stack: Stack) -> tuple[Soak, dict[str, Any]]:
     t_setup = time.monotonic()
@@ -980,8 +1041,9 @@ async def _run(stack: Stack) -> tuple[Soak, dict[str, Any]]:
     prefix = f"soak{random.Random(SEED).randrange(10**6)}u"
     tokens = await make_users(stack.api_url, USERS, prefix)
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
-    async with httpx.AsyncClient(base_url=stack.base_url, verify=False, trust_env=False, timeout=ACTION_TIMEOUT,
-                                 limits=limits) as http:
+    async with httpx.AsyncClient(
+        base_url=stack.base_url, verify=False, trust_env=False, timeout=ACTION_TIMEOUT, limits=limits
+    ) as http:
         soak = Soak(stack, http)
         master_rng = random.Random(SEED)
         users = [SimUser(soak, i, token, master_rng.randrange(1 << 32)) for i, token in enumerate(tokens)]
@@ -991,6 +1053,7 @@ async def _run(stack: Stack) -> tuple[Soak, dict[str, Any]]:
         async def start(user: SimUser) -> None:
             async with gate:
                 await user.start()
+
         await asyncio.gather(*(start(u) for u in users))
         setup = time.monotonic() - t_setup
         t0 = time.monotonic()
@@ -1005,8 +1068,15 @@ async def _run(stack: Stack) -> tuple[Soak, dict[str, Any]]:
         t_final = time.monotonic()
         await asyncio.gather(*(u.finish() for u in users))
         restarts = 0 if stack.api.running and worker_pid(master) == worker else 1
-        info = {"users": USERS, "elapsed": elapsed, "setup": setup, "final": time.monotonic() - t_final,
-                "rss_idle": rss_idle, "cpu": cpu, "restarts": restarts}
+        info = {
+            "users": USERS,
+            "elapsed": elapsed,
+            "setup": setup,
+            "final": time.monotonic() - t_final,
+            "rss_idle": rss_idle,
+            "cpu": cpu,
+            "restarts": restarts,
+        }
     return soak, info
 
 
@@ -1029,8 +1099,7 @@ def run_soak(workdir: Path) -> list[str]:
     return verdict_failures(soak, info, verdict, problems, alive)
 
 
-def verdict_failures(soak: Soak, info: dict[str, Any], verdict: Plateau, problems: list[str],
-                     alive: bool) -> list[str]:
+def verdict_failures(soak: Soak, info: dict[str, Any], verdict: Plateau, problems: list[str], alive: bool) -> list[str]:
     """The soak's pass criteria, in order; each failed one as its message."""
     checks = [
         (alive, "the API (gunicorn) died during the soak"),
@@ -1038,11 +1107,17 @@ def verdict_failures(soak: Soak, info: dict[str, Any], verdict: Plateau, problem
         (not soak.failures, f"{soak.failure_count} failure(s), first ones:\n" + "\n".join(soak.failures[:20])),
         (not problems, "ERROR lines in the API log:\n" + "\n".join(problems[:20])),
         (sum(soak.ops.values()) >= USERS * SECONDS / 10, f"too little load to mean anything: {soak.ops}"),
-        (soak.events["turns completed"] > 0 and sum(soak.reconnects.values()) > 0,
-         f"no completed turn or no reconnect: {soak.events}, {soak.reconnects}"),
-        (not verdict.judged or verdict.ok, (
-            f"worker RSS still growing: {verdict.growth_kb / 1024:+.1f} MiB over {verdict.window[0]:.0f}–"
-            f"{verdict.window[1]:.0f} s (allowed {verdict.allowance_kb / 1024:.1f} MiB); see {REPORT}")),
+        (
+            soak.events["turns completed"] > 0 and sum(soak.reconnects.values()) > 0,
+            f"no completed turn or no reconnect: {soak.events}, {soak.reconnects}",
+        ),
+        (
+            not verdict.judged or verdict.ok,
+            (
+                f"worker RSS still growing: {verdict.growth_kb / 1024:+.1f} MiB over {verdict.window[0]:.0f}–"
+                f"{verdict.window[1]:.0f} s (allowed {verdict.allowance_kb / 1024:.1f} MiB); see {REPORT}"
+            ),
+        ),
     ]
     return [message for ok, message in checks if not ok]
 

@@ -1,7 +1,7 @@
 """`make bench`: runs every figure on 127.0.0.1 and writes docs/benchmarks.md.
 
-    .venv/bin/python -m bench.run            # full (under 10 minutes)
-    .venv/bin/python -m bench.run --quick    # smaller counts, shorter runs
+.venv/bin/python -m bench.run            # full (under 10 minutes)
+.venv/bin/python -m bench.run --quick    # smaller counts, shorter runs
 """
 
 from __future__ import annotations
@@ -42,9 +42,13 @@ def machine() -> dict[str, str]:
     mem = next(line for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal"))
     load = Path("/proc/loadavg").read_text().split()[:3]
     return {
-        "nproc": str(os.cpu_count()), "memory": f"{int(mem.split()[1]) // 1024} MiB",
-        "kernel": platform.release(), "python": platform.python_version(), "node": _cmd(["node", "--version"]),
-        "nginx": _cmd([server.nginx_binary_path(), "-v"]), "load average at start": " ".join(load),
+        "nproc": str(os.cpu_count()),
+        "memory": f"{int(mem.split()[1]) // 1024} MiB",
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "node": _cmd(["node", "--version"]),
+        "nginx": _cmd([server.nginx_binary_path(), "-v"]),
+        "load average at start": " ".join(load),
     }
 
 
@@ -71,26 +75,40 @@ def run_tree(rep: Report, quick: bool) -> None:
             s = r[op]
             target = "≤ 50 µs at 100k" if n == 100_000 else "—"
             result = verdict(s["median_us"] <= 50 and s["p99_us"] <= 50) if n == 100_000 else "info"
-            rep.row(f"tree {n // 1000}k nodes: one delta `{op}` ({s['ops']} ops)", f"{s['median_us']:.1f} µs",
-                    f"{s['p99_us']:.1f} µs", target, result)
+            rep.row(
+                f"tree {n // 1000}k nodes: one delta `{op}` ({s['ops']} ops)",
+                f"{s['median_us']:.1f} µs",
+                f"{s['p99_us']:.1f} µs",
+                target,
+                result,
+            )
         s = r["snapshot"]
         target = "≤ 150 ms at 100k" if n == 100_000 else "—"
         result = verdict(s["median_ms"] <= 150) if n == 100_000 else "info"
         if n == 100_000 and s["median_ms"] <= 150 < s["p99_ms"]:
             result = "**pass** (median); p99 over"
-        rep.row(f"tree {n // 1000}k nodes: snapshot serialised, Tree.to_json ({s['runs']} runs, "
-                f"{s['bytes'] / 1e6:.2f} MB)", f"{s['median_ms']:.2f} ms", f"{s['p99_ms']:.2f} ms", target, result)
+        rep.row(
+            f"tree {n // 1000}k nodes: snapshot serialised, Tree.to_json ({s['runs']} runs, {s['bytes'] / 1e6:.2f} MB)",
+            f"{s['median_ms']:.2f} ms",
+            f"{s['p99_ms']:.2f} ms",
+            target,
+            result,
+        )
     for n, r in res.items():
         s = r["snapshot"]
-        rep.note(f"Tree {n // 1000}k: the whole session_ready frame with the tree embedded "
-                 f"{s['frame_median_ms']:.2f} ms; Tree.to_dict (fresh Python objects, for REST) "
-                 f"{s['to_dict_median_ms']:.1f} ms (p99 {s['to_dict_p99_ms']:.1f}); tree memory "
-                 f"{r['memory']['tree_mb']:.1f} MB (tracemalloc: nodes, strings, id index).")
-    rep.note("Snapshot: each tree node is itself the dict the wire format needs ({id, value, props?, children}), "
-             "kept in step by every delta, so a snapshot is one orjson.dumps of the root, all in Rust, with no "
-             "per-node Python work. Before this (a fresh dict per node, then orjson) the 100k snapshot took "
-             "120-160 ms here; the cost is ~70 B more per node (+23% tree memory at 100k). "
-             "Tree shape: breadth-first, fan-out 10 (depth 6 at 100k); deltas act on leaves at the deepest level.")
+        rep.note(
+            f"Tree {n // 1000}k: the whole session_ready frame with the tree embedded "
+            f"{s['frame_median_ms']:.2f} ms; Tree.to_dict (fresh Python objects, for REST) "
+            f"{s['to_dict_median_ms']:.1f} ms (p99 {s['to_dict_p99_ms']:.1f}); tree memory "
+            f"{r['memory']['tree_mb']:.1f} MB (tracemalloc: nodes, strings, id index)."
+        )
+    rep.note(
+        "Snapshot: each tree node is itself the dict the wire format needs ({id, value, props?, children}), "
+        "kept in step by every delta, so a snapshot is one orjson.dumps of the root, all in Rust, with no "
+        "per-node Python work. Before this (a fresh dict per node, then orjson) the 100k snapshot took "
+        "120-160 ms here; the cost is ~70 B more per node (+23% tree memory at 100k). "
+        "Tree shape: breadth-first, fan-out 10 (depth 6 at 100k); deltas act on leaves at the deepest level."
+    )
     rep.note("The add+remove figure is two deltas (an add, then the remove of that node), timed together.")
 
 
@@ -103,16 +121,19 @@ async def run_server(rep: Report, quick: bool, workdir: Path) -> None:
     try:
         t0 = time.perf_counter()
         tokens = await make_users(stack.api_url, users, "bench")
-        rep.note(f"Setup: registering and logging in {users} users (argon2) took {time.perf_counter() - t0:.1f} s; "
-                 "tokens are reused by every figure.")
+        rep.note(
+            f"Setup: registering and logging in {users} users (argon2) took {time.perf_counter() - t0:.1f} s; "
+            "tokens are reused by every figure."
+        )
         ws_api = f"ws://127.0.0.1:{stack.api_port}/ws/session"
         wpid = server.worker_pid(stack.api.proc.pid)  # type: ignore[union-attr]
 
         # prompt -> first tree_update
         for label, toks, rounds, pace in (
-                ("1 user", tokens[:1], 30 if quick else 60, None),
-                ("100 concurrent users, all prompting at the same instant", tokens, 1 if quick else 2, None),
-                ("100 concurrent users, each prompting after a random 0-2 s pause", tokens, 3 if quick else 5, 1.0)):
+            ("1 user", tokens[:1], 30 if quick else 60, None),
+            ("100 concurrent users, all prompting at the same instant", tokens, 1 if quick else 2, None),
+            ("100 concurrent users, each prompting after a random 0-2 s pause", tokens, 3 if quick else 5, 1.0),
+        ):
             p50s, p99s, allv = [], [], []
             meter = server.CpuMeter(wpid)
             for _ in range(runs):
@@ -123,27 +144,35 @@ async def run_server(rep: Report, quick: bool, workdir: Path) -> None:
                 allv.extend(v)
             at100 = len(toks) == 100
             ok = median(p50s) <= 5 and median(p99s) <= 25
-            rep.row(f"offline prompt → first tree_update, {label} ({runs} runs x {len(toks) * rounds} prompts)",
-                    f"p50 {median(p50s):.2f} ms", f"p99 {median(p99s):.2f} ms (worst run {max(p99s):.2f})",
-                    "p50 ≤ 5 ms, p99 ≤ 25 ms at 100", verdict(ok) if at100 else "info")
+            rep.row(
+                f"offline prompt → first tree_update, {label} ({runs} runs x {len(toks) * rounds} prompts)",
+                f"p50 {median(p50s):.2f} ms",
+                f"p99 {median(p99s):.2f} ms (worst run {max(p99s):.2f})",
+                "p50 ≤ 5 ms, p99 ≤ 25 ms at 100",
+                verdict(ok) if at100 else "info",
+            )
             rep.note(f"Prompt latency, {label}: {meter.summary()} (includes session attach and warm-up).")
             if toks is tokens and pace is None and not ok:
                 per_turn = median(p50s) / 50
-                rep.note(f"Prompt latency over target ({label}), why: all 100 turns run on the one worker's event "
-                         "loop, so in a burst the median prompt waits for about 50 other turns to reach their "
-                         f"first change; a p50 of {median(p50s):.0f} ms means ~{per_turn:.2f} ms of worker time per "
-                         "turn up to its first tree_update (reading and validating the frame, storing the user's "
-                         "message, the chat_message broadcast, the assistant's parse, applying and committing the "
-                         "change, the broadcast). A 5 ms p50 for such a burst needs ≤ 0.1 ms per turn, which "
-                         "CPython with a committed write per turn cannot do on one core: it would take several "
-                         "workers with sessions pinned to them (the contract fixes one) or a compiled server. "
-                         "Group commit already merges the burst's writes (1 user: p50 ~2 ms; the burst went from "
-                         "~190 ms to this with executemany batches). With human pacing (next row) the target holds.")
-        rep.note("Prompt latency: API directly (no nginx), OFFLINE_CHUNK_DELAY_MS=0, each user its own session; "
-                 "the client waits for the whole turn before the next prompt; the 100-user rounds send all 100 "
-                 "prompts at once (a worst-case burst: 100 turns queue on one worker); the paced rows give each user a "
-                 "random think time (mean 1 s) before each prompt, about 100 prompts/s in all. Figures are the "
-                 "median over runs of each run's p50 / p99.")
+                rep.note(
+                    f"Prompt latency over target ({label}), why: all 100 turns run on the one worker's event "
+                    "loop, so in a burst the median prompt waits for about 50 other turns to reach their "
+                    f"first change; a p50 of {median(p50s):.0f} ms means ~{per_turn:.2f} ms of worker time per "
+                    "turn up to its first tree_update (reading and validating the frame, storing the user's "
+                    "message, the chat_message broadcast, the assistant's parse, applying and committing the "
+                    "change, the broadcast). A 5 ms p50 for such a burst needs ≤ 0.1 ms per turn, which "
+                    "CPython with a committed write per turn cannot do on one core: it would take several "
+                    "workers with sessions pinned to them (the contract fixes one) or a compiled server. "
+                    "Group commit already merges the burst's writes (1 user: p50 ~2 ms; the burst went from "
+                    "~190 ms to this with executemany batches). With human pacing (next row) the target holds."
+                )
+        rep.note(
+            "Prompt latency: API directly (no nginx), OFFLINE_CHUNK_DELAY_MS=0, each user its own session; "
+            "the client waits for the whole turn before the next prompt; the 100-user rounds send all 100 "
+            "prompts at once (a worst-case burst: 100 turns queue on one worker); the paced rows give each user a "
+            "random think time (mean 1 s) before each prompt, about 100 prompts/s in all. Figures are the "
+            "median over runs of each run's p50 / p99."
+        )
 
         # persisted changes per second
         rates = []
@@ -154,36 +183,54 @@ async def run_server(rep: Report, quick: bool, workdir: Path) -> None:
                 rate, done = await server.tree_op_throughput(ws_api, tokens, seconds)
             rates.append(rate)
             total += done
-        rep.row(f"persisted tree_ops/s, {users} sessions, 1 in flight each ({runs} runs x {seconds:.0f} s)",
-                f"{median(rates):,.0f}/s", f"{percentile(rates, 1):,.0f}/s (slowest run)", "≥ 2,000/s",
-                verdict(median(rates) >= 2000))
-        rep.note("tree_op throughput: each `tree_update` is awaited before the next `tree_op` on that socket, "
-                 "and the server commits each change before it broadcasts; the 'p99' column is the slowest run "
-                 "(1st percentile of the per-run rates). " + meter.summary() + f"; {total:,} changes in all.")
-        rep.note("tree_op throughput, what moved it: group commit (realtime/group_commit.py) turns each batch of "
-                 "concurrent sessions' writes into one executemany per prepared statement on one kept connection "
-                 "(before: one execute per row and per statement, each a hop to aiosqlite's thread, and a pool "
-                 "checkout per batch): ~830/s → the figure above. Each caller still awaits its own commit before "
-                 "its broadcast.")
+        rep.row(
+            f"persisted tree_ops/s, {users} sessions, 1 in flight each ({runs} runs x {seconds:.0f} s)",
+            f"{median(rates):,.0f}/s",
+            f"{percentile(rates, 1):,.0f}/s (slowest run)",
+            "≥ 2,000/s",
+            verdict(median(rates) >= 2000),
+        )
+        rep.note(
+            "tree_op throughput: each `tree_update` is awaited before the next `tree_op` on that socket, "
+            "and the server commits each change before it broadcasts; the 'p99' column is the slowest run "
+            "(1st percentile of the per-run rates). " + meter.summary() + f"; {total:,} changes in all."
+        )
+        rep.note(
+            "tree_op throughput, what moved it: group commit (realtime/group_commit.py) turns each batch of "
+            "concurrent sessions' writes into one executemany per prepared statement on one kept connection "
+            "(before: one execute per row and per statement, each a hop to aiosqlite's thread, and a pool "
+            "checkout per batch): ~830/s → the figure above. Each caller still awaits its own commit before "
+            "its broadcast."
+        )
         if median(rates) < 2000:
-            rep.note("tree_ops/s under target in this run: the worker shares 2 cores with the benchmark client; "
-                     "see the CPU figures above.")
+            rep.note(
+                "tree_ops/s under target in this run: the worker shares 2 cores with the benchmark client; "
+                "see the CPU figures above."
+            )
 
         # one change fanned out to every tab of a shared session
         p50s, p99s = [], []
         per_run = 100 if quick else 200
         for _ in range(runs):
-            v = await server.fanout_latency(stack.api_url, ws_api, tokens[:3], ["bench0", "bench1", "bench2"],
-                                            10, per_run)
+            v = await server.fanout_latency(
+                stack.api_url, ws_api, tokens[:3], ["bench0", "bench1", "bench2"], 10, per_run
+            )
             p50s.append(percentile(v, 50))
             p99s.append(percentile(v, 99))
-        rep.row(f"shared session, 10 tabs of 3 users: one tree_op until every tab has its tree_update "
-                f"({runs} runs x {per_run} changes)", f"p50 {median(p50s):.2f} ms",
-                f"p99 {median(p99s):.2f} ms (worst run {max(p99s):.2f})", "—", "info")
-        rep.note("Fan-out: a session owned by one user and shared with two editors, 10 sockets on it (4/3/3 "
-                 "per user), API directly; each tree_op (from a rotating tab, one at a time) is timed from its "
-                 "send until the last of the 10 tabs has read its tree_update: the commit, the broadcast "
-                 "(one encoded frame queued to 10 outboxes) and 10 socket writes and reads on the same 2 cores.")
+        rep.row(
+            f"shared session, 10 tabs of 3 users: one tree_op until every tab has its tree_update "
+            f"({runs} runs x {per_run} changes)",
+            f"p50 {median(p50s):.2f} ms",
+            f"p99 {median(p99s):.2f} ms (worst run {max(p99s):.2f})",
+            "—",
+            "info",
+        )
+        rep.note(
+            "Fan-out: a session owned by one user and shared with two editors, 10 sockets on it (4/3/3 "
+            "per user), API directly; each tree_op (from a rotating tab, one at a time) is timed from its "
+            "send until the last of the 10 tabs has read its tree_update: the commit, the broadcast "
+            "(one encoded frame queued to 10 outboxes) and 10 socket writes and reads on the same 2 cores."
+        )
 
         # ping through nginx vs echo
         echo = server.EchoBehindNginx(workdir / "echo", stack)
@@ -195,16 +242,20 @@ async def run_server(rep: Report, quick: bool, workdir: Path) -> None:
                 canopy_r.append(await server.ping_rate(stack.ws_url, tokens, 100, seconds))
             echo_r.append(await server.ping_rate(echo.ws_url, None, 100, seconds))
         ratios = [c / e for c, e in zip(canopy_r, echo_r, strict=True)]
-        rep.row(f"authenticated ping/pong via nginx wss, 100 conns ({runs} runs x {seconds:.0f} s)",
-                f"{median(canopy_r):,.0f} msg/s = {median(ratios):.2f} x echo ({median(echo_r):,.0f} msg/s)",
-                f"ratio {percentile(ratios, 1):.2f} (worst run; runs {min(ratios):.2f}-{max(ratios):.2f})",
-                "≥ 0.85 x echo", verdict(median(ratios) >= 0.85)
-                + (" (runs straddle the target: within this machine's noise)" if min(ratios) < 0.85 <= max(ratios)
-                   else ""))
-        rep.note("Ping/pong: the Python benchmark client runs on the same 2 cores as nginx and the server, so "
-                 "both rates are partly client-bound; runs alternate Canopy / echo so load drift hits both. "
-                 "The echo is bench/echo_app.py on bare uvicorn (websockets-sansio), behind a second nginx "
-                 "rendered from the same template and certificate. During the Canopy runs: " + meter.summary() + ".")
+        rep.row(
+            f"authenticated ping/pong via nginx wss, 100 conns ({runs} runs x {seconds:.0f} s)",
+            f"{median(canopy_r):,.0f} msg/s = {median(ratios):.2f} x echo ({median(echo_r):,.0f} msg/s)",
+            f"ratio {percentile(ratios, 1):.2f} (worst run; runs {min(ratios):.2f}-{max(ratios):.2f})",
+            "≥ 0.85 x echo",
+            verdict(median(ratios) >= 0.85)
+            + (" (runs straddle the target: within this machine's noise)" if min(ratios) < 0.85 <= max(ratios) else ""),
+        )
+        rep.note(
+            "Ping/pong: the Python benchmark client runs on the same 2 cores as nginx and the server, so "
+            "both rates are partly client-bound; runs alternate Canopy / echo so load drift hits both. "
+            "The echo is bench/echo_app.py on bare uvicorn (websockets-sansio), behind a second nginx "
+            "rendered from the same template and certificate. During the Canopy runs: " + meter.summary() + "."
+        )
         echo.stop()
         echo = None
 
@@ -212,26 +263,37 @@ async def run_server(rep: Report, quick: bool, workdir: Path) -> None:
         n = 2000 if quick else 10_000
         idle = await server.idle_sessions(ws_api, tokens, n, stack.api.proc.pid)  # type: ignore[union-attr]
         ok = idle["failures"] == 0 and idle["kb_per_conn"] <= 30
-        rep.row(f"idle authenticated sessions on one worker: {idle['opened']}/{n} opened",
-                f"{idle['kb_per_conn']:.1f} KB RSS per connection", "— (one measurement)", "≤ 30 KB each",
-                verdict(ok))
-        rep.note(f"Idle sessions: worker RSS {idle['rss_before_kb']} KB → {idle['rss_after_kb']} KB after opening "
-                 f"{idle['opened']} authenticated sockets in {idle['open_seconds']:.1f} s (API directly, "
-                 f"{len(tokens)} users, so the sockets share {len(tokens)} sessions: the figure is per connection, "
-                 "session state was loaded before the baseline). RSS is a single before/after reading, not a "
-                 "median of runs. Failures: " + (f"{idle['failures']} (first: {idle['first_failure']})"
-                                                  if idle["failures"] else "none") + ".")
-        rep.note("Idle sessions, what moved it (56 → ~26 KB per socket; measured with tracemalloc): the app's "
-                 "per-socket writer task and asyncio.Queue are gone (a flush runs only while frames wait, and the "
-                 "reader sends its own replies), as is the last sent frame it kept alive; /ws/session is served by "
-                 "a pure ASGI middleware ahead of FastAPI's router and dependency machinery (~13 KB of frames and "
-                 "objects per socket); one idle timer per socket instead of a timeout per frame. What remains is "
-                 "mostly uvicorn's and websockets' own per-connection state (~18 KB: protocol, receive queue, "
-                 "handshake headers, keepalive timer). Per-message deflate (WS_PER_MESSAGE_DEFLATE, off by "
-                 "default) would add ~50 KB per socket (zlib state both ways).")
+        rep.row(
+            f"idle authenticated sessions on one worker: {idle['opened']}/{n} opened",
+            f"{idle['kb_per_conn']:.1f} KB RSS per connection",
+            "— (one measurement)",
+            "≤ 30 KB each",
+            verdict(ok),
+        )
+        rep.note(
+            f"Idle sessions: worker RSS {idle['rss_before_kb']} KB → {idle['rss_after_kb']} KB after opening "
+            f"{idle['opened']} authenticated sockets in {idle['open_seconds']:.1f} s (API directly, "
+            f"{len(tokens)} users, so the sockets share {len(tokens)} sessions: the figure is per connection, "
+            "session state was loaded before the baseline). RSS is a single before/after reading, not a "
+            "median of runs. Failures: "
+            + (f"{idle['failures']} (first: {idle['first_failure']})" if idle["failures"] else "none")
+            + "."
+        )
+        rep.note(
+            "Idle sessions, what moved it (56 → ~26 KB per socket; measured with tracemalloc): the app's "
+            "per-socket writer task and asyncio.Queue are gone (a flush runs only while frames wait, and the "
+            "reader sends its own replies), as is the last sent frame it kept alive; /ws/session is served by "
+            "a pure ASGI middleware ahead of FastAPI's router and dependency machinery (~13 KB of frames and "
+            "objects per socket); one idle timer per socket instead of a timeout per frame. What remains is "
+            "mostly uvicorn's and websockets' own per-connection state (~18 KB: protocol, receive queue, "
+            "handshake headers, keepalive timer). Per-message deflate (WS_PER_MESSAGE_DEFLATE, off by "
+            "default) would add ~50 KB per socket (zlib state both ways)."
+        )
         if not ok:
-            rep.note("RSS per connection over target in this run: the figure includes allocator fragmentation "
-                     "(RSS, not live objects) and varies with the machine's other load.")
+            rep.note(
+                "RSS per connection over target in this run: the figure includes allocator fragmentation "
+                "(RSS, not live objects) and varies with the machine's other load."
+            )
     finally:
         if echo is not None:
             echo.stop()
@@ -250,35 +312,65 @@ def _browser_rows(rep: Report, r: dict[str, Any], before: dict[str, Any] | None)
 
     b = before or {}
     up, bup = r["updates"], b.get("updates", {})
-    rep.row(f"browser {k}: open session → first row", f"{median(r['open_ms']):.0f} ms",
-            f"max {max(r['open_ms']):.0f} ms" + was(f"{median(b.get('open_ms', [0])):.0f} ms"),
-            "≤ 1 s at 100k", verdict(median(r["open_ms"]) <= 1000) if big else "info")
-    rep.row(f"browser {k}: scroll, frame time", f"{r['scroll']['median_ms']:.1f} ms",
-            f"p95 {r['scroll']['p95_ms']:.1f} ms" + was(f"{b.get('scroll', {}).get('p95_ms', 0):.1f} ms"),
-            "—", "info")
+    rep.row(
+        f"browser {k}: open session → first row",
+        f"{median(r['open_ms']):.0f} ms",
+        f"max {max(r['open_ms']):.0f} ms" + was(f"{median(b.get('open_ms', [0])):.0f} ms"),
+        "≤ 1 s at 100k",
+        verdict(median(r["open_ms"]) <= 1000) if big else "info",
+    )
+    rep.row(
+        f"browser {k}: scroll, frame time",
+        f"{r['scroll']['median_ms']:.1f} ms",
+        f"p95 {r['scroll']['p95_ms']:.1f} ms" + was(f"{b.get('scroll', {}).get('p95_ms', 0):.1f} ms"),
+        "—",
+        "info",
+    )
     ok = up["painted"] == browser.UPDATES and up["p95_ms"] <= 100 and up["fps"] >= 50
-    rep.row(f"browser {k}: {browser.UPDATES} remote renames at {browser.UPDATE_RATE:.0f}/s → painted",
-            f"{up['median_ms']:.0f} ms, {up['fps']:.0f} fps",
-            f"p95 {up['p95_ms']:.0f} ms, last {up['last_ms']:.0f} ms, {up['painted']} painted"
-            + was(f"p95 {bup.get('p95_ms', 0):.0f} ms, {bup.get('fps', 0):.0f} fps, {bup.get('painted', '?')} painted"),
-            "p95 ≤ 100 ms, ≥ 50 fps at 100k", verdict(ok) if big else "info")
+    rep.row(
+        f"browser {k}: {browser.UPDATES} remote renames at {browser.UPDATE_RATE:.0f}/s → painted",
+        f"{up['median_ms']:.0f} ms, {up['fps']:.0f} fps",
+        f"p95 {up['p95_ms']:.0f} ms, last {up['last_ms']:.0f} ms, {up['painted']} painted"
+        + was(f"p95 {bup.get('p95_ms', 0):.0f} ms, {bup.get('fps', 0):.0f} fps, {bup.get('painted', '?')} painted"),
+        "p95 ≤ 100 ms, ≥ 50 fps at 100k",
+        verdict(ok) if big else "info",
+    )
     f, bf = r["filter"], b.get("filter", {})
-    rep.row(f"browser {k}: filter, worst frame per keystroke", f"{f['median_ms']:.0f} ms",
-            f"max {f['max_ms']:.0f} ms" + was(f"{bf.get('median_ms', 0):.0f} / {bf.get('max_ms', 0):.0f} ms"),
-            "≤ 50 ms at 100k", verdict(f["max_ms"] <= 50) if big else "info")
-    rep.row(f"browser {k}: expand all / collapse all", f"{r['expand_ms']:.0f} / {r['collapse_ms']:.0f} ms",
-            "—" + was(f"{b.get('expand_ms', 0):.0f} / {b.get('collapse_ms', 0):.0f} ms"),
-            "≤ 150 ms at 100k", verdict(max(r["expand_ms"], r["collapse_ms"]) <= 150) if big else "info")
+    rep.row(
+        f"browser {k}: filter, worst frame per keystroke",
+        f"{f['median_ms']:.0f} ms",
+        f"max {f['max_ms']:.0f} ms" + was(f"{bf.get('median_ms', 0):.0f} / {bf.get('max_ms', 0):.0f} ms"),
+        "≤ 50 ms at 100k",
+        verdict(f["max_ms"] <= 50) if big else "info",
+    )
+    rep.row(
+        f"browser {k}: expand all / collapse all",
+        f"{r['expand_ms']:.0f} / {r['collapse_ms']:.0f} ms",
+        "—" + was(f"{b.get('expand_ms', 0):.0f} / {b.get('collapse_ms', 0):.0f} ms"),
+        "≤ 150 ms at 100k",
+        verdict(max(r["expand_ms"], r["collapse_ms"]) <= 150) if big else "info",
+    )
     c, bc = r["chat"], b.get("chat", {})
-    rep.row(f"browser {k}: long tasks during one chat turn", f"{c['longtasks']}, longest {c['max_ms']:.0f} ms",
-            f"total {c['total_ms']:.0f} ms" + was(f"{bc.get('longtasks', '?')}, longest {bc.get('max_ms', 0):.0f} ms"),
-            "none over 100 ms at 100k", verdict(c["max_ms"] <= 100) if big else "info")
-    rep.row(f"browser {k}: JS heap after GC", f"{r['heap_mb']:.1f} MB",
-            "—" + was(f"{b.get('heap_mb', 0):.1f} MB"), "—", "info")
-    rep.note(f"Browser {k}: a node added far down the tree by the assistant was "
-             + ("revealed (on screen, or a 'Jump to change' button offered)" if c["revealed"] else "NOT revealed")
-             + f"; the filter's last keystroke → result shown {f['last_key_to_result_ms']:.0f} ms; "
-             f"building the tree took {r['build_s']:.1f} s.")
+    rep.row(
+        f"browser {k}: long tasks during one chat turn",
+        f"{c['longtasks']}, longest {c['max_ms']:.0f} ms",
+        f"total {c['total_ms']:.0f} ms" + was(f"{bc.get('longtasks', '?')}, longest {bc.get('max_ms', 0):.0f} ms"),
+        "none over 100 ms at 100k",
+        verdict(c["max_ms"] <= 100) if big else "info",
+    )
+    rep.row(
+        f"browser {k}: JS heap after GC",
+        f"{r['heap_mb']:.1f} MB",
+        "—" + was(f"{b.get('heap_mb', 0):.1f} MB"),
+        "—",
+        "info",
+    )
+    rep.note(
+        f"Browser {k}: a node added far down the tree by the assistant was "
+        + ("revealed (on screen, or a 'Jump to change' button offered)" if c["revealed"] else "NOT revealed")
+        + f"; the filter's last keystroke → result shown {f['last_key_to_result_ms']:.0f} ms; "
+        f"building the tree took {r['build_s']:.1f} s."
+    )
 
 
 def run_browser(rep: Report, quick: bool) -> None:
@@ -287,46 +379,76 @@ def run_browser(rep: Report, quick: bool) -> None:
     old = {s["nodes"]: s for s in baseline["sizes"]} if baseline else {}
     for r in res["sizes"]:
         _browser_rows(rep, r, old.get(r["nodes"]))
-    rep.row("browser: 401s in the console on a logged-out page load", str(res["console_401_on_load"]),
-            "—" + (f" (before: {baseline['console_401_on_load']})" if baseline else ""), "0",
-            verdict(res["console_401_on_load"] == 0))
-    rep.note("Browser figures (bench/browser.py): Debian Chromium, headless, 1440x900, through nginx with TLS; "
-             "trees of 1,000-node subtrees (Item 1 … Item N) under the root, all expanded; the renames come from "
-             "a second connection of the same session and hit rows on screen; delay = sent (epoch ms in the "
-             "value) → the animation frame after the text reached the DOM. Filter: 'Item 4242' typed one key "
-             "per 150 ms; per key, the longest frame while that key was handled. Expand/collapse: click → the "
-             "frame after the rows changed. Chat: the offline assistant adds a node at the end of the root.")
+    rep.row(
+        "browser: 401s in the console on a logged-out page load",
+        str(res["console_401_on_load"]),
+        "—" + (f" (before: {baseline['console_401_on_load']})" if baseline else ""),
+        "0",
+        verdict(res["console_401_on_load"] == 0),
+    )
+    rep.note(
+        "Browser figures (bench/browser.py): Debian Chromium, headless, 1440x900, through nginx with TLS; "
+        "trees of 1,000-node subtrees (Item 1 … Item N) under the root, all expanded; the renames come from "
+        "a second connection of the same session and hit rows on screen; delay = sent (epoch ms in the "
+        "value) → the animation frame after the text reached the DOM. Filter: 'Item 4242' typed one key "
+        "per 150 ms; per key, the longest frame while that key was handled. Expand/collapse: click → the "
+        "frame after the rows changed. Chat: the offline assistant adds a node at the end of the root."
+    )
     if baseline:
-        rep.note("'before' figures: " + baseline["measured_on"] + " — the react-arborist panel, measured with "
-                 "this same module (bench/browser_baseline.json).")
+        rep.note(
+            "'before' figures: " + baseline["measured_on"] + " — the react-arborist panel, measured with "
+            "this same module (bench/browser_baseline.json)."
+        )
 
 
 def run_web(rep: Report) -> None:
     res = server.web_bundle()
     out = res["output"]
     total = next((line for line in out.splitlines() if "total" in line.lower()), out.splitlines()[-1] if out else "")
-    rep.row("web bundle: initial JS, gzip -9 (npm run size)", total.strip() or "?", "— (deterministic)",
-            "≤ 150 KB", verdict(res["rc"] == 0))
-    rep.note("Web bundle: measured on services/web/dist as it stands (make bench runs web-build first; "
-             "python -m bench.run alone does not rebuild it).")
+    rep.row(
+        "web bundle: initial JS, gzip -9 (npm run size)",
+        total.strip() or "?",
+        "— (deterministic)",
+        "≤ 150 KB",
+        verdict(res["rc"] == 0),
+    )
+    rep.note(
+        "Web bundle: measured on services/web/dist as it stands (make bench runs web-build first; "
+        "python -m bench.run alone does not rebuild it)."
+    )
     rep.note("npm run size output:\n\n```\n" + out + "\n```")
 
 
-def write(rep: Report, mach: dict[str, str], quick: bool, started: dt.datetime, elapsed: float,
-          errors: list[str], out: Path = OUT) -> None:
+def write(
+    rep: Report,
+    mach: dict[str, str],
+    quick: bool,
+    started: dt.datetime,
+    elapsed: float,
+    errors: list[str],
+    out: Path = OUT,
+) -> None:
     lines = [
-        "# Benchmarks", "",
+        "# Benchmarks",
+        "",
         "Written by `make bench` (`.venv/bin/python -m bench.run`"
-        + (" --quick" if quick else "") + "); do not edit by hand.", "",
+        + (" --quick" if quick else "")
+        + "); do not edit by hand.",
+        "",
         f"- Date: {started.strftime('%Y-%m-%d %H:%M UTC')} (took {elapsed:.0f} s)",
         f"- Mode: {'quick' if quick else 'full'}",
         "- Machine: " + ", ".join(f"{k} {v}" for k, v in mach.items()),
         "- Everything runs on 127.0.0.1: the real API (scripts/api.sh: gunicorn + one uvicorn worker, SQLite in a "
         "temp dir, offline assistant, rate limits raised) and nginx from nginx/canopy.conf.template with a "
         "self-signed certificate, started by tests/support/stack.py.",
-        "- The machine was shared with other work during the run, which widens the tails.", "",
-        "| figure | median | p99 | target | result |", "| --- | --- | --- | --- | --- |",
-        *rep.rows, "", "## Notes", "",
+        "- The machine was shared with other work during the run, which widens the tails.",
+        "",
+        "| figure | median | p99 | target | result |",
+        "| --- | --- | --- | --- | --- |",
+        *rep.rows,
+        "",
+        "## Notes",
+        "",
     ]
     lines += [n if n.startswith("npm") else f"- {n}" for n in rep.notes]
     if errors:
@@ -371,12 +493,12 @@ def main() -> int:
         try:
             with tempfile.TemporaryDirectory(prefix="canopy-bench-scale-") as tmp:
                 Path(tmp).chmod(0o755)
-                asyncio.run(asyncio.wait_for(scale.run_scale(rep.row, rep.note, args.quick, Path(tmp)),
-                                             SCALE_BUDGET_S))
+                asyncio.run(asyncio.wait_for(scale.run_scale(rep.row, rep.note, args.quick, Path(tmp)), SCALE_BUDGET_S))
         except Exception:
             traceback.print_exc()
-            errors.append("scale-out figures after the last row above: "
-                          + traceback.format_exc().strip().splitlines()[-1])
+            errors.append(
+                "scale-out figures after the last row above: " + traceback.format_exc().strip().splitlines()[-1]
+            )
     if "web" in parts:
         try:
             run_web(rep)

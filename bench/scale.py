@@ -27,12 +27,21 @@ USERS = 100
 
 
 def start(workdir: Path, database_url: str, replicas: int, **env: str) -> Stack:
-    stack = Stack(workdir, replicas=replicas, database_url=database_url, env_overrides={
-        "OFFLINE_CHUNK_DELAY_MS": "0", "RATE_LIMIT_FRAMES_PER_SECOND": server.HIGH,
-        "RATE_LIMIT_FRAME_BURST": server.HIGH, "RATE_LIMIT_PROMPTS_PER_MINUTE": server.HIGH,
-        "RATE_LIMIT_STRIKES_BEFORE_CLOSE": server.HIGH, "WS_IDLE_TIMEOUT_SECONDS": "3600", "LOG_LEVEL": "WARNING",
-        **env,
-    })
+    stack = Stack(
+        workdir,
+        replicas=replicas,
+        database_url=database_url,
+        env_overrides={
+            "OFFLINE_CHUNK_DELAY_MS": "0",
+            "RATE_LIMIT_FRAMES_PER_SECOND": server.HIGH,
+            "RATE_LIMIT_FRAME_BURST": server.HIGH,
+            "RATE_LIMIT_PROMPTS_PER_MINUTE": server.HIGH,
+            "RATE_LIMIT_STRIKES_BEFORE_CLOSE": server.HIGH,
+            "WS_IDLE_TIMEOUT_SECONDS": "3600",
+            "LOG_LEVEL": "WARNING",
+            **env,
+        },
+    )
     stack.start()
     return stack
 
@@ -40,10 +49,12 @@ def start(workdir: Path, database_url: str, replicas: int, **env: str) -> Stack:
 async def sessions_for(stack: Stack, tokens: list[str]) -> list[str]:
     """One new session per user, through nginx (creation goes to any replica)."""
     async with httpx.AsyncClient(base_url=stack.base_url, verify=False, trust_env=False, timeout=30) as c:
+
         async def one(token: str) -> str:
             r = await c.post("/api/sessions", json={"title": "bench"}, headers={"Authorization": f"Bearer {token}"})
             r.raise_for_status()
             return str(r.json()["session_id"])
+
         return list(await asyncio.gather(*(one(t) for t in tokens)))
 
 
@@ -93,7 +104,8 @@ async def delete_reaches_owner(stack: Stack, token: str) -> float:
     async with httpx.AsyncClient(trust_env=False, timeout=30) as c:
         auth = {"Authorization": f"Bearer {token}"}
         sid = (await c.post(stack.replica_url(0) + "/api/sessions", json={"title": "d"}, headers=auth)).json()[
-            "session_id"]
+            "session_id"
+        ]
         ws, _ = await ws_client.open_session(f"ws://127.0.0.1:{stack.api_ports[0]}/ws/session?session={sid}", token)
         t0 = time.perf_counter()
         r = await c.delete(stack.replica_url(1) + f"/api/sessions/{sid}", headers=auth)
@@ -133,9 +145,14 @@ async def run_scale(row: Row, note: Note, quick: bool, workdir: Path) -> None:
                 if replicas == 1:
                     ws_api = f"ws://127.0.0.1:{stack.api_port}/ws/session"
                     rates = [(await server.tree_op_throughput(ws_api, users, seconds))[0] for _ in range(runs)]
-                    row(f"persisted tree_ops/s on PostgreSQL (local, unix socket), {USERS} sessions, 1 in flight "
-                        f"each ({runs} runs x {seconds:.0f} s)", f"{median(rates):,.0f}/s",
-                        f"{percentile(rates, 1):,.0f}/s (slowest run)", "compare: SQLite row above", "info")
+                    row(
+                        f"persisted tree_ops/s on PostgreSQL (local, unix socket), {USERS} sessions, 1 in flight "
+                        f"each ({runs} runs x {seconds:.0f} s)",
+                        f"{median(rates):,.0f}/s",
+                        f"{percentile(rates, 1):,.0f}/s (slowest run)",
+                        "compare: SQLite row above",
+                        "info",
+                    )
                 else:  # two replicas: failover and cross-replica delete
                     times = [await failover_once(stack, pg, tokens[USERS], sids[USERS]) for _ in range(runs)]
                     deletes = [await delete_reaches_owner(stack, tokens[USERS]) for _ in range(runs * 4)]
@@ -143,23 +160,46 @@ async def run_scale(row: Row, note: Note, quick: bool, workdir: Path) -> None:
                 stack.stop()
         for replicas in (1, 2):
             p50, p99 = burst_rows[replicas]
-            row(f"same-instant burst of {USERS} prompts via nginx, REPLICAS={replicas} on PostgreSQL ({runs} runs)",
-                f"p50 {p50:.2f} ms", f"p99 {p99:.2f} ms", "falls with replicas", "info")
+            row(
+                f"same-instant burst of {USERS} prompts via nginx, REPLICAS={replicas} on PostgreSQL ({runs} runs)",
+                f"p50 {p50:.2f} ms",
+                f"p99 {p99:.2f} ms",
+                "falls with replicas",
+                "info",
+            )
         for replicas in (1, 2):
-            row(f"authenticated ping/pong via nginx wss, {USERS} conns, REPLICAS={replicas} ({runs} runs x "
-                f"{seconds:.0f} s)", f"{ping_rows[replicas]:,.0f} msg/s", "—", "info", "info")
-        note("Scale-out rows: the same machine (2 cores shared by the client, nginx, PostgreSQL and the replicas), "
-             "so REPLICAS=2 shows how the work spreads, not what two machines would give; each user has its own "
-             "session, named in the socket URL (?session=), so nginx's hash spreads them over the replicas.")
-        row(f"failover: kill -9 of the session's replica → first resumed frame, LEASE_SECONDS=10 ({runs} runs)",
-            f"p50 {percentile(times, 50):.1f} s", f"p99 {percentile(times, 99):.1f} s", "≤ 15 s",
-            "**pass**" if percentile(times, 99) <= 15 else "**FAIL**")
-        row(f"REST delete on one replica → the tabs on the serving replica closed ({len(deletes)} runs)",
-            f"p50 {percentile(deletes, 50) * 1000:.0f} ms", f"p99 {percentile(deletes, 99) * 1000:.0f} ms", "≤ 1 s",
-            "**pass**" if percentile(deletes, 99) <= 1 else "**FAIL**")
-        note("Failover: the client reconnects through nginx every 0.1 s after the kill; the next replica on the "
-             "hash ring waits for the dead replica's lease to run out (LEASE_SECONDS), loads the session from "
-             "PostgreSQL and answers session_ready. Runs: " + ", ".join(f"{t:.1f} s" for t in times) + ".")
+            row(
+                f"authenticated ping/pong via nginx wss, {USERS} conns, REPLICAS={replicas} ({runs} runs x "
+                f"{seconds:.0f} s)",
+                f"{ping_rows[replicas]:,.0f} msg/s",
+                "—",
+                "info",
+                "info",
+            )
+        note(
+            "Scale-out rows: the same machine (2 cores shared by the client, nginx, PostgreSQL and the replicas), "
+            "so REPLICAS=2 shows how the work spreads, not what two machines would give; each user has its own "
+            "session, named in the socket URL (?session=), so nginx's hash spreads them over the replicas."
+        )
+        row(
+            f"failover: kill -9 of the session's replica → first resumed frame, LEASE_SECONDS=10 ({runs} runs)",
+            f"p50 {percentile(times, 50):.1f} s",
+            f"p99 {percentile(times, 99):.1f} s",
+            "≤ 15 s",
+            "**pass**" if percentile(times, 99) <= 15 else "**FAIL**",
+        )
+        row(
+            f"REST delete on one replica → the tabs on the serving replica closed ({len(deletes)} runs)",
+            f"p50 {percentile(deletes, 50) * 1000:.0f} ms",
+            f"p99 {percentile(deletes, 99) * 1000:.0f} ms",
+            "≤ 1 s",
+            "**pass**" if percentile(deletes, 99) <= 1 else "**FAIL**",
+        )
+        note(
+            "Failover: the client reconnects through nginx every 0.1 s after the kill; the next replica on the "
+            "hash ring waits for the dead replica's lease to run out (LEASE_SECONDS), loads the session from "
+            "PostgreSQL and answers session_ready. Runs: " + ", ".join(f"{t:.1f} s" for t in times) + "."
+        )
     finally:
         with contextlib.suppress(Exception):
             pg.remove()

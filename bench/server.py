@@ -46,21 +46,32 @@ def worker_pid(master: int) -> int:
 
 
 def start_stack(workdir: Path) -> Stack:
-    stack = Stack(workdir, env_overrides={
-        "OFFLINE_CHUNK_DELAY_MS": "0", "RATE_LIMIT_FRAMES_PER_SECOND": HIGH, "RATE_LIMIT_FRAME_BURST": HIGH,
-        "RATE_LIMIT_PROMPTS_PER_MINUTE": HIGH, "RATE_LIMIT_STRIKES_BEFORE_CLOSE": HIGH,
-        "WS_IDLE_TIMEOUT_SECONDS": "3600", "LOG_LEVEL": "WARNING",
-        # every socket and session comes from 127.0.0.1 and 100 users: the per-user/address quotas are lifted
-        "WS_MAX_SOCKETS_PER_USER": HIGH, "WS_MAX_UNAUTHENTICATED_PER_IP": HIGH, "NGINX_WS_CONN_PER_IP": "60000",
-        "MAX_SESSIONS_PER_USER": HIGH, "SESSIONS_CREATED_PER_MINUTE": HIGH,
-    })
+    stack = Stack(
+        workdir,
+        env_overrides={
+            "OFFLINE_CHUNK_DELAY_MS": "0",
+            "RATE_LIMIT_FRAMES_PER_SECOND": HIGH,
+            "RATE_LIMIT_FRAME_BURST": HIGH,
+            "RATE_LIMIT_PROMPTS_PER_MINUTE": HIGH,
+            "RATE_LIMIT_STRIKES_BEFORE_CLOSE": HIGH,
+            "WS_IDLE_TIMEOUT_SECONDS": "3600",
+            "LOG_LEVEL": "WARNING",
+            # every socket and session comes from 127.0.0.1 and 100 users: the per-user/address quotas are lifted
+            "WS_MAX_SOCKETS_PER_USER": HIGH,
+            "WS_MAX_UNAUTHENTICATED_PER_IP": HIGH,
+            "NGINX_WS_CONN_PER_IP": "60000",
+            "MAX_SESSIONS_PER_USER": HIGH,
+            "SESSIONS_CREATED_PER_MINUTE": HIGH,
+        },
+    )
     stack.start()
     return stack
 
 
 # ---- offline prompt -> first tree_update --------------------------------------------------------
-async def prompt_latency(url: str | list[str], tokens: list[str], rounds: int, pace: float | None = None,
-                         **connect: Any) -> list[float]:
+async def prompt_latency(
+    url: str | list[str], tokens: list[str], rounds: int, pace: float | None = None, **connect: Any
+) -> list[float]:
     """Lockstep rounds (every user prompts at once) or, with `pace`, each user on its own clock with a random
     think time averaging `pace` seconds before each prompt (an open, human-like arrival pattern). `url` may be
     one URL per user (each naming its session for nginx's hash)."""
@@ -68,11 +79,13 @@ async def prompt_latency(url: str | list[str], tokens: list[str], rounds: int, p
     sockets = [(await open_session(u, t, **connect))[0] for u, t in zip(urls, tokens, strict=True)]
     samples: list[float] = []
     try:
+
         async def turn(ws: Any) -> float:
             pid = f"p{next(_ids)}"
             t0 = time.perf_counter()
-            await ws.send(orjson.dumps({"type": "user_prompt", "id": pid,
-                                        "data": {"prompt": f"add item {pid} to root"}}).decode())
+            await ws.send(
+                orjson.dumps({"type": "user_prompt", "id": pid, "data": {"prompt": f"add item {pid} to root"}}).decode()
+            )
             first = None
             while True:
                 frame = await recv(ws)
@@ -84,15 +97,18 @@ async def prompt_latency(url: str | list[str], tokens: list[str], rounds: int, p
                     if first is None:
                         raise RuntimeError(f"turn ended without tree_update: {frame}")
                     return first
+
         await asyncio.gather(*(turn(ws) for ws in sockets))  # warm-up round, not counted
         if pace is None:
             for _ in range(rounds):
                 samples.extend(await asyncio.gather(*(turn(ws) for ws in sockets)))
         else:
+
             async def user(ws: Any) -> None:
                 for _ in range(rounds):
                     await asyncio.sleep(random.uniform(0, 2 * pace))
                     samples.append(await turn(ws))
+
             await asyncio.gather(*(user(ws) for ws in sockets))
     finally:
         await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
@@ -105,14 +121,29 @@ async def tree_op_throughput(url: str, tokens: list[str], seconds: float) -> tup
     opened = [await open_session(url, t) for t in tokens]
     done = 0
     try:
+
         async def setup(ws: Any, ready: dict[str, Any]) -> str:
             nid = f"b{next(_ids)}"
             fid = f"s{nid}"
-            await ws.send(orjson.dumps({"type": "tree_op", "id": fid, "data": {"base_rev": 0, "delta": {
-                "action": "add", "path": "/root/children", "node": {"id": nid, "value": "bench", "children": []}}}}
-            ).decode())
+            await ws.send(
+                orjson.dumps(
+                    {
+                        "type": "tree_op",
+                        "id": fid,
+                        "data": {
+                            "base_rev": 0,
+                            "delta": {
+                                "action": "add",
+                                "path": "/root/children",
+                                "node": {"id": nid, "value": "bench", "children": []},
+                            },
+                        },
+                    }
+                ).decode()
+            )
             await wait_for(ws, fid, "tree_update")
             return nid
+
         nids = await asyncio.gather(*(setup(ws, r) for ws, r in opened))
         stop = time.perf_counter() + seconds
 
@@ -120,11 +151,22 @@ async def tree_op_throughput(url: str, tokens: list[str], seconds: float) -> tup
             n = 0
             while time.perf_counter() < stop:
                 fid = f"u{n}"
-                await ws.send(orjson.dumps({"type": "tree_op", "id": fid, "data": {"base_rev": 0, "delta": {
-                    "action": "update", "path": f"/root/{nid}", "fields": {"value": f"v{n}"}}}}).decode())
+                await ws.send(
+                    orjson.dumps(
+                        {
+                            "type": "tree_op",
+                            "id": fid,
+                            "data": {
+                                "base_rev": 0,
+                                "delta": {"action": "update", "path": f"/root/{nid}", "fields": {"value": f"v{n}"}},
+                            },
+                        }
+                    ).decode()
+                )
                 await wait_for(ws, fid, "tree_update")
                 n += 1
             return n
+
         t0 = time.perf_counter()
         counts = await asyncio.gather(*(loop(ws, nid) for (ws, _), nid in zip(opened, nids, strict=True)))
         elapsed = time.perf_counter() - t0
@@ -135,8 +177,9 @@ async def tree_op_throughput(url: str, tokens: list[str], seconds: float) -> tup
 
 
 # ---- one change fanned out to every tab of a shared session ------------------------------------
-async def fanout_latency(api_url: str, ws_url: str, tokens: list[str], names: list[str], tabs: int,
-                         changes: int) -> list[float]:
+async def fanout_latency(
+    api_url: str, ws_url: str, tokens: list[str], names: list[str], tabs: int, changes: int
+) -> list[float]:
     """A session owned by the first user and shared with the others (editors), `tabs` sockets spread over
     the users; each change (a tree_op from a rotating tab) is timed from its send until the last tab has
     its tree_update. Returns one figure (ms) per change."""
@@ -144,27 +187,47 @@ async def fanout_latency(api_url: str, ws_url: str, tokens: list[str], names: li
     async with httpx.AsyncClient(base_url=api_url, trust_env=False, timeout=60) as client:
         sid = (await client.post("/api/sessions", json={"title": "fan-out"}, headers=headers)).json()["session_id"]
         for name in names[1:]:
-            r = await client.post(f"/api/sessions/{sid}/members", json={"username": name, "role": "editor"},
-                                  headers=headers)
+            r = await client.post(
+                f"/api/sessions/{sid}/members", json={"username": name, "role": "editor"}, headers=headers
+            )
             assert r.status_code in (201, 409), r.text
     sockets = []
     for i in range(tabs):
         ws = await websockets.connect(ws_url, ping_interval=None, max_size=2**22, open_timeout=60)
-        await ws.send(orjson.dumps({"type": "init_session", "id": "init",
-                                    "data": {"token": tokens[i % len(tokens)], "session_id": sid}}).decode())
+        await ws.send(
+            orjson.dumps(
+                {"type": "init_session", "id": "init", "data": {"token": tokens[i % len(tokens)], "session_id": sid}}
+            ).decode()
+        )
         await wait_for(ws, "init", "session_ready")
         sockets.append(ws)
     samples: list[float] = []
     try:
+
         async def one(n: int, counted: bool) -> None:
             fid = f"f{next(_ids)}"
             sender = sockets[n % tabs]
             t0 = time.perf_counter()
-            await sender.send(orjson.dumps({"type": "tree_op", "id": fid, "data": {"base_rev": 0, "delta": {
-                "action": "add", "path": "/root/children", "node": {"id": fid, "value": "fan-out"}}}}).decode())
+            await sender.send(
+                orjson.dumps(
+                    {
+                        "type": "tree_op",
+                        "id": fid,
+                        "data": {
+                            "base_rev": 0,
+                            "delta": {
+                                "action": "add",
+                                "path": "/root/children",
+                                "node": {"id": fid, "value": "fan-out"},
+                            },
+                        },
+                    }
+                ).decode()
+            )
             await asyncio.gather(*(wait_for(ws, fid, "tree_update") for ws in sockets))
             if counted:
                 samples.append((time.perf_counter() - t0) * 1000)
+
         for n in range(10):  # warm-up
             await one(n, False)
         for n in range(changes):
@@ -190,8 +253,10 @@ async def ping_rate(url: str | list[str], tokens: list[str] | None, conns: int, 
             if tokens is not None:
                 return (await open_session(target, tokens[i % len(tokens)], ssl=ssl_ctx))[0]
             return await websockets.connect(target, ping_interval=None, ssl=ssl_ctx, open_timeout=60)
+
     sockets = list(await asyncio.gather(*(connect(i) for i in range(conns))))
     try:
+
         async def loop(ws: Any) -> int:
             n = 0
             while time.perf_counter() < stop:
@@ -202,6 +267,7 @@ async def ping_rate(url: str | list[str], tokens: list[str] | None, conns: int, 
                         break
                 n += 1
             return n
+
         for ws in sockets:  # one warm-up round trip each
             await ws.send(PING)
             await ws.recv()
@@ -224,11 +290,31 @@ class EchoBehindNginx:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.conf = self.run_dir / "nginx.conf"
         self.stack = stack
-        self.echo = Process("echo", [sys.executable, "-m", "uvicorn", "bench.echo_app:app", "--host", "127.0.0.1",
-                                     "--port", str(self.port), "--ws", "websockets-sansio", "--lifespan", "off",
-                                     "--log-level", "warning", "--no-access-log"], dict(os.environ), self.run_dir)
-        self.nginx = Process("echo-nginx", [*nginx_args(self.conf), "-g", "daemon off;"], dict(os.environ),
-                             self.run_dir)
+        self.echo = Process(
+            "echo",
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "bench.echo_app:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--ws",
+                "websockets-sansio",
+                "--lifespan",
+                "off",
+                "--log-level",
+                "warning",
+                "--no-access-log",
+            ],
+            dict(os.environ),
+            self.run_dir,
+        )
+        self.nginx = Process(
+            "echo-nginx", [*nginx_args(self.conf), "-g", "daemon off;"], dict(os.environ), self.run_dir
+        )
 
     @property
     def ws_url(self) -> str:
@@ -236,9 +322,15 @@ class EchoBehindNginx:
 
     def start(self) -> None:
         result = render_nginx(
-            self.conf, TLS_CERT_FILE=str(self.stack.cert_file), TLS_KEY_FILE=str(self.stack.key_file),
-            HTTPS_PORT=str(self.https_port), HTTP_PORT=str(self.http_port), API_UPSTREAM=f"127.0.0.1:{self.port}",
-            WEB_ROOT=str(self.stack.web_root), NGINX_LISTEN_ADDR="127.0.0.1", NGINX_RUN_DIR=str(self.run_dir),
+            self.conf,
+            TLS_CERT_FILE=str(self.stack.cert_file),
+            TLS_KEY_FILE=str(self.stack.key_file),
+            HTTPS_PORT=str(self.https_port),
+            HTTP_PORT=str(self.http_port),
+            API_UPSTREAM=f"127.0.0.1:{self.port}",
+            WEB_ROOT=str(self.stack.web_root),
+            NGINX_LISTEN_ADDR="127.0.0.1",
+            NGINX_RUN_DIR=str(self.run_dir),
             **({"NGINX_USER": "root"} if os.geteuid() == 0 else {}),
         )
         assert result.returncode == 0, result.stderr
@@ -249,14 +341,19 @@ class EchoBehindNginx:
             self.echo.check_alive()
             self.nginx.check_alive()
             with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"https://127.0.0.1:{self.https_port}/api/x", verify=False, timeout=2,
-                             trust_env=False).status_code == 200:
+                if (
+                    httpx.get(
+                        f"https://127.0.0.1:{self.https_port}/api/x", verify=False, timeout=2, trust_env=False
+                    ).status_code
+                    == 200
+                ):
                     return
             time.sleep(0.1)
         raise TimeoutError("echo app behind nginx did not answer")
 
     def stop(self) -> None:
         import signal
+
         self.nginx.stop(signal.SIGQUIT)
         self.echo.stop()
 
@@ -274,6 +371,7 @@ async def idle_sessions(url: str, tokens: list[str], n: int, master_pid: int) ->
     async def one(i: int) -> None:
         async with sem:
             opened.append((await open_session(url, tokens[i % len(tokens)]))[0])
+
     try:
         results = await asyncio.gather(*(one(i) for i in range(n)), return_exceptions=True)
         open_s = time.perf_counter() - t0
@@ -284,22 +382,31 @@ async def idle_sessions(url: str, tokens: list[str], n: int, master_pid: int) ->
         for ws in opened[:: max(1, len(opened) // 20)]:
             await ws.send(PING)
             await asyncio.wait_for(ws.recv(), 10)
-        return {"requested": n, "opened": len(opened), "failures": len(failures),
-                "first_failure": repr(failures[0]) if failures else "", "rss_before_kb": before,
-                "rss_after_kb": after, "kb_per_conn": (after - before) / max(1, len(opened)), "open_seconds": open_s}
+        return {
+            "requested": n,
+            "opened": len(opened),
+            "failures": len(failures),
+            "first_failure": repr(failures[0]) if failures else "",
+            "rss_before_kb": before,
+            "rss_after_kb": after,
+            "kb_per_conn": (after - before) / max(1, len(opened)),
+            "open_seconds": open_s,
+        }
     finally:
         await asyncio.gather(*(ws.close() for ws in opened + warm), return_exceptions=True)
 
 
 def web_bundle() -> dict[str, Any]:
     web = ROOT / "services" / "web"
-    proc = subprocess.run(["npm", "run", "--silent", "size"], cwd=web, capture_output=True, text=True, timeout=120,
-                          check=False)
+    proc = subprocess.run(
+        ["npm", "run", "--silent", "size"], cwd=web, capture_output=True, text=True, timeout=120, check=False
+    )
     return {"rc": proc.returncode, "output": (proc.stdout + proc.stderr).strip()}
 
 
 def nginx_binary_path() -> str:
     from tests.support.stack import nginx_binary
+
     return nginx_binary()
 
 
@@ -326,8 +433,9 @@ class CpuMeter:
     def __exit__(self, *exc: object) -> None:
         wall = time.perf_counter() - self._t0
         t = os.times()
-        self.spans.append((100 * (cpu_seconds(self.worker) - self._w0) / wall,
-                           100 * (t.user + t.system - self._c0) / wall))
+        self.spans.append(
+            (100 * (cpu_seconds(self.worker) - self._w0) / wall, 100 * (t.user + t.system - self._c0) / wall)
+        )
 
     def summary(self) -> str:
         if not self.spans:

@@ -123,9 +123,15 @@ def bench_size(n: int, ops: int, snapshot_runs: int) -> dict[str, Any]:
     dicts = _ms_runs(tree.to_dict, snapshot_runs)
     data = tree.to_json()
     assert orjson.loads(data) == tree.to_dict()
-    result["snapshot"] = {"median_ms": median(snaps), "p99_ms": percentile(snaps, 99), "runs": snapshot_runs,
-                          "bytes": len(data), "frame_median_ms": median(frames),
-                          "to_dict_median_ms": median(dicts), "to_dict_p99_ms": percentile(dicts, 99)}
+    result["snapshot"] = {
+        "median_ms": median(snaps),
+        "p99_ms": percentile(snaps, 99),
+        "runs": snapshot_runs,
+        "bytes": len(data),
+        "frame_median_ms": median(frames),
+        "to_dict_median_ms": median(dicts),
+        "to_dict_p99_ms": percentile(dicts, 99),
+    }
     result["memory"] = {"tree_mb": tree_memory_mb(n)}
     return result
 

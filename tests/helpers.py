@@ -23,8 +23,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_until(check: Callable[[], bool], timeout: float = 20.0, what: str = "condition",
-               interval: float = 0.05) -> None:
+def wait_until(
+    check: Callable[[], bool], timeout: float = 20.0, what: str = "condition", interval: float = 0.05
+) -> None:
     """Polls `check` until it holds; the interval is a poll period, not a synchronisation sleep."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -51,8 +52,12 @@ class ApiProcess:
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("LLM_", "RATE_LIMIT_", "WS_"))}
         env.update(
-            API_HOST="127.0.0.1", API_PORT=str(self.port), DATA_DIR=str(self.data_dir),
-            SECRET_KEY=TEST_SECRET, ENVIRONMENT="development", DATABASE_URL="",
+            API_HOST="127.0.0.1",
+            API_PORT=str(self.port),
+            DATA_DIR=str(self.data_dir),
+            SECRET_KEY=TEST_SECRET,
+            ENVIRONMENT="development",
+            DATABASE_URL="",
         )
         env.update(self.env_overrides)
         return env
@@ -61,8 +66,12 @@ class ApiProcess:
         self.log_path = self.log_path or self.data_dir / "api.log"
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            ["make", "--no-print-directory", "api"], cwd=ROOT, env=self.env(),
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            ["make", "--no-print-directory", "api"],
+            cwd=ROOT,
+            env=self.env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         log.close()
         wait_until(self._ready, timeout=60)

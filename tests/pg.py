@@ -47,9 +47,23 @@ class LocalPostgres:
 
     def sql(self, statement: str, database: str = "postgres") -> str:
         out = subprocess.run(
-            [str(PG_BIN / "psql"), "-h", str(self.dir), "-U", "canopy", "-d", database, "-XAtq",
-             "-v", "ON_ERROR_STOP=1", "-c", statement],
-            check=True, capture_output=True, text=True,
+            [
+                str(PG_BIN / "psql"),
+                "-h",
+                str(self.dir),
+                "-U",
+                "canopy",
+                "-d",
+                database,
+                "-XAtq",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-c",
+                statement,
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
         )
         return out.stdout.strip()
 

@@ -60,16 +60,25 @@ class MemoryStore:
             raise OSError("disk full")
 
     async def commit_changes(
-        self, session_id: str, changes: Sequence[Change], *, rev: int, node_count: int, change_set: int | None,
-        new_set: ChangeSet | None = None, mark: tuple[int, bool] | None = None,
-        drop_undone: bool = False, seq_ceiling: int | None = None,
+        self,
+        session_id: str,
+        changes: Sequence[Change],
+        *,
+        rev: int,
+        node_count: int,
+        change_set: int | None,
+        new_set: ChangeSet | None = None,
+        mark: tuple[int, bool] | None = None,
+        drop_undone: bool = False,
+        seq_ceiling: int | None = None,
         resolves: tuple[str, dict[str, Any]] | None = None,
     ) -> None:
         self._check()
         if drop_undone and new_set is not None:  # the actor's own redo stack
             who = new_set.actor.user_id
-            self.change_sets = {n: cs for n, cs in self.change_sets.items()
-                                if not (cs.undone and cs.actor.user_id == who)}
+            self.change_sets = {
+                n: cs for n, cs in self.change_sets.items() if not (cs.undone and cs.actor.user_id == who)
+            }
         if resolves is not None:
             self.resolved[resolves[0]] = resolves[1]
         if new_set is not None:
@@ -83,8 +92,14 @@ class MemoryStore:
         if seq_ceiling is not None:
             self.seq_ceiling = seq_ceiling
 
-    async def add_message(self, session_id: str, role: str, content: str, meta: dict[str, Any] | None = None,
-                          seq_ceiling: int | None = None) -> StoredMessage:
+    async def add_message(
+        self,
+        session_id: str,
+        role: str,
+        content: str,
+        meta: dict[str, Any] | None = None,
+        seq_ceiling: int | None = None,
+    ) -> StoredMessage:
         self._check()
         message = StoredMessage(role, content, "2026-01-01T00:00:00Z", meta)
         self.messages.append(message)
@@ -121,9 +136,19 @@ class MemoryStore:
         roles = dict(members or {})
         access = Access(owner, roles, {uid: uid for uid in (owner, *roles)})
         open_ = [p for pid, p in self.proposals.items() if pid not in self.resolved]
-        return StoredSession(meta, INITIAL_TREE, 0, [ch.delta for _, _, ch in self.log], self.seq_ceiling,
-                             sorted(self.change_sets.values(), key=lambda cs: cs.number), list(self.messages),
-                             access, self.review_mode, open_, list(self.resolved))
+        return StoredSession(
+            meta,
+            INITIAL_TREE,
+            0,
+            [ch.delta for _, _, ch in self.log],
+            self.seq_ceiling,
+            sorted(self.change_sets.values(), key=lambda cs: cs.number),
+            list(self.messages),
+            access,
+            self.review_mode,
+            open_,
+            list(self.resolved),
+        )
 
 
 Step = Callable[[TurnContext], Awaitable[None]]

@@ -13,8 +13,9 @@ from tests.conftest import register_and_login
 
 
 async def caller(client: httpx.AsyncClient, app: FastAPI, access: str, **body: object) -> Caller:
-    r = await client.post("/api/tokens", json={"name": "bot", "scope": "write", **body},
-                          headers={"Authorization": f"Bearer {access}"})
+    r = await client.post(
+        "/api/tokens", json={"name": "bot", "scope": "write", **body}, headers={"Authorization": f"Bearer {access}"}
+    )
     token = await tokens.verify_token(app.state.services.engine, r.json()["token"])
     assert token is not None
     return Caller(token)
@@ -33,8 +34,9 @@ async def test_calls_are_rate_limited_per_token(client: httpx.AsyncClient, app: 
 
 async def test_writes_are_one_change_set_attributed_to_the_token(client: httpx.AsyncClient, app: FastAPI) -> None:
     access = await register_and_login(client)
-    session_id = (await client.post("/api/sessions", json={},
-                                    headers={"Authorization": f"Bearer {access}"})).json()["session_id"]
+    session_id = (await client.post("/api/sessions", json={}, headers={"Authorization": f"Bearer {access}"})).json()[
+        "session_id"
+    ]
     tools = AgentTools(app.state.services.sessions)
     bot = await caller(client, app, access)
     added = await tools.add_nodes(bot, session_id, "root", ["a", "b", "c"], index=0)

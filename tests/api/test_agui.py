@@ -20,14 +20,28 @@ pytestmark = pytest.mark.timeout(120)
 
 
 def run_input(prompt: str, **extra: Any) -> dict[str, Any]:
-    return {"threadId": "t1", "runId": "r1", "state": {}, "tools": [], "context": [], "forwardedProps": {},
-            "messages": [{"id": "m0", "role": "assistant", "content": "Hello"},
-                         {"id": "m1", "role": "user", "content": prompt}], **extra}
+    return {
+        "threadId": "t1",
+        "runId": "r1",
+        "state": {},
+        "tools": [],
+        "context": [],
+        "forwardedProps": {},
+        "messages": [
+            {"id": "m0", "role": "assistant", "content": "Hello"},
+            {"id": "m1", "role": "user", "content": prompt},
+        ],
+        **extra,
+    }
 
 
 def run(tc: TestClient, token: str, session_id: str, body: dict[str, Any]) -> list[dict[str, Any]]:
-    with tc.stream("POST", f"/api/agui/sessions/{session_id}", json=body,
-                   headers={"Authorization": f"Bearer {token}", "Accept": "text/event-stream"}) as r:
+    with tc.stream(
+        "POST",
+        f"/api/agui/sessions/{session_id}",
+        json=body,
+        headers={"Authorization": f"Bearer {token}", "Accept": "text/event-stream"},
+    ) as r:
         assert r.status_code == 200, r.read()
         assert r.headers["content-type"].startswith("text/event-stream")
         text = "".join(r.iter_text())
@@ -67,8 +81,9 @@ def tc(tmp_path: Path) -> Any:
 def test_a_run_streams_state_tool_calls_and_text_and_ends_the_tree(tc: TestClient) -> None:
     access = login(tc)
     session_id = tc.post("/api/sessions", json={}, headers={"Authorization": f"Bearer {access}"}).json()["session_id"]
-    pat = tc.post("/api/tokens", json={"name": "Copilot", "scope": "write"},
-                  headers={"Authorization": f"Bearer {access}"}).json()["token"]
+    pat = tc.post(
+        "/api/tokens", json={"name": "Copilot", "scope": "write"}, headers={"Authorization": f"Bearer {access}"}
+    ).json()["token"]
     events = run(tc, pat, session_id, run_input("Add 'Design', 'Build' and 'Launch' under root"))
     kinds = [e["type"] for e in events]
     assert kinds[0] == "RUN_STARTED" and kinds[1] == "STATE_SNAPSHOT" and kinds[-1] == "RUN_FINISHED"
@@ -87,15 +102,32 @@ def test_a_run_streams_state_tool_calls_and_text_and_ends_the_tree(tc: TestClien
 
 
 def test_state_deltas_follow_moves_updates_and_removals() -> None:
-    state = TreeState({"id": "root", "value": "R", "children": [
-        {"id": "a", "value": "A", "props": {"k/~": 1}, "children": [{"id": "a1", "value": "A1", "children": []}]},
-        {"id": "b", "value": "B", "children": []}]}, 1)
+    state = TreeState(
+        {
+            "id": "root",
+            "value": "R",
+            "children": [
+                {
+                    "id": "a",
+                    "value": "A",
+                    "props": {"k/~": 1},
+                    "children": [{"id": "a1", "value": "A1", "children": []}],
+                },
+                {"id": "b", "value": "B", "children": []},
+            ],
+        },
+        1,
+    )
     doc = state.snapshot()
     deltas: list[dict[str, Any]] = [
         {"action": "move", "path": "/root/a", "to": "/root/b/children", "index": 0},
         {"action": "update", "path": "/root/b/a", "fields": {"value": "A!", "props": {"k/~": None, "n": 2}}},
-        {"action": "add", "path": "/root/children", "index": 0,
-         "node": {"id": "c", "value": "C", "children": [{"id": "c1", "value": "C1", "children": []}]}},
+        {
+            "action": "add",
+            "path": "/root/children",
+            "index": 0,
+            "node": {"id": "c", "value": "C", "children": [{"id": "c1", "value": "C1", "children": []}]},
+        },
         {"action": "remove", "path": "/root/b"},
     ]
     for rev, delta in enumerate(deltas, start=2):
@@ -125,15 +157,20 @@ def test_auth_scopes_and_bad_input(tc: TestClient) -> None:
     mine = tc.post("/api/sessions", json={}, headers=headers).json()["session_id"]
     other = tc.post("/api/sessions", json={}, headers=headers).json()["session_id"]
     read = tc.post("/api/tokens", json={"name": "r", "scope": "read"}, headers=headers).json()["token"]
-    limited = tc.post("/api/tokens", json={"name": "l", "scope": "write", "session_id": other},
-                      headers=headers).json()["token"]
+    limited = tc.post("/api/tokens", json={"name": "l", "scope": "write", "session_id": other}, headers=headers).json()[
+        "token"
+    ]
     url = f"/api/agui/sessions/{mine}"
     for token, code in ((None, 401), ("cnp_nope", 401), ("not-a-jwt", 401), (read, 403), (limited, 403)):
         auth = {"Authorization": f"Bearer {token}"} if token else {}
         assert tc.post(url, json=run_input("hi"), headers=auth).status_code == code
     assert tc.post("/api/agui/sessions/nope", json=run_input("hi"), headers=headers).status_code == 404
-    for body in (run_input(""), run_input("x" * 4001), {"threadId": "t"},
-                 {**run_input("hi"), "messages": [{"id": "1", "role": "assistant", "content": "only me"}]}):
+    for body in (
+        run_input(""),
+        run_input("x" * 4001),
+        {"threadId": "t"},
+        {**run_input("hi"), "messages": [{"id": "1", "role": "assistant", "content": "only me"}]},
+    ):
         r = tc.post(url, json=body, headers=headers)
         assert r.status_code == 422, r.text
     assert tc.get(f"/api/sessions/{mine}", headers=headers).json()["history"] == []

@@ -54,8 +54,11 @@ def test_a_cancel_sent_right_behind_its_prompt_stops_the_turn(tmp_path: Path) ->
             assert json.loads(ws.recv())["type"] == "session_ready"
             assert json.loads(ws.recv())["type"] == "chat_history"
             for i in range(10):
-                ws.send(json.dumps({"type": "user_prompt", "id": f"p{i}",
-                                    "data": {"prompt": f"add 'a{i}' and 'b{i}' under root"}}))
+                ws.send(
+                    json.dumps(
+                        {"type": "user_prompt", "id": f"p{i}", "data": {"prompt": f"add 'a{i}' and 'b{i}' under root"}}
+                    )
+                )
                 ws.send(json.dumps({"type": "cancel", "id": f"c{i}", "data": {}}))
                 while True:
                     frame = json.loads(ws.recv(timeout=30))
@@ -68,8 +71,9 @@ def test_a_cancel_sent_right_behind_its_prompt_stops_the_turn(tmp_path: Path) ->
 
 
 def _login(c: httpx.Client, username: str, password: str, client_ip: str) -> int:
-    return c.post("/api/auth/login", data={"username": username, "password": password},
-                  headers={"X-Forwarded-For": client_ip}).status_code
+    return c.post(
+        "/api/auth/login", data={"username": username, "password": password}, headers={"X-Forwarded-For": client_ip}
+    ).status_code
 
 
 def test_forwarded_for_counts_only_from_a_trusted_proxy(tmp_path: Path) -> None:
@@ -115,6 +119,8 @@ def test_per_message_deflate_comes_from_settings(tmp_path: Path) -> None:
             assert "permessage-deflate" in ws.response.headers.get("Sec-WebSocket-Extensions", "")
     finally:
         assert api.stop() == 0
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]

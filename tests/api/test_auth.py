@@ -28,17 +28,20 @@ async def test_register_twice_is_409(client: httpx.AsyncClient) -> None:
     assert r.status_code == 409 and r.json() == {"detail": "Username already taken"}
 
 
-@pytest.mark.parametrize("body", [
-    {"username": "ab", "password": "pw-first1"},
-    {"username": "a" * 33, "password": "pw-first1"},
-    {"username": "bad name", "password": "pw-first1"},
-    {"username": "bad/name", "password": "pw-first1"},
-    {"username": "alice", "password": "short"},
-    {"username": "alice", "password": "p" * 257},
-    {"username": "alice"},
-    {"password": "pw-first1"},
-    {"username": 5, "password": "pw-first1"},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"username": "ab", "password": "pw-first1"},
+        {"username": "a" * 33, "password": "pw-first1"},
+        {"username": "bad name", "password": "pw-first1"},
+        {"username": "bad/name", "password": "pw-first1"},
+        {"username": "alice", "password": "short"},
+        {"username": "alice", "password": "p" * 257},
+        {"username": "alice"},
+        {"password": "pw-first1"},
+        {"username": 5, "password": "pw-first1"},
+    ],
+)
 async def test_register_rejects_bad_input_with_422(client: httpx.AsyncClient, body: dict[str, object]) -> None:
     r = await client.post("/api/auth/register", json=body)
     assert r.status_code == 422

@@ -110,9 +110,9 @@ async def test_logins_beyond_the_hashing_bound_get_503_with_retry_after(tmp_path
     async with application.router.lifespan_context(application), client_from(application, "10.3.3.3") as c:
         await register_and_login(c, "busy", "the-right-pass")
         hashing = application.state.services.hashing
-        answers = await asyncio.gather(*(
-            c.post("/api/auth/login", data={"username": "busy", "password": "the-right-pass"}) for _ in range(8)
-        ))
+        answers = await asyncio.gather(
+            *(c.post("/api/auth/login", data={"username": "busy", "password": "the-right-pass"}) for _ in range(8))
+        )
         codes = sorted(r.status_code for r in answers)
         assert set(codes) <= {200, 503}, codes  # never a 500
         busy = [r for r in answers if r.status_code == 503]
@@ -126,18 +126,25 @@ async def test_logins_beyond_the_hashing_bound_get_503_with_retry_after(tmp_path
 # ------------------------------------------------------------------------------- 5. origins
 
 
-@pytest.mark.parametrize("headers", [
-    {"Origin": "https://evil.example"},
-    {"Origin": "null"},
-    {"Sec-Fetch-Site": "cross-site"},
-    {"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"},
-], ids=["foreign-origin", "null-origin", "cross-site-fetch", "both"])
-async def test_a_cross_site_login_is_refused_and_sets_no_cookie(client: httpx.AsyncClient,
-                                                               headers: dict[str, str]) -> None:
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Origin": "https://evil.example"},
+        {"Origin": "null"},
+        {"Sec-Fetch-Site": "cross-site"},
+        {"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"},
+    ],
+    ids=["foreign-origin", "null-origin", "cross-site-fetch", "both"],
+)
+async def test_a_cross_site_login_is_refused_and_sets_no_cookie(
+    client: httpx.AsyncClient, headers: dict[str, str]
+) -> None:
     await register_and_login(client, "csrfvictim", "attacker-pass-1")
-    for path, kwargs in (("/api/auth/login", {"data": {"username": "csrfvictim", "password": "attacker-pass-1"}}),
-                         ("/api/auth/register", {"json": {"username": "csrfnew", "password": "attacker-pass-1"}}),
-                         ("/api/auth/refresh", {})):
+    for path, kwargs in (
+        ("/api/auth/login", {"data": {"username": "csrfvictim", "password": "attacker-pass-1"}}),
+        ("/api/auth/register", {"json": {"username": "csrfnew", "password": "attacker-pass-1"}}),
+        ("/api/auth/refresh", {}),
+    ):
         r = await client.post(path, headers=headers, **kwargs)  # type: ignore[arg-type]
         assert r.status_code == 403, (path, r.text)
         assert "set-cookie" not in r.headers and "Cross-site" in r.json()["detail"]
@@ -145,13 +152,20 @@ async def test_a_cross_site_login_is_refused_and_sets_no_cookie(client: httpx.As
     assert r.status_code == 401  # the refused register created nothing
 
 
-@pytest.mark.parametrize("headers", [
-    {}, {"Origin": "https://testserver"}, {"Origin": "https://testserver", "Sec-Fetch-Site": "same-origin"},
-], ids=["no-origin", "same-origin", "same-origin-fetch"])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Origin": "https://testserver"},
+        {"Origin": "https://testserver", "Sec-Fetch-Site": "same-origin"},
+    ],
+    ids=["no-origin", "same-origin", "same-origin-fetch"],
+)
 async def test_same_origin_and_non_browser_logins_work(client: httpx.AsyncClient, headers: dict[str, str]) -> None:
     await register_and_login(client, "sameorigin", "a-fine-pass-1")
-    r = await client.post("/api/auth/login", data={"username": "sameorigin", "password": "a-fine-pass-1"},
-                          headers=headers)
+    r = await client.post(
+        "/api/auth/login", data={"username": "sameorigin", "password": "a-fine-pass-1"}, headers=headers
+    )
     assert r.status_code == 200 and "canopy_refresh=" in r.headers["set-cookie"]
 
 
@@ -159,17 +173,23 @@ async def test_an_allowed_origin_setting_admits_that_origin(tmp_path: Path) -> N
     application = create_app(make_settings(tmp_path, allowed_origins="http://localhost:5173, https://app.example"))
     async with application.router.lifespan_context(application), client_from(application, "10.4.4.4") as c:
         await register_and_login(c, "devuser", "a-fine-pass-1")
-        for origin, code in (("http://localhost:5173", 200), ("https://app.example", 200),
-                             ("https://app.example.evil", 403)):
-            r = await c.post("/api/auth/login", data={"username": "devuser", "password": "a-fine-pass-1"},
-                             headers={"Origin": origin})
+        for origin, code in (
+            ("http://localhost:5173", 200),
+            ("https://app.example", 200),
+            ("https://app.example.evil", 403),
+        ):
+            r = await c.post(
+                "/api/auth/login", data={"username": "devuser", "password": "a-fine-pass-1"}, headers={"Origin": origin}
+            )
             assert r.status_code == code, origin
 
 
 def test_a_foreign_origin_socket_is_refused_and_same_origin_works(tc: TestClient) -> None:
     token = login(tc, "wsorigin", "a-fine-pass-1")
-    with pytest.raises(WebSocketDisconnect) as info, \
-            tc.websocket_connect("/ws/session", headers={"Origin": "https://evil.example"}):
+    with (
+        pytest.raises(WebSocketDisconnect) as info,
+        tc.websocket_connect("/ws/session", headers={"Origin": "https://evil.example"}),
+    ):
         pass
     assert info.value.code == 1008
     for headers in ({"Origin": "https://testserver"}, {}):
@@ -200,8 +220,11 @@ def test_logout_all_and_password_change_end_tokens_and_sockets(tc: TestClient, r
         if route == "logout-all":
             r = tc.post("/api/auth/logout-all", headers=auth)
         else:
-            r = tc.post("/api/auth/password", headers=auth,
-                        json={"current_password": "old-pass-word-1", "new_password": "new-pass-word-2"})
+            r = tc.post(
+                "/api/auth/password",
+                headers=auth,
+                json={"current_password": "old-pass-word-1", "new_password": "new-pass-word-2"},
+            )
         assert r.status_code == 204, r.text
         assert _socket_closed(ws) == 1008
         other_ws.send_json({"type": "ping", "data": {}, "id": "p"})
@@ -220,12 +243,18 @@ def test_logout_all_and_password_change_end_tokens_and_sockets(tc: TestClient, r
 def test_password_change_checks_the_current_password_and_the_rules(tc: TestClient) -> None:
     token = login(tc, "changer", "old-pass-word-1")
     auth = {"Authorization": f"Bearer {token}"}
-    r = tc.post("/api/auth/password", headers=auth,
-                json={"current_password": "wrong-pass-word", "new_password": "new-pass-word-2"})
+    r = tc.post(
+        "/api/auth/password",
+        headers=auth,
+        json={"current_password": "wrong-pass-word", "new_password": "new-pass-word-2"},
+    )
     assert r.status_code == 403
     for bad in ("        ", "changer", "CHANGER", "qwertyuiop", "password123"):
-        r = tc.post("/api/auth/password", headers=auth,
-                    json={"current_password": "old-pass-word-1", "new_password": bad.ljust(8)})
+        r = tc.post(
+            "/api/auth/password",
+            headers=auth,
+            json={"current_password": "old-pass-word-1", "new_password": bad.ljust(8)},
+        )
         assert r.status_code == 422, bad
     assert tc.get("/api/auth/me", headers=auth).status_code == 200  # nothing changed
     assert login(tc, "changer", "old-pass-word-1")
@@ -254,8 +283,9 @@ async def test_deleting_a_user_evicts_their_live_sessions(tmp_path: Path) -> Non
 # ------------------------------------------------------------------------------- 8. passwords and files
 
 
-@pytest.mark.parametrize("password", ["         ", "\t\t\t\t\t\t\t\t\t", "newcomer", "NewComer", "password123",
-                                      "iloveyou", "qwertyuiop"])
+@pytest.mark.parametrize(
+    "password", ["         ", "\t\t\t\t\t\t\t\t\t", "newcomer", "NewComer", "password123", "iloveyou", "qwertyuiop"]
+)
 async def test_weak_passwords_are_refused_at_registration(client: httpx.AsyncClient, password: str) -> None:
     r = await client.post("/api/auth/register", json={"username": "newcomer", "password": password})
     assert r.status_code == 422, r.text
@@ -263,8 +293,9 @@ async def test_weak_passwords_are_refused_at_registration(client: httpx.AsyncCli
     assert r.status_code == 401  # nobody was created
 
 
-async def test_database_files_are_private(app: FastAPI, client: httpx.AsyncClient, settings: object,
-                                          tmp_path: Path) -> None:
+async def test_database_files_are_private(
+    app: FastAPI, client: httpx.AsyncClient, settings: object, tmp_path: Path
+) -> None:
     await register_and_login(client, "filecheck", "file-check-pass")
     files = [p for p in tmp_path.iterdir() if p.name.startswith("canopy.db")]
     assert {p.name for p in files} >= {"canopy.db", "canopy.db-wal"}
@@ -294,22 +325,33 @@ async def test_user_data_is_never_cached(client: httpx.AsyncClient) -> None:
     token = await register_and_login(client, "nocache", "no-cache-pass")
     auth = {"Authorization": f"Bearer {token}"}
     created = await client.post("/api/sessions", json={"title": "t"}, headers=auth)
-    for r in (await client.get("/api/auth/me", headers=auth), await client.get("/api/sessions", headers=auth),
-              created, await client.get(f"/api/sessions/{created.json()['session_id']}", headers=auth),
-              await client.get("/api/sessions")):
+    for r in (
+        await client.get("/api/auth/me", headers=auth),
+        await client.get("/api/sessions", headers=auth),
+        created,
+        await client.get(f"/api/sessions/{created.json()['session_id']}", headers=auth),
+        await client.get("/api/sessions"),
+    ):
         assert r.headers.get("cache-control") == "no-store", (r.request.url, r.status_code)
 
 
-@pytest.mark.parametrize(("environment", "api_docs", "served"), [
-    ("development", None, True), ("production", None, False), ("production", True, True),
-    ("development", False, False),
-])
-async def test_openapi_docs_follow_the_environment(tmp_path: Path, environment: str, api_docs: bool | None,
-                                                   served: bool) -> None:
+@pytest.mark.parametrize(
+    ("environment", "api_docs", "served"),
+    [
+        ("development", None, True),
+        ("production", None, False),
+        ("production", True, True),
+        ("development", False, False),
+    ],
+)
+async def test_openapi_docs_follow_the_environment(
+    tmp_path: Path, environment: str, api_docs: bool | None, served: bool
+) -> None:
     import secrets
 
-    application = create_app(make_settings(tmp_path, environment=environment, api_docs=api_docs,
-                                           secret_key=secrets.token_hex(32)))
+    application = create_app(
+        make_settings(tmp_path, environment=environment, api_docs=api_docs, secret_key=secrets.token_hex(32))
+    )
     async with application.router.lifespan_context(application), client_from(application, "10.5.5.5") as c:
         for path in ("/api/docs", "/api/openapi.json"):
             assert ((await c.get(path)).status_code == 200) is served, path

@@ -90,8 +90,7 @@ def _metric(api: ApiProcess, name: str, label: str = "") -> float:
 def _token(api: ApiProcess, username: str) -> str:
     with httpx.Client(base_url=api.url) as c:
         assert c.post("/api/auth/register", json={"username": username, "password": PASSWORD}).status_code == 201
-        return str(c.post("/api/auth/login", data={"username": username, "password": PASSWORD}).json()[
-            "access_token"])
+        return str(c.post("/api/auth/login", data={"username": username, "password": PASSWORD}).json()["access_token"])
 
 
 def _recv_type(ws: Any, frame_type: str) -> dict[str, Any]:
@@ -104,8 +103,15 @@ def _recv_type(ws: Any, frame_type: str) -> dict[str, Any]:
 
 def _add_big_node(ws: Any, n: int) -> None:
     node = {"id": f"b{n}", "value": "block", "children": [{"id": f"b{n}-{i}", "value": VALUE} for i in range(100)]}
-    ws.send(json.dumps({"type": "tree_op", "id": f"op{n}",
-                        "data": {"base_rev": 0, "delta": {"action": "add", "path": "/root/children", "node": node}}}))
+    ws.send(
+        json.dumps(
+            {
+                "type": "tree_op",
+                "id": f"op{n}",
+                "data": {"base_rev": 0, "delta": {"action": "add", "path": "/root/children", "node": node}},
+            }
+        )
+    )
     _recv_type(ws, "tree_update")
 
 
@@ -118,9 +124,14 @@ def _ping_rtt(ws: Any, n: int) -> float:
 
 
 def test_a_stalled_reader_is_paused_then_closed_1013_within_its_byte_budget(tmp_path: Path) -> None:
-    api = ApiProcess(tmp_path, env_overrides={
-        "WS_OUTBOX_MAX_BYTES": str(BUDGET), "RATE_LIMIT_FRAMES_PER_SECOND": "1000", "RATE_LIMIT_FRAME_BURST": "1000",
-    })
+    api = ApiProcess(
+        tmp_path,
+        env_overrides={
+            "WS_OUTBOX_MAX_BYTES": str(BUDGET),
+            "RATE_LIMIT_FRAMES_PER_SECOND": "1000",
+            "RATE_LIMIT_FRAME_BURST": "1000",
+        },
+    )
     api.start()
     ws_url = api.url.replace("http", "ws") + "/ws/session"
     try:
@@ -142,8 +153,10 @@ def test_a_stalled_reader_is_paused_then_closed_1013_within_its_byte_budget(tmp_
             stalled.read_until("chat_history")  # attached; from here on it never reads
             for n in range(30):
                 stalled.send({"type": "resync", "id": f"r{n}", "data": {}})
-            wait_until(lambda: _metric(api, "canopy_budget_refusals_total", '{budget="ws_outbox_paused"}') >= 1,
-                       what="the server pauses reading the stalled tab")
+            wait_until(
+                lambda: _metric(api, "canopy_budget_refusals_total", '{budget="ws_outbox_paused"}') >= 1,
+                what="the server pauses reading the stalled tab",
+            )
             # The editor's changes go on being broadcast to the stalled tab until its budget is spent.
             n = 40
             while _metric(api, "canopy_budget_refusals_total", '{budget="ws_outbox"}') < 1:
@@ -161,8 +174,10 @@ def test_a_stalled_reader_is_paused_then_closed_1013_within_its_byte_budget(tmp_
         assert resyncs_read < 30, resyncs_read
         assert len(snapshots) <= resyncs_read
         assert 0 < peak <= BUDGET, peak
-        print(f"tree {tree_bytes} B; peak queued {peak:.0f} B; {resyncs_read:.0f}/30 resyncs read; other tab's "
-              f"ping RTT median {statistics.median(rtts) * 1000:.1f} ms, max {max(rtts) * 1000:.1f} ms "
-              f"over {len(rtts)} pings")
+        print(
+            f"tree {tree_bytes} B; peak queued {peak:.0f} B; {resyncs_read:.0f}/30 resyncs read; other tab's "
+            f"ping RTT median {statistics.median(rtts) * 1000:.1f} ms, max {max(rtts) * 1000:.1f} ms "
+            f"over {len(rtts)} pings"
+        )
     finally:
         assert api.stop() == 0

@@ -50,8 +50,9 @@ async def a_session(store: SessionStore) -> str:
 
 def change(rev: int) -> Change:
     node = {"id": f"n{rev}", "value": "v", "children": []}
-    return Change({"action": "add", "path": "/root/children", "node": node},
-                  {"action": "remove", "path": f"/root/n{rev}"})
+    return Change(
+        {"action": "add", "path": "/root/children", "node": node}, {"action": "remove", "path": f"/root/n{rev}"}
+    )
 
 
 async def test_one_holder_at_a_time_and_the_epoch_only_grows(engine: AsyncEngine) -> None:

@@ -56,9 +56,17 @@ def _delta(tree: Tree, kind: int, a: int, b: int, fresh: str) -> dict[str, Any]:
 
 
 Step = tuple[str, int, int, int, int]
-steps = st.lists(st.tuples(st.sampled_from(["op", "op", "undo", "redo", "propose", "decide"]),
-                           st.integers(0, 1), st.integers(0, 3), st.integers(0, 50), st.integers(0, 50)),
-                 min_size=1, max_size=30)
+steps = st.lists(
+    st.tuples(
+        st.sampled_from(["op", "op", "undo", "redo", "propose", "decide"]),
+        st.integers(0, 1),
+        st.integers(0, 3),
+        st.integers(0, 50),
+        st.integers(0, 50),
+    ),
+    min_size=1,
+    max_size=30,
+)
 
 
 def _check_invariants(tree: Tree) -> None:

@@ -31,8 +31,7 @@ def snapshot(ws: Any, frame_id: str = "snap") -> dict[str, Any]:
 
 def decide(ws: Any, proposal_id: str, accept: Any, frame_id: str) -> list[Frame]:
     """The frames answering a decision: its tree_updates and proposal_resolved, or one error."""
-    ws.send_json({"type": "proposal_decision", "id": frame_id, "data": {"proposal_id": proposal_id,
-                                                                        "accept": accept}})
+    ws.send_json({"type": "proposal_decision", "id": frame_id, "data": {"proposal_id": proposal_id, "accept": accept}})
     out = []
     while True:
         frame = answer(ws, frame_id)
@@ -100,7 +99,9 @@ def test_undo_is_refused_naming_who_changed_the_same_nodes(tc: TestClient) -> No
         before = snapshot(alice)
         alice.send_json({"type": "undo", "data": {}, "id": "au"})
         assert answer(alice, "au")["error"] == {
-            "code": 409, "message": "bob changed the same nodes since; undo is not possible"}
+            "code": 409,
+            "message": "bob changed the same nodes since; undo is not possible",
+        }
         assert snapshot(alice, "s2") == before
         bob.send_json({"type": "undo", "data": {}, "id": "bu"})  # bob's z
         answer(bob, "bu")
@@ -122,8 +123,11 @@ def review_session(tc: TestClient) -> tuple[str, dict[str, str]]:
 
 def test_review_accept_all_and_a_subset(tc: TestClient) -> None:
     sid, t = review_session(tc)
-    with tc.websocket_connect("/ws/session") as alice, tc.websocket_connect("/ws/session") as bob, \
-            tc.websocket_connect("/ws/session") as carol:
+    with (
+        tc.websocket_connect("/ws/session") as alice,
+        tc.websocket_connect("/ws/session") as bob,
+        tc.websocket_connect("/ws/session") as carol,
+    ):
         assert init(alice, t["alice"], session_id=sid)["data"]["review_mode"] is True
         init(bob, t["bob"], session_id=sid)
         init(carol, t["carol"], session_id=sid)
@@ -143,11 +147,18 @@ def test_review_accept_all_and_a_subset(tc: TestClient) -> None:
         updates, resolved = frames[:-1], frames[-1]
         assert [u["data"]["origin"] for u in updates] == ["proposal", "proposal"]
         assert updates[0]["data"]["actor"] == {"username": "alice", "via": "assistant"}
-        assert resolved["data"] == {"proposal_id": proposal["id"], "accepted": [0, 2], "rejected": [1],
-                                    "conflicts": [], "decided_by": "alice"}
+        assert resolved["data"] == {
+            "proposal_id": proposal["id"],
+            "accepted": [0, 2],
+            "rejected": [1],
+            "conflicts": [],
+            "decided_by": "alice",
+        }
         assert values(snapshot(carol)) == ["A", "C"]
-        assert decide(bob, proposal["id"], "all", "d2")[0]["error"] == {"code": 409,
-                                                                        "message": "Proposal already decided"}
+        assert decide(bob, proposal["id"], "all", "d2")[0]["error"] == {
+            "code": 409,
+            "message": "Proposal already decided",
+        }
         # the accepted deltas are one change set, undone by the decider
         alice.send_json({"type": "undo", "data": {}, "id": "u"})
         answer(alice, "u")
@@ -197,21 +208,26 @@ def test_open_proposals_survive_a_restart(tmp_path: Path) -> None:
         with tc.websocket_connect("/ws/session") as bob:
             init(bob, t["bob"], session_id=sid)
             proposal = propose(bob, "add 'A' and 'B' under root", "q1")
-    with TestClient(create_app(settings), base_url="https://testserver") as tc, \
-            tc.websocket_connect("/ws/session") as alice:
+    with (
+        TestClient(create_app(settings), base_url="https://testserver") as tc,
+        tc.websocket_connect("/ws/session") as alice,
+    ):
         ready = init(alice, t["alice"], session_id=sid)
         assert ready["data"]["proposals"] == [proposal] and ready["data"]["review_mode"] is True
         assert decide(alice, proposal["id"], [1], "d1")[-1]["data"]["accepted"] == [1]
-    with TestClient(create_app(settings), base_url="https://testserver") as tc, \
-            tc.websocket_connect("/ws/session") as alice:
+    with (
+        TestClient(create_app(settings), base_url="https://testserver") as tc,
+        tc.websocket_connect("/ws/session") as alice,
+    ):
         assert init(alice, t["alice"], session_id=sid)["data"]["proposals"] == []
         assert decide(alice, proposal["id"], "all", "d2")[0]["error"]["code"] == 409
         assert values(snapshot(alice)) == ["B"]
 
 
 def _openai_settings(tmp_path: Path, fake_llm: FakeLLM, scenario: str) -> Settings:
-    return make_settings(tmp_path, llm_provider="openai", llm_base_url=fake_llm, llm_api_key=API_KEY,
-                         llm_model=fake_llm.model(scenario))
+    return make_settings(
+        tmp_path, llm_provider="openai", llm_base_url=fake_llm, llm_api_key=API_KEY, llm_model=fake_llm.model(scenario)
+    )
 
 
 def test_a_missing_dependency_is_refused_naming_it(tmp_path: Path, fake_llm: FakeLLM) -> None:

@@ -28,8 +28,9 @@ def shared_session(tc: TestClient) -> tuple[str, dict[str, str]]:
     tokens = {name: login(tc, name) for name in ("alice", "bob", "carol", "dave")}
     sid = tc.post("/api/sessions", json={"title": "Team"}, headers=auth(tokens["alice"])).json()["session_id"]
     for name, role in (("bob", "editor"), ("carol", "viewer")):
-        r = tc.post(f"/api/sessions/{sid}/members", json={"username": name, "role": role},
-                    headers=auth(tokens["alice"]))
+        r = tc.post(
+            f"/api/sessions/{sid}/members", json={"username": name, "role": role}, headers=auth(tokens["alice"])
+        )
         assert (r.status_code, r.json()) == (201, {"username": name, "role": role})
     return sid, tokens
 
@@ -62,8 +63,10 @@ def test_members_routes_and_roles(tc: TestClient) -> None:
     alice, bob, carol, dave = (auth(t[n]) for n in ("alice", "bob", "carol", "dave"))
     base = f"/api/sessions/{sid}"
     assert tc.get(f"{base}/members", headers=carol).json() == [
-        {"username": "alice", "role": "owner"}, {"username": "bob", "role": "editor"},
-        {"username": "carol", "role": "viewer"}]
+        {"username": "alice", "role": "owner"},
+        {"username": "bob", "role": "editor"},
+        {"username": "carol", "role": "viewer"},
+    ]
     # the owner's own rules
     assert tc.post(f"{base}/members", json={"username": "bob", "role": "viewer"}, headers=alice).status_code == 409
     assert tc.post(f"{base}/members", json={"username": "nobody", "role": "viewer"}, headers=alice).status_code == 404
@@ -83,13 +86,21 @@ def test_members_routes_and_roles(tc: TestClient) -> None:
     r = tc.patch(base, json={"title": "Renamed"}, headers=bob)
     assert r.status_code == 200 and r.json()["title"] == "Renamed" and r.json()["role"] == "editor"
     state = tc.get(base, headers=carol).json()
-    assert (state["title"], state["role"], state["owner"], state["review_mode"]) == ("Renamed", "viewer", "alice",
-                                                                                       False)
+    assert (state["title"], state["role"], state["owner"], state["review_mode"]) == (
+        "Renamed",
+        "viewer",
+        "alice",
+        False,
+    )
     # a stranger gets 404 from every route
     for method, path, body in (
-        ("GET", base, None), ("PATCH", base, {"title": "x"}), ("DELETE", base, None),
-        ("GET", f"{base}/members", None), ("POST", f"{base}/members", {"username": "dave", "role": "viewer"}),
-        ("PATCH", f"{base}/members/bob", {"role": "viewer"}), ("DELETE", f"{base}/members/bob", None),
+        ("GET", base, None),
+        ("PATCH", base, {"title": "x"}),
+        ("DELETE", base, None),
+        ("GET", f"{base}/members", None),
+        ("POST", f"{base}/members", {"username": "dave", "role": "viewer"}),
+        ("PATCH", f"{base}/members/bob", {"role": "viewer"}),
+        ("DELETE", f"{base}/members/bob", None),
         ("GET", f"{base}/history", None),
     ):
         r = tc.request(method, path, json=body, headers=dave)
@@ -124,15 +135,22 @@ def test_viewer_gets_403_for_every_changing_frame_and_nothing_changes(tc: TestCl
         refused = [
             {"type": "user_prompt", "data": {"prompt": "add X to root"}},
             {"type": "tree_op", "data": {"delta": add("v"), "base_rev": 0}},
-            {"type": "undo", "data": {}}, {"type": "redo", "data": {}}, {"type": "cancel", "data": {}},
+            {"type": "undo", "data": {}},
+            {"type": "redo", "data": {}},
+            {"type": "cancel", "data": {}},
             {"type": "proposal_decision", "data": {"proposal_id": "p-00000000", "accept": "all"}},
         ]
         for i, frame in enumerate(refused):
             viewer.send_json({**frame, "id": f"v{i}"})
             got = answer(viewer, f"v{i}")
             assert (got["type"], got["error"]["code"]) == ("error", 403), frame
-        for i, frame in enumerate([{"type": "resync", "data": {}}, {"type": "ping", "data": {}},
-                                   {"type": "presence_update", "data": {"selected": "root"}}]):
+        for i, frame in enumerate(
+            [
+                {"type": "resync", "data": {}},
+                {"type": "ping", "data": {}},
+                {"type": "presence_update", "data": {"selected": "root"}},
+            ]
+        ):
             viewer.send_json({**frame, "id": f"ok{i}"})
         assert answer(viewer, "ok0")["data"]["rev"] == 0  # nothing changed the tree
         assert answer(viewer, "ok1")["type"] == "pong"
@@ -207,8 +225,9 @@ def test_presence_join_select_type_and_leave(tc: TestClient) -> None:
         with tc.websocket_connect("/ws/session") as bob, tc.websocket_connect("/ws/session") as bob2:
             init(bob, t["bob"], session_id=sid)
             init(bob2, t["bob"], session_id=sid)
-            presence_until(alice, lambda users: [(u["username"], u["tabs"]) for u in users] == [("alice", 1),
-                                                                                               ("bob", 2)])
+            presence_until(
+                alice, lambda users: [(u["username"], u["tabs"]) for u in users] == [("alice", 1), ("bob", 2)]
+            )
             bob.send_json({"type": "presence_update", "data": {"selected": "root", "typing": True}})
             users = presence_until(alice, lambda users: users[1]["typing"])
             assert users[1] == {"username": "bob", "role": "editor", "tabs": 2, "selected": "root", "typing": True}
@@ -250,9 +269,17 @@ def test_tree_updates_carry_actors_and_history_pages(tc: TestClient) -> None:
     assert newest["summary"] == "Add 'Gamma'" and newest["rev"] == 3 and newest["created_at"].endswith("Z")
     page2 = tc.get(f"/api/sessions/{sid}/history?limit=2&before=2", headers=h).json()
     assert page2["next_before"] is None
-    assert page2["items"] == [{"number": 1, "actor": {"username": "alice", "via": "user"},
-                               "created_at": page2["items"][0]["created_at"], "summary": "Add 'Alpha'", "rev": 1,
-                               "undone": False, "nodes": ["a"]}]
+    assert page2["items"] == [
+        {
+            "number": 1,
+            "actor": {"username": "alice", "via": "user"},
+            "created_at": page2["items"][0]["created_at"],
+            "summary": "Add 'Alpha'",
+            "rev": 1,
+            "undone": False,
+            "nodes": ["a"],
+        }
+    ]
     assert page["items"][1]["nodes"] == ["b"]
     for bad in ("limit=0", "limit=201", "before=0", "limit=x"):
         assert tc.get(f"/api/sessions/{sid}/history?{bad}", headers=h).status_code in (400, 422), bad

@@ -20,8 +20,9 @@ pytestmark = pytest.mark.timeout(120)
 def token_for(api: ApiProcess, username: str) -> str:
     with httpx.Client(base_url=api.url) as c:
         c.post("/api/auth/register", json={"username": username, "password": "pw-first1"})
-        return str(c.post("/api/auth/login", data={"username": username, "password": "pw-first1"}).json()[
-            "access_token"])
+        return str(
+            c.post("/api/auth/login", data={"username": username, "password": "pw-first1"}).json()["access_token"]
+        )
 
 
 def recv(ws: ClientConnection) -> dict[str, Any]:
@@ -107,8 +108,9 @@ def test_sigterm_flushes_the_turn_and_closes_sockets_with_1001(tmp_path: Path) -
     restarted.start()
     try:
         with httpx.Client(base_url=restarted.url) as c:
-            state = c.get(f"/api/sessions/{ready['data']['session_id']}",
-                          headers={"Authorization": f"Bearer {token}"}).json()
+            state = c.get(
+                f"/api/sessions/{ready['data']['session_id']}", headers={"Authorization": f"Bearer {token}"}
+            ).json()
         assert [m["role"] for m in state["history"]] == ["user", "assistant"]
         assert state["history"][1].get("cancelled") is True
         assert [n["value"] for n in state["tree"]["children"]] == ["Flush"]

@@ -244,8 +244,11 @@ def test_disk_io_errors_are_refused_cleanly_and_nothing_half_written_survives_a_
             assert_refused(tab.request("tree_op", add_op("lost", 3), "op-lost"), "op-lost")
             assert_refused(tab.request("undo", {}, "undo-lost"), "undo-lost")
             # The user's message cannot be stored, so the turn never starts: no chat_message, no turn frames.
-            assert_refused(tab.request("user_prompt", {"prompt": "Add 'Lost' under root"}, "prompt-lost"),
-                           "prompt-lost", NOT_STORED)
+            assert_refused(
+                tab.request("user_prompt", {"prompt": "Add 'Lost' under root"}, "prompt-lost"),
+                "prompt-lost",
+                NOT_STORED,
+            )
             assert tab.state() == (3, ["N0", "N1", "N2"])
             assert other.fence() == []  # nothing was broadcast
 
@@ -284,8 +287,11 @@ def test_disk_io_errors_are_refused_cleanly_and_nothing_half_written_survives_a_
             turn += tab.turn()
         assert turn[0]["type"] == "chat_message" and turn[0]["data"]["content"] == TURN_PROMPT
         updates = [f for f in turn if f["type"] == "tree_update"]
-        assert [(u["data"]["rev"], u["data"]["origin"]) for u in updates] == [(5, "assistant"), (6, "assistant"),
-                                                                             (7, "assistant")]
+        assert [(u["data"]["rev"], u["data"]["origin"]) for u in updates] == [
+            (5, "assistant"),
+            (6, "assistant"),
+            (7, "assistant"),
+        ]
         acked += updates
         end = turn[-1]
         assert end["type"] == "error" and end["id"] == "turn"
@@ -316,8 +322,9 @@ def test_disk_io_errors_are_refused_cleanly_and_nothing_half_written_survives_a_
     assert integrity(db_file) == "ok"
     assert stored_changes(db_file, sid) == as_logged(acked)
     with database(db_file) as db:
-        rev, title, seq_ceiling = db.execute("SELECT rev, title, seq_ceiling FROM sessions WHERE id = ?",
-                                             (sid,)).fetchone()
+        rev, title, seq_ceiling = db.execute(
+            "SELECT rev, title, seq_ceiling FROM sessions WHERE id = ?", (sid,)
+        ).fetchone()
         assert (rev, title) == (8, "Renamed after the fault") and seq_ceiling >= last_seq
         titles = sorted(t for (t,) in db.execute("SELECT title FROM sessions"))
         assert titles == ["After the fault", "Renamed after the fault"]
@@ -334,15 +341,27 @@ def test_disk_io_errors_are_refused_cleanly_and_nothing_half_written_survives_a_
         tab = Tab(restarted, token, session_id=sid, last_seq=last_seq)
         assert tab.ready["data"]["rev"] == 8 and tab.ready["data"]["seq"] >= last_seq
         assert [c["value"] for c in tab.ready["data"]["initial_tree"]["children"]] == [
-            "N0", "N1", "N2", "N3", "X", "Y", "Z", "N4"]
+            "N0",
+            "N1",
+            "N2",
+            "N3",
+            "X",
+            "Y",
+            "Z",
+            "N4",
+        ]
         assert tab.history is not None and [m["role"] for m in tab.history] == ["user"]
         # The undo stack survived: the last edit, then the whole turn as one change set.
         frames = tab.request("undo", {}, "undo-1")
         assert [(f["data"]["delta"], f["data"]["rev"]) for f in frames] == [
-            ({"action": "remove", "path": "/root/n4"}, 9)]
+            ({"action": "remove", "path": "/root/n4"}, 9)
+        ]
         frames = tab.request("undo", {}, "undo-2")
         assert [(f["data"]["delta"]["action"], f["data"]["rev"]) for f in frames] == [
-            ("remove", 10), ("remove", 11), ("remove", 12)]
+            ("remove", 10),
+            ("remove", 11),
+            ("remove", 12),
+        ]
         assert tab.state() == (12, ["N0", "N1", "N2", "N3"])
         tab.close()
     finally:
@@ -419,8 +438,9 @@ def small_tmpfs(where: Path, size: str) -> Iterator[Path]:
     where.mkdir()
     if os.geteuid() != 0:
         pytest.skip("mounting a tmpfs needs root")
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
-                             capture_output=True, text=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)], capture_output=True, text=True
+    )
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
     try:
@@ -428,8 +448,7 @@ def small_tmpfs(where: Path, size: str) -> Iterator[Path]:
     finally:
         # The killed processes may take a moment to release their files.
         with suppress(TimeoutError):
-            wait_until(lambda: subprocess.run(["umount", str(where)], capture_output=True).returncode == 0,
-                       timeout=10)
+            wait_until(lambda: subprocess.run(["umount", str(where)], capture_output=True).returncode == 0, timeout=10)
         if os.path.ismount(where):
             subprocess.run(["umount", "-l", str(where)], check=False)
 

@@ -61,8 +61,14 @@ class Live:
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     tmp: Path = tmp_path_factory.mktemp("fuzz")
-    s = make_settings(tmp, offline_chunk_delay_ms=0, rate_limit_frames_per_second=1e9, rate_limit_frame_burst=10**9,
-                      rate_limit_prompts_per_minute=10**9, tree_max_nodes=2000)
+    s = make_settings(
+        tmp,
+        offline_chunk_delay_ms=0,
+        rate_limit_frames_per_second=1e9,
+        rate_limit_frame_burst=10**9,
+        rate_limit_prompts_per_minute=10**9,
+        tree_max_nodes=2000,
+    )
     with TestClient(create_app(s)) as tc:
         live = Live(tc, login(tc, "fuzzer"))
         yield live
@@ -72,20 +78,36 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
 
 ids = st.sampled_from(["root", "n1", "n2", "x", "", "a/b", "../root", "é", "n-" + "9" * 70])
 json_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30)
-json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
-    st.text(max_size=8), inner, max_size=4), max_leaves=20)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=20,
+)
 paths = st.builds(lambda parts: "/" + "/".join(parts), st.lists(ids, min_size=0, max_size=4)) | st.text(max_size=20)
-nodes = st.fixed_dictionaries({"id": ids | st.text(max_size=10), "value": st.text(max_size=30)},
-                              optional={"children": st.just([]), "props": st.dictionaries(
-                                  st.text(max_size=5), json_scalars, max_size=3)})
+nodes = st.fixed_dictionaries(
+    {"id": ids | st.text(max_size=10), "value": st.text(max_size=30)},
+    optional={"children": st.just([]), "props": st.dictionaries(st.text(max_size=5), json_scalars, max_size=3)},
+)
 deltas = st.one_of(
-    st.fixed_dictionaries({"action": st.just("add"), "path": paths.map(lambda p: p + "/children"), "node": nodes},
-                          optional={"index": st.integers(-5, 50)}),
-    st.fixed_dictionaries({"action": st.just("update"), "path": paths, "fields": st.fixed_dictionaries(
-        {}, optional={"value": st.text(max_size=20), "props": st.dictionaries(st.text(max_size=5), json_scalars)})}),
+    st.fixed_dictionaries(
+        {"action": st.just("add"), "path": paths.map(lambda p: p + "/children"), "node": nodes},
+        optional={"index": st.integers(-5, 50)},
+    ),
+    st.fixed_dictionaries(
+        {
+            "action": st.just("update"),
+            "path": paths,
+            "fields": st.fixed_dictionaries(
+                {},
+                optional={"value": st.text(max_size=20), "props": st.dictionaries(st.text(max_size=5), json_scalars)},
+            ),
+        }
+    ),
     st.fixed_dictionaries({"action": st.just("remove"), "path": paths}),
-    st.fixed_dictionaries({"action": st.just("move"), "path": paths, "to": paths.map(lambda p: p + "/children")},
-                          optional={"index": st.integers(-5, 50)}),
+    st.fixed_dictionaries(
+        {"action": st.just("move"), "path": paths, "to": paths.map(lambda p: p + "/children")},
+        optional={"index": st.integers(-5, 50)},
+    ),
     json_values,
 )
 client_types = st.sampled_from(["user_prompt", "tree_op", "cancel", "undo", "redo", "resync", "ping", "bogus", ""])
@@ -93,8 +115,14 @@ valid_shaped = st.builds(
     lambda t, data, fid: {"type": t, "data": data, **({"id": fid} if fid else {})},
     client_types,
     st.one_of(
-        st.fixed_dictionaries({"prompt": st.text(max_size=60) | st.sampled_from([
-            "add A to root", "Add 'x', 'y' and 'z' under root", "delete A", "undo", "clear", "move A under x"])}),
+        st.fixed_dictionaries(
+            {
+                "prompt": st.text(max_size=60)
+                | st.sampled_from(
+                    ["add A to root", "Add 'x', 'y' and 'z' under root", "delete A", "undo", "clear", "move A under x"]
+                )
+            }
+        ),
         st.fixed_dictionaries({"delta": deltas, "base_rev": st.integers(-2, 40)}),
         st.dictionaries(st.text(max_size=6), json_values, max_size=3),
     ),
@@ -106,8 +134,15 @@ frames = st.one_of(
     st.text(max_size=200),
     st.binary(max_size=100),
     st.integers(1, 40).map(lambda depth: '{"type": "ping", "data": ' + "[" * depth * 50 + "]" * depth * 50 + "}"),
-    st.sampled_from([json.dumps({"type": "ping", "data": {"pad": "\U0001f333" * 17_000}}),
-                     '{"type": "ping", "data": {}, "id": "\\ud800"}', "\x00", "{}", "null"]),
+    st.sampled_from(
+        [
+            json.dumps({"type": "ping", "data": {"pad": "\U0001f333" * 17_000}}),
+            '{"type": "ping", "data": {}, "id": "\\ud800"}',
+            "\x00",
+            "{}",
+            "null",
+        ]
+    ),
 )
 
 

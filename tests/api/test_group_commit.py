@@ -98,8 +98,7 @@ async def _store(tmp_path: Path) -> tuple[SessionStore, AsyncEngine]:
     engine = db.create_engine(f"sqlite+aiosqlite:///{tmp_path / 's.db'}")
     await db.init_database(engine)
     async with engine.begin() as conn:
-        await conn.execute(insert(db.users).values(id="u1", username="alice", password_hash="x",
-                                                   created_at=now()))
+        await conn.execute(insert(db.users).values(id="u1", username="alice", password_hash="x", created_at=now()))
     return SessionStore(engine), engine
 
 
@@ -109,8 +108,7 @@ async def test_a_change_set_keeps_its_actor(tmp_path: Path) -> None:
     tree = Tree.from_dict({"id": "root", "value": "Root", "children": []})
     change = tree.apply({"action": "add", "path": "/root/children", "node": {"id": "a", "value": "A"}})
     actor = Actor("u1", "assistant")
-    await store.commit_changes(session.id, [change], rev=1, node_count=2, change_set=1,
-                               new_set=ChangeSet(1, actor))
+    await store.commit_changes(session.id, [change], rev=1, node_count=2, change_set=1, new_set=ChangeSet(1, actor))
     loaded = await store.load(session.id, 10)
     assert loaded is not None
     (change_set,) = loaded.change_sets
@@ -128,8 +126,10 @@ async def test_change_sets_stored_before_actors_read_as_the_owner_and_their_orig
     store = SessionStore(engine)
     loaded = await store.load("s1", 10)
     assert loaded is not None
-    assert [(cs.number, cs.actor) for cs in loaded.change_sets] == [(1, Actor("u1", "assistant")),
-                                                                   (2, Actor("u1", "user"))]
+    assert [(cs.number, cs.actor) for cs in loaded.change_sets] == [
+        (1, Actor("u1", "assistant")),
+        (2, Actor("u1", "user")),
+    ]
     async with engine.connect() as conn:
         assert (await conn.execute(select(db.schema_version.c.version))).scalar() == len(db.MIGRATIONS)
     await store.close()
@@ -144,17 +144,41 @@ def _schema_2(conn: Any) -> None:
     db.refresh_tokens.create(conn)
     for table in (db.sessions, db.changes, db.messages):
         table.create(conn)
-    conn.execute(text("CREATE TABLE change_sets (session_id VARCHAR(36) NOT NULL REFERENCES sessions (id) "
-                      "ON DELETE CASCADE, number INTEGER NOT NULL, origin VARCHAR(16) NOT NULL, undone BOOLEAN "
-                      "NOT NULL, PRIMARY KEY (session_id, number))"))
+    conn.execute(
+        text(
+            "CREATE TABLE change_sets (session_id VARCHAR(36) NOT NULL REFERENCES sessions (id) "
+            "ON DELETE CASCADE, number INTEGER NOT NULL, origin VARCHAR(16) NOT NULL, undone BOOLEAN "
+            "NOT NULL, PRIMARY KEY (session_id, number))"
+        )
+    )
     moment = now()
     conn.execute(insert(db.users).values(id="u1", username="alice", password_hash="x", created_at=moment))
-    conn.execute(insert(db.sessions).values(
-        id="s1", user_id="u1", title="t", created_at=moment, updated_at=moment, rev=2, seq_ceiling=0,
-        node_count=3, snapshot='{"id": "root", "value": "Root", "children": []}', snapshot_rev=0))
+    conn.execute(
+        insert(db.sessions).values(
+            id="s1",
+            user_id="u1",
+            title="t",
+            created_at=moment,
+            updated_at=moment,
+            rev=2,
+            seq_ceiling=0,
+            node_count=3,
+            snapshot='{"id": "root", "value": "Root", "children": []}',
+            snapshot_rev=0,
+        )
+    )
     for number, origin, node in ((1, "assistant", "a"), (2, "user", "b")):
-        conn.execute(text("INSERT INTO change_sets (session_id, number, origin, undone) VALUES ('s1', :n, :o, 0)"),
-                     {"n": number, "o": origin})
+        conn.execute(
+            text("INSERT INTO change_sets (session_id, number, origin, undone) VALUES ('s1', :n, :o, 0)"),
+            {"n": number, "o": origin},
+        )
         delta = f'{{"action": "add", "path": "/root/children", "node": {{"id": "{node}", "value": "V"}}, "index": 0}}'
-        conn.execute(insert(db.changes).values(session_id="s1", rev=number, change_set=number, delta=delta,
-                                               inverse=f'{{"action": "remove", "path": "/root/{node}"}}'))
+        conn.execute(
+            insert(db.changes).values(
+                session_id="s1",
+                rev=number,
+                change_set=number,
+                delta=delta,
+                inverse=f'{{"action": "remove", "path": "/root/{node}"}}',
+            )
+        )

@@ -24,7 +24,8 @@ def _module_name(path: Path) -> str:
 def _is_type_checking(node: ast.If) -> bool:
     test = node.test
     return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
 def _imported(tree: ast.AST, modules: set[str]) -> set[str]:
@@ -54,8 +55,7 @@ def _imported(tree: ast.AST, modules: set[str]) -> set[str]:
 def import_graph() -> dict[str, set[str]]:
     paths = {_module_name(p): p for p in PACKAGE_DIR.rglob("*.py")}
     modules = set(paths)
-    return {name: _imported(ast.parse(path.read_text(), str(path)), modules) - {name}
-            for name, path in paths.items()}
+    return {name: _imported(ast.parse(path.read_text(), str(path)), modules) - {name} for name, path in paths.items()}
 
 
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
@@ -69,7 +69,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
         on_stack.add(module)
         for target in sorted(graph.get(module, ())):
             if target in on_stack:
-                return [*stack[stack.index(target):], target]
+                return [*stack[stack.index(target) :], target]
             if target not in done and (cycle := walk(target)) is not None:
                 return cycle
         on_stack.discard(stack.pop())

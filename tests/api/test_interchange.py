@@ -50,11 +50,13 @@ def import_new(tc: TestClient, token: str, fmt: str, content: str, **extra: Any)
     return dict(r.json())
 
 
-@settings(max_examples=15, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(tree_strategies(XML_CHAR))
-def test_export_then_import_keeps_values_props_and_order(app_client: tuple[TestClient, Path],
-                                                          node: dict[str, Any]) -> None:
+def test_export_then_import_keeps_values_props_and_order(
+    app_client: tuple[TestClient, Path], node: dict[str, Any]
+) -> None:
     tc, _ = app_client
     token = login(tc, "roundtrip")
     tree = with_ids(node)
@@ -71,16 +73,20 @@ def test_export_then_import_keeps_values_props_and_order(app_client: tuple[TestC
 def test_export_answers_an_attachment_per_format(app_client: tuple[TestClient, Path]) -> None:
     tc, _ = app_client
     token = login(tc, "exporter")
-    created = import_new(tc, token, "markdown", "# Plan\n- Design\n  priority:: \"high\"\n", title="My plan / v2")
-    expected = {"json": ("application/json", ".json"), "markdown": ("text/markdown; charset=utf-8", ".md"),
-                "opml": ("text/x-opml; charset=utf-8", ".opml")}
+    created = import_new(tc, token, "markdown", '# Plan\n- Design\n  priority:: "high"\n', title="My plan / v2")
+    expected = {
+        "json": ("application/json", ".json"),
+        "markdown": ("text/markdown; charset=utf-8", ".md"),
+        "opml": ("text/x-opml; charset=utf-8", ".opml"),
+    }
     for fmt, (media, ext) in expected.items():
         r = tc.get(f"/api/sessions/{created['session_id']}/export", params={"format": fmt}, headers=auth(token))
         assert r.status_code == 200 and r.headers["content-type"] == media
         assert r.headers["content-disposition"] == f'attachment; filename="My-plan-v2{ext}"'
         assert "Design" in r.text
-    assert '"priority":"high"' in tc.get(f"/api/sessions/{created['session_id']}/export",
-                                         headers=auth(token)).text.replace(" ", "")
+    assert '"priority":"high"' in tc.get(
+        f"/api/sessions/{created['session_id']}/export", headers=auth(token)
+    ).text.replace(" ", "")
     bad = tc.get(f"/api/sessions/{created['session_id']}/export", params={"format": "pdf"}, headers=auth(token))
     assert bad.status_code == 422
     other = login(tc, "someone-else")
@@ -100,11 +106,21 @@ def test_import_into_a_node_is_one_undoable_change_set_seen_live(app_client: tup
     token = login(tc, "importer")
     with session_socket(tc, token) as (ws, ready):
         session_id = ready["data"]["session_id"]
-        ws.send_json({"type": "tree_op", "data": {"base_rev": ready["data"]["rev"], "delta": {
-            "action": "add", "path": "/root/children", "node": {"id": "tasks", "value": "Tasks"}}}})
+        ws.send_json(
+            {
+                "type": "tree_op",
+                "data": {
+                    "base_rev": ready["data"]["rev"],
+                    "delta": {"action": "add", "path": "/root/children", "node": {"id": "tasks", "value": "Tasks"}},
+                },
+            }
+        )
         recv_until(ws, "tree_update")
-        r = tc.post(f"/api/sessions/{session_id}/import", headers=auth(token), json={
-            "format": "markdown", "parent_id": "tasks", "content": "- A\n  - A1\n- B\n  done:: true\n"})
+        r = tc.post(
+            f"/api/sessions/{session_id}/import",
+            headers=auth(token),
+            json={"format": "markdown", "parent_id": "tasks", "content": "- A\n  - A1\n- B\n  done:: true\n"},
+        )
         assert r.status_code == 200, r.text
         result = r.json()
         assert result["added"] == 3 and len(result["ids"]) == 2
@@ -114,33 +130,45 @@ def test_import_into_a_node_is_one_undoable_change_set_seen_live(app_client: tup
         tasks = state(tc, token, session_id)["tree"]["children"][0]
         assert plain(tasks)["children"] == [
             {"value": "A", "props": {}, "children": [{"value": "A1", "props": {}, "children": []}]},
-            {"value": "B", "props": {"done": True}, "children": []}]
+            {"value": "B", "props": {"done": True}, "children": []},
+        ]
         ws.send_json({"type": "undo", "data": {}})
         undone = [recv(ws), recv(ws)]
         assert {u["data"]["origin"] for u in undone} == {"undo"}
     assert state(tc, token, session_id)["tree"]["children"][0]["children"] == []
     with sqlite3.connect(data / "canopy.db") as db:
-        sets = db.execute("SELECT actor_via, actor_name FROM change_sets WHERE session_id = ? ORDER BY number",
-                          (session_id,)).fetchall()
+        sets = db.execute(
+            "SELECT actor_via, actor_name FROM change_sets WHERE session_id = ? ORDER BY number", (session_id,)
+        ).fetchall()
     assert sets[-1] == ("import", "markdown")
 
 
-@pytest.mark.parametrize(("fmt", "content", "where"), [
-    ("markdown", "- a\n  - b\nnot a bullet\n", {"line": 3}),
-    ("opml", "<opml><body><outline text='a'><outline/></outline></body></opml>",
-     {"element": "/opml/body/outline[1]/outline[1]"}),
-    ("json", '{"tree": {"value": "R", "children": [{"value": 3}]}}', {"element": "$.tree.children[0]"}),
-    ("json", '{"tree": ', {"line": 1}),
-])
-def test_a_bad_file_is_422_with_where_and_changes_nothing(app_client: tuple[TestClient, Path], fmt: str,
-                                                           content: str, where: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    ("fmt", "content", "where"),
+    [
+        ("markdown", "- a\n  - b\nnot a bullet\n", {"line": 3}),
+        (
+            "opml",
+            "<opml><body><outline text='a'><outline/></outline></body></opml>",
+            {"element": "/opml/body/outline[1]/outline[1]"},
+        ),
+        ("json", '{"tree": {"value": "R", "children": [{"value": 3}]}}', {"element": "$.tree.children[0]"}),
+        ("json", '{"tree": ', {"line": 1}),
+    ],
+)
+def test_a_bad_file_is_422_with_where_and_changes_nothing(
+    app_client: tuple[TestClient, Path], fmt: str, content: str, where: dict[str, Any]
+) -> None:
     tc, _ = app_client
     token = login(tc, "badfiles")
     session_id = tc.post("/api/sessions", json={}, headers=auth(token)).json()["session_id"]
     before = state(tc, token, session_id)
     listed = len(tc.get("/api/sessions", headers=auth(token)).json())
-    r = tc.post(f"/api/sessions/{session_id}/import", json={"format": fmt, "content": content, "parent_id": "root"},
-                headers=auth(token))
+    r = tc.post(
+        f"/api/sessions/{session_id}/import",
+        json={"format": fmt, "content": content, "parent_id": "root"},
+        headers=auth(token),
+    )
     assert r.status_code == 422
     body = r.json()
     assert {k: body[k] for k in where} == where and body["detail"] and body["reason"]
@@ -156,12 +184,18 @@ def test_limits_are_checked_before_anything_is_applied(app_client: tuple[TestCli
     created = import_new(tc, token, "markdown", "".join(f"- n{i}\n" for i in range(1500)))
     session_id = created["session_id"]
     before = state(tc, token, session_id)
-    r = tc.post(f"/api/sessions/{session_id}/import", headers=auth(token), json={
-        "format": "markdown", "parent_id": "root", "content": "".join(f"- m{i}\n" for i in range(600))})
+    r = tc.post(
+        f"/api/sessions/{session_id}/import",
+        headers=auth(token),
+        json={"format": "markdown", "parent_id": "root", "content": "".join(f"- m{i}\n" for i in range(600))},
+    )
     assert r.status_code == 422 and "exceed 2000 nodes" in r.json()["detail"]
     deep = "".join("  " * i + f"- d{i}\n" for i in range(11))  # 11 levels under a node at depth 2: 13 > 12
-    r = tc.post(f"/api/sessions/{session_id}/import", headers=auth(token), json={
-        "format": "markdown", "parent_id": before["tree"]["children"][0]["id"], "content": deep})
+    r = tc.post(
+        f"/api/sessions/{session_id}/import",
+        headers=auth(token),
+        json={"format": "markdown", "parent_id": before["tree"]["children"][0]["id"], "content": deep},
+    )
     assert r.status_code == 422 and "the limit is 12" in r.json()["detail"]
     too_deep = "".join("  " * i + f"- d{i}\n" for i in range(12))
     r = tc.post("/api/sessions/import", headers=auth(token), json={"format": "markdown", "content": too_deep})
@@ -173,13 +207,21 @@ def test_import_bodies_are_validated(app_client: tuple[TestClient, Path]) -> Non
     tc, _ = app_client
     token = login(tc, "bodies")
     session_id = tc.post("/api/sessions", json={}, headers=auth(token)).json()["session_id"]
-    for body in ({"format": "docx", "content": "x"}, {"content": "- a"}, {"format": "json"},
-                 {"format": "json", "content": "{}", "extra": 1}):
+    for body in (
+        {"format": "docx", "content": "x"},
+        {"content": "- a"},
+        {"format": "json"},
+        {"format": "json", "content": "{}", "extra": 1},
+    ):
         assert tc.post("/api/sessions/import", json=body, headers=auth(token)).status_code == 422
-    r = tc.post(f"/api/sessions/{session_id}/import", headers=auth(token),
-                json={"format": "markdown", "content": "- a\n", "parent_id": "nope"})
+    r = tc.post(
+        f"/api/sessions/{session_id}/import",
+        headers=auth(token),
+        json={"format": "markdown", "content": "- a\n", "parent_id": "nope"},
+    )
     assert r.status_code == 404 and "nope" in r.json()["detail"]
     other = login(tc, "bodies-other")
-    r = tc.post(f"/api/sessions/{session_id}/import", headers=auth(other),
-                json={"format": "markdown", "content": "- a\n"})
+    r = tc.post(
+        f"/api/sessions/{session_id}/import", headers=auth(other), json={"format": "markdown", "content": "- a\n"}
+    )
     assert r.status_code == 404

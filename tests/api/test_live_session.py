@@ -22,11 +22,17 @@ from tests.api.realtime_fakes import FakePeer, MemoryStore, ScriptedProvider, ad
 ALICE = Actor("alice", "user")
 
 
-def make_session(store: MemoryStore | None = None, provider: ScriptedProvider | None = None,
-                 prompts_per_minute: int = 30) -> tuple[LiveSession, MemoryStore, FakePeer]:
+def make_session(
+    store: MemoryStore | None = None, provider: ScriptedProvider | None = None, prompts_per_minute: int = 30
+) -> tuple[LiveSession, MemoryStore, FakePeer]:
     store = store or MemoryStore()
-    config = SessionConfig(TreeLimits(max_nodes=50, max_depth=4), 100, provider or ScriptedProvider(),
-                           SlidingWindow(prompts_per_minute, 60.0), 10)
+    config = SessionConfig(
+        TreeLimits(max_nodes=50, max_depth=4),
+        100,
+        provider or ScriptedProvider(),
+        SlidingWindow(prompts_per_minute, 60.0),
+        10,
+    )
     live = LiveSession(store.stored(), store, Metrics(), config)
     peer = FakePeer()
     live.peers.add(peer)
@@ -97,8 +103,14 @@ async def test_a_prompt_runs_a_turn_whose_changes_are_the_assistants_on_the_user
     (change_set,) = store.change_sets.values()
     assert change_set.actor == Actor("alice", "assistant") and len(change_set.changes) == 2
     assert [m.role for m in store.messages] == ["user", "assistant"] and store.messages[1].content == "done"
-    assert peer.types() == ["chat_message", "tree_update", "tree_update", "assistant_response", "debug",
-                            "assistant_response"]
+    assert peer.types() == [
+        "chat_message",
+        "tree_update",
+        "tree_update",
+        "assistant_response",
+        "debug",
+        "assistant_response",
+    ]
     assert [f["data"]["origin"] for f in peer.of("tree_update")] == ["assistant", "assistant"]
     assert {f["id"] for f in peer.frames} == {"p1"}
     await live.undo(ALICE, None)  # the whole turn undoes as one

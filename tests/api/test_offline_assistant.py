@@ -410,8 +410,9 @@ def test_chunks_split_on_word_boundaries() -> None:
     assert all(c[-1] == " " for c in chunks[:-1])
 
 
-def RecordingContext(prompt: str, tree: Tree, *, undo_result: bool = True,
-                     fail_on: int | None = None) -> FakeTurnContext:
+def RecordingContext(
+    prompt: str, tree: Tree, *, undo_result: bool = True, fail_on: int | None = None
+) -> FakeTurnContext:
     return FakeTurnContext(prompt, tree, TurnOptions(undo_result=undo_result, fail_on=fail_on))
 
 

@@ -40,8 +40,9 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-async def run(http: httpx.AsyncClient, fake: FakeLLM, scenario: str, ctx: Ctx | None = None,
-              **kwargs: Any) -> tuple[Ctx, list[dict[str, Any]], str]:
+async def run(
+    http: httpx.AsyncClient, fake: FakeLLM, scenario: str, ctx: Ctx | None = None, **kwargs: Any
+) -> tuple[Ctx, list[dict[str, Any]], str]:
     tag = new_tag()
     ctx = ctx or Ctx()
     provider = make_provider(http, fake, scenario, tag, **kwargs)
@@ -49,8 +50,9 @@ async def run(http: httpx.AsyncClient, fake: FakeLLM, scenario: str, ctx: Ctx | 
     return ctx, await fake.requests(tag), tag
 
 
-async def fails(http: httpx.AsyncClient, fake: FakeLLM, scenario: str, code: int, ctx: Ctx | None = None,
-                **kwargs: Any) -> tuple[ProviderError, list[dict[str, Any]], Ctx]:
+async def fails(
+    http: httpx.AsyncClient, fake: FakeLLM, scenario: str, code: int, ctx: Ctx | None = None, **kwargs: Any
+) -> tuple[ProviderError, list[dict[str, Any]], Ctx]:
     tag = new_tag()
     ctx = ctx or Ctx()
     provider = make_provider(http, fake, scenario, tag, **kwargs)
@@ -75,8 +77,7 @@ async def test_plain_text_request_shape_and_debug(http: httpx.AsyncClient, fake_
     assert body["model"] == f"scenario:plain_text:{tag}"
     assert body["stream"] is True
     assert body["stream_options"] == {"include_usage": True}
-    assert [t["function"]["name"] for t in body["tools"]] == ["add_nodes", "update_node", "remove_node",
-                                                              "move_node"]
+    assert [t["function"]["name"] for t in body["tools"]] == ["add_nodes", "update_node", "remove_node", "move_node"]
     for tool in body["tools"]:
         fn = tool["function"]
         assert fn["strict"] is True
@@ -91,23 +92,37 @@ async def test_plain_text_request_shape_and_debug(http: httpx.AsyncClient, fake_
     assert info["ttft_ms"] is not None and 0 <= info["ttft_ms"] <= info["latency_ms"]
 
 
-@pytest.mark.parametrize(("scenario", "usage"), [
-    ("plain_text", {"prompt_tokens": 42, "completion_tokens": 5, "total_tokens": 47}),
-    ("usage_final_chunk", {"prompt_tokens": 42, "completion_tokens": 6, "total_tokens": 48}),
-    ("no_usage", None),
-])
-async def test_usage_where_servers_put_it(http: httpx.AsyncClient, fake_llm: FakeLLM, scenario: str,
-                                          usage: dict[str, int] | None) -> None:
+@pytest.mark.parametrize(
+    ("scenario", "usage"),
+    [
+        ("plain_text", {"prompt_tokens": 42, "completion_tokens": 5, "total_tokens": 47}),
+        ("usage_final_chunk", {"prompt_tokens": 42, "completion_tokens": 6, "total_tokens": 48}),
+        ("no_usage", None),
+    ],
+)
+async def test_usage_where_servers_put_it(
+    http: httpx.AsyncClient, fake_llm: FakeLLM, scenario: str, usage: dict[str, int] | None
+) -> None:
     ctx, _, _ = await run(http, fake_llm, scenario)
     assert ctx.debug_info.get("usage") == usage
 
 
 async def test_history_and_outline_in_messages(http: httpx.AsyncClient, fake_llm: FakeLLM) -> None:
     tree = Tree()
-    tree.apply({"action": "add", "path": "/root/children",
-                "node": {"id": "n-1", "value": "Tasks", "props": {"priority": "high"}, "children": []}})
-    history = [ChatTurn("user", "first"), ChatTurn("assistant", "one"), ChatTurn("user", "second"),
-               ChatTurn("assistant", "two"), ChatTurn("user", "What now?")]
+    tree.apply(
+        {
+            "action": "add",
+            "path": "/root/children",
+            "node": {"id": "n-1", "value": "Tasks", "props": {"priority": "high"}, "children": []},
+        }
+    )
+    history = [
+        ChatTurn("user", "first"),
+        ChatTurn("assistant", "one"),
+        ChatTurn("user", "second"),
+        ChatTurn("assistant", "two"),
+        ChatTurn("user", "What now?"),
+    ]
     ctx, reqs, _ = await run(http, fake_llm, "echo", Ctx("What now?", tree, TurnOptions(history=history)))
     msgs = reqs[0]["body"]["messages"]
     assert "  - Tasks [id=n-1] {priority: high}" in msgs[0]["content"]
@@ -146,8 +161,7 @@ async def test_parallel_interleaved_tool_calls(http: httpx.AsyncClient, fake_llm
     assert ctx.debug_info["tool_calls"] == 3 and ctx.debug_info["changes"] == 4
 
 
-async def test_tool_calls_apply_while_the_response_still_streams(http: httpx.AsyncClient,
-                                                                 fake_llm: FakeLLM) -> None:
+async def test_tool_calls_apply_while_the_response_still_streams(http: httpx.AsyncClient, fake_llm: FakeLLM) -> None:
     """The server holds the rest of the response until the first change was applied."""
     tag = new_tag()
 
@@ -232,8 +246,13 @@ async def test_invalid_arguments_are_told_to_the_model(http: httpx.AsyncClient, 
 
 async def test_max_rounds_stops_the_loop(http: httpx.AsyncClient, fake_llm: FakeLLM) -> None:
     tag = new_tag()
-    s = Settings(_env_file=None, llm_base_url=fake_llm, llm_api_key=API_KEY,
-                 llm_model=f"scenario:multi_round:{tag}", llm_max_rounds=2)
+    s = Settings(
+        _env_file=None,
+        llm_base_url=fake_llm,
+        llm_api_key=API_KEY,
+        llm_model=f"scenario:multi_round:{tag}",
+        llm_max_rounds=2,
+    )
     ctx = Ctx()
     await OpenAIProvider(http, s).run_turn(ctx)
     assert len(await fake_llm.requests(tag)) == 2
@@ -244,8 +263,11 @@ async def test_max_rounds_stops_the_loop(http: httpx.AsyncClient, fake_llm: Fake
 @pytest.mark.parametrize("scenario", ["keepalive_comments", "no_done", "non_streaming"])
 async def test_tolerated_stream_shapes(http: httpx.AsyncClient, fake_llm: FakeLLM, scenario: str) -> None:
     ctx, _, _ = await run(http, fake_llm, scenario)
-    expected = {"keepalive_comments": "Comments are ignored.", "no_done": "Finished but no DONE.",
-                "non_streaming": "Not streamed."}[scenario]
+    expected = {
+        "keepalive_comments": "Comments are ignored.",
+        "no_done": "Finished but no DONE.",
+        "non_streaming": "Not streamed.",
+    }[scenario]
     assert ctx.text_out == expected
 
 
@@ -312,14 +334,16 @@ async def test_unknown_model_is_502(http: httpx.AsyncClient, fake_llm: FakeLLM) 
     assert "HTTP 404" in err.message and "does not exist" in err.detail
 
 
-@pytest.mark.parametrize(("scenario", "words"), [
-    ("malformed_json", "malformed JSON"),
-    ("stream_error", "server had an error"),
-    ("stream_cut", "cut"),
-    ("stream_cut_eof", "ended before"),
-])
-async def test_broken_streams_are_502(http: httpx.AsyncClient, fake_llm: FakeLLM, scenario: str,
-                                      words: str) -> None:
+@pytest.mark.parametrize(
+    ("scenario", "words"),
+    [
+        ("malformed_json", "malformed JSON"),
+        ("stream_error", "server had an error"),
+        ("stream_cut", "cut"),
+        ("stream_cut_eof", "ended before"),
+    ],
+)
+async def test_broken_streams_are_502(http: httpx.AsyncClient, fake_llm: FakeLLM, scenario: str, words: str) -> None:
     err, _, ctx = await fails(http, fake_llm, scenario, 502)
     assert words in err.message + err.detail
     assert ctx.text_out.startswith("Partial") or ctx.text_out.startswith("This")
@@ -391,12 +415,18 @@ async def test_cancel_while_the_server_hangs(http: httpx.AsyncClient, fake_llm: 
 # ---------------------------------------------------------------------------------- the key
 
 
-async def test_api_key_never_logged_or_shown(http: httpx.AsyncClient, fake_llm: FakeLLM,
-                                             caplog: pytest.LogCaptureFixture) -> None:
+async def test_api_key_never_logged_or_shown(
+    http: httpx.AsyncClient, fake_llm: FakeLLM, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     errors: list[ProviderError] = []
-    for scenario, key in [("plain_text", API_KEY), ("multi_round", API_KEY), ("stream_error", API_KEY),
-                          ("server_error_forever", API_KEY), ("plain_text", SECRET_KEY)]:
+    for scenario, key in [
+        ("plain_text", API_KEY),
+        ("multi_round", API_KEY),
+        ("stream_error", API_KEY),
+        ("server_error_forever", API_KEY),
+        ("plain_text", SECRET_KEY),
+    ]:
         provider = make_provider(http, fake_llm, scenario, new_tag(), key=key)
         assert key not in repr(provider) and key not in str(vars(provider).get("_key"))
         try:
@@ -406,8 +436,7 @@ async def test_api_key_never_logged_or_shown(http: httpx.AsyncClient, fake_llm: 
     assert len(errors) == 3
     assert caplog.records, "expected some log records"
     for record in caplog.records:
-        text = record.getMessage() + (logging.Formatter().formatException(record.exc_info)
-                                      if record.exc_info else "")
+        text = record.getMessage() + (logging.Formatter().formatException(record.exc_info) if record.exc_info else "")
         assert API_KEY not in text and SECRET_KEY not in text, text
     for exc in errors:
         for text in (str(exc), repr(exc), exc.message, str(exc.__cause__), str(exc.__context__)):
@@ -426,8 +455,7 @@ def parse_all(pieces: list[bytes]) -> list[SSEEvent]:
 
 
 def test_sse_basics() -> None:
-    stream = (b": comment\n\ndata: one\n\ndata:two\r\n\r\ndata: a\ndata: b\n\nevent: e\nid: 7\ndata: c\r\r"
-              b"data: [DONE]")
+    stream = b": comment\n\ndata: one\n\ndata:two\r\n\r\ndata: a\ndata: b\n\nevent: e\nid: 7\ndata: c\r\rdata: [DONE]"
     events = parse_all([stream])
     assert [e.data for e in events] == ["one", "two", "a\nb", "c", "[DONE]"]
     assert events[3].event == "e" and events[3].id == "7"
@@ -506,8 +534,7 @@ def test_sse_arbitrary_bytes_are_split_independent(data: st.DataObject) -> None:
 def test_tool_schemas_are_strict() -> None:
     def walk(schema: Any) -> None:
         if isinstance(schema, dict):
-            if schema.get("type") == "object" or (isinstance(schema.get("type"), list)
-                                                   and "object" in schema["type"]):
+            if schema.get("type") == "object" or (isinstance(schema.get("type"), list) and "object" in schema["type"]):
                 assert schema["additionalProperties"] is False
                 assert set(schema["required"]) == set(schema["properties"])
             for key in ("minItems", "minLength", "pattern", "minimum"):
@@ -523,18 +550,21 @@ def test_tool_schemas_are_strict() -> None:
         walk(tool["function"]["parameters"])
 
 
-@pytest.mark.parametrize(("name", "args", "words"), [
-    ("add_nodes", '{"parent_id": "root", "values": []}', "non-empty"),
-    ("add_nodes", '{"parent_id": "root", "values": ["a"], "extra": 1}', "unexpected"),
-    ("add_nodes", '{"parent_id": 5, "values": ["a"]}', "string"),
-    ("add_nodes", '{"parent_id": "root", "values": ["a"], "index": "2"}', "integer"),
-    ("update_node", '{"node_id": "n-1", "value": null, "props": null}', "give a new"),
-    ("update_node", '{"node_id": "n-1", "value": null, "props": [{"k": 1}]}', "key"),
-    ("move_node", '{"node_id": "n-1"}', "new_parent_id"),
-    ("remove_node", "[1]", "object"),
-    ("explode", "{}", "unknown tool"),
-    ("remove_node", '{"node_id": "n-1"', "not valid JSON"),
-])
+@pytest.mark.parametrize(
+    ("name", "args", "words"),
+    [
+        ("add_nodes", '{"parent_id": "root", "values": []}', "non-empty"),
+        ("add_nodes", '{"parent_id": "root", "values": ["a"], "extra": 1}', "unexpected"),
+        ("add_nodes", '{"parent_id": 5, "values": ["a"]}', "string"),
+        ("add_nodes", '{"parent_id": "root", "values": ["a"], "index": "2"}', "integer"),
+        ("update_node", '{"node_id": "n-1", "value": null, "props": null}', "give a new"),
+        ("update_node", '{"node_id": "n-1", "value": null, "props": [{"k": 1}]}', "key"),
+        ("move_node", '{"node_id": "n-1"}', "new_parent_id"),
+        ("remove_node", "[1]", "object"),
+        ("explode", "{}", "unknown tool"),
+        ("remove_node", '{"node_id": "n-1"', "not valid JSON"),
+    ],
+)
 def test_tool_argument_errors(name: str, args: str, words: str) -> None:
     with pytest.raises(ToolArgumentError) as info:
         parse_arguments(name, args)
@@ -543,9 +573,13 @@ def test_tool_argument_errors(name: str, args: str, words: str) -> None:
 
 def test_tool_arguments_accept_pairs_objects_and_missing_nullables() -> None:
     assert parse_arguments("update_node", '{"node_id": "a", "props": [{"key": "k", "value": 1}]}') == {
-        "node_id": "a", "value": None, "props": {"k": 1}}
+        "node_id": "a",
+        "value": None,
+        "props": {"k": 1},
+    }
     assert parse_arguments("update_node", '{"node_id": "a", "value": "x", "props": {"k": null}}')["props"] == {
-        "k": None}
+        "k": None
+    }
     assert parse_arguments("add_nodes", '{"parent_id": "root", "values": "One"}')["values"] == ["One"]
 
 
@@ -553,19 +587,44 @@ def test_tool_arguments_accept_pairs_objects_and_missing_nullables() -> None:
 
 
 def big_tree(groups: int = 30, items: int = 100) -> Tree:
-    node = {"id": "root", "value": "Root", "children": [
-        {"id": f"g-{g}", "value": f"Group {g}", "children": [
-            {"id": f"i-{g}-{i}", "value": f"Item {g}-{i}", "props": {"n": i}, "children": [
-                {"id": f"d-{g}-{i}", "value": f"Detail of {g}-{i}", "children": []}]}
-            for i in range(items)]}
-        for g in range(groups)]}
+    node = {
+        "id": "root",
+        "value": "Root",
+        "children": [
+            {
+                "id": f"g-{g}",
+                "value": f"Group {g}",
+                "children": [
+                    {
+                        "id": f"i-{g}-{i}",
+                        "value": f"Item {g}-{i}",
+                        "props": {"n": i},
+                        "children": [{"id": f"d-{g}-{i}", "value": f"Detail of {g}-{i}", "children": []}],
+                    }
+                    for i in range(items)
+                ],
+            }
+            for g in range(groups)
+        ],
+    }
     return Tree.from_dict(node)
 
 
 def test_outline_small_tree_is_complete() -> None:
-    tree = Tree.from_dict({"id": "root", "value": "Root", "children": [
-        {"id": "n-1", "value": "Tasks", "props": {"priority": "high", "done": False, "note": "a, b"},
-         "children": [{"id": "n-2", "value": "Write\nreport", "children": []}]}]})
+    tree = Tree.from_dict(
+        {
+            "id": "root",
+            "value": "Root",
+            "children": [
+                {
+                    "id": "n-1",
+                    "value": "Tasks",
+                    "props": {"priority": "high", "done": False, "note": "a, b"},
+                    "children": [{"id": "n-2", "value": "Write\nreport", "children": []}],
+                }
+            ],
+        }
+    )
     o = outline(tree, budget=10_000)
     assert o.omitted == 0 and o.shown == 3
     assert o.text.splitlines() == [
@@ -593,8 +652,7 @@ def test_outline_budget_keeps_top_levels_and_named_nodes() -> None:
     assert "    - Item 3-99 [id=i-3-99] {n: 99}" in lines
     assert "[id=i-17-4]" not in o.text  # 'Item 17-4' is not named by 'Item 17-42'
     # a group that lost children says so
-    assert any(line.startswith("  - Group 0 [id=g-0] (+") and "more children not shown" in line
-               for line in lines)
+    assert any(line.startswith("  - Group 0 [id=g-0] (+") and "more children not shown" in line for line in lines)
     # every shown node's parent is shown right above it in the indentation
     depth_stack: list[int] = []
     for line in lines[:-1]:

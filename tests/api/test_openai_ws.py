@@ -55,6 +55,7 @@ def assert_seq_gapless(frames: list[Frame], after: int) -> None:
 
 # A tiny independent model of the delta format, to check that the updates add up to the snapshot.
 
+
 def _find(tree: dict[str, Any], path: str) -> dict[str, Any]:
     ids = [p for p in path.split("/") if p]
     assert ids and ids[0] == tree["id"], path
@@ -104,8 +105,11 @@ def apply_delta(tree: dict[str, Any], delta: dict[str, Any]) -> None:
 
 def normalise(node: dict[str, Any]) -> dict[str, Any]:
     """Empty props and missing props are the same node."""
-    out: dict[str, Any] = {"id": node["id"], "value": node["value"],
-                           "children": [normalise(c) for c in node["children"]]}
+    out: dict[str, Any] = {
+        "id": node["id"],
+        "value": node["value"],
+        "children": [normalise(c) for c in node["children"]],
+    }
     if node.get("props"):
         out["props"] = dict(node["props"])
     return out
@@ -152,8 +156,12 @@ def _check_split(tree: dict[str, Any]) -> None:
 
 TOOL_SCENARIOS = {
     "multi_round": (_check_multi_round, "Added Groceries with Milk and Eggs.", 3, ["add"] * 3),
-    "all_tools": (_check_all_tools, "Inbox renamed, old mail archived, Temp removed.", 4,
-                  ["add", "add", "add", "update", "add", "move", "remove"]),
+    "all_tools": (
+        _check_all_tools,
+        "Inbox renamed, old mail archived, Temp removed.",
+        4,
+        ["add", "add", "add", "update", "add", "move", "remove"],
+    ),
     "parallel_tools": (_check_parallel, "Added four nodes.", 2, ["add"] * 4),
     "tool_calls_split": (_check_split, "Adding two nodes.Added both nodes.", 2, ["add"] * 2),
 }
@@ -163,8 +171,10 @@ TOOL_SCENARIOS = {
 def test_tool_turn_over_the_websocket(tmp_path: Path, fake_llm: FakeLLM, scenario: str) -> None:
     check_tree, text, rounds, actions = TOOL_SCENARIOS[scenario]
     tag = new_tag()
-    with openai_client(tmp_path, fake_llm, fake_llm.model(scenario, tag)) as tc, \
-            session_socket(tc, login(tc)) as (ws, ready):
+    with (
+        openai_client(tmp_path, fake_llm, fake_llm.model(scenario, tag)) as tc,
+        session_socket(tc, login(tc)) as (ws, ready),
+    ):
         prompt(ws, "Please organise the tree.", "q1")
         frames = collect_turn(ws)
         assert_quiet_then_pong(ws)  # nothing after the end: one final, no trailing error
@@ -221,8 +231,10 @@ def test_tool_turn_over_the_websocket(tmp_path: Path, fake_llm: FakeLLM, scenari
 
 @pytest.mark.parametrize("scenario", ["reasoning", "reasoning_content"])
 def test_reasoning_frames(tmp_path: Path, fake_llm: FakeLLM, scenario: str) -> None:
-    with openai_client(tmp_path, fake_llm, fake_llm.model(scenario, new_tag())) as tc, \
-            session_socket(tc, login(tc)) as (ws, ready):
+    with (
+        openai_client(tmp_path, fake_llm, fake_llm.model(scenario, new_tag())) as tc,
+        session_socket(tc, login(tc)) as (ws, ready),
+    ):
         prompt(ws, "Say hi.")
         frames = collect_turn(ws)
         assert_quiet_then_pong(ws)
@@ -254,14 +266,18 @@ FAILURES = [
 ]
 
 
-@pytest.mark.parametrize(("scenario", "overrides", "code", "words"),
-                         [f[1:] for f in FAILURES], ids=[f[0] for f in FAILURES])
-def test_failure_ends_the_turn_with_one_error(tmp_path: Path, fake_llm: FakeLLM, scenario: str | None,
-                                              overrides: dict[str, Any], code: int, words: str) -> None:
+@pytest.mark.parametrize(
+    ("scenario", "overrides", "code", "words"), [f[1:] for f in FAILURES], ids=[f[0] for f in FAILURES]
+)
+def test_failure_ends_the_turn_with_one_error(
+    tmp_path: Path, fake_llm: FakeLLM, scenario: str | None, overrides: dict[str, Any], code: int, words: str
+) -> None:
     tag = new_tag()
     base_url = fake_llm if scenario is not None else f"http://127.0.0.1:{free_port()}/v1"
-    with openai_client(tmp_path, base_url, fake_llm.model("by_prompt", tag), **overrides) as tc, \
-            session_socket(tc, login(tc)) as (ws, ready):
+    with (
+        openai_client(tmp_path, base_url, fake_llm.model("by_prompt", tag), **overrides) as tc,
+        session_socket(tc, login(tc)) as (ws, ready),
+    ):
         started = time.monotonic()
         prompt(ws, f"Break please [scenario:{scenario or 'plain_text'}:{tag}]", "bad")
         frames = collect_turn(ws)
@@ -298,8 +314,10 @@ def test_failure_ends_the_turn_with_one_error(tmp_path: Path, fake_llm: FakeLLM,
 def test_partial_changes_stay_after_a_timeout(tmp_path: Path, fake_llm: FakeLLM) -> None:
     """gated_tools streams one complete tool call, then goes silent: the change is applied, then 504."""
     tag = new_tag()
-    with openai_client(tmp_path, fake_llm, fake_llm.model("gated_tools", tag), llm_timeout_seconds=0.5) as tc, \
-            session_socket(tc, login(tc)) as (ws, ready):
+    with (
+        openai_client(tmp_path, fake_llm, fake_llm.model("gated_tools", tag), llm_timeout_seconds=0.5) as tc,
+        session_socket(tc, login(tc)) as (ws, ready),
+    ):
         prompt(ws, "Add two things.")
         frames = collect_turn(ws)
         assert_quiet_then_pong(ws)
@@ -323,8 +341,10 @@ def test_partial_changes_stay_after_a_timeout(tmp_path: Path, fake_llm: FakeLLM)
 
 def test_cancel_during_a_slow_stream(tmp_path: Path, fake_llm: FakeLLM) -> None:
     tag = new_tag()
-    with openai_client(tmp_path, fake_llm, fake_llm.model("slow_stream", tag)) as tc, \
-            session_socket(tc, login(tc)) as (ws, ready):
+    with (
+        openai_client(tmp_path, fake_llm, fake_llm.model("slow_stream", tag)) as tc,
+        session_socket(tc, login(tc)) as (ws, ready),
+    ):
         prompt(ws, "Talk slowly.")
         frames: list[Frame] = []
         while not (frames and frames[-1]["type"] == "assistant_response"):
@@ -349,8 +369,7 @@ def test_cancel_during_a_slow_stream(tmp_path: Path, fake_llm: FakeLLM) -> None:
 
 def test_cancel_while_the_provider_hangs(tmp_path: Path, fake_llm: FakeLLM) -> None:
     tag = new_tag()
-    with openai_client(tmp_path, fake_llm, fake_llm.model("hang", tag)) as tc, \
-            session_socket(tc, login(tc)) as (ws, _):
+    with openai_client(tmp_path, fake_llm, fake_llm.model("hang", tag)) as tc, session_socket(tc, login(tc)) as (ws, _):
         prompt(ws, "Anyone there?")
         assert recv(ws)["type"] == "chat_message"
         wait_until(lambda: bool(fake_llm.requests_sync(tag)), timeout=5)
@@ -373,8 +392,10 @@ def test_second_tab_sees_the_same_turns_including_errors(tmp_path: Path, fake_ll
     tag = new_tag()
     with openai_client(tmp_path, fake_llm, fake_llm.model("by_prompt", tag)) as tc:
         token = login(tc)
-        with session_socket(tc, token) as (tab1, ready1), \
-                session_socket(tc, token, session_id=ready1["data"]["session_id"]) as (tab2, ready2):
+        with (
+            session_socket(tc, token) as (tab1, ready1),
+            session_socket(tc, token, session_id=ready1["data"]["session_id"]) as (tab2, ready2),
+        ):
             assert ready2["data"]["seq"] == ready1["data"]["seq"]
             prompt(tab1, f"Shopping [scenario:multi_round:{tag}-a]", "t1")
             seen1, seen2 = collect_turn(tab1), collect_turn(tab2)
@@ -405,16 +426,20 @@ def test_api_key_in_no_frame_and_no_log(tmp_path: Path, fake_llm: FakeLLM, caplo
     seen: list[str] = []
     try:
         tag = new_tag()
-        with openai_client(tmp_path / "good", fake_llm, fake_llm.model("by_prompt", tag)) as tc, \
-                session_socket(tc, login(tc)) as (ws, _):
+        with (
+            openai_client(tmp_path / "good", fake_llm, fake_llm.model("by_prompt", tag)) as tc,
+            session_socket(tc, login(tc)) as (ws, _),
+        ):
             for name in ["multi_round", "reasoning", "stream_error", "server_error_forever", "echo"]:
                 prompt(ws, f"go [scenario:{name}:{tag}-{name}]")
                 seen += [json.dumps(f, ensure_ascii=False) for f in collect_turn(ws)]
             ws.send_json({"type": "resync", "data": {}})
             seen.append(json.dumps(recv(ws)))
         (tmp_path / "bad").mkdir()
-        with openai_client(tmp_path / "bad", fake_llm, fake_llm.model("plain_text", tag), key=WRONG_KEY) as tc, \
-                session_socket(tc, login(tc)) as (ws, _):
+        with (
+            openai_client(tmp_path / "bad", fake_llm, fake_llm.model("plain_text", tag), key=WRONG_KEY) as tc,
+            session_socket(tc, login(tc)) as (ws, _),
+        ):
             prompt(ws, "hello")
             frames = collect_turn(ws)
             assert frames[-1]["error"]["code"] == 502

@@ -17,16 +17,22 @@ from canopy.tree import Tree, TreeLimits
 LIMITS = TreeLimits()
 XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
+
 def tree_strategies(alphabet: st.SearchStrategy[str]) -> st.SearchStrategy[dict[str, Any]]:
     """Trees in the engine's limits: values, prop keys and string props drawn from `alphabet`."""
     text = st.text(alphabet, min_size=1, max_size=40)
-    scalars = st.one_of(st.text(alphabet, max_size=40), st.integers(-(2**53) + 1, 2**53 - 1),
-                        st.floats(allow_nan=False, allow_infinity=False), st.booleans())
+    scalars = st.one_of(
+        st.text(alphabet, max_size=40),
+        st.integers(-(2**53) + 1, 2**53 - 1),
+        st.floats(allow_nan=False, allow_infinity=False),
+        st.booleans(),
+    )
     props = st.dictionaries(st.text(alphabet, min_size=1, max_size=20), scalars, max_size=4)
     return st.recursive(
         st.builds(_leaf, text, props),
-        lambda kids: st.builds(lambda v, p, c: {"value": v, "props": p, "children": c}, text, props,
-                               st.lists(kids, max_size=4)),
+        lambda kids: st.builds(
+            lambda v, p, c: {"value": v, "props": p, "children": c}, text, props, st.lists(kids, max_size=4)
+        ),
         max_leaves=25,
     )
 
@@ -46,8 +52,11 @@ xml_nodes = tree_strategies(XML_CHAR)
 def with_ids(node: dict[str, Any], counter: itertools.count[int] | None = None, root: bool = True) -> dict[str, Any]:
     """The wire-format tree (ids, props only when non-empty) the session would export."""
     counter = counter or itertools.count()
-    out: dict[str, Any] = {"id": "root" if root else f"n-{next(counter)}", "value": node["value"],
-                           "children": [with_ids(c, counter, False) for c in node["children"]]}
+    out: dict[str, Any] = {
+        "id": "root" if root else f"n-{next(counter)}",
+        "value": node["value"],
+        "children": [with_ids(c, counter, False) for c in node["children"]],
+    }
     if node["props"]:
         out["props"] = dict(node["props"])
     return out
@@ -118,33 +127,45 @@ def test_markdown_escape_round_trips(value: str) -> None:
 
 
 def test_markdown_reads_hand_written_outlines() -> None:
-    doc = outline.parse("markdown", (
-        "\ufeff# Project\r\n"
-        "owner:: \"ann\"\n"
-        "\n"
-        "* Design\n"
-        "    priority:: \"high\"\n"
-        "    \"due date\":: \"May\"\n"
-        "\t+ Wireframes\n"
-        "- Build\n"
-        "  - Back end\n"
-        "      - API\n"
-        "  - Front end\n"
-        "- C:\\path \\\\ \\n\n"
-    ), LIMITS)
-    assert doc.root == Item("Project", {"owner": "ann"}, [
-        Item("Design", {"priority": "high", "due date": "May"}, [Item("Wireframes")]),
-        Item("Build", {}, [Item("Back end", {}, [Item("API")]), Item("Front end")]),
-        Item("C:\\path \\ \n"),
-    ])
+    doc = outline.parse(
+        "markdown",
+        (
+            "\ufeff# Project\r\n"
+            'owner:: "ann"\n'
+            "\n"
+            "* Design\n"
+            '    priority:: "high"\n'
+            '    "due date":: "May"\n'
+            "\t+ Wireframes\n"
+            "- Build\n"
+            "  - Back end\n"
+            "      - API\n"
+            "  - Front end\n"
+            "- C:\\path \\\\ \\n\n"
+        ),
+        LIMITS,
+    )
+    assert doc.root == Item(
+        "Project",
+        {"owner": "ann"},
+        [
+            Item("Design", {"priority": "high", "due date": "May"}, [Item("Wireframes")]),
+            Item("Build", {}, [Item("Back end", {}, [Item("API")]), Item("Front end")]),
+            Item("C:\\path \\ \n"),
+        ],
+    )
 
 
 def test_opml_reads_foreign_outlines() -> None:
-    doc = outline.parse("opml", (
-        '<?xml version="1.0"?><opml version="1.0" xmlns:x="urn:other"><head><title>Feeds</title></head>'
-        '<body><outline title="News" x:skip="1"><outline text="A" type="rss" xmlUrl="https://a/feed"/>'
-        "</outline></body></opml>"
-    ), LIMITS)
+    doc = outline.parse(
+        "opml",
+        (
+            '<?xml version="1.0"?><opml version="1.0" xmlns:x="urn:other"><head><title>Feeds</title></head>'
+            '<body><outline title="News" x:skip="1"><outline text="A" type="rss" xmlUrl="https://a/feed"/>'
+            "</outline></body></opml>"
+        ),
+        LIMITS,
+    )
     assert doc.title == "Feeds"
     assert doc.root == Item("Root", {}, [Item("News", {}, [Item("A", {"type": "rss", "xmlUrl": "https://a/feed"})])])
 
@@ -153,10 +174,18 @@ MALFORMED: list[tuple[str, str, dict[str, Any], str]] = [
     # format, content, where, reason (a fragment)
     ("json", '{"tree": {"value": "R", "children": [}', {"line": 1}, "not valid JSON"),
     ("json", '{\n"tree": {"value": "R",\n "children": 5}}', {"element": "$.tree.children"}, "must be a list"),
-    ("json", '{"tree": {"value": "R", "children": [{"value": ""}]}}', {"element": "$.tree.children[0]"},
-     "must not be empty"),
-    ("json", '{"tree": {"value": "R", "children": [{"value": "a", "children": [{"value": "b", "props": '
-             '{"k": [1]}}]}]}}', {"element": "$.tree.children[0].children[0]"}, "props.k"),
+    (
+        "json",
+        '{"tree": {"value": "R", "children": [{"value": ""}]}}',
+        {"element": "$.tree.children[0]"},
+        "must not be empty",
+    ),
+    (
+        "json",
+        '{"tree": {"value": "R", "children": [{"value": "a", "children": [{"value": "b", "props": {"k": [1]}}]}]}}',
+        {"element": "$.tree.children[0].children[0]"},
+        "props.k",
+    ),
     ("json", '{"title": 5, "tree": {"value": "R"}}', {"element": "$.title"}, "must be a string"),
     ("json", "[1, 2]", {"element": "$"}, "must be an object"),
     ("markdown", "- a\n  - b\nplain text\n", {"line": 3}, "expected a bullet"),
@@ -170,20 +199,37 @@ MALFORMED: list[tuple[str, str, dict[str, Any], str]] = [
     ("opml", "<opml><body><outline text='a'></body></opml>", {"line": 1}, "not well-formed"),
     ("opml", "<outline text='a'/>", {"element": "/"}, "not <opml>"),
     ("opml", "<opml><head/></opml>", {"element": "/opml"}, "no <body>"),
-    ("opml", "<opml><body><outline text='a'><p/></outline></body></opml>",
-     {"element": "/opml/body/outline[1]/outline[1]"}, "only <outline>"),
-    ("opml", "<opml><body><outline text='a'/><outline/></body></opml>", {"element": "/opml/body/outline[2]"},
-     "needs a 'text'"),
-    ("opml", "<opml xmlns:canopy='urn:canopy:opml'><body><outline text='a' n='x' canopy:types='n:int'/></body>"
-             "</opml>", {"element": "/opml/body/outline[1]"}, "not a int"),
-    ("opml", '<!DOCTYPE opml [<!ENTITY e "x">]><opml><body><outline text="&e;"/></body></opml>',
-     {"element": "/"}, "DTDs"),
+    (
+        "opml",
+        "<opml><body><outline text='a'><p/></outline></body></opml>",
+        {"element": "/opml/body/outline[1]/outline[1]"},
+        "only <outline>",
+    ),
+    (
+        "opml",
+        "<opml><body><outline text='a'/><outline/></body></opml>",
+        {"element": "/opml/body/outline[2]"},
+        "needs a 'text'",
+    ),
+    (
+        "opml",
+        "<opml xmlns:canopy='urn:canopy:opml'><body><outline text='a' n='x' canopy:types='n:int'/></body></opml>",
+        {"element": "/opml/body/outline[1]"},
+        "not a int",
+    ),
+    (
+        "opml",
+        '<!DOCTYPE opml [<!ENTITY e "x">]><opml><body><outline text="&e;"/></body></opml>',
+        {"element": "/"},
+        "DTDs",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("fmt", "content", "where", "reason"), MALFORMED)
-def test_malformed_files_name_the_line_or_element(fmt: outline.Format, content: str, where: dict[str, Any],
-                                                   reason: str) -> None:
+def test_malformed_files_name_the_line_or_element(
+    fmt: outline.Format, content: str, where: dict[str, Any], reason: str
+) -> None:
     with pytest.raises(OutlineError) as caught:
         outline.parse(fmt, content, LIMITS)
     body = caught.value.body()
@@ -198,8 +244,15 @@ def test_node_and_depth_limits_are_checked_while_parsing(fmt: outline.Format) ->
     wide = with_ids({"value": "R", "props": {}, "children": [_leaf(f"n{i}", {}) for i in range(5)]})
     with pytest.raises(OutlineError, match="more than the limit of 5 nodes"):
         outline.parse(fmt, outline.render(fmt, "t", 0, wide), small)
-    deep = with_ids({"value": "R", "props": {}, "children": [
-        {"value": "a", "props": {}, "children": [{"value": "b", "props": {}, "children": [_leaf("c", {})]}]}]})
+    deep = with_ids(
+        {
+            "value": "R",
+            "props": {},
+            "children": [
+                {"value": "a", "props": {}, "children": [{"value": "b", "props": {}, "children": [_leaf("c", {})]}]}
+            ],
+        }
+    )
     with pytest.raises(OutlineError, match="deeper than the limit of 3 levels"):
         outline.parse(fmt, outline.render(fmt, "t", 0, deep), small)
 

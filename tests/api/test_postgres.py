@@ -57,7 +57,6 @@ def test_nul_in_a_prompt_is_stored_as_a_replacement_character(settings: Settings
 def test_replicas_on_sqlite_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="REPLICAS=3 needs PostgreSQL"):
         Settings(_env_file=None, data_dir=tmp_path, replicas=3)
-    ok = Settings(_env_file=None, data_dir=tmp_path, replicas=3,
-                  database_url="postgresql://canopy@/canopy?host=/tmp")
+    ok = Settings(_env_file=None, data_dir=tmp_path, replicas=3, database_url="postgresql://canopy@/canopy?host=/tmp")
     assert ok.clustered and ok.sqlalchemy_url.startswith("postgresql+asyncpg://")
     assert not Settings(_env_file=None, data_dir=tmp_path).clustered

@@ -122,8 +122,9 @@ def test_every_type_is_in_protocol_md_with_an_example(frame_type: str) -> None:
     headings = [line for line in text.splitlines() if line.startswith("#") and f"`{frame_type}`" in line]
     assert headings, f"docs/protocol.md has no heading for `{frame_type}`"
     examples = [item for _, value in _json_examples() for item in _checked_items(value)]
-    assert any(item.get("type") == frame_type for item in examples), \
+    assert any(item.get("type") == frame_type for item in examples), (
         f"docs/protocol.md has no ```json example of a `{frame_type}` frame"
+    )
 
 
 def test_every_type_is_in_asyncapi() -> None:

@@ -175,14 +175,24 @@ def test_replay_buffer_is_bounded_in_bytes(tmp_path: Path) -> None:
 
 
 def test_storage_quota_past_the_limit_is_413_and_changes_nothing(tmp_path: Path) -> None:
-    with client(tmp_path, user_storage_max_bytes=1024 * 1024, tree_max_bytes=64 * 1024 * 1024,
-                rate_limit_frame_burst=200, rate_limit_frames_per_second=200) as tc, \
-            tc.websocket_connect("/ws/session") as ws:
+    with (
+        client(
+            tmp_path,
+            user_storage_max_bytes=1024 * 1024,
+            tree_max_bytes=64 * 1024 * 1024,
+            rate_limit_frame_burst=200,
+            rate_limit_frames_per_second=200,
+        ) as tc,
+        tc.websocket_connect("/ws/session") as ws,
+    ):
         init(ws, login(tc))
         answers = []
         for i in range(20):  # 20 frames of ~50 KB: charged twice each, past 1 MiB
-            node = {"id": f"n{i}", "value": "big", "children": [{"id": f"n{i}-{k}", "value": "v" * 480}
-                                                               for k in range(100)]}
+            node = {
+                "id": f"n{i}",
+                "value": "big",
+                "children": [{"id": f"n{i}-{k}", "value": "v" * 480} for k in range(100)],
+            }
             answers.append(_tree_op(ws, {"action": "add", "path": "/root/children", "node": node}, f"op{i}"))
             if answers[-1]["type"] == "error":
                 break

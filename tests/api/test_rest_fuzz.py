@@ -57,8 +57,11 @@ def _cookie_params(operation: Any) -> bool:
 
 # Bodies whose meaning no schema can state: a file the import parses (422 naming its line), an AG-UI
 # RunAgentInput whose last user message is the prompt. A schema-valid body may still be refused there.
-SEMANTIC_BODIES = {"POST /api/sessions/import", "POST /api/sessions/{session_id}/import",
-                   "POST /api/agui/sessions/{session_id}"}
+SEMANTIC_BODIES = {
+    "POST /api/sessions/import",
+    "POST /api/sessions/{session_id}/import",
+    "POST /api/agui/sessions/{session_id}",
+}
 
 
 def excluded_checks(operation: Any, mode: GenerationMode) -> list[Any] | None:
@@ -86,8 +89,14 @@ def next_case(fuzz: Any, case: Any, mode: GenerationMode) -> None:
 
 def fuzz_settings(examples: int) -> settings:
     """One fixed run per commit in `make test` (derandomised); fresh examples in the long run."""
-    return settings(max_examples=examples, deadline=None, derandomize=not LONG, database=None,
-                    phases=[Phase.explicit, Phase.generate, Phase.shrink], suppress_health_check=list(HealthCheck))
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        derandomize=not LONG,
+        database=None,
+        phases=[Phase.explicit, Phase.generate, Phase.shrink],
+        suppress_health_check=list(HealthCheck),
+    )
 
 
 class Fuzz:
@@ -121,9 +130,15 @@ class Fuzz:
 def fuzz(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzz]:
     # The long run outlasts the default 30-minute access token: one token serves the whole run. It makes a
     # session per case: the session quotas (tested in test_quotas.py) are lifted.
-    app = create_app(make_settings(tmp_path_factory.mktemp("rest-fuzz"), offline_chunk_delay_ms=0,
-                                   access_token_minutes=24 * 60, max_sessions_per_user=10**9,
-                                   sessions_created_per_minute=10**9))
+    app = create_app(
+        make_settings(
+            tmp_path_factory.mktemp("rest-fuzz"),
+            offline_chunk_delay_ms=0,
+            access_token_minutes=24 * 60,
+            max_sessions_per_user=10**9,
+            sessions_created_per_minute=10**9,
+        )
+    )
     schema = schemathesis.openapi.from_asgi("/api/openapi.json", app)  # also starts the app's lifespan
     with asgi.get_client(cast(Any, app)) as client:  # its ASGI type uses dict where Starlette says MutableMapping
         client.base_url = "https://testserver"

@@ -24,8 +24,16 @@ from tests.support.ws import Frame, collect_turn, init, login, recv, session_soc
 
 pytestmark = pytest.mark.timeout(60)
 
-SESSION_DATA = {"session_ready", "chat_history", "tree_snapshot", "tree_update", "assistant_response", "reasoning",
-                "chat_message", "debug"}
+SESSION_DATA = {
+    "session_ready",
+    "chat_history",
+    "tree_snapshot",
+    "tree_update",
+    "assistant_response",
+    "reasoning",
+    "chat_message",
+    "debug",
+}
 
 
 def _b64(obj: dict[str, Any]) -> str:
@@ -69,8 +77,18 @@ def _refused(frames: list[Frame]) -> None:
     assert not [f for f in frames if f.get("type") in SESSION_DATA or f.get("session_id")], frames
 
 
-@pytest.mark.parametrize("kind", ["alg-none", "alg-none-with-signature", "wrong-key", "tampered-payload",
-                                  "tampered-expiry", "expired", "refresh-token-as-access"])
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "alg-none",
+        "alg-none-with-signature",
+        "wrong-key",
+        "tampered-payload",
+        "tampered-expiry",
+        "expired",
+        "refresh-token-as-access",
+    ],
+)
 def test_forged_tokens_close_1008_before_session_data_and_rest_401(tc: TestClient, kind: str) -> None:
     token = forged_tokens(tc)[kind]
     with tc.websocket_connect("/ws/session") as ws:  # token in the first message
@@ -113,8 +131,12 @@ def _alice_session(tc: TestClient, alice: str) -> str:
     sid = str(r.json()["session_id"])
     with session_socket(tc, alice, session_id=sid) as (ws, _):
         node = {"id": "n1", "value": "alice-private-node", "children": []}
-        ws.send_json({"type": "tree_op", "data": {"delta": {"action": "add", "path": "/root/children", "node": node},
-                                                  "base_rev": 0}})
+        ws.send_json(
+            {
+                "type": "tree_op",
+                "data": {"delta": {"action": "add", "path": "/root/children", "node": node}, "base_rev": 0},
+            }
+        )
         assert recv(ws)["type"] == "tree_update"
         ws.send_json({"type": "user_prompt", "data": {"prompt": "alice private words"}})
         collect_turn(ws)
@@ -144,10 +166,16 @@ def test_every_session_frame_with_another_users_id_leaks_nothing(tc: TestClient)
         {"type": "init_session", "data": {"token": bob, "session_id": sid, "last_seq": 0}},
         {"type": "init_session", "data": {"token": alice + "x", "session_id": sid}},
         {"type": "user_prompt", "data": {"prompt": "delete everything"}, "session_id": sid},
-        {"type": "tree_op", "data": {"delta": {"action": "remove", "path": "/root/n1"}, "base_rev": 1},
-         "session_id": sid},
-        {"type": "tree_op", "data": {"delta": {"action": "add", "path": "/root/children", "node": node},
-                                     "base_rev": 0}, "session_id": sid},
+        {
+            "type": "tree_op",
+            "data": {"delta": {"action": "remove", "path": "/root/n1"}, "base_rev": 1},
+            "session_id": sid,
+        },
+        {
+            "type": "tree_op",
+            "data": {"delta": {"action": "add", "path": "/root/children", "node": node}, "base_rev": 0},
+            "session_id": sid,
+        },
         {"type": "cancel", "data": {}, "session_id": sid},
         {"type": "undo", "data": {}, "session_id": sid},
         {"type": "redo", "data": {}, "session_id": sid},
@@ -245,8 +273,11 @@ def test_oversized_password_is_rejected_before_hashing(tc: TestClient, monkeypat
     assert r.status_code == 401 and time.monotonic() - started < 2.0
     assert verified and max(verified) <= 256  # verified against at most 256 chars (same timing as a miss)
 
-    r = tc.post("/api/sessions", json={"title": "t" * (1024 * 1024)},
-                headers={"Authorization": f"Bearer {login(tc, 'bigpass', 'ordinary-password')}"})
+    r = tc.post(
+        "/api/sessions",
+        json={"title": "t" * (1024 * 1024)},
+        headers={"Authorization": f"Bearer {login(tc, 'bigpass', 'ordinary-password')}"},
+    )
     assert r.status_code == 422 and "t" * 300 not in r.text
 
 
@@ -276,8 +307,7 @@ def test_refresh_cookie_flags_on_login_refresh_and_logout(tc: TestClient) -> Non
 def test_no_secret_reaches_any_log_record(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     password = "log-scan-password-1"
-    with TestClient(create_app(make_settings(tmp_path, offline_chunk_delay_ms=0)),
-                    base_url="https://testserver") as tc:
+    with TestClient(create_app(make_settings(tmp_path, offline_chunk_delay_ms=0)), base_url="https://testserver") as tc:
         access = login(tc, "logscan", password)
         first_refresh = tc.cookies.get("canopy_refresh")
         assert tc.post("/api/auth/login", data={"username": "logscan", "password": password + "x"}).status_code == 401
@@ -305,11 +335,16 @@ def test_no_secret_reaches_any_log_record(tmp_path: Path, caplog: pytest.LogCapt
     names = {r.name.split(".")[0] for r in caplog.records}
     assert {"canopy", "aiosqlite"} <= names, names  # the app and the driver really logged at DEBUG
     assert any("refresh rejected" in r.getMessage() for r in caplog.records)
-    secrets = {"access": access, "second access": second_access, "refresh": first_refresh,
-               "second refresh": second_refresh, "password": password, "signature": access.split(".")[2]}
+    secrets = {
+        "access": access,
+        "second access": second_access,
+        "refresh": first_refresh,
+        "second refresh": second_refresh,
+        "password": password,
+        "signature": access.split(".")[2],
+    }
     dumped = [caplog.text] + [
-        f"{r.name} {r.getMessage()} {r.args!r} {r.exc_text or ''} {getattr(r, 'message', '')}"
-        for r in caplog.records
+        f"{r.name} {r.getMessage()} {r.args!r} {r.exc_text or ''} {getattr(r, 'message', '')}" for r in caplog.records
     ]
     for name, secret in secrets.items():
         assert secret
@@ -321,7 +356,7 @@ UVICORN_RECORDS = [
     ("uvicorn.access", '%s - "%s %s HTTP/%s" %d', ("10.0.0.1:5000", "GET", "/ws/session?token={t}", "1.1", 101)),
     ("uvicorn.error", '%s - "WebSocket %s" [accepted]', ("10.0.0.1:5000", "/ws/session?token={t}")),
     ("uvicorn.error", '%s - "WebSocket %s" 403', ("10.0.0.1:5000", "/ws/session?x=1&token={t}&y=2")),
-    ("gunicorn.access", '%s', ('"GET /api/auth/me HTTP/1.1" Authorization: Bearer {t}',)),
+    ("gunicorn.access", "%s", ('"GET /api/auth/me HTTP/1.1" Authorization: Bearer {t}',)),
     ("canopy", "frame %s", ('{{"type": "init_session", "data": {{"token": "{t}"}}}}',)),
 ]
 
@@ -329,8 +364,15 @@ UVICORN_RECORDS = [
 @pytest.mark.parametrize(("logger", "msg", "args"), UVICORN_RECORDS)
 def test_server_style_log_lines_are_redacted(logger: str, msg: str, args: tuple[Any, ...]) -> None:
     token = create_access_token("user-1", TEST_SECRET, 30)[0]
-    record = logging.LogRecord(logger, logging.INFO, __file__, 1, msg,
-                               tuple(a.format(t=token) if isinstance(a, str) else a for a in args), None)
+    record = logging.LogRecord(
+        logger,
+        logging.INFO,
+        __file__,
+        1,
+        msg,
+        tuple(a.format(t=token) if isinstance(a, str) else a for a in args),
+        None,
+    )
     assert RedactingFilter().filter(record)
     line = logging.Formatter("%(name)s [%(request_id)s] %(message)s").format(record)
     assert token not in line and token.split(".")[2] not in line, line
@@ -339,5 +381,5 @@ def test_server_style_log_lines_are_redacted(logger: str, msg: str, args: tuple[
 
 @pytest.mark.parametrize("query", ["access_token", "refresh_token", "api_key", "password", "TOKEN"])
 def test_redact_covers_secret_query_parameters(query: str) -> None:
-    line = redact(f'GET /ws/session?a=1&{query}=s3cr3t-value&b=2 HTTP/1.1')
+    line = redact(f"GET /ws/session?a=1&{query}=s3cr3t-value&b=2 HTTP/1.1")
     assert "s3cr3t-value" not in line and "a=1" in line and "b=2" in line

@@ -22,16 +22,25 @@ def test_change_sets_record_who_made_them(tmp_path: Path) -> None:
     with TestClient(create_app(settings), base_url="https://testserver") as tc:
         token = login(tc, "alice")
         with session_socket(tc, token) as (ws, ready):
-            ws.send_json({"type": "tree_op", "data": {"base_rev": 0, "delta": {
-                "action": "add", "path": "/root/children", "node": {"id": "a", "value": "A"}}}})
+            ws.send_json(
+                {
+                    "type": "tree_op",
+                    "data": {
+                        "base_rev": 0,
+                        "delta": {"action": "add", "path": "/root/children", "node": {"id": "a", "value": "A"}},
+                    },
+                }
+            )
             recv_until(ws, "tree_update")
             ws.send_json({"type": "user_prompt", "data": {"prompt": "add X to root"}})
             collect_turn(ws)
         session_id = ready["data"]["session_id"]
     with sqlite3.connect(tmp_path / "canopy.db") as db:
         (user_id,) = db.execute("SELECT id FROM users WHERE username = 'alice'").fetchone()
-        sets = db.execute("SELECT origin, actor_user_id, actor_via FROM change_sets WHERE session_id = ? "
-                          "ORDER BY number", (session_id,)).fetchall()
+        sets = db.execute(
+            "SELECT origin, actor_user_id, actor_via FROM change_sets WHERE session_id = ? ORDER BY number",
+            (session_id,),
+        ).fetchall()
     assert sets == [("user", user_id, "user"), ("assistant", user_id, "assistant")]
 
 

@@ -24,13 +24,16 @@ def prompt(ws: Any, text: str) -> list[dict[str, Any]]:
     return collect_turn(ws)
 
 
-@pytest.mark.parametrize(("text", "title"), [
-    ("add Apples to root", "add Apples to root"),
-    ("  add   Apples\n\tunder  root ", "add Apples under root"),
-    ("word " * 30, ("word " * 11).strip() + "…"),
-    ("x" * 100, "x" * (TITLE_FROM_PROMPT_CHARS - 1) + "…"),
-    ("   ", DEFAULT_TITLE),
-])
+@pytest.mark.parametrize(
+    ("text", "title"),
+    [
+        ("add Apples to root", "add Apples to root"),
+        ("  add   Apples\n\tunder  root ", "add Apples under root"),
+        ("word " * 30, ("word " * 11).strip() + "…"),
+        ("x" * 100, "x" * (TITLE_FROM_PROMPT_CHARS - 1) + "…"),
+        ("   ", DEFAULT_TITLE),
+    ],
+)
 def test_title_from_prompt(text: str, title: str) -> None:
     assert title_from_prompt(text) == title
     assert len(title_from_prompt(text)) <= TITLE_FROM_PROMPT_CHARS

@@ -68,8 +68,10 @@ def test_development_without_a_secret_gets_a_random_one(monkeypatch: pytest.Monk
     assert len(one) == 64 and one != two and secret_bits(one) >= MIN_SECRET_BITS
 
 
-@pytest.mark.parametrize("url", ["http://user:pass@127.0.0.1:11434/v1", "https://sk-abc@api.example.com/v1",
-                                 "https://:key@api.example.com/v1"])
+@pytest.mark.parametrize(
+    "url",
+    ["http://user:pass@127.0.0.1:11434/v1", "https://sk-abc@api.example.com/v1", "https://:key@api.example.com/v1"],
+)
 def test_a_credentialed_llm_base_url_is_refused(url: str) -> None:
     with pytest.raises(ValidationError, match="LLM_BASE_URL"):
         Settings(_env_file=None, llm_base_url=url)
@@ -83,11 +85,14 @@ def test_the_api_process_refuses_a_credentialed_llm_base_url(tmp_path: Path) -> 
     assert "LLM_BASE_URL must not contain credentials" in str(info.value) + api.logs()
 
 
-@pytest.mark.parametrize(("url", "expected"), [
-    ("sqlite:///x.db", "sqlite+aiosqlite:///x.db"),
-    ("postgresql://u:p@h/db", "postgresql+asyncpg://u:p@h/db"),
-    ("postgresql+asyncpg://u:p@h/db", "postgresql+asyncpg://u:p@h/db"),
-])
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("sqlite:///x.db", "sqlite+aiosqlite:///x.db"),
+        ("postgresql://u:p@h/db", "postgresql+asyncpg://u:p@h/db"),
+        ("postgresql+asyncpg://u:p@h/db", "postgresql+asyncpg://u:p@h/db"),
+    ],
+)
 def test_database_url_gets_an_async_driver(url: str, expected: str) -> None:
     assert Settings(_env_file=None, database_url=url).sqlalchemy_url == expected
 

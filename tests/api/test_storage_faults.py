@@ -18,8 +18,10 @@ pytestmark = pytest.mark.timeout(60)
 
 def add(node_id: str, value: str, base_rev: int) -> dict[str, object]:
     node = {"id": node_id, "value": value, "children": []}
-    return {"type": "tree_op", "data": {"delta": {"action": "add", "path": "/root/children", "node": node},
-                                        "base_rev": base_rev}}
+    return {
+        "type": "tree_op",
+        "data": {"delta": {"action": "add", "path": "/root/children", "node": node}, "base_rev": base_rev},
+    }
 
 
 def test_locked_database_refuses_the_change_cleanly_and_recovers(tmp_path: Path) -> None:

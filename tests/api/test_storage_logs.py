@@ -68,8 +68,13 @@ def test_an_expected_driver_error_is_one_line_without_parameters(tmp_path: Path,
             blocker.execute("BEGIN EXCLUSIVE")  # another process holds the write lock past busy_timeout
             try:
                 node = {"id": "a", "value": SECRET_TEXT, "children": []}
-                ws.send_json({"type": "tree_op", "id": "op", "data": {
-                    "delta": {"action": "add", "path": "/root/children", "node": node}, "base_rev": 0}})
+                ws.send_json(
+                    {
+                        "type": "tree_op",
+                        "id": "op",
+                        "data": {"delta": {"action": "add", "path": "/root/children", "node": node}, "base_rev": 0},
+                    }
+                )
                 assert first_error(ws)["id"] == "op"
             finally:
                 blocker.rollback()

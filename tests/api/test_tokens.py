@@ -31,8 +31,9 @@ async def test_create_shows_the_secret_once_and_stores_only_its_hash(
     client: httpx.AsyncClient, settings: Settings
 ) -> None:
     access = await register_and_login(client)
-    r = await client.post("/api/tokens", json={"name": "Claude", "scope": "read", "expires_days": 30},
-                          headers=bearer(access))
+    r = await client.post(
+        "/api/tokens", json={"name": "Claude", "scope": "read", "expires_days": 30}, headers=bearer(access)
+    )
     assert r.status_code == 201 and r.headers["cache-control"] == "no-store"
     created = r.json()
     secret = created["token"]
@@ -53,15 +54,18 @@ async def test_create_shows_the_secret_once_and_stores_only_its_hash(
     assert secret not in dump
 
 
-@pytest.mark.parametrize("body", [
-    {"name": "", "scope": "read"},
-    {"name": "x" * 101, "scope": "read"},
-    {"name": "a", "scope": "admin"},
-    {"name": "a"},
-    {"name": "a", "scope": "read", "expires_days": 0},
-    {"name": "a", "scope": "read", "expires_days": 366},
-    {"name": "a", "scope": "read", "extra": 1},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"name": "", "scope": "read"},
+        {"name": "x" * 101, "scope": "read"},
+        {"name": "a", "scope": "admin"},
+        {"name": "a"},
+        {"name": "a", "scope": "read", "expires_days": 0},
+        {"name": "a", "scope": "read", "expires_days": 366},
+        {"name": "a", "scope": "read", "extra": 1},
+    ],
+)
 async def test_bad_bodies_get_422_and_create_nothing(client: httpx.AsyncClient, body: dict[str, object]) -> None:
     access = await register_and_login(client)
     r = await client.post("/api/tokens", json=body, headers=bearer(access))
@@ -74,8 +78,9 @@ async def test_a_session_limit_must_name_one_of_the_callers_sessions(client: htt
     bob = await register_and_login(client, "bob")
     bobs = (await client.post("/api/sessions", json={}, headers=bearer(bob))).json()["session_id"]
     for session_id in (bobs, "no-such-session"):
-        r = await client.post("/api/tokens", json={"name": "a", "scope": "read", "session_id": session_id},
-                              headers=bearer(alice))
+        r = await client.post(
+            "/api/tokens", json={"name": "a", "scope": "read", "session_id": session_id}, headers=bearer(alice)
+        )
         assert r.status_code == 404
     own = (await client.post("/api/sessions", json={}, headers=bearer(alice))).json()["session_id"]
     created = await make_token(client, alice, session_id=own)
@@ -100,8 +105,12 @@ async def test_a_pat_is_not_an_access_token(client: httpx.AsyncClient) -> None:
     """A PAT authenticates only /mcp and /api/agui: not the REST API, so it cannot mint PATs either."""
     access = await register_and_login(client)
     secret = str((await make_token(client, access))["token"])
-    for method, path, body in (("POST", "/api/tokens", {"name": "b", "scope": "write"}), ("GET", "/api/tokens", None),
-                               ("GET", "/api/sessions", None), ("GET", "/api/auth/me", None)):
+    for method, path, body in (
+        ("POST", "/api/tokens", {"name": "b", "scope": "write"}),
+        ("GET", "/api/tokens", None),
+        ("GET", "/api/sessions", None),
+        ("GET", "/api/auth/me", None),
+    ):
         r = await client.request(method, path, json=body, headers=bearer(secret))
         assert r.status_code == 401, (path, r.text)
     assert len((await client.get("/api/tokens", headers=bearer(access))).json()) == 1
@@ -131,8 +140,20 @@ async def test_scopes_and_session_limits(client: httpx.AsyncClient, app: FastAPI
     access = await register_and_login(client)
     engine = app.state.services.engine
     read = await tokens.verify_token(engine, str((await make_token(client, access, scope="read"))["token"]))
-    limited = await tokens.verify_token(engine, str((await make_token(client, access, session_id=(
-        await client.post("/api/sessions", json={}, headers=bearer(access))).json()["session_id"]))["token"]))
+    limited = await tokens.verify_token(
+        engine,
+        str(
+            (
+                await make_token(
+                    client,
+                    access,
+                    session_id=(await client.post("/api/sessions", json={}, headers=bearer(access))).json()[
+                        "session_id"
+                    ],
+                )
+            )["token"]
+        ),
+    )
     assert read is not None and limited is not None and limited.session_id is not None
     assert read.allows("s1", write=False) and not read.allows("s1", write=True)
     assert limited.allows(limited.session_id, write=True) and not limited.allows("other", write=False)

@@ -459,8 +459,9 @@ def test_byte_limit_refuses_growth_past_it_and_changes_nothing() -> None:
     size = t.byte_size
     assert len(t.to_json()) <= size <= len(t.to_json()) + 2
     # an add, an update of the value or of the props that would pass 400 bytes: 409, nothing changed
-    err = assert_rejected(t, {"action": "add", "path": "/root/children",
-                              "node": node("b", children=[node("c", "y" * 200)])}, 409)
+    err = assert_rejected(
+        t, {"action": "add", "path": "/root/children", "node": node("b", children=[node("c", "y" * 200)])}, 409
+    )
     assert "400 bytes" in err.message and "TREE_MAX_BYTES" in err.message
     assert_rejected(t, {"action": "update", "path": "/root/a", "fields": {"value": "x" * 400}}, 409)
     assert_rejected(t, {"action": "update", "path": "/root/a", "fields": {"props": {"k": "v" * 300}}}, 409)

@@ -68,8 +68,10 @@ def test_init_without_any_token_closes_1008(tc: TestClient) -> None:
 
 
 def test_no_init_in_time_closes_1008(tmp_path: Path) -> None:
-    with TestClient(create_app(make_settings(tmp_path, ws_auth_timeout_seconds=0.3))) as tc, \
-            tc.websocket_connect("/ws/session") as ws:
+    with (
+        TestClient(create_app(make_settings(tmp_path, ws_auth_timeout_seconds=0.3))) as tc,
+        tc.websocket_connect("/ws/session") as ws,
+    ):
         ws.send_json({"type": "ping", "data": {}})
         assert recv(ws)["type"] == "pong"
         assert close_code(ws) == 1008
@@ -89,18 +91,21 @@ def test_ping_pong_echoes_id(tc: TestClient) -> None:
         assert pong["type"] == "pong" and pong["id"] == "p1" and "seq" not in pong
 
 
-@pytest.mark.parametrize(("raw", "fragment"), [
-    ("{not json", "Invalid JSON"),
-    ("[1, 2]", "JSON object"),
-    ('"text"', "JSON object"),
-    ('{"type": "launch_rockets", "data": {}}', "Unknown type"),
-    ('{"type": 5, "data": {}}', "'type' must be a string"),
-    ('{"type": "user_prompt", "data": {}}', "prompt"),
-    ('{"type": "user_prompt", "data": {"prompt": ""}}', "prompt"),
-    ('{"type": "ping"}', "data"),
-    ('{"type": "tree_op", "data": {"delta": {"action": "zap", "path": "/root"}, "base_rev": 0}}', "tree_op"),
-    ('{"type": "tree_op", "data": {"delta": {"action": "remove", "path": "/root/x"}, "base_rev": -1}}', "base_rev"),
-])
+@pytest.mark.parametrize(
+    ("raw", "fragment"),
+    [
+        ("{not json", "Invalid JSON"),
+        ("[1, 2]", "JSON object"),
+        ('"text"', "JSON object"),
+        ('{"type": "launch_rockets", "data": {}}', "Unknown type"),
+        ('{"type": 5, "data": {}}', "'type' must be a string"),
+        ('{"type": "user_prompt", "data": {}}', "prompt"),
+        ('{"type": "user_prompt", "data": {"prompt": ""}}', "prompt"),
+        ('{"type": "ping"}', "data"),
+        ('{"type": "tree_op", "data": {"delta": {"action": "zap", "path": "/root"}, "base_rev": 0}}', "tree_op"),
+        ('{"type": "tree_op", "data": {"delta": {"action": "remove", "path": "/root/x"}, "base_rev": -1}}', "base_rev"),
+    ],
+)
 def test_bad_frames_get_400_and_the_connection_stays(tc: TestClient, raw: str, fragment: str) -> None:
     with session_socket(tc, login(tc)) as (ws, _):
         ws.send_text(raw)
@@ -164,8 +169,10 @@ def test_prompt_turn_streams_and_changes_the_tree(tc: TestClient) -> None:
 
 
 def test_second_prompt_during_a_turn_is_409(tmp_path: Path) -> None:
-    with TestClient(create_app(make_settings(tmp_path, offline_chunk_delay_ms=200))) as tc, \
-            session_socket(tc, login(tc)) as (ws, _):
+    with (
+        TestClient(create_app(make_settings(tmp_path, offline_chunk_delay_ms=200))) as tc,
+        session_socket(tc, login(tc)) as (ws, _),
+    ):
         ws.send_json({"type": "user_prompt", "data": {"prompt": "add X to root"}})
         recv_until(ws, "tree_update")
         ws.send_json({"type": "user_prompt", "data": {"prompt": "add Y to root"}, "id": "second"})
@@ -177,8 +184,10 @@ def test_second_prompt_during_a_turn_is_409(tmp_path: Path) -> None:
 
 @BOTH
 def test_cancel_stops_the_turn_and_keeps_its_changes(tmp_path: Path, database_url: str) -> None:
-    with TestClient(create_app(make_settings(tmp_path, database_url=database_url, offline_chunk_delay_ms=300))) as tc, \
-            session_socket(tc, login(tc)) as (ws, _):
+    with (
+        TestClient(create_app(make_settings(tmp_path, database_url=database_url, offline_chunk_delay_ms=300))) as tc,
+        session_socket(tc, login(tc)) as (ws, _),
+    ):
         ws.send_json({"type": "user_prompt", "data": {"prompt": "add X to root"}})
         recv_until(ws, "tree_update")
         ws.send_json({"type": "cancel", "data": {}})
@@ -212,11 +221,25 @@ def test_tree_op_applies_merges_and_conflicts(tc: TestClient) -> None:
         assert recv(ws)["error"]["code"] == 409
         ws.send_json({"type": "tree_op", "data": {"delta": {"action": "remove", "path": "/root/b"}, "base_rev": 9}})
         assert recv(ws)["error"]["code"] == 409  # base_rev from the future
-        ws.send_json({"type": "tree_op", "data": {
-            "delta": {"action": "update", "path": "/root/a", "fields": {"props": {"p": 1, "q": "x"}}}, "base_rev": 3}})
+        ws.send_json(
+            {
+                "type": "tree_op",
+                "data": {
+                    "delta": {"action": "update", "path": "/root/a", "fields": {"props": {"p": 1, "q": "x"}}},
+                    "base_rev": 3,
+                },
+            }
+        )
         recv(ws)
-        ws.send_json({"type": "tree_op", "data": {
-            "delta": {"action": "update", "path": "/root/a", "fields": {"props": {"p": None}}}, "base_rev": 4}})
+        ws.send_json(
+            {
+                "type": "tree_op",
+                "data": {
+                    "delta": {"action": "update", "path": "/root/a", "fields": {"props": {"p": None}}},
+                    "base_rev": 4,
+                },
+            }
+        )
         recv(ws)
         ws.send_json({"type": "resync", "data": {}})
         tree = recv(ws)["data"]["tree"]
@@ -250,8 +273,9 @@ def test_undo_redo_walk_change_sets(tc: TestClient) -> None:
 
 @BOTH
 def test_undo_reaches_back_100_change_sets_in_memory_and_after_a_restart(tmp_path: Path, database_url: str) -> None:
-    settings = make_settings(tmp_path, database_url=database_url, rate_limit_frames_per_second=1e6,
-                             rate_limit_frame_burst=10**6)
+    settings = make_settings(
+        tmp_path, database_url=database_url, rate_limit_frames_per_second=1e6, rate_limit_frame_burst=10**6
+    )
     edits = 105
 
     def undo_all(ws: object) -> int:
@@ -284,8 +308,10 @@ def test_undo_reaches_back_100_change_sets_in_memory_and_after_a_restart(tmp_pat
 @BOTH
 def test_two_tabs_stay_in_step_with_gapless_seq(tc: TestClient) -> None:
     token = login(tc)
-    with session_socket(tc, token) as (tab1, ready1), \
-            session_socket(tc, token, session_id=ready1["data"]["session_id"]) as (tab2, ready2):
+    with (
+        session_socket(tc, token) as (tab1, ready1),
+        session_socket(tc, token, session_id=ready1["data"]["session_id"]) as (tab2, ready2),
+    ):
         assert ready2["data"]["seq"] == ready1["data"]["seq"]
         tab1.send_json({"type": "user_prompt", "data": {"prompt": "add Milk to root"}, "id": "from-tab1"})
         seen1, seen2 = collect_turn(tab1), collect_turn(tab2)
@@ -325,7 +351,11 @@ def test_resume_too_old_gets_the_snapshot(tmp_path: Path, database_url: str) -> 
             ws.send_json({"type": "init_session", "data": {"token": token, "session_id": sid, "last_seq": last_seq}})
             ready = recv(ws)
             assert ready["data"]["replay"] is False and node_values(ready["data"]["initial_tree"]) == [
-                "N0", "N1", "N2", "N3"]
+                "N0",
+                "N1",
+                "N2",
+                "N3",
+            ]
             assert recv(ws)["type"] == "chat_history"
         with tc.websocket_connect("/ws/session") as ws:  # a last_seq from the future cannot be vouched for
             assert init(ws, token, session_id=sid, last_seq=10**9)["data"]["replay"] is False
@@ -359,8 +389,9 @@ def test_close_session_closes_1000(tc: TestClient) -> None:
 
 
 def test_frame_rate_limit_then_close_1008(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path, rate_limit_frames_per_second=0.001, rate_limit_frame_burst=3,
-                             rate_limit_strikes_before_close=3)
+    settings = make_settings(
+        tmp_path, rate_limit_frames_per_second=0.001, rate_limit_frame_burst=3, rate_limit_strikes_before_close=3
+    )
     with TestClient(create_app(settings)) as tc, session_socket(tc, login(tc)) as (ws, _):
         ws.send_json({"type": "ping", "data": {}})
         ws.send_json({"type": "ping", "data": {}})
@@ -374,8 +405,12 @@ def test_frame_rate_limit_then_close_1008(tmp_path: Path) -> None:
 
 
 def test_prompt_rate_limit_per_user(tmp_path: Path) -> None:
-    with TestClient(create_app(make_settings(tmp_path, rate_limit_prompts_per_minute=2, offline_chunk_delay_ms=0))) \
-            as tc, session_socket(tc, login(tc)) as (ws, _):
+    with (
+        TestClient(
+            create_app(make_settings(tmp_path, rate_limit_prompts_per_minute=2, offline_chunk_delay_ms=0))
+        ) as tc,
+        session_socket(tc, login(tc)) as (ws, _),
+    ):
         for value in ("A", "B"):
             ws.send_json({"type": "user_prompt", "data": {"prompt": f"add {value} to root"}})
             collect_turn(ws)

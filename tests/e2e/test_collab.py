@@ -71,8 +71,13 @@ def browser_log() -> BrowserLog:
 @pytest.fixture(scope="module")
 def people(browser: Browser, browser_log: BrowserLog, stack: Stack) -> Iterator[People]:
     for p in (OWNER, EDITOR, VIEWER):
-        r = httpx.post(f"{stack.base_url}/api/auth/register", json={"username": p.username, "password": p.password},
-                       verify=False, trust_env=False, timeout=10)
+        r = httpx.post(
+            f"{stack.base_url}/api/auth/register",
+            json={"username": p.username, "password": p.password},
+            verify=False,
+            trust_env=False,
+            timeout=10,
+        )
         assert r.status_code == 201, r.text
     contexts: list[BrowserContext] = []
 
@@ -238,7 +243,8 @@ def test_the_owner_accepts_part_of_the_proposal(people: People) -> None:
         expect(node(page, "Launch")).to_have_count(0)
         expect(proposal(page)).to_have_count(0)
         expect(page.get_by_role("note", name="Proposal")).to_contain_text(
-            f"Accepted 2 of 3 changes by {OWNER.username}; 1 rejected")
+            f"Accepted 2 of 3 changes by {OWNER.username}; 1 rejected"
+        )
 
 
 def test_history_lists_who_did_what(people: People) -> None:
@@ -259,7 +265,8 @@ def test_revoking_the_viewer_closes_their_view(people: People) -> None:
 
     viewer = people.viewer
     expect(viewer.get_by_text("Your access to this session was removed by its owner.")).to_be_visible(
-        timeout=REVOKE_TIMEOUT)
+        timeout=REVOKE_TIMEOUT
+    )
     expect(viewer).not_to_have_url(session_url)
     expect(node(viewer, "Design")).to_have_count(0)
     # The others stay, and see the viewer gone.

@@ -16,7 +16,7 @@ from tests.support.stack import Stack
 
 pytestmark = pytest.mark.timeout(180)
 
-OUTLINE = "# Plan\n\n- Design\n  owner:: \"ann\"\n  - Wireframes\n- Build\n- Launch\n"
+OUTLINE = '# Plan\n\n- Design\n  owner:: "ann"\n  - Wireframes\n- Build\n- Launch\n'
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +31,9 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture(scope="module")
 def page(browser: Browser, stack: Stack) -> Iterator[Page]:
-    context = browser.new_context(viewport=VIEWPORT, ignore_https_errors=True, base_url=stack.base_url,
-                                  accept_downloads=True)
+    context = browser.new_context(
+        viewport=VIEWPORT, ignore_https_errors=True, base_url=stack.base_url, accept_downloads=True
+    )
     context.set_default_timeout(15_000)
     tab = context.new_page()
     tab.goto("/")

@@ -61,8 +61,9 @@ class FakeLLM(str):
     def tag_of(model: str) -> str:
         return model.split(":", 2)[2] if model.count(":") >= 2 else ""
 
-    async def _call(self, method: str, path: str, params: dict[str, Any] | None = None,
-                    http_timeout: float = 10.0) -> Any:
+    async def _call(
+        self, method: str, path: str, params: dict[str, Any] | None = None, http_timeout: float = 10.0
+    ) -> Any:
         query = {k: v for k, v in (params or {}).items() if v is not None}
         async with httpx.AsyncClient(timeout=http_timeout, trust_env=False) as c:
             r = await c.request(method, self.root + path, params=query)
@@ -86,7 +87,8 @@ class FakeLLM(str):
     async def wait_closed(self, tag: str, timeout: float = 5.0) -> dict[str, Any]:
         """Wait (server side) until the latest request of ``tag`` has its connection closed."""
         result: dict[str, Any] = await self._call(
-            "GET", "/_wait_closed", {"tag": tag, "timeout": str(timeout)}, http_timeout=timeout + 5)
+            "GET", "/_wait_closed", {"tag": tag, "timeout": str(timeout)}, http_timeout=timeout + 5
+        )
         return result
 
     async def reset(self) -> None:
@@ -116,7 +118,9 @@ def start_fake_llm(host: str = "127.0.0.1", timeout: float = 15.0) -> Iterator[F
         port = _free_port()
         proc = subprocess.Popen(
             [sys.executable, "-m", "tests.fake_llm.server", "--host", host, "--port", str(port)],
-            cwd=ROOT, stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + timeout
         while proc.poll() is None and time.monotonic() < deadline and not _accepts(port):

@@ -23,8 +23,12 @@ def test_soak(tmp_path: Path) -> None:
     if not (WEB_DIST / "index.html").is_file():
         pytest.fail(f"No web bundle in {WEB_DIST}: run `make web-build` first (`make test` does).", pytrace=False)
     result = tmp_path / "result.json"
-    run = subprocess.run([sys.executable, "-m", "bench.loadclient", str(tmp_path / "stack"), "--result", str(result)],
-                         cwd=ROOT, timeout=HARD_TIMEOUT + 120, check=False)
+    run = subprocess.run(
+        [sys.executable, "-m", "bench.loadclient", str(tmp_path / "stack"), "--result", str(result)],
+        cwd=ROOT,
+        timeout=HARD_TIMEOUT + 120,
+        check=False,
+    )
     assert result.is_file(), f"the load engine ended (exit {run.returncode}) without a result"
     failures = json.loads(result.read_text())["failures"]
     assert not failures, "\n\n".join(failures)

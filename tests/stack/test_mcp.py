@@ -53,10 +53,11 @@ class Account:
 
 @asynccontextmanager
 async def mcp_client(stack: Stack, token: str, **kwargs: Any) -> AsyncIterator[Client]:
-    http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, verify=False, trust_env=False,
-                              timeout=30)
-    async with http, Client(streamable_http_client(stack.base_url + "/mcp", http_client=http), cache=None,
-                            **kwargs) as client:
+    http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, verify=False, trust_env=False, timeout=30)
+    async with (
+        http,
+        Client(streamable_http_client(stack.base_url + "/mcp", http_client=http), cache=None, **kwargs) as client,
+    ):
         yield client
 
 
@@ -71,8 +72,13 @@ def error_text(result: CallToolResult) -> str:
 
 
 async def open_tab(stack: Stack, access: str, session_id: str) -> Any:
-    ws = await websockets.connect(stack.ws_url, ssl=insecure_ssl_context(), proxy=None, open_timeout=10,
-                                  origin=Origin(f"https://127.0.0.1:{stack.https_port}"))
+    ws = await websockets.connect(
+        stack.ws_url,
+        ssl=insecure_ssl_context(),
+        proxy=None,
+        open_timeout=10,
+        origin=Origin(f"https://127.0.0.1:{stack.https_port}"),
+    )
     await ws.send(json.dumps({"type": "init_session", "data": {"token": access, "session_id": session_id}}))
     while json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] != "chat_history":
         pass
@@ -106,8 +112,12 @@ async def test_every_tool_changes_the_tree_live_for_open_tabs(stack: Stack) -> N
             listed = payload(await client.call_tool("list_sessions", {}))["sessions"]
             assert [s["session_id"] for s in listed] == [session_id]
 
-            added = payload(await client.call_tool("add_nodes", {"session_id": session_id, "parent_id": "root",
-                                                                 "values": ["Design", "Build", "Launch"]}))
+            added = payload(
+                await client.call_tool(
+                    "add_nodes",
+                    {"session_id": session_id, "parent_id": "root", "values": ["Design", "Build", "Launch"]},
+                )
+            )
             updates = [await next_update(ws) for _ in range(3)]  # the tab sees the agent's change live
             assert [u["data"]["delta"]["node"]["value"] for u in updates] == ["Design", "Build", "Launch"]
             assert updates[-1]["data"]["rev"] == added["rev"]
@@ -115,15 +125,23 @@ async def test_every_tool_changes_the_tree_live_for_open_tabs(stack: Stack) -> N
 
             found = payload(await client.call_tool("find_nodes", {"session_id": session_id, "query": "buil"}))
             assert [n["id"] for n in found["nodes"]] == [build]
-            payload(await client.call_tool("update_node", {"session_id": session_id, "node_id": design,
-                                                           "value": "Design v2", "props": {"owner": "ann"}}))
-            payload(await client.call_tool("move_node", {"session_id": session_id, "node_id": launch,
-                                                         "parent_id": build, "index": 0}))
+            payload(
+                await client.call_tool(
+                    "update_node",
+                    {"session_id": session_id, "node_id": design, "value": "Design v2", "props": {"owner": "ann"}},
+                )
+            )
+            payload(
+                await client.call_tool(
+                    "move_node", {"session_id": session_id, "node_id": launch, "parent_id": build, "index": 0}
+                )
+            )
             removed = payload(await client.call_tool("delete_node", {"session_id": session_id, "node_id": design}))
             assert removed["removed"] == 1
             tree = payload(await client.call_tool("get_tree", {"session_id": session_id}))["tree"]
             assert [(c["value"], [g["value"] for g in c["children"]]) for c in tree["children"]] == [
-                ("Build", ["Launch"])]
+                ("Build", ["Launch"])
+            ]
             shallow = payload(await client.call_tool("get_tree", {"session_id": session_id, "depth": 1}))["tree"]
             assert shallow["children_count"] == 1 and "children" not in shallow
             payload(await client.call_tool("undo", {"session_id": session_id}))  # the delete
@@ -135,8 +153,9 @@ async def test_every_tool_changes_the_tree_live_for_open_tabs(stack: Stack) -> N
         await ws.close()
     assert [c["value"] for c in account.tree(session_id)["children"]] == ["Design v2", "Build"]
     with sqlite3.connect(stack.data_dir / "canopy.db") as db:
-        actors = db.execute("SELECT DISTINCT actor_via, actor_name FROM change_sets WHERE session_id = ?",
-                            (session_id,)).fetchall()
+        actors = db.execute(
+            "SELECT DISTINCT actor_via, actor_name FROM change_sets WHERE session_id = ?", (session_id,)
+        ).fetchall()
     assert actors == [("agent", "Test agent")]
 
 
@@ -145,14 +164,18 @@ async def test_bad_calls_are_tool_errors_and_change_nothing(stack: Stack) -> Non
     session_id = account.session()
     before = account.tree(session_id)
     async with mcp_client(stack, account.token()["token"]) as client:
-        assert "No node 'nope'" in error_text(await client.call_tool(
-            "add_nodes", {"session_id": session_id, "parent_id": "nope", "values": ["x"]}))
-        assert "longer than 500" in error_text(await client.call_tool(
-            "add_nodes", {"session_id": session_id, "parent_id": "root", "values": ["ok", "x" * 501]}))
-        assert "Session not found" in error_text(await client.call_tool(
-            "get_tree", {"session_id": str(uuid.uuid4())}))
-        assert "root" in error_text(await client.call_tool(
-            "delete_node", {"session_id": session_id, "node_id": "root"}))
+        assert "No node 'nope'" in error_text(
+            await client.call_tool("add_nodes", {"session_id": session_id, "parent_id": "nope", "values": ["x"]})
+        )
+        assert "longer than 500" in error_text(
+            await client.call_tool(
+                "add_nodes", {"session_id": session_id, "parent_id": "root", "values": ["ok", "x" * 501]}
+            )
+        )
+        assert "Session not found" in error_text(await client.call_tool("get_tree", {"session_id": str(uuid.uuid4())}))
+        assert "root" in error_text(
+            await client.call_tool("delete_node", {"session_id": session_id, "node_id": "root"})
+        )
         assert "Nothing to undo" in error_text(await client.call_tool("undo", {"session_id": session_id}))
         assert error_text(await client.call_tool("add_nodes", {"session_id": session_id, "parent_id": "root"}))
         # Still connected and working after all of that.
@@ -167,8 +190,9 @@ async def test_scopes_session_limits_and_revocation(stack: Stack) -> None:
     limited = account.token(session_id=mine)
     async with mcp_client(stack, read["token"]) as client:
         assert payload(await client.call_tool("get_tree", {"session_id": mine}))["tree"]["value"] == "Root"
-        assert "read-only" in error_text(await client.call_tool(
-            "add_nodes", {"session_id": mine, "parent_id": "root", "values": ["x"]}))
+        assert "read-only" in error_text(
+            await client.call_tool("add_nodes", {"session_id": mine, "parent_id": "root", "values": ["x"]})
+        )
     async with mcp_client(stack, limited["token"]) as client:
         assert "another session" in error_text(await client.call_tool("get_tree", {"session_id": other}))
         listed = payload(await client.call_tool("list_sessions", {}))["sessions"]
@@ -180,10 +204,19 @@ async def test_scopes_session_limits_and_revocation(stack: Stack) -> None:
         assert "error response" in str(refused.value)  # the SDK does not pass the HTTP status on: 401 below
     assert account.tree(other)["children"] == []
     # No token, a bad one, an access token, the revoked one: refused before any MCP message is read.
-    for header in ({}, {"Authorization": "Bearer cnp_nope"}, {"Authorization": f"Bearer {account.access}"},
-                   {"Authorization": f"Bearer {limited['token']}"}):
-        r = httpx.post(stack.base_url + "/mcp", headers={**header, "Accept": "application/json, text/event-stream"},
-                       json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, verify=False, trust_env=False)
+    for header in (
+        {},
+        {"Authorization": "Bearer cnp_nope"},
+        {"Authorization": f"Bearer {account.access}"},
+        {"Authorization": f"Bearer {limited['token']}"},
+    ):
+        r = httpx.post(
+            stack.base_url + "/mcp",
+            headers={**header, "Accept": "application/json, text/event-stream"},
+            json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+            verify=False,
+            trust_env=False,
+        )
         assert r.status_code == 401 and r.headers["www-authenticate"].startswith("Bearer")
 
 
@@ -199,8 +232,21 @@ async def test_subscriptions_notify_changes_from_any_source(stack: Stack) -> Non
         # 2026-07-28: subscriptions/listen.
         async with mcp_client(stack, token) as client, client.listen(resource_subscriptions=[uri]) as sub:
             assert list(sub.honored.resource_subscriptions or []) == [uri]
-            await ws.send(json.dumps({"type": "tree_op", "data": {"base_rev": 0, "delta": {
-                "action": "add", "path": "/root/children", "node": {"id": "t1", "value": "From a tab"}}}}))
+            await ws.send(
+                json.dumps(
+                    {
+                        "type": "tree_op",
+                        "data": {
+                            "base_rev": 0,
+                            "delta": {
+                                "action": "add",
+                                "path": "/root/children",
+                                "node": {"id": "t1", "value": "From a tab"},
+                            },
+                        },
+                    }
+                )
+            )
             event = await asyncio.wait_for(anext(aiter(sub)), 10)
             assert getattr(event, "uri", None) == uri
             contents = (await client.read_resource(uri)).contents
@@ -214,8 +260,9 @@ async def test_subscriptions_notify_changes_from_any_source(stack: Stack) -> Non
 
         async with mcp_client(stack, token, mode="legacy", message_handler=on_message) as client:
             await client.subscribe_resource(uri)
-            r = account.rest.post(f"/api/sessions/{session_id}/import",
-                                  json={"format": "markdown", "content": "- Imported\n"})
+            r = account.rest.post(
+                f"/api/sessions/{session_id}/import", json={"format": "markdown", "content": "- Imported\n"}
+            )
             assert r.status_code == 200, r.text
             assert await asyncio.wait_for(seen.get(), 10) == uri
     finally:

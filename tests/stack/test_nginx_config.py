@@ -26,8 +26,12 @@ def settings(certs: tuple[Path, Path], tmp_path: Path, **extra: str) -> dict[str
     web.mkdir(exist_ok=True)
     (web / "index.html").write_text("<!doctype html><title>t</title>")
     values = {
-        "TLS_CERT_FILE": str(certs[0]), "TLS_KEY_FILE": str(certs[1]), "WEB_ROOT": str(web),
-        "HTTPS_PORT": "18443", "HTTP_PORT": "18080", "API_UPSTREAM": "127.0.0.1:18000",
+        "TLS_CERT_FILE": str(certs[0]),
+        "TLS_KEY_FILE": str(certs[1]),
+        "WEB_ROOT": str(web),
+        "HTTPS_PORT": "18443",
+        "HTTP_PORT": "18080",
+        "API_UPSTREAM": "127.0.0.1:18000",
         "NGINX_LISTEN_ADDR": "127.0.0.1",
     }
     values.update(extra)
@@ -58,8 +62,17 @@ def test_only_known_placeholders_are_substituted(certs: tuple[Path, Path], tmp_p
     _, text = render(tmp_path, settings(certs, tmp_path))
     assert not PLACEHOLDER.search(text), PLACEHOLDER.findall(text)
     # nginx's own variables survive rendering.
-    for variable in ("$http_upgrade", "$connection_upgrade", "$remote_addr", "$host", "$uri",
-                     "$request_uri", "$loggable_path", "$scheme", "$time_iso8601"):
+    for variable in (
+        "$http_upgrade",
+        "$connection_upgrade",
+        "$remote_addr",
+        "$host",
+        "$uri",
+        "$request_uri",
+        "$loggable_path",
+        "$scheme",
+        "$time_iso8601",
+    ):
         assert variable in text, variable
     assert "listen 127.0.0.1:18443 ssl" in text
     assert "listen 127.0.0.1:18080 default_server;" in text
@@ -162,8 +175,14 @@ grep -q '^# user: not set' {conf}
 # nginx reopens /dev/stdout for its access log: give it a pipe of its own user, as a terminal would be.
 {" ".join(nginx_args(conf))} -t 2>&1 | cat
 """
-        result = subprocess.run([runuser, "-u", "nobody", "--", "bash", "-c", script], cwd=TEMPLATE.parent.parent,
-                                capture_output=True, text=True, timeout=60, check=False)
+        result = subprocess.run(
+            [runuser, "-u", "nobody", "--", "bash", "-c", script],
+            cwd=TEMPLATE.parent.parent,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
     finally:
         shutil.rmtree(base, ignore_errors=True)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -172,7 +191,7 @@ grep -q '^# user: not set' {conf}
 
 def test_auth_routes_have_a_concurrency_limit_per_address() -> None:
     text = (Path(__file__).resolve().parents[2] / "nginx" / "canopy.conf.template").read_text()
-    auth = text[text.index("location ^~ /api/auth/"):]
-    auth = auth[:auth.index("}")]
+    auth = text[text.index("location ^~ /api/auth/") :]
+    auth = auth[: auth.index("}")]
     assert "limit_conn canopy_auth_conn" in auth
     assert "limit_conn_zone $binary_remote_addr zone=canopy_auth_conn:" in text

@@ -50,11 +50,17 @@ def run_node(script: Path, stack: Stack) -> str:
     node = shutil.which("node")
     assert node, "node is not installed"
     access, pat, session_id = account(stack)
-    env = {**os.environ, "CANOPY_URL": stack.base_url, "CANOPY_ACCESS": access, "CANOPY_TOKEN": pat,
-           "CANOPY_SESSION": session_id,
-           "NODE_TLS_REJECT_UNAUTHORIZED": "0"}  # the stack's self-signed certificate; loopback only
-    done = subprocess.run([node, str(script)], cwd=SCRIPTS, env=env, capture_output=True, text=True, timeout=150,
-                          check=False)
+    env = {
+        **os.environ,
+        "CANOPY_URL": stack.base_url,
+        "CANOPY_ACCESS": access,
+        "CANOPY_TOKEN": pat,
+        "CANOPY_SESSION": session_id,
+        "NODE_TLS_REJECT_UNAUTHORIZED": "0",
+    }  # the stack's self-signed certificate; loopback only
+    done = subprocess.run(
+        [node, str(script)], cwd=SCRIPTS, env=env, capture_output=True, text=True, timeout=150, check=False
+    )
     assert done.returncode == 0, f"{script.name} failed:\n{done.stdout}\n{done.stderr}"
     return done.stdout
 
@@ -70,11 +76,18 @@ def test_typescript_mcp_sdk_client(slow_stack: Stack) -> None:
 
 def test_an_agui_client_that_disconnects_cancels_its_turn(slow_stack: Stack) -> None:
     access, pat, session_id = account(slow_stack)
-    body = {"threadId": "t", "runId": "r", "messages": [
-        {"id": "u", "role": "user", "content": "Add 'A', 'B', 'C', 'D' and 'E' under root"}]}
+    body = {
+        "threadId": "t",
+        "runId": "r",
+        "messages": [{"id": "u", "role": "user", "content": "Add 'A', 'B', 'C', 'D' and 'E' under root"}],
+    }
     with httpx.Client(base_url=slow_stack.base_url, verify=False, timeout=30, trust_env=False) as c:
-        with c.stream("POST", f"/api/agui/sessions/{session_id}", json=body,
-                      headers={"Authorization": f"Bearer {pat}", "Accept": "text/event-stream"}) as r:
+        with c.stream(
+            "POST",
+            f"/api/agui/sessions/{session_id}",
+            json=body,
+            headers={"Authorization": f"Bearer {pat}", "Accept": "text/event-stream"},
+        ) as r:
             assert r.status_code == 200
             for line in r.iter_lines():
                 if '"TEXT_MESSAGE_CONTENT"' in line:  # the answer is streaming: go away mid-turn

@@ -59,8 +59,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory, postgres: LocalPostgres) -> 
     if not (WEB_DIST / "index.html").is_file():
         pytest.fail(f"No web bundle in {WEB_DIST}: run `make web-build` first (`make test` does).", pytrace=False)
     database = postgres.create_database()
-    running = Stack(tmp_path_factory.mktemp("replicas"), replicas=REPLICAS, database_url=postgres.url_for(database),
-                    env_overrides={"LEASE_SECONDS": "3", "OFFLINE_CHUNK_DELAY_MS": "40"})
+    running = Stack(
+        tmp_path_factory.mktemp("replicas"),
+        replicas=REPLICAS,
+        database_url=postgres.url_for(database),
+        env_overrides={"LEASE_SECONDS": "3", "OFFLINE_CHUNK_DELAY_MS": "40"},
+    )
     try:
         running.start()
     except BaseException:
@@ -88,8 +92,9 @@ def test_a_sessions_requests_share_a_replica_and_sessions_spread(stack: Stack) -
     with client(stack) as c:
         _, token = new_user(c)
         auth = {"Authorization": f"Bearer {token}"}
-        sessions = [c.post("/api/sessions", json={"title": f"s{i}"}, headers=auth).json()["session_id"]
-                    for i in range(12)]
+        sessions = [
+            c.post("/api/sessions", json={"title": f"s{i}"}, headers=auth).json()["session_id"] for i in range(12)
+        ]
     agents = {}
     for sid in sessions:
         agent = f"affinity-{uuid.uuid4().hex}"
@@ -112,6 +117,7 @@ def test_every_replica_answers_and_refuses_nothing(stack: Stack) -> None:
 
 
 # ---- helpers for the cluster's own tests ------------------------------------------------------
+
 
 def recv(ws: ClientConnection, timeout: float = 20) -> dict[str, Any]:
     while True:  # presence frames (unnumbered, on every join and leave) are not what these tests read
@@ -137,12 +143,12 @@ def session_for(stack: Stack) -> tuple[str, str]:
         return token, created.json()["session_id"]
 
 
-def open_tab(url: str, token: str, sid: str, last_seq: int | None = None,
-             agent: str = "cluster-test") -> tuple[ClientConnection, dict[str, Any]]:
+def open_tab(
+    url: str, token: str, sid: str, last_seq: int | None = None, agent: str = "cluster-test"
+) -> tuple[ClientConnection, dict[str, Any]]:
     """A tab on `url` (nginx's wss:// or a replica's own ws://), attached to the session."""
     ssl_context = insecure_ssl_context() if url.startswith("wss") else None
-    ws = connect(f"{url}?session={sid}", ssl=ssl_context, open_timeout=30, user_agent_header=agent,
-                 proxy=None)
+    ws = connect(f"{url}?session={sid}", ssl=ssl_context, open_timeout=30, user_agent_header=agent, proxy=None)
     data: dict[str, Any] = {"token": token, "session_id": sid}
     if last_seq is not None:
         data["last_seq"] = last_seq
@@ -178,9 +184,13 @@ def database_of(stack: Stack) -> str:
 
 def add_op(node_id: str, base_rev: int) -> str:
     node = {"id": node_id, "value": node_id, "children": []}
-    return json.dumps({"type": "tree_op", "id": node_id,
-                       "data": {"delta": {"action": "add", "path": "/root/children", "node": node},
-                                "base_rev": base_rev}})
+    return json.dumps(
+        {
+            "type": "tree_op",
+            "id": node_id,
+            "data": {"delta": {"action": "add", "path": "/root/children", "node": node}, "base_rev": base_rev},
+        }
+    )
 
 
 def stored_log(postgres: LocalPostgres, stack: Stack, sid: str) -> list[tuple[int, str]]:
@@ -206,6 +216,7 @@ def resume_through_nginx(stack: Stack, token: str, sid: str, last_seq: int) -> t
 
 
 # ---- affinity, failover, fencing, events --------------------------------------------------------
+
 
 def test_tabs_of_a_session_share_a_replica(stack: Stack) -> None:
     token, sid = session_for(stack)
@@ -310,8 +321,12 @@ def test_a_paused_replica_cannot_commit_after_losing_its_lease(stack: Stack, pos
 def test_a_rest_delete_on_one_replica_closes_the_tabs_on_another(stack: Stack) -> None:
     token, sid = session_for(stack)
     tab, _ = open_tab(replica_ws(stack, 2), token, sid)
-    r = httpx.delete(stack.replica_url(0) + f"/api/sessions/{sid}", headers={"Authorization": f"Bearer {token}"},
-                     trust_env=False, timeout=10)
+    r = httpx.delete(
+        stack.replica_url(0) + f"/api/sessions/{sid}",
+        headers={"Authorization": f"Bearer {token}"},
+        trust_env=False,
+        timeout=10,
+    )
     assert r.status_code == 204
     assert close_code(tab, timeout=10) == 1000
     tab.close()
@@ -322,11 +337,19 @@ def test_a_rest_rename_on_one_replica_reaches_the_owner(stack: Stack) -> None:
     tab, _ = open_tab(replica_ws(stack, 2), token, sid)
     auth = {"Authorization": f"Bearer {token}"}
     try:
-        r = httpx.patch(stack.replica_url(1) + f"/api/sessions/{sid}", json={"title": "Renamed elsewhere"},
-                        headers=auth, trust_env=False, timeout=10)
+        r = httpx.patch(
+            stack.replica_url(1) + f"/api/sessions/{sid}",
+            json={"title": "Renamed elsewhere"},
+            headers=auth,
+            trust_env=False,
+            timeout=10,
+        )
         assert r.status_code == 200
-        owner_view = lambda: httpx.get(stack.replica_url(2) + f"/api/sessions/{sid}", headers=auth,  # noqa: E731
-                                       trust_env=False, timeout=10).json()["title"] == "Renamed elsewhere"
+
+        def owner_view() -> bool:
+            r = httpx.get(stack.replica_url(2) + f"/api/sessions/{sid}", headers=auth, trust_env=False, timeout=10)
+            return bool(r.json()["title"] == "Renamed elsewhere")
+
         wait_until(owner_view, 10, "the owner's live title")
     finally:
         tab.close()

@@ -40,8 +40,11 @@ from tests.support.stack import TEST_SECRET, Stack
 LONG = os.environ.get("CANOPY_FUZZ") == "long"
 EXAMPLES = int(os.environ.get("CANOPY_REST_FUZZ_EXAMPLES", 2000 if LONG else 25))
 
-pytestmark = [pytest.mark.fuzz, pytest.mark.timeout(3600 if LONG else 300),
-              pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")]
+pytestmark = [
+    pytest.mark.fuzz,
+    pytest.mark.timeout(3600 if LONG else 300),
+    pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning"),
+]
 
 PASSWORD = "fuzzer-password"
 # Requests to /api/auth/ come from this many client addresses in turn, each far below nginx's auth limit
@@ -51,6 +54,7 @@ AUTH_CLIENTS = 128
 MIB = 1024 * 1024
 
 # ---- clients -------------------------------------------------------------------------------------
+
 
 class SourceAddressAdapter(HTTPAdapter):
     """Connects from a given local address: on Linux every 127.x.y.z is a distinct client to nginx."""
@@ -107,8 +111,9 @@ class Fuzz:
 
     def own_session(self) -> str:
         """A fresh session of the fuzzer's, so `{session_id}` routes get past the 404 too."""
-        r = self.session.post(self.stack.base_url + "/api/sessions", json={"title": "seed"},
-                              headers=self.headers, timeout=10)
+        r = self.session.post(
+            self.stack.base_url + "/api/sessions", json={"title": "seed"}, headers=self.headers, timeout=10
+        )
         assert r.status_code == 201, r.text
         return str(r.json()["session_id"])
 
@@ -127,22 +132,28 @@ class Fuzz:
 def fuzz(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzz]:
     # A stack of its own: the fuzz fills the database, and the last test stops the API.
     # The long run outlasts the default 30-minute access token: one token serves the whole run.
-    stack = Stack(tmp_path_factory.mktemp("rest-fuzz-nginx"), env_overrides={
-        # a session per case: the session quotas (tested in tests/api/test_quotas.py) are lifted
-        "ACCESS_TOKEN_MINUTES": "1440", "MAX_SESSIONS_PER_USER": "1000000000",
-        "SESSIONS_CREATED_PER_MINUTE": "1000000000",
-    })
+    stack = Stack(
+        tmp_path_factory.mktemp("rest-fuzz-nginx"),
+        env_overrides={
+            # a session per case: the session quotas (tested in tests/api/test_quotas.py) are lifted
+            "ACCESS_TOKEN_MINUTES": "1440",
+            "MAX_SESSIONS_PER_USER": "1000000000",
+            "SESSIONS_CREATED_PER_MINUTE": "1000000000",
+        },
+    )
     try:
         stack.start()
         session = https_session()
         schema = schemathesis.openapi.from_url(stack.base_url + "/api/openapi.json", verify=False, timeout=10)
         schema.config.update(base_url=stack.base_url, tls_verify=False)
         username = f"fuzzer{uuid.uuid4().hex[:8]}"
-        r = session.post(stack.base_url + "/api/auth/register", json={"username": username, "password": PASSWORD},
-                         timeout=10)
+        r = session.post(
+            stack.base_url + "/api/auth/register", json={"username": username, "password": PASSWORD}, timeout=10
+        )
         assert r.status_code == 201, r.text
-        r = session.post(stack.base_url + "/api/auth/login", data={"username": username, "password": PASSWORD},
-                         timeout=10)
+        r = session.post(
+            stack.base_url + "/api/auth/login", data={"username": username, "password": PASSWORD}, timeout=10
+        )
         assert r.status_code == 200, r.text
         token = r.json()["access_token"]
         me = session.get(stack.base_url + "/api/auth/me", headers={"Authorization": f"Bearer {token}"}, timeout=10)
@@ -151,8 +162,10 @@ def fuzz(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzz]:
         state.own_session()  # so `GET /api/sessions` is not empty
         yield state
         state.close()
-        print(f"through nginx: {state.cases} generated cases, statuses {dict(sorted(state.statuses.items()))}, "
-              f"{state.replays} replays without a valid token")
+        print(
+            f"through nginx: {state.cases} generated cases, statuses {dict(sorted(state.statuses.items()))}, "
+            f"{state.replays} replays without a valid token"
+        )
     except BaseException:
         print(stack.all_logs()[-5000:])
         raise
@@ -161,6 +174,7 @@ def fuzz(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzz]:
 
 
 # ---- checks on any answer under /api/ -------------------------------------------------------------
+
 
 def content_type(response: Response | requests.Response) -> str | None:
     value = response.headers.get("content-type")
@@ -205,6 +219,7 @@ def assert_auth_enforced(fuzz: Fuzz, case: Any, session: requests.Session, respo
 
 # ---- the fuzz --------------------------------------------------------------------------------------
 
+
 def test_schema_through_nginx_is_the_apps(fuzz: Fuzz) -> None:
     assert fuzz.schema.raw_schema == create_app(make_settings(Path("/nonexistent"))).openapi()
 
@@ -227,17 +242,24 @@ def test_operation_conforms_to_its_schema_through_nginx(fuzz: Fuzz, label: str, 
         fuzz.statuses[response.status_code] += 1
         # Every default check: no 5xx, documented status and content type, body matches the response schema,
         # negative data rejected...
-        case.validate_response(response, headers=sent_headers, excluded_checks=excluded,
-                               transport_kwargs={"session": session, "headers": sent_headers, "verify": False})
+        case.validate_response(
+            response,
+            headers=sent_headers,
+            excluded_checks=excluded,
+            transport_kwargs={"session": session, "headers": sent_headers, "verify": False},
+        )
         assert_api_json(response)  # ...JSON, from nginx as well...
         assert_auth_enforced(fuzz, case, session, response)  # ...and a 401 without a valid token
 
     check()
-    print(f"{label} [{mode}]: {fuzz.cases} cases so far, {time.monotonic() - started:.1f}s, "
-          f"statuses {dict(sorted(fuzz.statuses.items()))}")
+    print(
+        f"{label} [{mode}]: {fuzz.cases} cases so far, {time.monotonic() - started:.1f}s, "
+        f"statuses {dict(sorted(fuzz.statuses.items()))}"
+    )
 
 
 # ---- nginx's own limits, on every operation ---------------------------------------------------------
+
 
 def body_type(op: dict[str, Any]) -> str | None:
     return next(iter(op["requestBody"]["content"]), None) if "requestBody" in op else None
@@ -247,14 +269,14 @@ def concrete(path: str, session_id: str = "00000000-0000-0000-0000-000000000000"
     return path.replace("{session_id}", session_id)
 
 
-def send(fuzz: Fuzz, method: str, path: str, session: requests.Session | None = None,
-         **kwargs: Any) -> requests.Response:
+def send(
+    fuzz: Fuzz, method: str, path: str, session: requests.Session | None = None, **kwargs: Any
+) -> requests.Response:
     kwargs.setdefault("headers", {}).update(fuzz.headers)
     return (session or fuzz.session).request(method, fuzz.stack.base_url + path, timeout=30, **kwargs)
 
 
-EDGE_KINDS = ("body_over_1_mib", "uri_over_8_kib", "nul_in_path", "header_over_8_kib",
-              "api_path_decoded_out_of_api")
+EDGE_KINDS = ("body_over_1_mib", "uri_over_8_kib", "nul_in_path", "header_over_8_kib", "api_path_decoded_out_of_api")
 
 
 def edge_answers(fuzz: Fuzz, kind: str) -> list[tuple[str, int, requests.Response]]:
@@ -270,8 +292,13 @@ def edge_requests(fuzz: Fuzz, kind: str) -> Iterator[tuple[str, int, requests.Re
         label = f"{method} {path}"
         if kind == "body_over_1_mib" and body_type(op):
             # Declared up front (Content-Length), as clients do: nginx refuses before reading it.
-            yield label, 413, send(fuzz, method, concrete(path), data=b"x" * (MIB + 1),
-                                   headers={"Content-Type": body_type(op) or ""})
+            yield (
+                label,
+                413,
+                send(
+                    fuzz, method, concrete(path), data=b"x" * (MIB + 1), headers={"Content-Type": body_type(op) or ""}
+                ),
+            )
         elif kind == "uri_over_8_kib":  # large_client_header_buffers: 8 KiB for the request line
             yield label, 414, send(fuzz, method, concrete(path) + "?pad=" + "a" * 9000)
         elif kind == "nul_in_path" and "{session_id}" in path:
@@ -340,6 +367,7 @@ def test_auth_rate_limit_is_json_and_documented(fuzz: Fuzz, status: str) -> None
 
 # ---- the API's login throttle sees the real client address ------------------------------------------
 
+
 def test_login_throttle_is_per_client_address_behind_nginx(fuzz: Fuzz) -> None:
     """Throttling is keyed by username + client address. Behind nginx the API must see the client's address
     (nginx's X-Forwarded-For), not nginx's own, and a client cannot choose it by sending X-Forwarded-For."""
@@ -348,9 +376,14 @@ def test_login_throttle_is_per_client_address_behind_nginx(fuzz: Fuzz) -> None:
     assert r.status_code == 201, r.text
     attacker, other = https_session("127.0.4.1"), https_session("127.0.4.2")
     try:
+
         def login(client: requests.Session, password: str, **headers: str) -> requests.Response:
-            return client.post(fuzz.stack.base_url + "/api/auth/login", timeout=30, headers=headers,
-                               data={"username": username, "password": password})
+            return client.post(
+                fuzz.stack.base_url + "/api/auth/login",
+                timeout=30,
+                headers=headers,
+                data={"username": username, "password": password},
+            )
 
         for _ in range(5):  # LOGIN_FAILURES_PER_MINUTE
             assert login(attacker, "wrong-password").status_code == 401
@@ -367,6 +400,7 @@ def test_login_throttle_is_per_client_address_behind_nginx(fuzz: Fuzz) -> None:
 
 
 # ---- last: the API goes away behind nginx --------------------------------------------------------------
+
 
 def test_every_operation_is_a_json_502_while_the_api_is_down(fuzz: Fuzz) -> None:
     fuzz.stack.stop_api()

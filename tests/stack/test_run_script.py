@@ -57,14 +57,29 @@ def test_a_killed_api_is_restarted_and_nginx_keeps_running(tmp_path: Path) -> No
     root = _isolated_checkout(tmp_path)
     api_port, https_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LLM_", "RATE_LIMIT_", "WS_", "API_"))}
-    env.update(API_HOST="127.0.0.1", API_PORT=str(api_port), HTTPS_PORT=str(https_port),
-               HTTP_PORT=str(free_port()), DATA_DIR=str(tmp_path / "data"), SECRET_KEY=TEST_SECRET,
-               DATABASE_URL="", WEB_ROOT=str(tmp_path / "web"), NGINX_BIN=nginx_binary(),
-               NGINX_LISTEN_ADDR="127.0.0.1")
+    env.update(
+        API_HOST="127.0.0.1",
+        API_PORT=str(api_port),
+        HTTPS_PORT=str(https_port),
+        HTTP_PORT=str(free_port()),
+        DATA_DIR=str(tmp_path / "data"),
+        SECRET_KEY=TEST_SECRET,
+        DATABASE_URL="",
+        WEB_ROOT=str(tmp_path / "web"),
+        NGINX_BIN=nginx_binary(),
+        NGINX_LISTEN_ADDR="127.0.0.1",
+    )
     log_path = tmp_path / "run.log"
     with open(log_path, "ab") as log:
-        proc = subprocess.Popen([str(root / "scripts" / "run.sh")], cwd=root, env=env, stdout=log,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(
+            [str(root / "scripts" / "run.sh")],
+            cwd=root,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     public = f"https://127.0.0.1:{https_port}/api/readyz"
     try:
         wait_until(lambda: _ready(public), timeout=90, what="the stack is up")
@@ -72,8 +87,9 @@ def test_a_killed_api_is_restarted_and_nginx_keeps_running(tmp_path: Path) -> No
         nginx = _child_running(proc.pid, "nginx")
         assert master and nginx
         os.kill(master, signal.SIGKILL)
-        wait_until(lambda: _child_running(proc.pid, "gunicorn") not in (None, master), timeout=30,
-                   what="a new gunicorn")
+        wait_until(
+            lambda: _child_running(proc.pid, "gunicorn") not in (None, master), timeout=30, what="a new gunicorn"
+        )
         wait_until(lambda: _ready(public), timeout=90, what="the API answers through nginx again")
         assert proc.poll() is None and _child_running(proc.pid, "nginx") == nginx  # nginx was never restarted
         proc.send_signal(signal.SIGTERM)

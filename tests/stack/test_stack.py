@@ -53,6 +53,7 @@ def asset_paths(stack: Stack, suffix: str) -> list[str]:
 
 # ---- TLS, redirect, headers ------------------------------------------------------------------
 
+
 def test_http_redirects_to_https_with_301(stack: Stack) -> None:
     r = httpx.get(stack.http_url + "/sessions/abc?x=1", follow_redirects=False, trust_env=False)
     assert r.status_code == 301
@@ -96,6 +97,7 @@ def test_tls_12_and_13_only(stack: Stack) -> None:
 
 # ---- the SPA -------------------------------------------------------------------------------
 
+
 def test_deep_links_get_index_html_revalidated(stack: Stack) -> None:
     with client(stack) as c:
         index = c.get("/")
@@ -134,6 +136,7 @@ def test_api_json_is_gzipped_too(stack: Stack) -> None:
 
 # ---- metrics -------------------------------------------------------------------------------
 
+
 def test_metrics_hidden_from_the_public_side_but_on_the_api_port(stack: Stack) -> None:
     with client(stack) as c:
         for path in ("/metrics", "/metrics/", "/api/metrics"):
@@ -145,6 +148,7 @@ def test_metrics_hidden_from_the_public_side_but_on_the_api_port(stack: Stack) -
 
 
 # ---- REST auth through nginx --------------------------------------------------------------
+
 
 def test_auth_flow_through_nginx(stack: Stack) -> None:
     with client(stack) as c:
@@ -190,12 +194,14 @@ def test_sessions_rest_through_nginx(stack: Stack) -> None:
 
 
 def test_large_request_bodies_are_refused_by_nginx(stack: Stack) -> None:
-    r = client(stack).post("/api/auth/register", content=b"x" * (2 * 1024 * 1024),
-                           headers={"Content-Type": "application/json"})
+    r = client(stack).post(
+        "/api/auth/register", content=b"x" * (2 * 1024 * 1024), headers={"Content-Type": "application/json"}
+    )
     assert r.status_code == 413
 
 
 # ---- WebSocket over wss:// ---------------------------------------------------------------
+
 
 async def recv_json(ws: Any, timeout: float = 10) -> dict[str, Any]:
     while True:  # presence frames (unnumbered, on every join and leave) are not what these tests read
@@ -215,8 +221,12 @@ async def recv_until(ws: Any, predicate: Any, timeout: float = 20) -> list[dict[
 
 async def connect(stack: Stack, query: str, user_agent: str) -> Any:
     return await websockets.connect(
-        f"{stack.ws_url}?{query}", ssl=insecure_ssl_context(), proxy=None, open_timeout=10,
-        origin=Origin(f"https://127.0.0.1:{stack.https_port}"), user_agent_header=user_agent,
+        f"{stack.ws_url}?{query}",
+        ssl=insecure_ssl_context(),
+        proxy=None,
+        open_timeout=10,
+        origin=Origin(f"https://127.0.0.1:{stack.https_port}"),
+        user_agent_header=user_agent,
     )
 
 
@@ -243,11 +253,22 @@ async def test_websocket_over_wss_with_query_token(stack: Stack) -> None:
         assert pong["type"] == "pong" and pong.get("id") == "p1"
 
         # A streamed turn of the offline assistant passes through nginx unbuffered.
-        await ws.send(json.dumps({"type": "user_prompt", "id": "t1",
-                                  "data": {"prompt": "Add a new node with value 'Via nginx' under root"}}))
+        await ws.send(
+            json.dumps(
+                {
+                    "type": "user_prompt",
+                    "id": "t1",
+                    "data": {"prompt": "Add a new node with value 'Via nginx' under root"},
+                }
+            )
+        )
         frames = await recv_until(
-            ws, lambda f: (f["type"] == "assistant_response" and not f["data"].get("chunk"))
-            or (f["type"] == "error" and f.get("seq") is not None))
+            ws,
+            lambda f: (
+                (f["type"] == "assistant_response" and not f["data"].get("chunk"))
+                or (f["type"] == "error" and f.get("seq") is not None)
+            ),
+        )
         assert frames[-1]["type"] == "assistant_response", frames[-1]
         updates = [f for f in frames if f["type"] == "tree_update"]
         assert updates and updates[0]["data"]["delta"]["node"]["value"] == "Via nginx"
@@ -321,23 +342,35 @@ async def test_a_foreign_origin_socket_is_refused_through_nginx(stack: Stack) ->
     with client(stack) as c:
         _, token = new_user(c)
     with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
-        await websockets.connect(f"{stack.ws_url}?token={token}", ssl=insecure_ssl_context(), proxy=None,
-                                 open_timeout=10, origin=Origin("https://evil.example"))
+        await websockets.connect(
+            f"{stack.ws_url}?token={token}",
+            ssl=insecure_ssl_context(),
+            proxy=None,
+            open_timeout=10,
+            origin=Origin("https://evil.example"),
+        )
     assert refused.value.response.status_code == 403
 
 
 def test_a_cross_site_login_is_refused_through_nginx(stack: Stack) -> None:
     with client(stack) as c:
         username, _ = new_user(c)
-        r = c.post("/api/auth/login", data={"username": username, "password": PASSWORD},
-                   headers={"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"})
+        r = c.post(
+            "/api/auth/login",
+            data={"username": username, "password": PASSWORD},
+            headers={"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"},
+        )
         assert r.status_code == 403 and "set-cookie" not in r.headers
-        r = c.post("/api/auth/login", data={"username": username, "password": PASSWORD},
-                   headers={"Origin": stack.base_url, "Sec-Fetch-Site": "same-origin"})
+        r = c.post(
+            "/api/auth/login",
+            data={"username": username, "password": PASSWORD},
+            headers={"Origin": stack.base_url, "Sec-Fetch-Site": "same-origin"},
+        )
         assert r.status_code == 200 and "canopy_refresh=" in r.headers["set-cookie"]
 
 
 # ---- the API behind nginx goes away and comes back -----------------------------------------
+
 
 def test_api_down_is_a_json_502_and_recovers(stack: Stack) -> None:
     secret = "token-while-down-" + uuid.uuid4().hex
@@ -367,6 +400,7 @@ def test_api_down_is_a_json_502_and_recovers(stack: Stack) -> None:
 
 
 # ---- rate limit (last: it leaves the auth bucket empty for a moment) -------------------------
+
 
 def test_auth_routes_are_rate_limited_by_nginx(stack: Stack) -> None:
     statuses = []
@@ -411,10 +445,12 @@ async def test_streamed_chunks_are_not_buffered_by_nginx(stack: Stack) -> None:
 
 # ---- collaboration through nginx -----------------------------------------------------------
 
+
 async def join(stack: Stack, token: str, session_id: str) -> Any:
     ws = await connect(stack, "", marker())
-    await ws.send(json.dumps({"type": "init_session", "id": "init", "data": {"token": token,
-                                                                             "session_id": session_id}}))
+    await ws.send(
+        json.dumps({"type": "init_session", "id": "init", "data": {"token": token, "session_id": session_id}})
+    )
     await recv_until(ws, lambda f: f["type"] == "chat_history")
     return ws
 
@@ -425,19 +461,32 @@ async def test_shared_session_review_and_revoke_through_nginx(stack: Stack) -> N
         auth = {"Authorization": f"Bearer {owner}"}
         sid = c.post("/api/sessions", json={"title": "Shared"}, headers=auth).json()["session_id"]
         for name, role in ((editor_name, "editor"), (viewer_name, "viewer")):
-            assert c.post(f"/api/sessions/{sid}/members", json={"username": name, "role": role},
-                          headers=auth).status_code == 201
+            assert (
+                c.post(f"/api/sessions/{sid}/members", json={"username": name, "role": role}, headers=auth).status_code
+                == 201
+            )
         assert c.patch(f"/api/sessions/{sid}", json={"review_mode": True}, headers=auth).status_code == 200
     ed, vw = await join(stack, editor, sid), await join(stack, viewer, sid)
     try:
-        await vw.send(json.dumps({"type": "tree_op", "id": "v1", "data": {"base_rev": 0, "delta": {
-            "action": "add", "path": "/root/children", "node": {"id": "v", "value": "V"}}}}))
+        await vw.send(
+            json.dumps(
+                {
+                    "type": "tree_op",
+                    "id": "v1",
+                    "data": {
+                        "base_rev": 0,
+                        "delta": {"action": "add", "path": "/root/children", "node": {"id": "v", "value": "V"}},
+                    },
+                }
+            )
+        )
         refused = await recv_until(vw, lambda f: f.get("id") == "v1")
         assert refused[-1]["error"]["code"] == 403
         await ed.send(json.dumps({"type": "user_prompt", "id": "q", "data": {"prompt": "add 'A' and 'B' under root"}}))
         proposal = (await recv_until(vw, lambda f: f["type"] == "proposal"))[-1]["data"]["proposal"]
-        await ed.send(json.dumps({"type": "proposal_decision", "id": "d",
-                                  "data": {"proposal_id": proposal["id"], "accept": [1]}}))
+        await ed.send(
+            json.dumps({"type": "proposal_decision", "id": "d", "data": {"proposal_id": proposal["id"], "accept": [1]}})
+        )
         seen = await recv_until(vw, lambda f: f["type"] == "proposal_resolved")
         updates = [f["data"] for f in seen if f["type"] == "tree_update"]
         assert [(u["origin"], u["delta"]["node"]["value"]) for u in updates] == [("proposal", "B")]
@@ -447,6 +496,8 @@ async def test_shared_session_review_and_revoke_through_nginx(stack: Stack) -> N
         with pytest.raises(ConnectionClosed) as closed:
             await recv_until(vw, lambda f: False)
         assert closed.value.rcvd is not None and (closed.value.rcvd.code, closed.value.rcvd.reason) == (
-            1008, "access revoked")
+            1008,
+            "access revoked",
+        )
     finally:
         await asyncio.gather(ed.close(), vw.close())

@@ -19,10 +19,24 @@ from tests.fake_llm.fixture import API_KEY, FakeLLM
 from tests.support.ws import Frame
 
 
-def make_provider(http: httpx.AsyncClient, base_url: str, scenario: str, tag: str, *,
-                  key: str = API_KEY, timeout: float = 10.0, **kwargs: Any) -> OpenAIProvider:
-    s = Settings(_env_file=None, llm_provider="openai", llm_base_url=base_url,
-                 llm_api_key=key, llm_model=f"scenario:{scenario}:{tag}", llm_timeout_seconds=timeout)
+def make_provider(
+    http: httpx.AsyncClient,
+    base_url: str,
+    scenario: str,
+    tag: str,
+    *,
+    key: str = API_KEY,
+    timeout: float = 10.0,
+    **kwargs: Any,
+) -> OpenAIProvider:
+    s = Settings(
+        _env_file=None,
+        llm_provider="openai",
+        llm_base_url=base_url,
+        llm_api_key=key,
+        llm_model=f"scenario:{scenario}:{tag}",
+        llm_timeout_seconds=timeout,
+    )
     kwargs.setdefault("retry_backoff", 0.01)
     return OpenAIProvider(http, s, **kwargs)
 
@@ -36,10 +50,12 @@ def tool_messages(body: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 @contextmanager
-def openai_client(tmp_path: Path, base_url: str, model: str, *, key: str = API_KEY,
-                  **overrides: Any) -> Iterator[TestClient]:
-    settings = make_settings(tmp_path, llm_provider="openai", llm_base_url=base_url, llm_api_key=key,
-                             llm_model=model, **overrides)
+def openai_client(
+    tmp_path: Path, base_url: str, model: str, *, key: str = API_KEY, **overrides: Any
+) -> Iterator[TestClient]:
+    settings = make_settings(
+        tmp_path, llm_provider="openai", llm_base_url=base_url, llm_api_key=key, llm_model=model, **overrides
+    )
     with TestClient(create_app(settings), base_url="https://testserver") as tc:
         yield tc
 

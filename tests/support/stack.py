@@ -76,8 +76,15 @@ class Process:
     def start(self) -> None:
         assert not self.running, f"{self.name} is already running"
         with open(self.stdout_path, "ab") as out, open(self.stderr_path, "ab") as err:
-            self.proc = subprocess.Popen(self.argv, cwd=ROOT, env=self.env, stdout=out, stderr=err,
-                                         stdin=subprocess.DEVNULL, start_new_session=True)
+            self.proc = subprocess.Popen(
+                self.argv,
+                cwd=ROOT,
+                env=self.env,
+                stdout=out,
+                stderr=err,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
 
     @property
     def running(self) -> bool:
@@ -132,13 +139,18 @@ class Stack:
         self.nginx_conf = self.run_dir / "nginx.conf"
         self.api_ports = [self.api_port] + [free_port() for _ in range(self.replicas - 1)]
         self.apis = [
-            Process("gunicorn" if i == 0 else f"gunicorn-{i}", [str(ROOT / "scripts" / "api.sh")],
-                    self._api_env(port), self.log_dir)
+            Process(
+                "gunicorn" if i == 0 else f"gunicorn-{i}",
+                [str(ROOT / "scripts" / "api.sh")],
+                self._api_env(port),
+                self.log_dir,
+            )
             for i, port in enumerate(self.api_ports)
         ]
         self.api = self.apis[0]
-        self.nginx = Process("nginx", [*nginx_args(self.nginx_conf), "-g", "daemon off;"],
-                             dict(os.environ), self.log_dir)
+        self.nginx = Process(
+            "nginx", [*nginx_args(self.nginx_conf), "-g", "daemon off;"], dict(os.environ), self.log_dir
+        )
 
     # ---- addresses -------------------------------------------------------------------
     @property
@@ -170,36 +182,49 @@ class Stack:
 
     # ---- processes ---------------------------------------------------------------------
     def _api_env(self, port: int) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("LLM_", "RATE_LIMIT_", "WS_", "TLS_", "POSTGRES", "REPLICAS", "LEASE_"))}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("LLM_", "RATE_LIMIT_", "WS_", "TLS_", "POSTGRES", "REPLICAS", "LEASE_"))
+        }
         env.update(
-            API_HOST="127.0.0.1", API_PORT=str(port), DATA_DIR=str(self.data_dir),
-            DATABASE_URL=self.database_url, REPLICAS=str(self.replicas),
-            SECRET_KEY=TEST_SECRET, ENVIRONMENT="development",
-            HTTPS_PORT=str(self.https_port), HTTP_PORT=str(self.http_port),
-            LLM_PROVIDER="offline", PYTHONUNBUFFERED="1",
+            API_HOST="127.0.0.1",
+            API_PORT=str(port),
+            DATA_DIR=str(self.data_dir),
+            DATABASE_URL=self.database_url,
+            REPLICAS=str(self.replicas),
+            SECRET_KEY=TEST_SECRET,
+            ENVIRONMENT="development",
+            HTTPS_PORT=str(self.https_port),
+            HTTP_PORT=str(self.http_port),
+            LLM_PROVIDER="offline",
+            PYTHONUNBUFFERED="1",
         )
         env.update(self.env_overrides)
         return env
 
     def start(self) -> None:
         if not (self.web_root / "index.html").is_file():
-            raise RuntimeError(
-                f"No web bundle at {self.web_root}: build it first (make web-build; make test does it)"
-            )
+            raise RuntimeError(f"No web bundle at {self.web_root}: build it first (make web-build; make test does it)")
         result = render_nginx(
-            self.nginx_conf, TLS_CERT_FILE=str(self.cert_file), TLS_KEY_FILE=str(self.key_file),
-            HTTPS_PORT=str(self.https_port), HTTP_PORT=str(self.http_port),
-            API_UPSTREAM=",".join(f"127.0.0.1:{port}" for port in self.api_ports), WEB_ROOT=str(self.web_root),
-            NGINX_LISTEN_ADDR="127.0.0.1", NGINX_RUN_DIR=str(self.run_dir),
+            self.nginx_conf,
+            TLS_CERT_FILE=str(self.cert_file),
+            TLS_KEY_FILE=str(self.key_file),
+            HTTPS_PORT=str(self.https_port),
+            HTTP_PORT=str(self.http_port),
+            API_UPSTREAM=",".join(f"127.0.0.1:{port}" for port in self.api_ports),
+            WEB_ROOT=str(self.web_root),
+            NGINX_LISTEN_ADDR="127.0.0.1",
+            NGINX_RUN_DIR=str(self.run_dir),
             **{k: v for k, v in self.env_overrides.items() if k.startswith("NGINX_WS_")},
             # As root (CI), workers would drop to www-data, which cannot enter pytest's 0700
             # temp folders; scripts/run.sh makes the same choice when it has to.
             **({"NGINX_USER": "root"} if os.geteuid() == 0 else {}),
         )
         assert result.returncode == 0, result.stderr
-        check = subprocess.run([*nginx_args(self.nginx_conf), "-t", "-q"], capture_output=True, text=True,
-                               timeout=30, check=False)
+        check = subprocess.run(
+            [*nginx_args(self.nginx_conf), "-t", "-q"], capture_output=True, text=True, timeout=30, check=False
+        )
         assert check.returncode == 0, check.stderr
         self.start_api()
         self.nginx.start()

@@ -24,8 +24,9 @@ class TurnOptions:
 class FakeTurnContext:
     """Records `(kind, payload)` frames: reasoning, text, apply (the applied delta), undo, redo, debug."""
 
-    def __init__(self, prompt: str = "Do something with the tree.", tree: Tree | None = None,
-                 options: TurnOptions | None = None) -> None:
+    def __init__(
+        self, prompt: str = "Do something with the tree.", tree: Tree | None = None, options: TurnOptions | None = None
+    ) -> None:
         self._prompt = prompt
         self._tree = tree if tree is not None else Tree()
         self.options = options or TurnOptions()

@@ -152,10 +152,13 @@ class Settings(BaseSettings):
         if not self.database_url:
             return f"sqlite+aiosqlite:///{(self.data_dir / 'canopy.db').resolve()}"
         url = self.database_url
-        for sync, async_ in (("sqlite://", "sqlite+aiosqlite://"), ("postgresql://", "postgresql+asyncpg://"),
-                             ("postgres://", "postgresql+asyncpg://")):
+        for sync, async_ in (
+            ("sqlite://", "sqlite+aiosqlite://"),
+            ("postgresql://", "postgresql+asyncpg://"),
+            ("postgres://", "postgresql+asyncpg://"),
+        ):
             if url.startswith(sync):
-                return async_ + url[len(sync):]
+                return async_ + url[len(sync) :]
         return url
 
 

@@ -209,8 +209,10 @@ def _v5_leases(conn: Connection) -> None:
 
 def _v6_collaboration(conn: Connection) -> None:
     # As in v3: a database created by this code's `_v2_sessions` already has the new columns.
-    for table, column in (("sessions", "review_mode BOOLEAN NOT NULL DEFAULT FALSE"),
-                          ("change_sets", "created_at TIMESTAMP")):
+    for table, column in (
+        ("sessions", "review_mode BOOLEAN NOT NULL DEFAULT FALSE"),
+        ("change_sets", "created_at TIMESTAMP"),
+    ):
         present = {c["name"] for c in inspect(conn).get_columns(table)}
         if column.split()[0] not in present:
             conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column}"))
@@ -226,7 +228,12 @@ def _v7_personal_tokens(conn: Connection) -> None:
 
 
 MIGRATIONS: list[Callable[[Connection], None]] = [
-    _v1_auth, _v2_sessions, _v3_change_set_actors, _v4_token_generation, _v5_leases, _v6_collaboration,
+    _v1_auth,
+    _v2_sessions,
+    _v3_change_set_actors,
+    _v4_token_generation,
+    _v5_leases,
+    _v6_collaboration,
     _v7_personal_tokens,
 ]
 
@@ -308,8 +315,15 @@ def storage_cause(exc: BaseException) -> str:
 
 # Driver errors the deployment causes and an operator fixes (disk full, locked, I/O, read-only, connection lost):
 # their one-line cause says it all. SQLite's extended names (SQLITE_IOERR_WRITE, ...) match by prefix.
-_EXPECTED_SQLITE = ("SQLITE_FULL", "SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_IOERR", "SQLITE_READONLY",
-                    "SQLITE_CANTOPEN", "SQLITE_NOMEM")
+_EXPECTED_SQLITE = (
+    "SQLITE_FULL",
+    "SQLITE_BUSY",
+    "SQLITE_LOCKED",
+    "SQLITE_IOERR",
+    "SQLITE_READONLY",
+    "SQLITE_CANTOPEN",
+    "SQLITE_NOMEM",
+)
 # Postgres SQLSTATE: connection (08), resources (53), operator intervention (57P), system/I-O (58),
 # serialization failure, deadlock and lock not available.
 _EXPECTED_SQLSTATE = ("08", "53", "57P", "58", "40001", "40P01", "55P03")
@@ -333,5 +347,10 @@ def log_storage_failure(logger: logging.Logger, message: str, *args: object, exc
         logger.error(f"{message}: %s", *args, storage_cause(exc))
         return
     frames = "".join(traceback.format_tb(exc.__traceback__))
-    logger.error(f"{message}: %s %s\nTraceback (most recent call last):\n%s", *args,
-                 type(exc).__name__, storage_cause(exc), frames.rstrip("\n"))
+    logger.error(
+        f"{message}: %s %s\nTraceback (most recent call last):\n%s",
+        *args,
+        type(exc).__name__,
+        storage_cause(exc),
+        frames.rstrip("\n"),
+    )

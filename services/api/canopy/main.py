@@ -60,8 +60,9 @@ def _install_error_handlers(app: FastAPI) -> None:
         # Locked, full or failing database: transient, nothing was written (the transaction rolled back).
         # Handled here rather than by the catch-all, which re-raises and so drops the keep-alive connection.
         log_storage_failure(log, "storage unavailable", exc=exc)
-        return JSONResponse({"detail": "Storage unavailable; try again later"}, status_code=503,
-                            headers={"Retry-After": "5"})
+        return JSONResponse(
+            {"detail": "Storage unavailable; try again later"}, status_code=503, headers={"Retry-After": "5"}
+        )
 
     @app.exception_handler(Exception)
     async def unexpected_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -69,8 +70,9 @@ def _install_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": "Internal server error"}, status_code=500)
 
 
-async def _join_cluster(settings: Settings, engine: AsyncEngine, store: SessionStore,
-                        manager: SessionManager) -> Ownership | None:
+async def _join_cluster(
+    settings: Settings, engine: AsyncEngine, store: SessionStore, manager: SessionManager
+) -> Ownership | None:
     """On PostgreSQL, this process is one replica of possibly several: it serves a session only
     under its lease, every commit is fenced by it, and events from the others reach it."""
     if not settings.clustered:
@@ -98,8 +100,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         manager = SessionManager(store, settings, metrics, make_provider(settings, http_client))
         cluster = await _join_cluster(settings, engine, store, manager)
         app.state.services = Services(
-            settings=settings, engine=engine, metrics=metrics,
-            login_failures=LoginThrottle(settings), sessions=manager,
+            settings=settings,
+            engine=engine,
+            metrics=metrics,
+            login_failures=LoginThrottle(settings),
+            sessions=manager,
             hashing=HashLimiter(settings.password_hash_concurrency, settings.password_hash_queue),
             quotas=Quotas(settings),
         )
@@ -122,8 +127,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # The docs are off in production unless API_DOCS=true; app.openapi() (export scripts, tests) works either way.
     docs = settings.docs_enabled
-    app = FastAPI(title="Canopy API", version="0.1.0", lifespan=lifespan, redoc_url=None,
-                  docs_url="/api/docs" if docs else None, openapi_url="/api/openapi.json" if docs else None)
+    app = FastAPI(
+        title="Canopy API",
+        version="0.1.0",
+        lifespan=lifespan,
+        redoc_url=None,
+        docs_url="/api/docs" if docs else None,
+        openapi_url="/api/openapi.json" if docs else None,
+    )
     _install_error_handlers(app)
     app.include_router(auth.router)
     app.include_router(health.router)

@@ -32,12 +32,13 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = r = CollectorRegistry()
-        self.http_requests = Counter(
-            "canopy_http_requests", "HTTP requests", ["method", "route", "status"], registry=r
-        )
+        self.http_requests = Counter("canopy_http_requests", "HTTP requests", ["method", "route", "status"], registry=r)
         self.http_latency = Histogram(
-            "canopy_http_request_seconds", "HTTP request latency", ["method", "route"],
-            buckets=LATENCY_BUCKETS, registry=r,
+            "canopy_http_request_seconds",
+            "HTTP request latency",
+            ["method", "route"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
         self.logins = Counter("canopy_logins", "Login attempts by outcome", ["outcome"], registry=r)
         self.login_throttled = Counter("canopy_login_throttled", "Login attempts refused by the throttle", registry=r)
@@ -53,8 +54,11 @@ class Metrics:
             "canopy_turn_seconds", "Assistant turn duration", ["provider"], buckets=LATENCY_BUCKETS, registry=r
         )
         self.first_update_latency = Histogram(
-            "canopy_turn_first_tree_update_seconds", "Prompt to first tree_update",
-            ["provider"], buckets=LATENCY_BUCKETS, registry=r,
+            "canopy_turn_first_tree_update_seconds",
+            "Prompt to first tree_update",
+            ["provider"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
         self.resumes = Counter("canopy_ws_resumes", "Session attaches by kind", ["kind"], registry=r)
         self.rate_limited = Counter("canopy_rate_limited", "Rate-limit hits", ["limit"], registry=r)

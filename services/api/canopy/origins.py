@@ -63,12 +63,21 @@ class OriginGuardMiddleware:
         if origin_allowed(headers.get("origin"), headers.get("sec-fetch-site"), headers.get("host"), self.allowed):
             await self.app(scope, receive, send)
             return
-        log.info("refused a cross-site %s to %s (Origin %.100s)", scope["type"], scope["path"],
-                 headers.get("origin", "-"))
+        log.info(
+            "refused a cross-site %s to %s (Origin %.100s)", scope["type"], scope["path"], headers.get("origin", "-")
+        )
         if scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1008, "reason": "origin not allowed"})  # HTTP 403
             return
-        await send({"type": "http.response.start", "status": 403,
-                    "headers": [(b"content-type", b"application/json"), (b"cache-control", b"no-store"),
-                                (b"content-length", str(len(_REFUSED)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 403,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"cache-control", b"no-store"),
+                    (b"content-length", str(len(_REFUSED)).encode()),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": _REFUSED})

@@ -91,7 +91,8 @@ class TreeOpData(_Model):
 
 class PresenceUpdateData(_Model):
     selected: Annotated[str, Field(pattern=ID_PATTERN)] | None = Field(
-        None, description="the node this tab has selected; null clears it; absent leaves it as it was")
+        None, description="the node this tab has selected; null clears it; absent leaves it as it was"
+    )
     typing: StrictBool | None = Field(None, description="whether the user is typing a prompt; absent leaves it")
 
 
@@ -100,8 +101,9 @@ MAX_PROPOSAL_DELTAS = 1000
 
 class ProposalDecisionData(_Model):
     proposal_id: Annotated[str, Field(min_length=1, max_length=64)]
-    accept: Literal["all"] | Annotated[list[Annotated[int, Field(ge=0)]], Field(max_length=MAX_PROPOSAL_DELTAS)] = \
+    accept: Literal["all"] | Annotated[list[Annotated[int, Field(ge=0)]], Field(max_length=MAX_PROPOSAL_DELTAS)] = (
         Field(description='"all", or the indices of the deltas to accept; every other delta is rejected')
+    )
 
 
 class _ClientFrame(_Model):
@@ -167,14 +169,34 @@ class ProposalDecision(_ClientFrame):
 
 
 ClientFrame = Annotated[
-    InitSession | UserPrompt | TreeOp | Cancel | Undo | Redo | Resync | Ping | CloseSession | PresenceUpdate
+    InitSession
+    | UserPrompt
+    | TreeOp
+    | Cancel
+    | Undo
+    | Redo
+    | Resync
+    | Ping
+    | CloseSession
+    | PresenceUpdate
     | ProposalDecision,
     Field(discriminator="type"),
 ]
 client_frames: TypeAdapter[ClientFrame] = TypeAdapter(ClientFrame)
 CLIENT_TYPES = frozenset(
-    ("init_session", "user_prompt", "tree_op", "cancel", "undo", "redo", "resync", "ping", "close_session",
-     "presence_update", "proposal_decision")
+    (
+        "init_session",
+        "user_prompt",
+        "tree_op",
+        "cancel",
+        "undo",
+        "redo",
+        "resync",
+        "ping",
+        "close_session",
+        "presence_update",
+        "proposal_decision",
+    )
 )
 
 
@@ -205,7 +227,8 @@ class ChatMessageData(_Model):
     error: ErrorInfo | None = None
     truncated: Truncated | None = Field(None, description="the answer was cut short, and why")
     reasoning: list[str] | None = Field(
-        None, description="assistant messages: the turn's reasoning steps, as its reasoning frames carried them")
+        None, description="assistant messages: the turn's reasoning steps, as its reasoning frames carried them"
+    )
 
 
 class TreeLimitsData(_Model):
@@ -282,8 +305,10 @@ class AssistantResponseData(_Model):
     chunk: bool
     cancelled: bool | None = None
     truncated: Truncated | None = Field(
-        None, description="final frame only: the model stopped before finishing its answer, at its output token "
-        "limit (length) or because the provider's content filter cut it (content_filter)")
+        None,
+        description="final frame only: the model stopped before finishing its answer, at its output token "
+        "limit (length) or because the provider's content filter cut it (content_filter)",
+    )
 
 
 class AssistantResponse(_ServerFrame):
@@ -398,8 +423,19 @@ class Error(_ServerFrame):
 
 
 ServerFrame = Annotated[
-    SessionReady | ChatHistory | AssistantResponse | Reasoning | Debug | TreeUpdate | TreeSnapshot
-    | ChatMessage | Pong | Error | Presence | Proposal | ProposalResolved,
+    SessionReady
+    | ChatHistory
+    | AssistantResponse
+    | Reasoning
+    | Debug
+    | TreeUpdate
+    | TreeSnapshot
+    | ChatMessage
+    | Pong
+    | Error
+    | Presence
+    | Proposal
+    | ProposalResolved,
     Field(discriminator="type"),
 ]
 server_frames: TypeAdapter[ServerFrame] = TypeAdapter(ServerFrame)

@@ -41,13 +41,19 @@ class Quotas:
     def check_session_create(self, user_id: str, owned: int) -> None:
         limit = self.settings.max_sessions_per_user
         if owned >= limit:
-            raise QuotaError(409, f"Session limit reached: at most {limit} sessions per user "
-                                  "(MAX_SESSIONS_PER_USER); delete one first")
+            raise QuotaError(
+                409,
+                f"Session limit reached: at most {limit} sessions per user (MAX_SESSIONS_PER_USER); delete one first",
+            )
         wait = self.session_creations.retry_after(user_id)
         if wait > 0:
             per_minute = self.settings.sessions_created_per_minute
-            raise QuotaError(429, f"Too many new sessions: at most {per_minute} per minute "
-                                  f"(SESSIONS_CREATED_PER_MINUTE); try again in {int(wait) + 1} s", wait)
+            raise QuotaError(
+                429,
+                f"Too many new sessions: at most {per_minute} per minute "
+                f"(SESSIONS_CREATED_PER_MINUTE); try again in {int(wait) + 1} s",
+                wait,
+            )
 
     def session_created(self, user_id: str) -> None:
         self.session_creations.hit(user_id)
@@ -59,8 +65,11 @@ class Quotas:
         held = self._anonymous.get(address, 0)
         limit = self.settings.ws_max_unauthenticated_per_ip
         if held >= limit:
-            raise QuotaError(429, f"Too many unauthenticated connections from your address: at most {limit} "
-                                  "(WS_MAX_UNAUTHENTICATED_PER_IP)")
+            raise QuotaError(
+                429,
+                f"Too many unauthenticated connections from your address: at most {limit} "
+                "(WS_MAX_UNAUTHENTICATED_PER_IP)",
+            )
         self._anonymous[address] = held + 1
 
     def release_anonymous(self, address: str) -> None:
@@ -71,8 +80,9 @@ class Quotas:
         held = self._sockets.get(user_id, 0)
         limit = self.settings.ws_max_sockets_per_user
         if held >= limit:
-            raise QuotaError(429, f"Too many open connections for this user: at most {limit} "
-                                  "(WS_MAX_SOCKETS_PER_USER); close a tab")
+            raise QuotaError(
+                429, f"Too many open connections for this user: at most {limit} (WS_MAX_SOCKETS_PER_USER); close a tab"
+            )
         self._sockets[user_id] = held + 1
 
     def release_socket(self, user_id: str) -> None:
@@ -96,8 +106,11 @@ class Quotas:
         stored, when = self._storage.get(user_id, (0, self._clock()))
         limit = self.settings.user_storage_max_bytes
         if size > 0 and stored + size > limit:
-            raise QuotaError(413, f"Storage quota reached: at most {limit} bytes stored per user "
-                                  "(USER_STORAGE_MAX_BYTES); delete a session to make room")
+            raise QuotaError(
+                413,
+                f"Storage quota reached: at most {limit} bytes stored per user "
+                "(USER_STORAGE_MAX_BYTES); delete a session to make room",
+            )
         self._storage[user_id] = (stored + size, when)
 
 

@@ -37,8 +37,9 @@ class SlidingWindow:
     key is dropped even if not expired.
     """
 
-    def __init__(self, limit: int, window: float, clock: Callable[[], float] = time.monotonic,
-                 max_keys: int | None = None) -> None:
+    def __init__(
+        self, limit: int, window: float, clock: Callable[[], float] = time.monotonic, max_keys: int | None = None
+    ) -> None:
         self.limit = limit
         self.window = window
         self.max_keys = max_keys

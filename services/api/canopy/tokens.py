@@ -62,47 +62,78 @@ def _from_row(r: Any) -> PersonalToken:  # a SQLAlchemy Row of _COLUMNS
     created = _aware(r.created_at)
     assert created is not None
     return PersonalToken(
-        id=r.id, user_id=r.user_id, name=r.name, scope=r.scope, session_id=r.session_id, hint=r.hint,
-        created_at=created, expires_at=_aware(r.expires_at), last_used_at=_aware(r.last_used_at),
+        id=r.id,
+        user_id=r.user_id,
+        name=r.name,
+        scope=r.scope,
+        session_id=r.session_id,
+        hint=r.hint,
+        created_at=created,
+        expires_at=_aware(r.expires_at),
+        last_used_at=_aware(r.last_used_at),
     )
 
 
-_COLUMNS = (db.personal_tokens.c.id, db.personal_tokens.c.user_id, db.personal_tokens.c.name,
-            db.personal_tokens.c.scope, db.personal_tokens.c.session_id, db.personal_tokens.c.hint,
-            db.personal_tokens.c.created_at, db.personal_tokens.c.expires_at, db.personal_tokens.c.last_used_at)
+_COLUMNS = (
+    db.personal_tokens.c.id,
+    db.personal_tokens.c.user_id,
+    db.personal_tokens.c.name,
+    db.personal_tokens.c.scope,
+    db.personal_tokens.c.session_id,
+    db.personal_tokens.c.hint,
+    db.personal_tokens.c.created_at,
+    db.personal_tokens.c.expires_at,
+    db.personal_tokens.c.last_used_at,
+)
 
 
-async def create_token(engine: AsyncEngine, user_id: str, name: str, scope: Scope, session_id: str | None,
-                       expires_days: int | None) -> tuple[PersonalToken, str]:
+async def create_token(
+    engine: AsyncEngine, user_id: str, name: str, scope: Scope, session_id: str | None, expires_days: int | None
+) -> tuple[PersonalToken, str]:
     """Stores a new token; returns it and its secret (the only time the secret exists outside the caller)."""
     pt = db.personal_tokens
     secret = new_personal_token()
     moment = datetime.now(UTC)
     token = PersonalToken(
-        id=str(uuid.uuid4()), user_id=user_id, name=name, scope=scope, session_id=session_id,
-        hint=secret[:HINT_CHARS], created_at=moment,
-        expires_at=None if expires_days is None else moment + timedelta(days=expires_days), last_used_at=None,
+        id=str(uuid.uuid4()),
+        user_id=user_id,
+        name=name,
+        scope=scope,
+        session_id=session_id,
+        hint=secret[:HINT_CHARS],
+        created_at=moment,
+        expires_at=None if expires_days is None else moment + timedelta(days=expires_days),
+        last_used_at=None,
     )
     async with engine.begin() as conn:
-        generation = (await conn.execute(
-            select(db.users.c.token_generation).where(db.users.c.id == user_id))).scalar()
+        generation = (await conn.execute(select(db.users.c.token_generation).where(db.users.c.id == user_id))).scalar()
         count = (await conn.execute(select(func.count()).select_from(pt).where(pt.c.user_id == user_id))).scalar()
         if (count or 0) >= MAX_TOKENS_PER_USER:
             raise TooManyTokensError(f"At most {MAX_TOKENS_PER_USER} tokens per user; revoke one first")
-        await conn.execute(insert(pt).values(
-            id=token.id, user_id=user_id, name=name, scope=scope, session_id=session_id,
-            token_hash=hash_personal_token(secret), hint=token.hint, created_at=moment,
-            expires_at=token.expires_at, last_used_at=None, generation=generation or 0,
-        ))
+        await conn.execute(
+            insert(pt).values(
+                id=token.id,
+                user_id=user_id,
+                name=name,
+                scope=scope,
+                session_id=session_id,
+                token_hash=hash_personal_token(secret),
+                hint=token.hint,
+                created_at=moment,
+                expires_at=token.expires_at,
+                last_used_at=None,
+                generation=generation or 0,
+            )
+        )
     return token, secret
 
 
 async def list_tokens(engine: AsyncEngine, user_id: str) -> list[PersonalToken]:
     pt = db.personal_tokens
     async with engine.connect() as conn:
-        rows = (await conn.execute(
-            select(*_COLUMNS).where(pt.c.user_id == user_id).order_by(pt.c.created_at, pt.c.id)
-        )).all()
+        rows = (
+            await conn.execute(select(*_COLUMNS).where(pt.c.user_id == user_id).order_by(pt.c.created_at, pt.c.id))
+        ).all()
     return [_from_row(r) for r in rows]
 
 
@@ -126,10 +157,13 @@ async def verify_token(engine: AsyncEngine, secret: str) -> PersonalToken | None
     moment = datetime.now(UTC)
     users = db.users
     async with engine.connect() as conn:
-        row = (await conn.execute(
-            select(*_COLUMNS).join(users, users.c.id == pt.c.user_id)
-            .where(pt.c.token_hash == hash_personal_token(secret), pt.c.generation == users.c.token_generation)
-        )).first()
+        row = (
+            await conn.execute(
+                select(*_COLUMNS)
+                .join(users, users.c.id == pt.c.user_id)
+                .where(pt.c.token_hash == hash_personal_token(secret), pt.c.generation == users.c.token_generation)
+            )
+        ).first()
     if row is None:  # unknown, revoked, or from before the user logged out everywhere
         return None
     token = _from_row(row)

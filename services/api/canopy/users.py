@@ -84,10 +84,8 @@ async def end_all_tokens(engine: AsyncEngine, user_id: str, password_hash: str |
         values["password_hash"] = password_hash
     async with engine.begin() as conn:
         await conn.execute(update(db.users).where(db.users.c.id == user_id).values(**values))
-        await conn.execute(update(db.refresh_tokens).where(db.refresh_tokens.c.user_id == user_id)
-                           .values(revoked=True))
-        generation = (await conn.execute(
-            select(db.users.c.token_generation).where(db.users.c.id == user_id))).scalar()
+        await conn.execute(update(db.refresh_tokens).where(db.refresh_tokens.c.user_id == user_id).values(revoked=True))
+        generation = (await conn.execute(select(db.users.c.token_generation).where(db.users.c.id == user_id))).scalar()
     return int(generation or 0)
 
 

@@ -59,8 +59,9 @@ SessionId = Annotated[str, Path(min_length=1, max_length=64)]
 _UNAUTHORIZED = HTTPException(status.HTTP_401_UNAUTHORIZED, "Not authenticated", headers={"WWW-Authenticate": "Bearer"})
 
 
-async def run_actor(session_id: SessionId, services: ServicesDep,
-                    token: Annotated[str | None, Depends(oauth2_scheme)]) -> Actor:
+async def run_actor(
+    session_id: SessionId, services: ServicesDep, token: Annotated[str | None, Depends(oauth2_scheme)]
+) -> Actor:
     """An access token (the user) or a write personal access token that may write this session (an agent)."""
     if not token:
         raise _UNAUTHORIZED
@@ -121,8 +122,10 @@ class Translator:
             out.append(TextMessageEndEvent(message_id=self.text_id))
             self.text_id = None
         if self.reasoning_id is not None:
-            out += [ReasoningMessageEndEvent(message_id=self.reasoning_id),
-                    ReasoningEndEvent(message_id=self.reasoning_id)]
+            out += [
+                ReasoningMessageEndEvent(message_id=self.reasoning_id),
+                ReasoningEndEvent(message_id=self.reasoning_id),
+            ]
             self.reasoning_id = None
         return out
 
@@ -142,8 +145,10 @@ class Translator:
         if kind == "assistant_response":
             self.done = True
             result = {"cancelled": True} if data.get("cancelled") else None
-            return [*self._close_open(),
-                    RunFinishedEvent(thread_id=self.run.thread_id, run_id=self.run.run_id, result=result)]
+            return [
+                *self._close_open(),
+                RunFinishedEvent(thread_id=self.run.thread_id, run_id=self.run.run_id, result=result),
+            ]
         if kind == "error" and "seq" in frame:  # the turn's end (a frame's own error has no seq)
             self.done = True
             error = frame.get("error") or {}
@@ -155,8 +160,10 @@ class Translator:
         if self.reasoning_id is None:
             out = self._close_open()
             self.reasoning_id = uuid.uuid4().hex
-            out += [ReasoningStartEvent(message_id=self.reasoning_id),
-                    ReasoningMessageStartEvent(message_id=self.reasoning_id)]
+            out += [
+                ReasoningStartEvent(message_id=self.reasoning_id),
+                ReasoningMessageStartEvent(message_id=self.reasoning_id),
+            ]
         out.append(ReasoningMessageContentEvent(message_id=self.reasoning_id, delta=text))
         return out
 
@@ -178,11 +185,16 @@ class Translator:
         if ours and data.get("origin") == "assistant":  # the assistant's own tool call, reported as one
             out = self._close_open()
             call_id = uuid.uuid4().hex
-            out += [ToolCallStartEvent(tool_call_id=call_id, tool_call_name=f"tree_{delta['action']}"),
-                    ToolCallArgsEvent(tool_call_id=call_id, delta=orjson.dumps(delta).decode()),
-                    ToolCallEndEvent(tool_call_id=call_id),
-                    ToolCallResultEvent(message_id=uuid.uuid4().hex, tool_call_id=call_id,
-                                        content=orjson.dumps({"rev": data["rev"]}).decode())]
+            out += [
+                ToolCallStartEvent(tool_call_id=call_id, tool_call_name=f"tree_{delta['action']}"),
+                ToolCallArgsEvent(tool_call_id=call_id, delta=orjson.dumps(delta).decode()),
+                ToolCallEndEvent(tool_call_id=call_id),
+                ToolCallResultEvent(
+                    message_id=uuid.uuid4().hex,
+                    tool_call_id=call_id,
+                    content=orjson.dumps({"rev": data["rev"]}).decode(),
+                ),
+            ]
         out.append(StateDeltaEvent(delta=self.state.apply(delta, data["rev"])))
         return out
 
@@ -231,20 +243,32 @@ def _drain(peer: RunPeer) -> list[dict[str, Any]]:
     return out
 
 
-@router.post("/sessions/{session_id}", response_class=StreamingResponse, responses={
-    200: {"content": {"text/event-stream": {}}, "description": "AG-UI events (SSE)"},
-    400: {"description": "Body is not parseable"}, 413: {"description": "Body over 1 MiB (refused by the proxy)"},
-    401: {"description": "No valid access token or personal access token"},
-    403: {"description": "A read-only token, or one limited to another session"},
-    404: {"description": "No such session of the caller's"},
-    422: {"description": "Not a RunAgentInput, or no user message (1-4000 characters)"}})
-async def run_agent(session_id: SessionId, run: RunAgentInput, services: ServicesDep,
-                    actor: Annotated[Actor, Depends(run_actor)]) -> StreamingResponse:
+@router.post(
+    "/sessions/{session_id}",
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "AG-UI events (SSE)"},
+        400: {"description": "Body is not parseable"},
+        413: {"description": "Body over 1 MiB (refused by the proxy)"},
+        401: {"description": "No valid access token or personal access token"},
+        403: {"description": "A read-only token, or one limited to another session"},
+        404: {"description": "No such session of the caller's"},
+        422: {"description": "Not a RunAgentInput, or no user message (1-4000 characters)"},
+    },
+)
+async def run_agent(
+    session_id: SessionId, run: RunAgentInput, services: ServicesDep, actor: Annotated[Actor, Depends(run_actor)]
+) -> StreamingResponse:
     prompt = last_user_text(run).strip()
     if not 1 <= len(prompt) <= MAX_PROMPT_CHARS:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            f"The last user message is the prompt: 1-{MAX_PROMPT_CHARS} characters")
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"The last user message is the prompt: 1-{MAX_PROMPT_CHARS} characters",
+        )
     assert services.sessions is not None
     live = await services.sessions.get(session_id, actor.user_id)
-    return StreamingResponse(_stream(live, actor, run, prompt), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+    return StreamingResponse(
+        _stream(live, actor, run, prompt),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )

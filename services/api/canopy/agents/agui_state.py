@@ -44,8 +44,12 @@ class TreeState:
             node, above = stack.pop()
             nid = str(node["id"])
             kids = node.get("children") or []
-            self.nodes[nid] = {"value": node["value"], "props": dict(node.get("props") or {}), "parent": above,
-                               "children": [str(k["id"]) for k in kids]}
+            self.nodes[nid] = {
+                "value": node["value"],
+                "props": dict(node.get("props") or {}),
+                "parent": above,
+                "children": [str(k["id"]) for k in kids],
+            }
             added.append(nid)
             stack.extend((k, nid) for k in reversed(kids))
         return added

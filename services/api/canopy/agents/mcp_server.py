@@ -55,7 +55,7 @@ def tree_uri(session_id: str) -> str:
 
 def session_of(uri: str) -> str | None:
     if uri.startswith(_URI_PREFIX) and uri.endswith(_URI_SUFFIX):
-        inner = uri[len(_URI_PREFIX):-len(_URI_SUFFIX)]
+        inner = uri[len(_URI_PREFIX) : -len(_URI_SUFFIX)]
         return inner if inner and "/" not in inner else None
     return None
 
@@ -71,8 +71,14 @@ class PatVerifier(TokenVerifier):
         if pat is None:
             return None
         expires = int(pat.expires_at.timestamp()) if pat.expires_at else None
-        return AccessToken(token=token, client_id=pat.id, scopes=[pat.scope], subject=pat.user_id,
-                           expires_at=expires, claims={"canopy_token": pat})
+        return AccessToken(
+            token=token,
+            client_id=pat.id,
+            scopes=[pat.scope],
+            subject=pat.user_id,
+            expires_at=expires,
+            claims={"canopy_token": pat},
+        )
 
 
 def current_caller() -> Caller:
@@ -98,13 +104,16 @@ class CanopyMcp:
         self._stopping = asyncio.Event()
         public = f"https://localhost:{settings.https_port}"
         self.server: MCPServer[Any] = MCPServer(
-            "canopy", title="Canopy", version="0.1.0",
+            "canopy",
+            title="Canopy",
+            version="0.1.0",
             instructions="Canopy's live object trees: list sessions, read a tree, and add, update, move or "
-                         "delete nodes. Every change appears at once in the user's open tabs and can be undone.",
+            "delete nodes. Every change appears at once in the user's open tabs and can be undone.",
             token_verifier=PatVerifier(self._engine),
             # Canopy is no OAuth server: clients send a personal access token as a static bearer header.
             auth=AuthSettings(issuer_url=public, resource_server_url=None),
-            subscriptions=self.bus, middleware=[self._authorise_listen],
+            subscriptions=self.bus,
+            middleware=[self._authorise_listen],
         )
         hosts = [h.strip() for h in settings.mcp_allowed_hosts.split(",") if h.strip()]
         # Behind nginx the Host is the public name: only the configured names are served (421 otherwise).
@@ -175,37 +184,49 @@ class CanopyMcp:
             return await call(lambda t, c: _wrap(t.list_sessions(c)))
 
         @server.tool(annotations=read_only)
-        async def get_tree(session_id: SessionIdArg, node_id: NodeIdArg | None = None,
-                           depth: Annotated[int | None, Field(ge=1, le=200)] = None) -> dict[str, Any]:
+        async def get_tree(
+            session_id: SessionIdArg,
+            node_id: NodeIdArg | None = None,
+            depth: Annotated[int | None, Field(ge=1, le=200)] = None,
+        ) -> dict[str, Any]:
             """A session's tree, or the subtree of node_id, down to depth levels (1: the node alone).
             Nodes are {id, value, props?, children}; a node whose children were left out has children_count."""
             return await call(lambda t, c: t.get_tree(c, session_id, node_id, depth))
 
         @server.tool(annotations=read_only)
-        async def find_nodes(session_id: SessionIdArg,
-                             query: Annotated[str, Field(min_length=1, max_length=500)]) -> dict[str, Any]:
+        async def find_nodes(
+            session_id: SessionIdArg, query: Annotated[str, Field(min_length=1, max_length=500)]
+        ) -> dict[str, Any]:
             """Nodes whose value contains query (ignoring case), or whose id is query, with their id paths."""
             return await call(lambda t, c: t.find_nodes(c, session_id, query))
 
         @server.tool(annotations=ToolAnnotations(destructive_hint=False))
-        async def add_nodes(session_id: SessionIdArg, parent_id: NodeIdArg,
-                            values: Annotated[list[str], Field(min_length=1, max_length=100)],
-                            index: IndexArg = None) -> dict[str, Any]:
+        async def add_nodes(
+            session_id: SessionIdArg,
+            parent_id: NodeIdArg,
+            values: Annotated[list[str], Field(min_length=1, max_length=100)],
+            index: IndexArg = None,
+        ) -> dict[str, Any]:
             """Adds one child of parent_id per value, in order (at index, else at the end). One undoable change."""
             return await call(lambda t, c: t.add_nodes(c, session_id, parent_id, values, index))
 
         @server.tool(annotations=ToolAnnotations(destructive_hint=False, idempotent_hint=True))
-        async def update_node(session_id: SessionIdArg, node_id: NodeIdArg,
-                              value: Annotated[str | None, Field(max_length=500)] = None,
-                              props: Annotated[dict[str, str | int | float | bool | None] | None, Field(
-                                  description="Merged into the node's props; null deletes a key")] = None,
-                              ) -> dict[str, Any]:
+        async def update_node(
+            session_id: SessionIdArg,
+            node_id: NodeIdArg,
+            value: Annotated[str | None, Field(max_length=500)] = None,
+            props: Annotated[
+                dict[str, str | int | float | bool | None] | None,
+                Field(description="Merged into the node's props; null deletes a key"),
+            ] = None,
+        ) -> dict[str, Any]:
             """Renames a node (value) and/or merges props into it. One undoable change."""
             return await call(lambda t, c: t.update_node(c, session_id, node_id, value, props))
 
         @server.tool(annotations=ToolAnnotations(destructive_hint=False))
-        async def move_node(session_id: SessionIdArg, node_id: NodeIdArg, parent_id: NodeIdArg,
-                            index: IndexArg = None) -> dict[str, Any]:
+        async def move_node(
+            session_id: SessionIdArg, node_id: NodeIdArg, parent_id: NodeIdArg, index: IndexArg = None
+        ) -> dict[str, Any]:
             """Moves a node (with its subtree) under parent_id, at index or at the end. One undoable change."""
             return await call(lambda t, c: t.move_node(c, session_id, node_id, parent_id, index))
 
@@ -222,8 +243,12 @@ class CanopyMcp:
     # --- the tree resource and its subscriptions ----------------------------------------
 
     def _register_resources(self) -> None:
-        @self.server.resource(TREE_URI, name="tree", mime_type="application/json",
-                              description="A session's whole tree: {session_id, title, rev, tree}")
+        @self.server.resource(
+            TREE_URI,
+            name="tree",
+            mime_type="application/json",
+            description="A session's whole tree: {session_id, title, rev, tree}",
+        )
         async def tree(session_id: str) -> dict[str, Any]:
             try:
                 return await self._tools.tree_json(current_caller(), session_id)
@@ -257,8 +282,7 @@ class CanopyMcp:
         subscribers.add(ctx.session)
         return EmptyResult()
 
-    async def _unsubscribe(self, ctx: ServerRequestContext[Any, Any],
-                           params: UnsubscribeRequestParams) -> EmptyResult:
+    async def _unsubscribe(self, ctx: ServerRequestContext[Any, Any], params: UnsubscribeRequestParams) -> EmptyResult:
         session_id = session_of(str(params.uri))
         subscribers = self._legacy.get(session_id or "")
         if session_id and subscribers and ctx.session in subscribers:

@@ -90,8 +90,10 @@ class AgentTools:
         if wait == 0:
             self.calls.hit(caller.token.id)
         else:
-            raise AgentError(f"Rate limited: at most {CALLS_PER_WINDOW} calls per {WINDOW_SECONDS:g} s per token; "
-                             f"retry in {wait:.1f} s (429)")
+            raise AgentError(
+                f"Rate limited: at most {CALLS_PER_WINDOW} calls per {WINDOW_SECONDS:g} s per token; "
+                f"retry in {wait:.1f} s (429)"
+            )
 
     async def open(self, caller: Caller, session_id: str, *, write: bool) -> LiveSession:
         """The caller's session, if its token may read (or write) it."""
@@ -122,16 +124,23 @@ class AgentTools:
     async def list_sessions(self, caller: Caller) -> list[dict[str, Any]]:
         self._throttle(caller)
         metas = await self.sessions.store.list_for(caller.user_id)
-        return [{"session_id": m.id, "title": m.title, "node_count": m.node_count,
-                 "updated_at": m.updated_at.isoformat()}
-                for m in metas if caller.token.allows(m.id, write=False)]
+        return [
+            {"session_id": m.id, "title": m.title, "node_count": m.node_count, "updated_at": m.updated_at.isoformat()}
+            for m in metas
+            if caller.token.allows(m.id, write=False)
+        ]
 
-    async def get_tree(self, caller: Caller, session_id: str, node_id: str | None = None,
-                       depth: int | None = None) -> dict[str, Any]:
+    async def get_tree(
+        self, caller: Caller, session_id: str, node_id: str | None = None, depth: int | None = None
+    ) -> dict[str, Any]:
         live = await self.open(caller, session_id, write=False)
         start = self._node(live, node_id or ROOT_ID)
-        return {"session_id": live.id, "title": live.title, "rev": live.tree.rev,
-                "tree": bounded_subtree(live.tree, start, depth)}
+        return {
+            "session_id": live.id,
+            "title": live.title,
+            "rev": live.tree.rev,
+            "tree": bounded_subtree(live.tree, start, depth),
+        }
 
     async def find_nodes(self, caller: Caller, session_id: str, query: str) -> dict[str, Any]:
         live = await self.open(caller, session_id, write=False)
@@ -148,8 +157,9 @@ class AgentTools:
 
     # --- writes: each one change set ---------------------------------------------------
 
-    async def add_nodes(self, caller: Caller, session_id: str, parent_id: str, values: list[str],
-                        index: int | None = None) -> dict[str, Any]:
+    async def add_nodes(
+        self, caller: Caller, session_id: str, parent_id: str, values: list[str], index: int | None = None
+    ) -> dict[str, Any]:
         live = await self.open(caller, session_id, write=True)
         if not values or len(values) > MAX_VALUES:
             raise AgentError(f"Give 1 to {MAX_VALUES} values (400)")
@@ -168,8 +178,14 @@ class AgentTools:
         rev = await self._apply(live, caller, deltas)
         return {"rev": rev, "ids": ids}
 
-    async def update_node(self, caller: Caller, session_id: str, node_id: str, value: str | None = None,
-                          props: dict[str, Any] | None = None) -> dict[str, Any]:
+    async def update_node(
+        self,
+        caller: Caller,
+        session_id: str,
+        node_id: str,
+        value: str | None = None,
+        props: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         live = await self.open(caller, session_id, write=True)
         if value is None and props is None:
             raise AgentError("Give a new value, props, or both (400)")
@@ -182,11 +198,15 @@ class AgentTools:
         rev = await self._apply(live, caller, [{"action": "update", "path": path, "fields": fields}])
         return {"rev": rev, "node": node_summary(live.tree, node_id)}
 
-    async def move_node(self, caller: Caller, session_id: str, node_id: str, parent_id: str,
-                        index: int | None = None) -> dict[str, Any]:
+    async def move_node(
+        self, caller: Caller, session_id: str, node_id: str, parent_id: str, index: int | None = None
+    ) -> dict[str, Any]:
         live = await self.open(caller, session_id, write=True)
-        delta: dict[str, Any] = {"action": "move", "path": live.tree.path(self._node(live, node_id)),
-                                 "to": live.tree.path(self._node(live, parent_id)) + "/children"}
+        delta: dict[str, Any] = {
+            "action": "move",
+            "path": live.tree.path(self._node(live, node_id)),
+            "to": live.tree.path(self._node(live, parent_id)) + "/children",
+        }
         if index is not None:
             delta["index"] = index
         rev = await self._apply(live, caller, [delta])

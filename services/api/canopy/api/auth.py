@@ -21,8 +21,9 @@ T = TypeVar("T")
 
 log = logging.getLogger("canopy.auth")
 # nginx rate-limits every /api/auth/ route per client address and answers a JSON 429 itself.
-router = APIRouter(prefix="/api/auth", tags=["auth"],
-                   responses={429: {"description": "Too many requests (rate limit of the proxy)"}})
+router = APIRouter(
+    prefix="/api/auth", tags=["auth"], responses={429: {"description": "Too many requests (rate limit of the proxy)"}}
+)
 
 # Bodies over nginx's client_max_body_size (1 MiB) get nginx's JSON 413.
 BAD_BODY: dict[int | str, dict[str, Any]] = {
@@ -70,8 +71,13 @@ class TokenOut(BaseModel):
 
 def _set_refresh_cookie(response: Response, token: str, days: int) -> None:
     response.set_cookie(
-        REFRESH_COOKIE, token, max_age=days * 86400, path=REFRESH_PATH,
-        httponly=True, secure=True, samesite="strict",
+        REFRESH_COOKIE,
+        token,
+        max_age=days * 86400,
+        path=REFRESH_PATH,
+        httponly=True,
+        secure=True,
+        samesite="strict",
     )
 
 
@@ -82,7 +88,8 @@ async def _hash(services: Services, func: Callable[..., T], *args: object) -> T:
     except HashBusyError:
         services.metrics.rate_limited.labels("password_hashing").inc()
         raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE, "Too many logins in progress; try again shortly",
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            "Too many logins in progress; try again shortly",
             headers={"Retry-After": str(HASH_RETRY_AFTER_SECONDS)},
         ) from None
 
@@ -97,8 +104,12 @@ def _token_response(services: Services, user: users.User, refresh: str, response
     return TokenOut(access_token=token, expires_in=expires_in)
 
 
-@router.post("/register", status_code=status.HTTP_201_CREATED, response_model=UserOut,
-             responses={**BAD_BODY, **CROSS_SITE, 409: {"description": "Username taken"}})
+@router.post(
+    "/register",
+    status_code=status.HTTP_201_CREATED,
+    response_model=UserOut,
+    responses={**BAD_BODY, **CROSS_SITE, 409: {"description": "Username taken"}},
+)
 async def register(body: Credentials, services: ServicesDep) -> UserOut:
     password_hash = await _hash(services, hash_password, body.password)
     try:
@@ -113,11 +124,15 @@ def _client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-@router.post("/login", response_model=TokenOut,
-             responses={**BAD_BODY, **CROSS_SITE, 401: {"description": "Bad credentials"},
-                        429: {"description": "Throttled"}})
+@router.post(
+    "/login",
+    response_model=TokenOut,
+    responses={**BAD_BODY, **CROSS_SITE, 401: {"description": "Bad credentials"}, 429: {"description": "Throttled"}},
+)
 async def login(
-    request: Request, response: Response, services: ServicesDep,
+    request: Request,
+    response: Response,
+    services: ServicesDep,
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
 ) -> TokenOut:
     throttle, ip = services.login_failures, _client_ip(request)
@@ -125,7 +140,8 @@ async def login(
     if wait > 0:
         services.metrics.login_throttled.inc()
         raise HTTPException(
-            status.HTTP_429_TOO_MANY_REQUESTS, "Too many failed logins; try again later",
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            "Too many failed logins; try again later",
             headers={"Retry-After": str(wait)},
         )
     stored, ok = None, False
@@ -133,13 +149,18 @@ async def login(
         stored = await users.find_by_username(services.engine, form.username)
         # Bounded before hashing so an oversized password cannot burn CPU; still verified against the dummy
         # hash, so an unknown user takes as long as a known one. A name that cannot exist skips both.
-        ok = await _hash(services, verify_password, form.password[:256],
-                         stored.password_hash if stored and len(form.password) <= 256 else None)
+        ok = await _hash(
+            services,
+            verify_password,
+            form.password[:256],
+            stored.password_hash if stored and len(form.password) <= 256 else None,
+        )
     if stored is None or not ok:
         throttle.failed(form.username, ip)
         services.metrics.logins.labels("failure").inc()
         raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED, "Incorrect username or password",
+            status.HTTP_401_UNAUTHORIZED,
+            "Incorrect username or password",
             headers={"WWW-Authenticate": "Bearer"},
         )
     throttle.succeeded(form.username, ip)
@@ -148,10 +169,12 @@ async def login(
     return _token_response(services, stored.user, refresh, response)
 
 
-@router.post("/refresh", response_model=TokenOut,
-             responses={**CROSS_SITE, 401: {"description": "No valid refresh cookie"}})
+@router.post(
+    "/refresh", response_model=TokenOut, responses={**CROSS_SITE, 401: {"description": "No valid refresh cookie"}}
+)
 async def refresh(
-    response: Response, services: ServicesDep,
+    response: Response,
+    services: ServicesDep,
     canopy_refresh: Annotated[str | None, Cookie(max_length=256)] = None,
 ) -> TokenOut:
     if not canopy_refresh:
@@ -184,8 +207,11 @@ def _cleared_cookie_response() -> Response:
     return response
 
 
-@router.post("/logout-all", status_code=status.HTTP_204_NO_CONTENT,
-             responses={**CROSS_SITE, 401: {"description": "Not authenticated"}})
+@router.post(
+    "/logout-all",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={**CROSS_SITE, 401: {"description": "Not authenticated"}},
+)
 async def logout_all(user: CurrentUser, services: ServicesDep) -> Response:
     """Ends every login of the caller: access tokens, refresh tokens and open sockets."""
     await accounts.end_all_logins(services, user.id)
@@ -193,16 +219,21 @@ async def logout_all(user: CurrentUser, services: ServicesDep) -> Response:
     return _cleared_cookie_response()
 
 
-@router.post("/password", status_code=status.HTTP_204_NO_CONTENT,
-             responses={**BAD_BODY, 401: {"description": "Not authenticated"},
-                        403: {"description": "Current password is wrong, or a cross-site browser request"},
-                        422: {"description": "New password refused (too short, common, or the username)"}})
+@router.post(
+    "/password",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={
+        **BAD_BODY,
+        401: {"description": "Not authenticated"},
+        403: {"description": "Current password is wrong, or a cross-site browser request"},
+        422: {"description": "New password refused (too short, common, or the username)"},
+    },
+)
 async def change_password(body: PasswordChange, user: CurrentUser, services: ServicesDep) -> Response:
     """Sets a new password and ends every login of the caller (this one too: log in again)."""
     problem = password_problem(user.username, body.new_password)
     if problem is not None:
-        raise HTTPException(422,
-                            [{"loc": ["body", "new_password"], "msg": problem, "type": "value_error"}])
+        raise HTTPException(422, [{"loc": ["body", "new_password"], "msg": problem, "type": "value_error"}])
     stored = await users.find_by_id(services.engine, user.id)
     if stored is None or not await _hash(services, verify_password, body.current_password, stored.password_hash):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "Current password is wrong")

@@ -22,14 +22,10 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-_UNAUTHORIZED = HTTPException(
-    status.HTTP_401_UNAUTHORIZED, "Not authenticated", headers={"WWW-Authenticate": "Bearer"}
-)
+_UNAUTHORIZED = HTTPException(status.HTTP_401_UNAUTHORIZED, "Not authenticated", headers={"WWW-Authenticate": "Bearer"})
 
 
-async def get_current_user(
-    services: ServicesDep, token: Annotated[str | None, Depends(oauth2_scheme)]
-) -> User:
+async def get_current_user(services: ServicesDep, token: Annotated[str | None, Depends(oauth2_scheme)]) -> User:
     if not token:
         raise _UNAUTHORIZED
     try:

@@ -86,6 +86,7 @@ def _id_source(live: LiveSession) -> Callable[[], str]:
             if nid not in used and nid not in live.tree:
                 used.add(nid)
                 return nid
+
     return new_id
 
 
@@ -97,12 +98,14 @@ def _fits(live: LiveSession, doc: outline.Document, parent_id: str) -> None:
         raise outline.OutlineError(f"adding {adding} nodes would make the tree exceed {limits.max_nodes} nodes")
     depth = live.tree.depth(parent_id) + doc.root.height() - 1
     if depth > limits.max_depth:
-        raise outline.OutlineError(f"under {parent_id!r} the tree would be {depth} levels deep; "
-                                   f"the limit is {limits.max_depth}")
+        raise outline.OutlineError(
+            f"under {parent_id!r} the tree would be {depth} levels deep; the limit is {limits.max_depth}"
+        )
 
 
-def _import_deltas(live: LiveSession, doc: outline.Document, parent_id: str, *,
-                   with_root: bool) -> list[dict[str, Any]]:
+def _import_deltas(
+    live: LiveSession, doc: outline.Document, parent_id: str, *, with_root: bool
+) -> list[dict[str, Any]]:
     new_id = _id_source(live)
     path = live.tree.path(parent_id) + "/children"
     deltas: list[dict[str, Any]] = []
@@ -115,8 +118,9 @@ def _import_deltas(live: LiveSession, doc: outline.Document, parent_id: str, *,
     return deltas
 
 
-async def _apply_import(live: LiveSession, user_id: str, fmt: str, doc: outline.Document, parent_id: str,
-                        *, with_root: bool) -> ImportResult:
+async def _apply_import(
+    live: LiveSession, user_id: str, fmt: str, doc: outline.Document, parent_id: str, *, with_root: bool
+) -> ImportResult:
     if parent_id not in live.tree:
         raise CanopyError(404, f"node {parent_id!r} does not exist")
     _fits(live, doc, parent_id)
@@ -127,11 +131,18 @@ async def _apply_import(live: LiveSession, user_id: str, fmt: str, doc: outline.
     return ImportResult(rev=live.tree.rev, added=doc.root.count() - 1, ids=[d["node"]["id"] for d in adds])
 
 
-@router.get("/{session_id}/export", responses={200: {"content": {m: {} for m in outline.MEDIA_TYPES.values()}},
-                                               404: _BAD_FILE[404],
-                                               409: {"description": "OPML cannot carry a control character"}})
+@router.get(
+    "/{session_id}/export",
+    responses={
+        200: {"content": {m: {} for m in outline.MEDIA_TYPES.values()}},
+        404: _BAD_FILE[404],
+        409: {"description": "OPML cannot carry a control character"},
+    },
+)
 async def export_session(
-    session_id: SessionId, user: CurrentUser, services: ServicesDep,
+    session_id: SessionId,
+    user: CurrentUser,
+    services: ServicesDep,
     format: Annotated[outline.Format, Query()] = "json",
 ) -> Response:
     live = await _manager(services).get(session_id, user.id)
@@ -143,12 +154,18 @@ async def export_session(
     except outline.UnrepresentableError as exc:
         raise CanopyError(409, str(exc)) from None
     filename = _filename(state["title"], outline.EXTENSIONS[format])
-    return Response(content, media_type=outline.MEDIA_TYPES[format],
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    return Response(
+        content,
+        media_type=outline.MEDIA_TYPES[format],
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
 
 
-@router.post("/import", status_code=status.HTTP_201_CREATED, responses={**_BAD_FILE, 201: {
-    "description": "The new session's full state, as `GET /api/sessions/{id}`"}})
+@router.post(
+    "/import",
+    status_code=status.HTTP_201_CREATED,
+    responses={**_BAD_FILE, 201: {"description": "The new session's full state, as `GET /api/sessions/{id}`"}},
+)
 async def import_new_session(body: ImportNew, user: CurrentUser, services: ServicesDep) -> Response:
     manager = _manager(services)
     try:
@@ -161,13 +178,15 @@ async def import_new_session(body: ImportNew, user: CurrentUser, services: Servi
     except outline.OutlineError as exc:
         await manager.delete(live.id, Actor(user.id, "import", body.format))
         return _refused(exc)
-    return Response(orjson.dumps(await live.state()), status_code=status.HTTP_201_CREATED,
-                    media_type="application/json")
+    return Response(
+        orjson.dumps(await live.state()), status_code=status.HTTP_201_CREATED, media_type="application/json"
+    )
 
 
 @router.post("/{session_id}/import", response_model=ImportResult, responses=_BAD_FILE)
-async def import_into_session(session_id: SessionId, body: ImportInto, user: CurrentUser,
-                              services: ServicesDep) -> ImportResult | JSONResponse:
+async def import_into_session(
+    session_id: SessionId, body: ImportInto, user: CurrentUser, services: ServicesDep
+) -> ImportResult | JSONResponse:
     manager = _manager(services)
     live = await manager.get(session_id, user.id)
     try:

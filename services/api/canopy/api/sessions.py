@@ -69,8 +69,10 @@ class SessionState(BaseModel):
 
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "Not found (or not shared with you)"}}
 _FORBIDDEN: dict[int | str, dict[str, Any]] = {403: {"description": "Not allowed for your role"}}
-_BAD_BODY: dict[int | str, dict[str, Any]] = {400: {"description": "Body is not parseable"},
-                                              413: {"description": "Body over 1 MiB (refused by the proxy)"}}
+_BAD_BODY: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Body is not parseable"},
+    413: {"description": "Body over 1 MiB (refused by the proxy)"},
+}
 _QUOTA: dict[int | str, dict[str, Any]] = {
     409: {"description": "The user has MAX_SESSIONS_PER_USER sessions already"},
     429: {"description": "Over SESSIONS_CREATED_PER_MINUTE (Retry-After says when to try again)"},
@@ -94,13 +96,20 @@ async def _state(live: LiveSession, user_id: str, status_code: int = 200) -> Res
 @router.get("", response_model=list[SessionSummary])
 async def list_sessions(user: CurrentUser, services: ServicesDep) -> list[SessionSummary]:
     listed = await manager_of(services).store.list_visible(user.id)
-    return [SessionSummary(session_id=m.id, title=m.title, updated_at=iso(m.updated_at), node_count=m.node_count,
-                           role=role, owner=owner)
-            for m, role, owner in listed]
+    return [
+        SessionSummary(
+            session_id=m.id,
+            title=m.title,
+            updated_at=iso(m.updated_at),
+            node_count=m.node_count,
+            role=role,
+            owner=owner,
+        )
+        for m, role, owner in listed
+    ]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=SessionState,
-             responses={**_BAD_BODY, **_QUOTA})
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=SessionState, responses={**_BAD_BODY, **_QUOTA})
 async def create_session(user: CurrentUser, services: ServicesDep, body: SessionCreate | None = None) -> Response:
     manager, quotas = manager_of(services), services.quotas
     assert quotas is not None
@@ -137,9 +146,15 @@ async def patch_session(
     meta = await manager.owned_meta(session_id, user.id)
     access = await manager.access(session_id, user.id)
     live = await manager.get(session_id, user.id)
-    return SessionPatched(session_id=meta.id, title=meta.title, updated_at=iso(meta.updated_at),
-                          node_count=meta.node_count, role=access.role_of(user.id),
-                          owner=access.names.get(access.owner_id, ""), review_mode=live.review_mode)
+    return SessionPatched(
+        session_id=meta.id,
+        title=meta.title,
+        updated_at=iso(meta.updated_at),
+        node_count=meta.node_count,
+        role=access.role_of(user.id),
+        owner=access.names.get(access.owner_id, ""),
+        review_mode=live.review_mode,
+    )
 
 
 @router.delete("/{session_id}", status_code=status.HTTP_204_NO_CONTENT, responses={**_NOT_FOUND, **_FORBIDDEN})

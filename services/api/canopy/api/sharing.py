@@ -82,30 +82,35 @@ async def list_members(session_id: SessionId, user: CurrentUser, services: Servi
     return [owner, *(Member(username=name, role=role) for name, role in members)]
 
 
-@router.post("/{session_id}/members", status_code=status.HTTP_201_CREATED, response_model=Member,
-             responses=_BODY_ERRORS)
+@router.post(
+    "/{session_id}/members", status_code=status.HTTP_201_CREATED, response_model=Member, responses=_BODY_ERRORS
+)
 async def add_member(session_id: SessionId, body: MemberAdd, user: CurrentUser, services: ServicesDep) -> Member:
     await manager_of(services).share(session_id, Actor(user.id, "user"), body.username, body.role)
     return Member(username=body.username, role=body.role)
 
 
 @router.patch("/{session_id}/members/{username}", response_model=Member, responses=_BODY_ERRORS)
-async def change_member(session_id: SessionId, username: Username, body: MemberRolePatch, user: CurrentUser,
-                        services: ServicesDep) -> Member:
+async def change_member(
+    session_id: SessionId, username: Username, body: MemberRolePatch, user: CurrentUser, services: ServicesDep
+) -> Member:
     await manager_of(services).set_role(session_id, Actor(user.id, "user"), username, body.role)
     return Member(username=username, role=body.role)
 
 
 @router.delete("/{session_id}/members/{username}", status_code=status.HTTP_204_NO_CONTENT, responses=_ERRORS)
-async def remove_member(session_id: SessionId, username: Username, user: CurrentUser,
-                        services: ServicesDep) -> Response:
+async def remove_member(
+    session_id: SessionId, username: Username, user: CurrentUser, services: ServicesDep
+) -> Response:
     await manager_of(services).set_role(session_id, Actor(user.id, "user"), username, None)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/{session_id}/history", response_model=HistoryPage, responses=_ERRORS)
 async def history(
-    session_id: SessionId, user: CurrentUser, services: ServicesDep,
+    session_id: SessionId,
+    user: CurrentUser,
+    services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=HISTORY_MAX)] = 50,
     before: Annotated[int | None, Query(ge=1)] = None,
 ) -> HistoryPage:
@@ -118,9 +123,16 @@ async def history(
     missing = {cs.actor.user_id for cs, _, _ in rows} - set(names)
     if missing:
         names.update(await manager.store.usernames(missing))
-    items = [HistoryItem(number=cs.number, actor=ActorOut(username=names.get(cs.actor.user_id, "unknown"),
-                                                          via=cs.actor.via),
-                         created_at=created, summary=attribution.summarise_changes(cs.changes), rev=rev,
-                         undone=cs.undone, nodes=attribution.touched(cs.changes))
-             for cs, created, rev in rows]
+    items = [
+        HistoryItem(
+            number=cs.number,
+            actor=ActorOut(username=names.get(cs.actor.user_id, "unknown"), via=cs.actor.via),
+            created_at=created,
+            summary=attribution.summarise_changes(cs.changes),
+            rev=rev,
+            undone=cs.undone,
+            nodes=attribution.touched(cs.changes),
+        )
+        for cs, created, rev in rows
+    ]
     return HistoryPage(items=items, next_before=items[-1].number if more and items else None)

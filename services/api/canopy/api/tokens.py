@@ -48,18 +48,34 @@ def _iso(moment: datetime | None) -> str | None:
 
 
 def _out(token: tokens.PersonalToken) -> dict[str, Any]:
-    return {"id": token.id, "name": token.name, "scope": token.scope, "session_id": token.session_id,
-            "hint": token.hint, "created_at": iso(token.created_at), "expires_at": _iso(token.expires_at),
-            "last_used_at": _iso(token.last_used_at)}
+    return {
+        "id": token.id,
+        "name": token.name,
+        "scope": token.scope,
+        "session_id": token.session_id,
+        "hint": token.hint,
+        "created_at": iso(token.created_at),
+        "expires_at": _iso(token.expires_at),
+        "last_used_at": _iso(token.last_used_at),
+    }
 
 
-_BAD_BODY: dict[int | str, dict[str, Any]] = {400: {"description": "Body is not parseable"},
-                                              413: {"description": "Body over 1 MiB (refused by the proxy)"}}
+_BAD_BODY: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Body is not parseable"},
+    413: {"description": "Body over 1 MiB (refused by the proxy)"},
+}
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=TokenCreated,
-             responses={**_BAD_BODY, 404: {"description": "No such session of the caller's"},
-                        409: {"description": "Too many tokens"}})
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=TokenCreated,
+    responses={
+        **_BAD_BODY,
+        404: {"description": "No such session of the caller's"},
+        409: {"description": "Too many tokens"},
+    },
+)
 async def create_token(body: TokenCreate, user: CurrentUser, services: ServicesDep, response: Response) -> TokenCreated:
     if body.session_id is not None:
         assert services.sessions is not None
@@ -67,8 +83,9 @@ async def create_token(body: TokenCreate, user: CurrentUser, services: ServicesD
         if meta is None or meta.user_id != user.id:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "Session not found")
     try:
-        token, secret = await tokens.create_token(services.engine, user.id, body.name, body.scope,
-                                                  body.session_id, body.expires_days)
+        token, secret = await tokens.create_token(
+            services.engine, user.id, body.name, body.scope, body.session_id, body.expires_days
+        )
     except tokens.TooManyTokensError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     response.headers["Cache-Control"] = "no-store"
@@ -80,8 +97,11 @@ async def list_tokens(user: CurrentUser, services: ServicesDep) -> list[TokenOut
     return [TokenOut(**_out(t)) for t in await tokens.list_tokens(services.engine, user.id)]
 
 
-@router.delete("/{token_id}", status_code=status.HTTP_204_NO_CONTENT,
-               responses={404: {"description": "Not found (or another user's)"}})
+@router.delete(
+    "/{token_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={404: {"description": "Not found (or another user's)"}},
+)
 async def revoke_token(
     token_id: Annotated[str, Path(min_length=1, max_length=64)], user: CurrentUser, services: ServicesDep
 ) -> Response:

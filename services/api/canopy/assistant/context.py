@@ -65,8 +65,11 @@ def _clean(text: str, limit: int = 300) -> str:
 
 def _scalar(v: Scalar) -> str:
     if isinstance(v, str):
-        return v if v and v == v.strip() and _PLAIN.fullmatch(v) and len(v) <= 120 else json.dumps(
-            _clean(v, 120), ensure_ascii=False)
+        return (
+            v
+            if v and v == v.strip() and _PLAIN.fullmatch(v) and len(v) <= 120
+            else json.dumps(_clean(v, 120), ensure_ascii=False)
+        )
     return json.dumps(v)
 
 
@@ -116,8 +119,12 @@ def named_nodes(tree: Tree, prompt: str) -> list[str]:
         if nid == ROOT_ID:
             continue
         value = " ".join(tree.value(nid).split()).casefold()
-        if (nid in raw_words or value in words or value in phrases
-                or (len(value) >= 4 and " " in value and _contains_phrase(folded, value))):
+        if (
+            nid in raw_words
+            or value in words
+            or value in phrases
+            or (len(value) >= 4 and " " in value and _contains_phrase(folded, value))
+        ):
             out.append(nid)
     return out
 
@@ -225,13 +232,12 @@ def history_messages(history: list[ChatTurn], limit: int, prompt: str) -> list[d
     return out
 
 
-def build_messages(tree: Tree, prompt: str, history: list[ChatTurn], *,
-                   context_chars: int, history_messages_limit: int) -> list[dict[str, Any]]:
+def build_messages(
+    tree: Tree, prompt: str, history: list[ChatTurn], *, context_chars: int, history_messages_limit: int
+) -> list[dict[str, Any]]:
     """System prompt with the tree outline, recent history, then the user's prompt."""
     tree_outline = outline(tree, budget=context_chars, prompt=prompt)
-    system = (
-        f"{SYSTEM_PROMPT}\n\nThe tree now (revision {tree.rev}, {len(tree)} nodes):\n{tree_outline.text}"
-    )
+    system = f"{SYSTEM_PROMPT}\n\nThe tree now (revision {tree.rev}, {len(tree)} nodes):\n{tree_outline.text}"
     messages: list[dict[str, Any]] = [{"role": "system", "content": system}]
     messages.extend(history_messages(history, history_messages_limit, prompt))
     if messages[-1]["role"] == "user":

@@ -33,9 +33,7 @@ _PROPS_SCHEMA: Final[dict[str, Any]] = {
         "type": "object",
         "properties": {
             "key": {"type": "string"},
-            "value": {
-                "anyOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}, {"type": "null"}]
-            },
+            "value": {"anyOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}, {"type": "null"}]},
         },
         "required": ["key", "value"],
         "additionalProperties": False,
@@ -133,9 +131,7 @@ def parse_arguments(name: str, arguments: str | dict[str, Any]) -> dict[str, Any
             raw = json.loads(text)
         except ValueError as exc:
             # the raw text is told to the model here only: the request echoes such a call as `{}`
-            raise ToolArgumentError(
-                f"the arguments are not valid JSON ({exc}); they were: {_excerpt(text)}"
-            ) from None
+            raise ToolArgumentError(f"the arguments are not valid JSON ({exc}); they were: {_excerpt(text)}") from None
     else:
         raw = arguments
     if not isinstance(raw, dict):
@@ -189,7 +185,7 @@ def _props(raw: dict[str, Any]) -> dict[str, Any] | None:
         pairs = []
         for item in v:
             if not isinstance(item, dict) or set(item) not in ({"key", "value"}, {"key"}):
-                raise ToolArgumentError("each entry of 'props' must be an object {\"key\": ..., \"value\": ...}")
+                raise ToolArgumentError('each entry of \'props\' must be an object {"key": ..., "value": ...}')
             pairs.append((item.get("key"), item.get("value")))
     else:
         raise ToolArgumentError("'props' must be a list of {key, value} pairs or null")
@@ -223,8 +219,7 @@ def _check_add(raw: dict[str, Any]) -> dict[str, Any]:
 
 def _check_update(raw: dict[str, Any]) -> dict[str, Any]:
     _only(raw, ("node_id", "value", "props"))
-    out = {"node_id": _string(raw, "node_id"), "value": _string(raw, "value", required=False),
-           "props": _props(raw)}
+    out = {"node_id": _string(raw, "node_id"), "value": _string(raw, "value", required=False), "props": _props(raw)}
     if out["value"] is None and not out["props"]:
         raise ToolArgumentError("give a new 'value' and/or some 'props' to change")
     return out
@@ -237,8 +232,7 @@ def _check_remove(raw: dict[str, Any]) -> dict[str, Any]:
 
 def _check_move(raw: dict[str, Any]) -> dict[str, Any]:
     _only(raw, ("node_id", "new_parent_id", "index"))
-    return {"node_id": _string(raw, "node_id"), "new_parent_id": _string(raw, "new_parent_id"),
-            "index": _index(raw)}
+    return {"node_id": _string(raw, "node_id"), "new_parent_id": _string(raw, "new_parent_id"), "index": _index(raw)}
 
 
 _CHECKS: Final[dict[str, Callable[[dict[str, Any]], dict[str, Any]]]] = {
@@ -280,8 +274,9 @@ def move_delta(tree: Tree, args: dict[str, Any]) -> dict[str, Any]:
     return delta
 
 
-def add_delta(tree: Tree, parent_id: str, value: str, props: dict[str, Any] | None,
-              index: int | None) -> dict[str, Any]:
+def add_delta(
+    tree: Tree, parent_id: str, value: str, props: dict[str, Any] | None, index: int | None
+) -> dict[str, Any]:
     node: dict[str, Any] = {"id": tree.new_id(), "value": value, "children": []}
     if props:
         clean = {k: v for k, v in props.items() if v is not None}
@@ -318,19 +313,38 @@ async def run_tool(name: str, arguments: str | dict[str, Any], ctx: TurnContext)
         if name == "update_node":
             await ctx.apply(update_delta(tree, args))
             node_id = args["node_id"]
-            return ToolResult(True, _dump({"ok": True, "updated": {
-                "id": node_id, "value": tree.value(node_id), "props": tree.props(node_id)}}), 1)
+            return ToolResult(
+                True,
+                _dump(
+                    {"ok": True, "updated": {"id": node_id, "value": tree.value(node_id), "props": tree.props(node_id)}}
+                ),
+                1,
+            )
         if name == "remove_node":
             node_id = args["node_id"]
             value = tree.value(node_id)
             descendants = sum(1 for _ in tree.iter_ids(node_id)) - 1
             await ctx.apply(remove_delta(tree, args))
-            return ToolResult(True, _dump({"ok": True, "removed": {
-                "id": node_id, "value": value, "descendants_removed": descendants}}), 1)
+            return ToolResult(
+                True,
+                _dump({"ok": True, "removed": {"id": node_id, "value": value, "descendants_removed": descendants}}),
+                1,
+            )
         applied = await ctx.apply(move_delta(tree, args))
-        return ToolResult(True, _dump({"ok": True, "moved": {
-            "id": args["node_id"], "new_parent_id": args["new_parent_id"],
-            "index": applied.get("index", args["index"])}}), 1)
+        return ToolResult(
+            True,
+            _dump(
+                {
+                    "ok": True,
+                    "moved": {
+                        "id": args["node_id"],
+                        "new_parent_id": args["new_parent_id"],
+                        "index": applied.get("index", args["index"]),
+                    },
+                }
+            ),
+            1,
+        )
     except DeltaError as exc:
         return _error(exc.message, exc.code)
 

@@ -64,7 +64,10 @@ class Leases:
         """Takes the lease if it is free, expired or already ours (a new epoch each time);
         None while another replica holds it."""
         insert = pg_insert(leases).values(
-            session_id=session_id, owner=self.owner, epoch=1, expires_at=func.now() + self.ttl,
+            session_id=session_id,
+            owner=self.owner,
+            epoch=1,
+            expires_at=func.now() + self.ttl,
         )
         stmt = insert.on_conflict_do_update(
             index_elements=[leases.c.session_id],
@@ -82,10 +85,13 @@ class Leases:
     async def holder(self, session_id: str) -> Holder | None:
         seconds_left = func.extract("epoch", leases.c.expires_at - func.now())
         async with self.engine.connect() as conn:
-            row = (await conn.execute(
-                select(leases.c.owner, leases.c.epoch, seconds_left.label("left"))
-                .where(leases.c.session_id == session_id)
-            )).first()
+            row = (
+                await conn.execute(
+                    select(leases.c.owner, leases.c.epoch, seconds_left.label("left")).where(
+                        leases.c.session_id == session_id
+                    )
+                )
+            ).first()
         return None if row is None else Holder(row.owner, row.epoch, float(row.left))
 
     async def renew(self) -> list[str]:
@@ -94,10 +100,14 @@ class Leases:
             return []
         ids = list(self.held)
         async with self.engine.begin() as conn:
-            rows = (await conn.execute(
-                update(leases).where(leases.c.owner == self.owner, leases.c.session_id.in_(ids))
-                .values(expires_at=func.now() + self.ttl).returning(leases.c.session_id, leases.c.epoch)
-            )).all()
+            rows = (
+                await conn.execute(
+                    update(leases)
+                    .where(leases.c.owner == self.owner, leases.c.session_id.in_(ids))
+                    .values(expires_at=func.now() + self.ttl)
+                    .returning(leases.c.session_id, leases.c.epoch)
+                )
+            ).all()
         kept = {(r.session_id, r.epoch) for r in rows}
         # Only the leases renewed here: one taken meanwhile is not in `ids`.
         lost = [sid for sid in ids if (lease := self.held.get(sid)) is not None and (sid, lease.epoch) not in kept]
@@ -111,8 +121,8 @@ class Leases:
             return
         async with self.engine.begin() as conn:
             await conn.execute(
-                update(leases).where(leases.c.session_id == session_id, leases.c.owner == self.owner,
-                                     leases.c.epoch == lease.epoch)
+                update(leases)
+                .where(leases.c.session_id == session_id, leases.c.owner == self.owner, leases.c.epoch == lease.epoch)
                 .values(expires_at=func.now() - timedelta(seconds=1))
             )
 
@@ -136,8 +146,11 @@ class Leases:
             raise LeaseLostError(missing)
         rows = conn.execute(
             select(leases.c.session_id, leases.c.epoch)
-            .where(leases.c.session_id.in_(list(wanted)), leases.c.owner == literal(self.owner),
-                   leases.c.expires_at > func.now())
+            .where(
+                leases.c.session_id.in_(list(wanted)),
+                leases.c.owner == literal(self.owner),
+                leases.c.expires_at > func.now(),
+            )
             .with_for_update(read=True)
         ).all()
         valid = {(r.session_id, r.epoch) for r in rows}

@@ -18,8 +18,19 @@ MEDIA_TYPES: dict[str, str] = {
 }
 EXTENSIONS: dict[str, str] = {"json": "json", "markdown": "md", "opml": "opml"}
 
-__all__ = ["EXTENSIONS", "IMPORT_MAX_BYTES", "MEDIA_TYPES", "Document", "Format", "Item", "OutlineError",
-           "UnrepresentableError", "parse", "render", "to_node"]
+__all__ = [
+    "EXTENSIONS",
+    "IMPORT_MAX_BYTES",
+    "MEDIA_TYPES",
+    "Document",
+    "Format",
+    "Item",
+    "OutlineError",
+    "UnrepresentableError",
+    "parse",
+    "render",
+    "to_node",
+]
 
 
 def parse(fmt: Format, content: str, limits: TreeLimits) -> Document:

@@ -80,8 +80,7 @@ def _parse_prop(text: str, number: int) -> tuple[str, Scalar] | None:
         key = orjson.loads(key_text) if key_text.startswith('"') else key_text
         value = orjson.loads(match.group("value"))
     except orjson.JSONDecodeError:
-        raise OutlineError("a property value must be JSON: a \"string\", a number, true or false",
-                           line=number) from None
+        raise OutlineError('a property value must be JSON: a "string", a number, true or false', line=number) from None
     if isinstance(value, (dict, list)) or value is None:
         raise OutlineError("a property value must be a string, a number, true or false", line=number)
     return str(key), value

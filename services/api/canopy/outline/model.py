@@ -85,13 +85,13 @@ class Budget:
     def add(self, item: Item, depth: int, *, line: int | None = None, element: str | None = None) -> None:
         """Counts a new item at `depth` (the root is 1) and checks it. Raises OutlineError."""
         if depth > self.limits.max_depth:
-            raise OutlineError(f"nested deeper than the limit of {self.limits.max_depth} levels",
-                               line=line, element=element)
+            raise OutlineError(
+                f"nested deeper than the limit of {self.limits.max_depth} levels", line=line, element=element
+            )
         if depth > 1:
             self.nodes += 1
             if self.nodes > self.limits.max_nodes:
-                raise OutlineError(f"more than the limit of {self.limits.max_nodes} nodes",
-                                   line=line, element=element)
+                raise OutlineError(f"more than the limit of {self.limits.max_nodes} nodes", line=line, element=element)
         self.check(item, line=line, element=element)
 
     def check(self, item: Item, *, line: int | None = None, element: str | None = None) -> None:
@@ -113,9 +113,11 @@ def check_size(content: str) -> None:
 
 def to_node(item: Item, new_id: Any) -> dict[str, Any]:
     """The wire-format node for an item and its subtree, each node with an id from `new_id()`."""
+
     def build(it: Item) -> dict[str, Any]:
         node: dict[str, Any] = {"id": new_id(), "value": it.value, "children": [build(c) for c in it.children]}
         if it.props:
             node["props"] = dict(it.props)
         return node
+
     return build(item)

@@ -38,6 +38,7 @@ class UnrepresentableError(ValueError):
 
 # --- names ---------------------------------------------------------------------------------
 
+
 def _name_char_ok(ch: str, first: bool) -> bool:
     if not ch.isascii():
         return False
@@ -49,7 +50,7 @@ def _name_char_ok(ch: str, first: bool) -> bool:
 def encode_name(key: str) -> str:
     out = []
     for i, ch in enumerate(key):
-        keep = _name_char_ok(ch, i == 0) and not (ch == "_" and key[i + 1:i + 2] == "x")
+        keep = _name_char_ok(ch, i == 0) and not (ch == "_" and key[i + 1 : i + 2] == "x")
         out.append(ch if keep else f"_x{ord(ch):04X}_")
     name = "".join(out)
     return "_x0074_ext" if name == "text" else name
@@ -60,6 +61,7 @@ def decode_name(name: str) -> str:
 
 
 # --- export --------------------------------------------------------------------------------
+
 
 def _text(value: str, what: str) -> str:
     bad = _NOT_XML.search(value)
@@ -111,6 +113,7 @@ def render(title: str, tree: Mapping[str, Any]) -> str:
 
 
 # --- import --------------------------------------------------------------------------------
+
 
 def _typed(text: str, kind: str, where: str, key: str) -> Scalar:
     try:

@@ -53,12 +53,36 @@ class _Close:
 
 class Connection:
     # An idle socket should cost little: no writer task, queue or event until one is needed.
-    __slots__ = ("_auth_deadline", "_bucket", "_close_code", "_closed_event", "_drained", "_finished", "_frame_id",
-                 "_last_frame", "_outbox", "_queued", "_reader", "_receiving", "_snapshot", "_strikes", "_timed_out",
-                 "_timer", "_writer", "manager", "metrics", "quotas", "session", "settings", "user_id", "ws")
+    __slots__ = (
+        "_auth_deadline",
+        "_bucket",
+        "_close_code",
+        "_closed_event",
+        "_drained",
+        "_finished",
+        "_frame_id",
+        "_last_frame",
+        "_outbox",
+        "_queued",
+        "_reader",
+        "_receiving",
+        "_snapshot",
+        "_strikes",
+        "_timed_out",
+        "_timer",
+        "_writer",
+        "manager",
+        "metrics",
+        "quotas",
+        "session",
+        "settings",
+        "user_id",
+        "ws",
+    )
 
-    def __init__(self, websocket: WebSocket, manager: SessionManager, settings: Settings, metrics: Metrics,
-                 quotas: Quotas) -> None:
+    def __init__(
+        self, websocket: WebSocket, manager: SessionManager, settings: Settings, metrics: Metrics, quotas: Quotas
+    ) -> None:
         self.ws = websocket
         self.manager = manager
         self.settings = settings
@@ -140,8 +164,9 @@ class Connection:
         if self._writer is None and not self._finished:
             self._writer = asyncio.create_task(self._flush(), name="ws-writer")
 
-    def send(self, frame_type: str, data: dict[str, Any], frame_id: str | None = None,
-             error: tuple[int, str] | None = None) -> None:
+    def send(
+        self, frame_type: str, data: dict[str, Any], frame_id: str | None = None, error: tuple[int, str] | None = None
+    ) -> None:
         session_id = self.session.id if self.session else None
         self.enqueue(frames.encode(frame_type, data, session_id=session_id, frame_id=frame_id, error=error))
         self.metrics.frames_out_of(frame_type).inc()
@@ -451,8 +476,10 @@ class Connection:
         if not 1 <= len(routed) <= MAX_SESSION_ID:
             raise SessionError(400, "?session= must be a session id (1-64 characters)")
         if requested is not None and requested != routed:
-            raise SessionError(421, "This socket was opened for another session (?session=); "
-                                    "reconnect with ?session=<id> to open this one")
+            raise SessionError(
+                421,
+                "This socket was opened for another session (?session=); reconnect with ?session=<id> to open this one",
+            )
         return routed
 
     async def _session_request(self, frame: protocol.ClientFrame, raw: dict[str, Any], live: LiveSession) -> None:

@@ -24,8 +24,13 @@ def timestamp() -> str:
 
 
 def encode(
-    frame_type: str, data: dict[str, Any], *, session_id: str | None = None, frame_id: str | None = None,
-    seq: int | None = None, error: tuple[int, str] | None = None,
+    frame_type: str,
+    data: dict[str, Any],
+    *,
+    session_id: str | None = None,
+    frame_id: str | None = None,
+    seq: int | None = None,
+    error: tuple[int, str] | None = None,
 ) -> bytes:
     frame: dict[str, Any] = {"type": frame_type, "data": data, "timestamp": timestamp()}
     if session_id is not None:

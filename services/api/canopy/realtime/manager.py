@@ -32,11 +32,18 @@ class SessionManager:
         self.settings = settings
         self.metrics = metrics
         self.provider = provider
-        self.limits = TreeLimits(max_nodes=settings.tree_max_nodes, max_depth=settings.tree_max_depth,
-                                 max_bytes=settings.tree_max_bytes)
+        self.limits = TreeLimits(
+            max_nodes=settings.tree_max_nodes, max_depth=settings.tree_max_depth, max_bytes=settings.tree_max_bytes
+        )
         self.prompts = SlidingWindow(settings.rate_limit_prompts_per_minute, 60.0)
-        self.config = SessionConfig(self.limits, settings.replay_buffer_frames, provider, self.prompts,
-                                    settings.llm_history_messages, settings.replay_buffer_max_bytes)
+        self.config = SessionConfig(
+            self.limits,
+            settings.replay_buffer_frames,
+            provider,
+            self.prompts,
+            settings.llm_history_messages,
+            settings.replay_buffer_max_bytes,
+        )
         self._live: dict[str, LiveSession] = {}
         # One load per session at a time (a claim may wait for another replica); each task is
         # awaited by every caller that asked for that session meanwhile.

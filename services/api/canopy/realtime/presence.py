@@ -64,8 +64,15 @@ class PresenceBoard:
             if role is None:  # being revoked: their tabs are closing
                 continue
             latest = max(tabs, key=lambda t: t.selected_at)
-            out.append({"username": name_of(user_id), "role": role, "tabs": len(tabs),
-                        "selected": latest.selected, "typing": any(t.typing for t in tabs)})
+            out.append(
+                {
+                    "username": name_of(user_id),
+                    "role": role,
+                    "tabs": len(tabs),
+                    "selected": latest.selected,
+                    "typing": any(t.typing for t in tabs),
+                }
+            )
         out.sort(key=lambda u: str(u["username"]))
         return out
 

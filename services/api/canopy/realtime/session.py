@@ -75,9 +75,17 @@ class SessionStorage(Protocol):
     """What a live session needs of storage (`canopy.realtime.store.SessionStore`; an in-memory one in unit tests)."""
 
     async def commit_changes(
-        self, session_id: str, changes: Sequence[Change], *, rev: int, node_count: int, change_set: int | None,
-        new_set: ChangeSet | None = None, mark: tuple[int, bool] | None = None,
-        drop_undone: bool = False, seq_ceiling: int | None = None,
+        self,
+        session_id: str,
+        changes: Sequence[Change],
+        *,
+        rev: int,
+        node_count: int,
+        change_set: int | None,
+        new_set: ChangeSet | None = None,
+        mark: tuple[int, bool] | None = None,
+        drop_undone: bool = False,
+        seq_ceiling: int | None = None,
         resolves: tuple[str, dict[str, Any]] | None = None,
     ) -> None: ...
 
@@ -87,8 +95,14 @@ class SessionStorage(Protocol):
 
     async def set_review_mode(self, session_id: str, on: bool) -> None: ...
 
-    async def add_message(self, session_id: str, role: str, content: str, meta: dict[str, Any] | None = None,
-                          seq_ceiling: int | None = None) -> StoredMessage: ...
+    async def add_message(
+        self,
+        session_id: str,
+        role: str,
+        content: str,
+        meta: dict[str, Any] | None = None,
+        seq_ceiling: int | None = None,
+    ) -> StoredMessage: ...
 
     async def set_seq_ceiling(self, session_id: str, ceiling: int) -> None: ...
 
@@ -144,9 +158,7 @@ class LiveSession:
         self.proposals: dict[str, StoredProposal] = {p.id: p for p in stored.proposals}
         self.decided: set[str] = set(stored.decided_proposals)
         self.presence = PresenceBoard(self._send_presence)
-        self.history: deque[dict[str, Any]] = deque(
-            (_message_dict(m) for m in stored.messages), maxlen=HISTORY_LIMIT
-        )
+        self.history: deque[dict[str, Any]] = deque((_message_dict(m) for m in stored.messages), maxlen=HISTORY_LIMIT)
         self.last_active = time.monotonic()
         self._critical: set[asyncio.Task[Any]] = set()
 
@@ -171,8 +183,11 @@ class LiveSession:
             host: TurnHost = self
             if self.review_mode:  # the turn works on a scratch copy; its changes become a proposal
                 host = ReviewHost(self, Tree.from_dict(self.tree.to_dict(), self.tree.rev, self.config.limits))
-            self.turns.start(lambda: Turn(host, self.config.provider, self.metrics, actor.through("assistant"),
-                                          prompt, frame_id, history))
+            self.turns.start(
+                lambda: Turn(
+                    host, self.config.provider, self.metrics, actor.through("assistant"), prompt, frame_id, history
+                )
+            )
 
     async def cancel(self, actor: Actor) -> None:
         """Stops the running turn (409 when none is); returns once it has ended or after a grace period."""
@@ -183,8 +198,9 @@ class LiveSession:
         """A direct edit: its own change set. Stale `base_rev` is fine while the delta still applies."""
         await self._uninterruptible(self._apply_op(actor, delta, base_rev, frame_id))
 
-    async def apply_batch(self, actor: Actor, deltas: Sequence[dict[str, Any]],
-                          frame_id: str | None = None) -> list[Change]:
+    async def apply_batch(
+        self, actor: Actor, deltas: Sequence[dict[str, Any]], frame_id: str | None = None
+    ) -> list[Change]:
         """Several deltas as one change set, all applied or none (an agent's tool call, an import):
         undone as one, attributed to `actor`. A DeltaError names the first delta that did not fit."""
         return await self._uninterruptible(self._apply_batch(actor, deltas, frame_id))
@@ -196,8 +212,9 @@ class LiveSession:
     async def redo(self, actor: Actor, frame_id: str | None) -> None:
         await self._uninterruptible(self._redo(actor, frame_id, from_turn=False))
 
-    async def decide(self, actor: Actor, proposal_id: str, accept: Literal["all"] | Sequence[int],
-                     frame_id: str | None) -> None:
+    async def decide(
+        self, actor: Actor, proposal_id: str, accept: Literal["all"] | Sequence[int], frame_id: str | None
+    ) -> None:
         """Applies the accepted deltas of an open proposal that still apply, as one change set."""
         await self._uninterruptible(self._decide(actor, proposal_id, accept, frame_id))
 
@@ -264,34 +281,49 @@ class LiveSession:
         """The session as REST shows it: only stored, broadcast changes. It holds the tree's live view,
         valid until the caller's next await: serialise it at once."""
         async with self._lock:
-            return {"session_id": self.id, "title": self.title, "tree": self.tree.view(), "rev": self.tree.rev,
-                    "history": list(self.history), "owner": self.name_of(self.user_id),
-                    "review_mode": self.review_mode}
+            return {
+                "session_id": self.id,
+                "title": self.title,
+                "tree": self.tree.view(),
+                "rev": self.tree.rev,
+                "history": list(self.history),
+                "owner": self.name_of(self.user_id),
+                "review_mode": self.review_mode,
+            }
 
-    async def attach(self, peer: Peer, last_seq: int | None, frame_id: str | None,
-                     user_id: str | None = None) -> None:
+    async def attach(self, peer: Peer, last_seq: int | None, frame_id: str | None, user_id: str | None = None) -> None:
         user_id = user_id or self.user_id
         async with self._lock:
             role = self.access.role_of(user_id)
             if role is None:
                 raise CanopyError(404, "Session not found")
             missed = self._missed_frames(last_seq)
-            self._unicast(peer, "session_ready", {
-                "session_id": self.id, "title": self.title, "initial_tree": self.tree.view(),
-                "rev": self.tree.rev, "seq": self.seq, "replay": missed is not None,
-                "protocol_version": PROTOCOL_VERSION, "limits": self._limits,
-                "assistant": describe(self.config.provider),
-                "role": role, "owner": self.name_of(self.user_id), "review_mode": self.review_mode,
-                "proposals": [self._proposal_data(p) for p in self.proposals.values()],
-            }, frame_id)
+            self._unicast(
+                peer,
+                "session_ready",
+                {
+                    "session_id": self.id,
+                    "title": self.title,
+                    "initial_tree": self.tree.view(),
+                    "rev": self.tree.rev,
+                    "seq": self.seq,
+                    "replay": missed is not None,
+                    "protocol_version": PROTOCOL_VERSION,
+                    "limits": self._limits,
+                    "assistant": describe(self.config.provider),
+                    "role": role,
+                    "owner": self.name_of(self.user_id),
+                    "review_mode": self.review_mode,
+                    "proposals": [self._proposal_data(p) for p in self.proposals.values()],
+                },
+                frame_id,
+            )
             if missed is None:
                 self._unicast(peer, "chat_history", {"messages": list(self.history)}, frame_id)
             else:
                 for data in missed:
                     peer.enqueue(data)
-            self.metrics.resumes.labels(
-                "replay" if missed is not None and last_seq is not None else "snapshot"
-            ).inc()
+            self.metrics.resumes.labels("replay" if missed is not None and last_seq is not None else "snapshot").inc()
             self.peers.add(peer)
             self.presence.join(peer, user_id)
             self.last_active = time.monotonic()
@@ -384,8 +416,14 @@ class LiveSession:
     async def _propose(self, host: ReviewHost, end: TurnEnd) -> None:
         assert self.turns.current is not None
         deltas = [ch.delta for ch in host.changes]
-        proposal = StoredProposal(new_proposal_id(), host.base_rev, self.turns.current.actor.user_id,
-                                  attribution.summarise_changes(host.changes), deltas, iso(now()))
+        proposal = StoredProposal(
+            new_proposal_id(),
+            host.base_rev,
+            self.turns.current.actor.user_id,
+            attribution.summarise_changes(host.changes),
+            deltas,
+            iso(now()),
+        )
         try:
             await self.store.add_proposal(self.id, proposal)
         except Exception as exc:
@@ -395,10 +433,15 @@ class LiveSession:
         await self._publish("proposal", {"proposal": self._proposal_data(proposal)}, end.frame_id)
 
     def _proposal_data(self, proposal: StoredProposal) -> dict[str, Any]:
-        return {"id": proposal.id, "base_rev": proposal.base_rev,
-                "author": {"username": self.name_of(proposal.author_user_id), "via": "assistant"},
-                "summary": proposal.summary, "deltas": proposal.deltas, "status": "open",
-                "created_at": proposal.created_at}
+        return {
+            "id": proposal.id,
+            "base_rev": proposal.base_rev,
+            "author": {"username": self.name_of(proposal.author_user_id), "via": "assistant"},
+            "summary": proposal.summary,
+            "deltas": proposal.deltas,
+            "status": "open",
+            "created_at": proposal.created_at,
+        }
 
     async def _end_locked(self, end: TurnEnd) -> None:
         try:
@@ -430,8 +473,9 @@ class LiveSession:
 
     # --- broadcasting -----------------------------------------------------------------
 
-    async def _publish(self, frame_type: str, data: dict[str, Any], frame_id: str | None = None,
-                      error: tuple[int, str] | None = None) -> None:
+    async def _publish(
+        self, frame_type: str, data: dict[str, Any], frame_id: str | None = None, error: tuple[int, str] | None = None
+    ) -> None:
         """Sends a frame with the next seq to every attached tab. The caller holds the lock."""
         if self.seq + 1 > self.seq_ceiling:
             await self._reserve_seq()
@@ -499,25 +543,35 @@ class LiveSession:
     async def _commit(self, applied: Sequence[Change], change_set: int | None, **bookkeeping: Any) -> None:
         ceiling = self._ceiling_due(len(applied))
         try:
-            await self.store.commit_changes(self.id, applied, rev=self.tree.rev, node_count=len(self.tree),
-                                            change_set=change_set, seq_ceiling=ceiling, **bookkeeping)
+            await self.store.commit_changes(
+                self.id,
+                applied,
+                rev=self.tree.rev,
+                node_count=len(self.tree),
+                change_set=change_set,
+                seq_ceiling=ceiling,
+                **bookkeeping,
+            )
         except Exception as exc:
-            log_storage_failure(log, "commit failed for session %s; reverting %d change(s)", self.id, len(applied),
-                                exc=exc)
+            log_storage_failure(
+                log, "commit failed for session %s; reverting %d change(s)", self.id, len(applied), exc=exc
+            )
             self._revert(applied)
             raise StorageError() from exc
         if ceiling is not None:
             self.seq_ceiling = ceiling
         self._since_snapshot += len(applied)
 
-    async def _broadcast_changes(self, applied: Sequence[Change], origin: str, actor: Actor,
-                                 frame_id: str | None) -> None:
+    async def _broadcast_changes(
+        self, applied: Sequence[Change], origin: str, actor: Actor, frame_id: str | None
+    ) -> None:
         rev = self.tree.rev - len(applied)
         who = self._actor_data(actor)
         for change in applied:
             rev += 1
-            await self._publish("tree_update", {"delta": change.delta, "rev": rev, "origin": origin, "actor": who},
-                                frame_id)
+            await self._publish(
+                "tree_update", {"delta": change.delta, "rev": rev, "origin": origin, "actor": who}, frame_id
+            )
         await self._maybe_compact()
 
     def _push_undo(self, change_set: ChangeSet) -> None:
@@ -557,19 +611,25 @@ class LiveSession:
             applied = [self.tree.apply(delta)]  # a DeltaError is the client's error frame as is
             await self._record_set(actor, applied, actor.origin, frame_id)
 
-    async def _record_set(self, actor: Actor, applied: list[Change], origin: str, frame_id: str | None,
-                          resolves: tuple[str, dict[str, Any]] | None = None) -> None:
+    async def _record_set(
+        self,
+        actor: Actor,
+        applied: list[Change],
+        origin: str,
+        frame_id: str | None,
+        resolves: tuple[str, dict[str, Any]] | None = None,
+    ) -> None:
         """Commits applied changes as a new change set of `actor` (it empties their redo stack) and broadcasts them."""
         change_set = self._open_change_set(actor)
-        await self._commit(applied, change_set.number, new_set=change_set, drop_undone=self._has_redo(actor),
-                           resolves=resolves)
+        await self._commit(
+            applied, change_set.number, new_set=change_set, drop_undone=self._has_redo(actor), resolves=resolves
+        )
         change_set.changes = applied
         self._push_undo(change_set)
         self._drop_redo(actor)
         await self._broadcast_changes(applied, origin, actor, frame_id)
 
-    async def _apply_batch(self, actor: Actor, deltas: Sequence[dict[str, Any]],
-                           frame_id: str | None) -> list[Change]:
+    async def _apply_batch(self, actor: Actor, deltas: Sequence[dict[str, Any]], frame_id: str | None) -> list[Change]:
         async with self._lock:
             self._require_editor(actor)
             if not deltas:
@@ -584,8 +644,12 @@ class LiveSession:
             change = self.tree.apply(delta)  # DeltaError goes back to the provider as is
             opening = self.turns.change_set is None
             change_set = self.turns.change_set or self._open_change_set(actor)
-            await self._commit([change], change_set.number, new_set=change_set if opening else None,
-                               drop_undone=opening and self._has_redo(actor))
+            await self._commit(
+                [change],
+                change_set.number,
+                new_set=change_set if opening else None,
+                drop_undone=opening and self._has_redo(actor),
+            )
             if opening:
                 self.turns.change_set = change_set
                 self._push_undo(change_set)
@@ -650,8 +714,9 @@ class LiveSession:
             log.info("undo/redo no longer applies in session %s: %s", self.id, exc.message)
             raise CanopyError(409, "That change no longer applies to the tree") from None
 
-    async def _decide(self, actor: Actor, proposal_id: str, accept: Literal["all"] | Sequence[int],
-                      frame_id: str | None) -> None:
+    async def _decide(
+        self, actor: Actor, proposal_id: str, accept: Literal["all"] | Sequence[int], frame_id: str | None
+    ) -> None:
         async with self._lock:
             self._require_editor(actor)
             proposal = self.proposals.get(proposal_id)
@@ -672,11 +737,17 @@ class LiveSession:
                 except DeltaError as exc:
                     conflicts.append({"index": index, "code": exc.code, "message": exc.message})
             rejected = sorted(set(range(len(proposal.deltas))) - set(chosen))
-            outcome = {"proposal_id": proposal_id, "accepted": accepted, "rejected": rejected,
-                       "conflicts": conflicts, "decided_by": self.name_of(actor.user_id)}
+            outcome = {
+                "proposal_id": proposal_id,
+                "accepted": accepted,
+                "rejected": rejected,
+                "conflicts": conflicts,
+                "decided_by": self.name_of(actor.user_id),
+            }
             if applied:
-                await self._record_set(actor.through("assistant"), applied, "proposal", frame_id,
-                                       resolves=(proposal_id, outcome))
+                await self._record_set(
+                    actor.through("assistant"), applied, "proposal", frame_id, resolves=(proposal_id, outcome)
+                )
             else:
                 try:
                     await self.store.resolve_proposal(self.id, proposal_id, outcome)

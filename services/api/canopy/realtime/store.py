@@ -101,22 +101,45 @@ class StoredSession:
 # Group-committed statements, built once. Every write lists the ones it uses in this order, so
 # a merged batch (one executemany per statement) keeps each write's own order.
 _INSERT_SET = insert(db.change_sets)
-_MARK_SET = update(db.change_sets).where(
-    db.change_sets.c.session_id == bindparam("b_session"), db.change_sets.c.number == bindparam("b_number"),
-).values(undone=bindparam("b_undone"))
+_MARK_SET = (
+    update(db.change_sets)
+    .where(
+        db.change_sets.c.session_id == bindparam("b_session"),
+        db.change_sets.c.number == bindparam("b_number"),
+    )
+    .values(undone=bindparam("b_undone"))
+)
 _INSERT_CHANGE = insert(db.changes)
 _INSERT_MESSAGE = insert(db.messages)
-_SET_REV = update(db.sessions).where(db.sessions.c.id == bindparam("b_session")).values(
-    rev=bindparam("b_rev"), node_count=bindparam("b_node_count"), updated_at=bindparam("b_updated_at"))
+_SET_REV = (
+    update(db.sessions)
+    .where(db.sessions.c.id == bindparam("b_session"))
+    .values(rev=bindparam("b_rev"), node_count=bindparam("b_node_count"), updated_at=bindparam("b_updated_at"))
+)
 _SET_REV_SEQ = _SET_REV.values(seq_ceiling=bindparam("b_seq_ceiling"))
-_TOUCH = update(db.sessions).where(db.sessions.c.id == bindparam("b_session")).values(
-    updated_at=bindparam("b_updated_at"))
+_TOUCH = (
+    update(db.sessions).where(db.sessions.c.id == bindparam("b_session")).values(updated_at=bindparam("b_updated_at"))
+)
 _TOUCH_SEQ = _TOUCH.values(seq_ceiling=bindparam("b_seq_ceiling"))
-_RESOLVE_PROPOSAL = update(db.proposals).where(
-    db.proposals.c.session_id == bindparam("b_session"), db.proposals.c.id == bindparam("b_id"),
-).values(status="resolved", outcome=bindparam("b_outcome"))
-STATEMENT_ORDER = (_INSERT_SET, _MARK_SET, _INSERT_CHANGE, _INSERT_MESSAGE, _SET_REV, _SET_REV_SEQ, _TOUCH, _TOUCH_SEQ,
-                   _RESOLVE_PROPOSAL)
+_RESOLVE_PROPOSAL = (
+    update(db.proposals)
+    .where(
+        db.proposals.c.session_id == bindparam("b_session"),
+        db.proposals.c.id == bindparam("b_id"),
+    )
+    .values(status="resolved", outcome=bindparam("b_outcome"))
+)
+STATEMENT_ORDER = (
+    _INSERT_SET,
+    _MARK_SET,
+    _INSERT_CHANGE,
+    _INSERT_MESSAGE,
+    _SET_REV,
+    _SET_REV_SEQ,
+    _TOUCH,
+    _TOUCH_SEQ,
+    _RESOLVE_PROPOSAL,
+)
 
 
 def _drop_undone(conn: Connection, session_id: str, user_id: str) -> None:
@@ -126,8 +149,10 @@ def _drop_undone(conn: Connection, session_id: str, user_id: str) -> None:
     mine = cs.c.actor_user_id == user_id
     if owner == user_id:  # rows from before schema 3 have no actor: they are the owner's
         mine = mine | cs.c.actor_user_id.is_(None)
-    undone = [r[0] for r in conn.execute(
-        select(cs.c.number).where(cs.c.session_id == session_id, cs.c.undone.is_(True), mine))]
+    undone = [
+        r[0]
+        for r in conn.execute(select(cs.c.number).where(cs.c.session_id == session_id, cs.c.undone.is_(True), mine))
+    ]
     if undone:
         conn.execute(update(c).where(c.c.session_id == session_id, c.c.change_set.in_(undone)).values(change_set=None))
         conn.execute(delete(cs).where(cs.c.session_id == session_id, cs.c.number.in_(undone)))
@@ -151,10 +176,20 @@ class SessionStore:
         moment = now()
         meta = SessionMeta(str(uuid.uuid4()), user_id, title, moment, 1)
         async with self.engine.begin() as conn:
-            await conn.execute(insert(db.sessions).values(
-                id=meta.id, user_id=user_id, title=db_text(title), created_at=moment, updated_at=moment,
-                rev=0, seq_ceiling=0, node_count=1, snapshot=orjson.dumps(INITIAL_TREE).decode(), snapshot_rev=0,
-            ))
+            await conn.execute(
+                insert(db.sessions).values(
+                    id=meta.id,
+                    user_id=user_id,
+                    title=db_text(title),
+                    created_at=moment,
+                    updated_at=moment,
+                    rev=0,
+                    seq_ceiling=0,
+                    node_count=1,
+                    snapshot=orjson.dumps(INITIAL_TREE).decode(),
+                    snapshot_rev=0,
+                )
+            )
         return meta
 
     async def list_for(self, user_id: str) -> list[SessionMeta]:
@@ -162,15 +197,17 @@ class SessionStore:
         async with self.engine.connect() as conn:
             rows = await conn.execute(
                 select(s.c.id, s.c.user_id, s.c.title, s.c.updated_at, s.c.node_count)
-                .where(s.c.user_id == user_id).order_by(s.c.updated_at.desc(), s.c.id)
+                .where(s.c.user_id == user_id)
+                .order_by(s.c.updated_at.desc(), s.c.id)
             )
             return [SessionMeta(r.id, r.user_id, r.title, r.updated_at, r.node_count) for r in rows]
 
     async def count_for(self, user_id: str) -> int:
         s = db.sessions
         async with self.engine.connect() as conn:
-            return int((await conn.execute(
-                select(func.count()).select_from(s).where(s.c.user_id == user_id))).scalar_one())
+            return int(
+                (await conn.execute(select(func.count()).select_from(s).where(s.c.user_id == user_id))).scalar_one()
+            )
 
     async def stored_size(self, user_id: str) -> int:
         """Characters of snapshots, change log and chat messages stored for the user's sessions (the
@@ -182,8 +219,9 @@ class SessionStore:
             for query in (
                 select(func.sum(func.length(s.c.snapshot))).where(s.c.user_id == user_id),
                 select(func.sum(func.length(c.c.delta) + func.length(c.c.inverse))).where(c.c.session_id.in_(mine)),
-                select(func.sum(func.length(m.c.content) + func.coalesce(func.length(m.c.meta), 0)))
-                .where(m.c.session_id.in_(mine)),
+                select(func.sum(func.length(m.c.content) + func.coalesce(func.length(m.c.meta), 0))).where(
+                    m.c.session_id.in_(mine)
+                ),
             ):
                 total += int((await conn.execute(query)).scalar_one() or 0)
         return total
@@ -194,16 +232,26 @@ class SessionStore:
         s, m, u = db.sessions, db.session_members, db.users
         role = func.coalesce(m.c.role, "owner")
         query = (
-            select(s.c.id, s.c.user_id, s.c.title, s.c.updated_at, s.c.node_count, role.label("role"),
-                   u.c.username.label("owner"))
-            .select_from(s.join(u, u.c.id == s.c.user_id)
-                         .outerjoin(m, and_(m.c.session_id == s.c.id, m.c.user_id == user_id)))
+            select(
+                s.c.id,
+                s.c.user_id,
+                s.c.title,
+                s.c.updated_at,
+                s.c.node_count,
+                role.label("role"),
+                u.c.username.label("owner"),
+            )
+            .select_from(
+                s.join(u, u.c.id == s.c.user_id).outerjoin(m, and_(m.c.session_id == s.c.id, m.c.user_id == user_id))
+            )
             .where((s.c.user_id == user_id) | m.c.user_id.is_not(None))
             .order_by(s.c.updated_at.desc(), s.c.id)
         )
         async with self.engine.connect() as conn:
-            return [(SessionMeta(r.id, r.user_id, r.title, r.updated_at, r.node_count), r.role, r.owner)
-                    for r in await conn.execute(query)]
+            return [
+                (SessionMeta(r.id, r.user_id, r.title, r.updated_at, r.node_count), r.role, r.owner)
+                for r in await conn.execute(query)
+            ]
 
     # --- members ------------------------------------------------------------------
 
@@ -211,8 +259,9 @@ class SessionStore:
         """False when they are a member already."""
         m = db.session_members
         async with self.engine.begin() as conn:
-            exists = (await conn.execute(
-                select(m.c.role).where(m.c.session_id == session_id, m.c.user_id == user_id))).first()
+            exists = (
+                await conn.execute(select(m.c.role).where(m.c.session_id == session_id, m.c.user_id == user_id))
+            ).first()
             if exists is not None:
                 return False
             await conn.execute(insert(m).values(session_id=session_id, user_id=user_id, role=role, created_at=now()))
@@ -235,8 +284,9 @@ class SessionStore:
 
     # --- history ------------------------------------------------------------------
 
-    async def history(self, session_id: str, owner_id: str, limit: int, before: int | None
-                      ) -> list[tuple[ChangeSet, str | None, int]]:
+    async def history(
+        self, session_id: str, owner_id: str, limit: int, before: int | None
+    ) -> list[tuple[ChangeSet, str | None, int]]:
         """Change sets, newest first: (change set with its changes, created_at, rev after its last change)."""
         cs, c = db.change_sets, db.changes
         query = select(cs).where(cs.c.session_id == session_id)
@@ -244,12 +294,18 @@ class SessionStore:
             query = query.where(cs.c.number < before)
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query.order_by(cs.c.number.desc()).limit(limit))).all()
-            sets = {r.number: (ChangeSet(r.number, _actor(r, owner_id), [], r.undone),
-                               iso(r.created_at) if r.created_at else None) for r in rows}
+            sets = {
+                r.number: (
+                    ChangeSet(r.number, _actor(r, owner_id), [], r.undone),
+                    iso(r.created_at) if r.created_at else None,
+                )
+                for r in rows
+            }
             revs: dict[int, int] = {}
             for r in await conn.execute(
                 select(c.c.change_set, c.c.rev, c.c.delta, c.c.inverse)
-                .where(c.c.session_id == session_id, c.c.change_set.in_(list(sets))).order_by(c.c.rev)
+                .where(c.c.session_id == session_id, c.c.change_set.in_(list(sets)))
+                .order_by(c.c.rev)
             ):
                 sets[r.change_set][0].changes.append(Change(orjson.loads(r.delta), orjson.loads(r.inverse)))
                 revs[r.change_set] = r.rev
@@ -258,29 +314,31 @@ class SessionStore:
     async def meta(self, session_id: str) -> SessionMeta | None:
         s = db.sessions
         async with self.engine.connect() as conn:
-            r = (await conn.execute(
-                select(s.c.id, s.c.user_id, s.c.title, s.c.updated_at, s.c.node_count).where(s.c.id == session_id)
-            )).first()
+            r = (
+                await conn.execute(
+                    select(s.c.id, s.c.user_id, s.c.title, s.c.updated_at, s.c.node_count).where(s.c.id == session_id)
+                )
+            ).first()
         return None if r is None else SessionMeta(r.id, r.user_id, r.title, r.updated_at, r.node_count)
 
     async def most_recent(self, user_id: str) -> str | None:
         s = db.sessions
         async with self.engine.connect() as conn:
-            return (await conn.execute(
-                select(s.c.id).where(s.c.user_id == user_id).order_by(s.c.updated_at.desc()).limit(1)
-            )).scalar()
+            return (
+                await conn.execute(
+                    select(s.c.id).where(s.c.user_id == user_id).order_by(s.c.updated_at.desc()).limit(1)
+                )
+            ).scalar()
 
     async def rename(self, session_id: str, title: str) -> None:
         # updated_at stays: a rename is not activity, and the list (most recent first) keeps its order.
         async with self.engine.begin() as conn:
-            await conn.execute(update(db.sessions).where(db.sessions.c.id == session_id)
-                               .values(title=db_text(title)))
+            await conn.execute(update(db.sessions).where(db.sessions.c.id == session_id).values(title=db_text(title)))
 
     async def delete(self, session_id: str) -> None:
         async with self.engine.begin() as conn:
             # The lease row too: a replica that missed the "deleted" event loses it at its next renewal.
-            for table in (db.changes, db.change_sets, db.messages, db.session_members, db.proposals,
-                          db.session_leases):
+            for table in (db.changes, db.change_sets, db.messages, db.session_members, db.proposals, db.session_leases):
                 await conn.execute(delete(table).where(table.c.session_id == session_id))
             await conn.execute(delete(db.sessions).where(db.sessions.c.id == session_id))
 
@@ -290,40 +348,58 @@ class SessionStore:
             row = (await conn.execute(select(s).where(s.c.id == session_id))).first()
             if row is None:
                 return None
-            log = [orjson.loads(r.delta) for r in await conn.execute(
-                select(c.c.delta).where(c.c.session_id == session_id, c.c.rev > row.snapshot_rev).order_by(c.c.rev)
-            )]
-            sets = {r.number: ChangeSet(r.number, _actor(r, row.user_id), [], r.undone) for r in await conn.execute(
-                select(cs).where(cs.c.session_id == session_id).order_by(cs.c.number)
-            )}
+            log = [
+                orjson.loads(r.delta)
+                for r in await conn.execute(
+                    select(c.c.delta).where(c.c.session_id == session_id, c.c.rev > row.snapshot_rev).order_by(c.c.rev)
+                )
+            ]
+            sets = {
+                r.number: ChangeSet(r.number, _actor(r, row.user_id), [], r.undone)
+                for r in await conn.execute(select(cs).where(cs.c.session_id == session_id).order_by(cs.c.number))
+            }
             for r in await conn.execute(
                 select(c.c.change_set, c.c.delta, c.c.inverse)
-                .where(c.c.session_id == session_id, c.c.change_set.in_(list(sets))).order_by(c.c.rev)
+                .where(c.c.session_id == session_id, c.c.change_set.in_(list(sets)))
+                .order_by(c.c.rev)
             ):
                 sets[r.change_set].changes.append(Change(orjson.loads(r.delta), orjson.loads(r.inverse)))
-            recent = (await conn.execute(
-                select(m).where(m.c.session_id == session_id).order_by(m.c.id.desc()).limit(message_limit)
-            )).all()
+            recent = (
+                await conn.execute(
+                    select(m).where(m.c.session_id == session_id).order_by(m.c.id.desc()).limit(message_limit)
+                )
+            ).all()
             access = await _access(conn, session_id, row.user_id)
             access.names.update(await _names(conn, {cs.actor.user_id for cs in sets.values()} - set(access.names)))
             open_proposals = await _open_proposals(conn, session_id)
             p = db.proposals
-            decided = [r[0] for r in await conn.execute(
-                select(p.c.id).where(p.c.session_id == session_id, p.c.status != "open"))]
+            decided = [
+                r[0]
+                for r in await conn.execute(select(p.c.id).where(p.c.session_id == session_id, p.c.status != "open"))
+            ]
         messages = [
             StoredMessage(r.role, r.content, iso(r.created_at), orjson.loads(r.meta) if r.meta else None)
             for r in reversed(recent)
         ]
         meta = SessionMeta(row.id, row.user_id, row.title, row.updated_at, row.node_count)
-        return StoredSession(meta, orjson.loads(row.snapshot), row.snapshot_rev, log, row.seq_ceiling,
-                             list(sets.values()), messages, access, bool(row.review_mode), open_proposals,
-                             decided)
+        return StoredSession(
+            meta,
+            orjson.loads(row.snapshot),
+            row.snapshot_rev,
+            log,
+            row.seq_ceiling,
+            list(sets.values()),
+            messages,
+            access,
+            bool(row.review_mode),
+            open_proposals,
+            decided,
+        )
 
     async def access(self, session_id: str) -> Access | None:
         """The session's owner and members, or None for an unknown session."""
         async with self.engine.connect() as conn:
-            owner = (await conn.execute(
-                select(db.sessions.c.user_id).where(db.sessions.c.id == session_id))).scalar()
+            owner = (await conn.execute(select(db.sessions.c.user_id).where(db.sessions.c.id == session_id))).scalar()
             return None if owner is None else await _access(conn, session_id, owner)
 
     async def usernames(self, user_ids: set[str]) -> dict[str, str]:
@@ -334,12 +410,19 @@ class SessionStore:
 
     async def add_proposal(self, session_id: str, proposal: StoredProposal) -> None:
         async with self.engine.begin() as conn:
-            await conn.execute(insert(db.proposals).values(
-                session_id=session_id, id=proposal.id, base_rev=proposal.base_rev,
-                author_user_id=proposal.author_user_id, summary=proposal.summary,
-                deltas=orjson.dumps(proposal.deltas).decode(), status="open", outcome=None,
-                created_at=datetime.fromisoformat(proposal.created_at.replace("Z", "+00:00")),
-            ))
+            await conn.execute(
+                insert(db.proposals).values(
+                    session_id=session_id,
+                    id=proposal.id,
+                    base_rev=proposal.base_rev,
+                    author_user_id=proposal.author_user_id,
+                    summary=proposal.summary,
+                    deltas=orjson.dumps(proposal.deltas).decode(),
+                    status="open",
+                    outcome=None,
+                    created_at=datetime.fromisoformat(proposal.created_at.replace("Z", "+00:00")),
+                )
+            )
 
     async def set_review_mode(self, session_id: str, on: bool) -> None:
         async with self.engine.begin() as conn:
@@ -351,9 +434,17 @@ class SessionStore:
     # --- changes ------------------------------------------------------------------
 
     async def commit_changes(
-        self, session_id: str, changes: Sequence[Change], *, rev: int, node_count: int, change_set: int | None,
-        new_set: ChangeSet | None = None, mark: tuple[int, bool] | None = None,
-        drop_undone: bool = False, seq_ceiling: int | None = None,
+        self,
+        session_id: str,
+        changes: Sequence[Change],
+        *,
+        rev: int,
+        node_count: int,
+        change_set: int | None,
+        new_set: ChangeSet | None = None,
+        mark: tuple[int, bool] | None = None,
+        drop_undone: bool = False,
+        seq_ceiling: int | None = None,
         resolves: tuple[str, dict[str, Any]] | None = None,
     ) -> None:
         """One transaction (shared with other sessions' writes): log rows (the changes up to `rev`,
@@ -362,20 +453,40 @@ class SessionStore:
         `drop_undone` discards the redo stack of `new_set`'s actor."""
         moment = now()
         dropper = new_set.actor.user_id if drop_undone and new_set is not None else None
-        write = Write(before=(lambda conn: _drop_undone(conn, session_id, dropper)) if dropper else None,
-                      session_id=session_id)
+        write = Write(
+            before=(lambda conn: _drop_undone(conn, session_id, dropper)) if dropper else None, session_id=session_id
+        )
         if new_set is not None:
             actor = new_set.actor
-            write.ops.append((_INSERT_SET, {"session_id": session_id, "number": new_set.number,
-                                            "origin": actor.origin, "actor_user_id": actor.user_id,
-                                            "actor_via": actor.via, "actor_name": actor.name,
-                                            "undone": False, "created_at": moment}))
+            write.ops.append(
+                (
+                    _INSERT_SET,
+                    {
+                        "session_id": session_id,
+                        "number": new_set.number,
+                        "origin": actor.origin,
+                        "actor_user_id": actor.user_id,
+                        "actor_via": actor.via,
+                        "actor_name": actor.name,
+                        "undone": False,
+                        "created_at": moment,
+                    },
+                )
+            )
         if mark is not None:
             write.ops.append((_MARK_SET, {"b_session": session_id, "b_number": mark[0], "b_undone": mark[1]}))
         first_rev = rev - len(changes) + 1
         write.ops.extend(
-            (_INSERT_CHANGE, {"session_id": session_id, "rev": first_rev + i, "change_set": change_set,
-                              "delta": orjson.dumps(ch.delta).decode(), "inverse": orjson.dumps(ch.inverse).decode()})
+            (
+                _INSERT_CHANGE,
+                {
+                    "session_id": session_id,
+                    "rev": first_rev + i,
+                    "change_set": change_set,
+                    "delta": orjson.dumps(ch.delta).decode(),
+                    "inverse": orjson.dumps(ch.inverse).decode(),
+                },
+            )
             for i, ch in enumerate(changes)
         )
         session_row = {"b_session": session_id, "b_rev": rev, "b_node_count": node_count, "b_updated_at": moment}
@@ -401,43 +512,70 @@ class SessionStore:
     async def set_seq_ceiling(self, session_id: str, ceiling: int) -> None:
         async with self.engine.begin() as conn:
             await self._fence(conn, session_id)
-            await conn.execute(update(db.sessions).where(db.sessions.c.id == session_id)
-                               .values(seq_ceiling=ceiling))
+            await conn.execute(update(db.sessions).where(db.sessions.c.id == session_id).values(seq_ceiling=ceiling))
 
     async def compact(self, session_id: str, snapshot: bytes, rev: int) -> None:
         """New snapshot at `rev`; log rows before it go unless an undoable change set still needs them."""
         s, c, cs = db.sessions, db.changes, db.change_sets
         async with self.engine.begin() as conn:
             await self._fence(conn, session_id)
-            await conn.execute(update(s).where(s.c.id == session_id)
-                               .values(snapshot=snapshot.decode(), snapshot_rev=rev))
-            keep_from = (await conn.execute(
-                select(cs.c.number).where(cs.c.session_id == session_id)
-                .order_by(cs.c.number.desc()).offset(UNDO_DEPTH - 1).limit(1)
-            )).scalar()
+            await conn.execute(
+                update(s).where(s.c.id == session_id).values(snapshot=snapshot.decode(), snapshot_rev=rev)
+            )
+            keep_from = (
+                await conn.execute(
+                    select(cs.c.number)
+                    .where(cs.c.session_id == session_id)
+                    .order_by(cs.c.number.desc())
+                    .offset(UNDO_DEPTH - 1)
+                    .limit(1)
+                )
+            ).scalar()
             if keep_from is not None:
                 await conn.execute(delete(cs).where(cs.c.session_id == session_id, cs.c.number < keep_from))
             kept = select(cs.c.number).where(cs.c.session_id == session_id)
-            await conn.execute(delete(c).where(and_(
-                c.c.session_id == session_id, c.c.rev <= rev,
-                (c.c.change_set.is_(None)) | not_(c.c.change_set.in_(kept)),
-            )))
+            await conn.execute(
+                delete(c).where(
+                    and_(
+                        c.c.session_id == session_id,
+                        c.c.rev <= rev,
+                        (c.c.change_set.is_(None)) | not_(c.c.change_set.in_(kept)),
+                    )
+                )
+            )
 
     # --- messages -----------------------------------------------------------------
 
     async def add_message(
-        self, session_id: str, role: str, content: str, meta: dict[str, Any] | None = None,
+        self,
+        session_id: str,
+        role: str,
+        content: str,
+        meta: dict[str, Any] | None = None,
         seq_ceiling: int | None = None,
     ) -> StoredMessage:
         moment = now()
         touch: tuple[Any, dict[str, Any]] = (_TOUCH, {"b_session": session_id, "b_updated_at": moment})
         if seq_ceiling is not None:
             touch = (_TOUCH_SEQ, {**touch[1], "b_seq_ceiling": seq_ceiling})
-        await self.group.write(Write(session_id=session_id, ops=[
-            (_INSERT_MESSAGE, {"session_id": session_id, "role": role, "content": db_text(content),
-                               "meta": orjson.dumps(meta).decode() if meta else None, "created_at": moment}),
-            touch,
-        ]))
+        await self.group.write(
+            Write(
+                session_id=session_id,
+                ops=[
+                    (
+                        _INSERT_MESSAGE,
+                        {
+                            "session_id": session_id,
+                            "role": role,
+                            "content": db_text(content),
+                            "meta": orjson.dumps(meta).decode() if meta else None,
+                            "created_at": moment,
+                        },
+                    ),
+                    touch,
+                ],
+            )
+        )
         return StoredMessage(role, content, iso(moment), meta)
 
 
@@ -455,14 +593,18 @@ async def _names(conn: AsyncConnection, user_ids: set[str]) -> dict[str, str]:
 
 async def _access(conn: AsyncConnection, session_id: str, owner_id: str) -> Access:
     m = db.session_members
-    roles = {r.user_id: r.role for r in await conn.execute(
-        select(m.c.user_id, m.c.role).where(m.c.session_id == session_id))}
+    roles = {
+        r.user_id: r.role for r in await conn.execute(select(m.c.user_id, m.c.role).where(m.c.session_id == session_id))
+    }
     return Access(owner_id, roles, await _names(conn, {owner_id, *roles}))
 
 
 async def _open_proposals(conn: AsyncConnection, session_id: str) -> list[StoredProposal]:
     p = db.proposals
-    rows = await conn.execute(select(p).where(p.c.session_id == session_id, p.c.status == "open")
-                              .order_by(p.c.created_at, p.c.id))
-    return [StoredProposal(r.id, r.base_rev, r.author_user_id, r.summary, orjson.loads(r.deltas), iso(r.created_at))
-            for r in rows]
+    rows = await conn.execute(
+        select(p).where(p.c.session_id == session_id, p.c.status == "open").order_by(p.c.created_at, p.c.id)
+    )
+    return [
+        StoredProposal(r.id, r.base_rev, r.author_user_id, r.summary, orjson.loads(r.deltas), iso(r.created_at))
+        for r in rows
+    ]

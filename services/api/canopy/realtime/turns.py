@@ -104,8 +104,16 @@ class ReasoningLog:
 class Turn:
     """Implements `canopy.assistant.base.TurnContext` for one prompt."""
 
-    def __init__(self, host: TurnHost, provider: Provider, metrics: Metrics, actor: Actor, prompt: str,
-                 frame_id: str | None, history: list[ChatMessage]) -> None:
+    def __init__(
+        self,
+        host: TurnHost,
+        provider: Provider,
+        metrics: Metrics,
+        actor: Actor,
+        prompt: str,
+        frame_id: str | None,
+        history: list[ChatMessage],
+    ) -> None:
         self.host = host
         self.provider = provider
         self.metrics = metrics
@@ -225,8 +233,15 @@ class Turn:
             meta = {"truncated": truncated}
         if self._reasoning.steps:
             meta = {**(meta or {}), "reasoning": self._reasoning.steps}
-        return TurnEnd(self.frame_id, "".join(self._parts), meta, debug, failure, cancelled,
-                       truncated if failure is None and not cancelled else None)
+        return TurnEnd(
+            self.frame_id,
+            "".join(self._parts),
+            meta,
+            debug,
+            failure,
+            cancelled,
+            truncated if failure is None and not cancelled else None,
+        )
 
 
 class TurnRunner:

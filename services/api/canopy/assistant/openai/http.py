@@ -118,8 +118,9 @@ class CompletionsClient:
         except TimeoutError:
             raise ProviderError(504, f"the LLM provider did not finish within {self._overall:g} s") from None
         except httpx.ConnectTimeout:
-            raise ProviderError(504, "timed out connecting to the assistant's provider",
-                                f"connect timeout to {self.where}") from None
+            raise ProviderError(
+                504, "timed out connecting to the assistant's provider", f"connect timeout to {self.where}"
+            ) from None
         except httpx.TimeoutException:
             waited = time.monotonic() - started
             raise ProviderError(
@@ -142,8 +143,10 @@ class CompletionsClient:
         message = self.scrub(await _error_message(response))
         if status in (401, 403):
             raise ProviderError(
-                502, f"the assistant's provider rejected the server's credentials (HTTP {status}); "
-                "an administrator should check LLM_API_KEY", message,
+                502,
+                f"the assistant's provider rejected the server's credentials (HTTP {status}); "
+                "an administrator should check LLM_API_KEY",
+                message,
             )
         retryable = status in RETRY_STATUSES or status >= 500
         if retryable and attempt < self._max_retries:
