@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from canopy.assistant.base import ChatTurn, touched_nodes
+from canopy.assistant.base import ChatMessage, touched_nodes
 from canopy.assistant.offline import OfflineAssistant
 from canopy.tree import Change, Tree
 from tests.api.offline_tree_notation import build, parse, render, shape, values
@@ -59,7 +59,7 @@ class Session:
         return self._tree
 
     @property
-    def history(self) -> list[ChatTurn]:
+    def history(self) -> list[ChatMessage]:
         return []
 
     @property

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from canopy.assistant.base import ChatTurn, ProviderError
+from canopy.assistant.base import ChatMessage, ProviderError
 from canopy.assistant.context import build_messages, history_messages, named_nodes, outline
 from canopy.assistant.openai import OpenAIProvider
 from canopy.assistant.sse import SSEError, SSEEvent, SSEParser
@@ -117,11 +117,11 @@ async def test_history_and_outline_in_messages(http: httpx.AsyncClient, fake_llm
         }
     )
     history = [
-        ChatTurn("user", "first"),
-        ChatTurn("assistant", "one"),
-        ChatTurn("user", "second"),
-        ChatTurn("assistant", "two"),
-        ChatTurn("user", "What now?"),
+        ChatMessage("user", "first"),
+        ChatMessage("assistant", "one"),
+        ChatMessage("user", "second"),
+        ChatMessage("assistant", "two"),
+        ChatMessage("user", "What now?"),
     ]
     ctx, reqs, _ = await run(http, fake_llm, "echo", Ctx("What now?", tree, TurnOptions(history=history)))
     msgs = reqs[0]["body"]["messages"]
@@ -674,8 +674,8 @@ def test_named_nodes_by_value_and_id() -> None:
 
 
 def test_history_trimmed_and_prompt_not_duplicated() -> None:
-    history = [ChatTurn("user", f"u{i}") if i % 2 == 0 else ChatTurn("assistant", f"a{i}") for i in range(10)]
-    msgs = history_messages([*history, ChatTurn("user", "now")], 4, "now")
+    history = [ChatMessage("user", f"u{i}") if i % 2 == 0 else ChatMessage("assistant", f"a{i}") for i in range(10)]
+    msgs = history_messages([*history, ChatMessage("user", "now")], 4, "now")
     assert [m["content"] for m in msgs] == ["u6", "a7", "u8", "a9"]
     assert history_messages(history, 0, "x") == []
     built = build_messages(Tree(), "now", history, context_chars=32_000, history_messages_limit=3)

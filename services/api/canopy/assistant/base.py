@@ -59,11 +59,6 @@ class TurnOutcome:
     truncated: Literal["length", "content_filter"] | None = None
 
 
-# The old name: "turn" now means only a prompt's run (canopy.realtime.turns). Kept while the
-# provider modules move to `ChatMessage`.
-ChatTurn = ChatMessage
-
-
 class TurnContext(Protocol):
     @property
     def prompt(self) -> str: ...

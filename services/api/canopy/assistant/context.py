@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
-from canopy.assistant.base import ChatTurn
+from canopy.assistant.base import ChatMessage
 from canopy.tree import ROOT_ID, Scalar, Tree
 
 SYSTEM_PROMPT: Final = """\
@@ -216,7 +216,7 @@ def _iter_full(tree: Tree) -> Iterable[str]:
         stack.extend((k, depth + 1) for k in reversed(tree.children(nid)))
 
 
-def history_messages(history: list[ChatTurn], limit: int, prompt: str) -> list[dict[str, Any]]:
+def history_messages(history: list[ChatMessage], limit: int, prompt: str) -> list[dict[str, Any]]:
     """The last ``limit`` chat messages as API messages; consecutive same-role ones are merged."""
     turns = [t for t in history if t.role in ("user", "assistant") and t.content.strip()]
     if turns and turns[-1].role == "user" and turns[-1].content.strip() == prompt.strip():
@@ -233,7 +233,7 @@ def history_messages(history: list[ChatTurn], limit: int, prompt: str) -> list[d
 
 
 def build_messages(
-    tree: Tree, prompt: str, history: list[ChatTurn], *, context_chars: int, history_messages_limit: int
+    tree: Tree, prompt: str, history: list[ChatMessage], *, context_chars: int, history_messages_limit: int
 ) -> list[dict[str, Any]]:
     """System prompt with the tree outline, recent history, then the user's prompt."""
     tree_outline = outline(tree, budget=context_chars, prompt=prompt)
