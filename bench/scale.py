@@ -37,6 +37,7 @@ def start(workdir: Path, database_url: str, replicas: int, **env: str) -> Stack:
             "RATE_LIMIT_FRAME_BURST": server.HIGH,
             "RATE_LIMIT_PROMPTS_PER_MINUTE": server.HIGH,
             "RATE_LIMIT_STRIKES_BEFORE_CLOSE": server.HIGH,
+            "SESSIONS_CREATED_PER_MINUTE": server.HIGH,
             "WS_IDLE_TIMEOUT_SECONDS": "3600",
             "LOG_LEVEL": "WARNING",
             **env,
@@ -103,9 +104,9 @@ async def delete_reaches_owner(stack: Stack, token: str) -> float:
     """Seconds from a REST delete on replica 1 to the close of a tab served by replica 0."""
     async with httpx.AsyncClient(trust_env=False, timeout=30) as c:
         auth = {"Authorization": f"Bearer {token}"}
-        sid = (await c.post(stack.replica_url(0) + "/api/sessions", json={"title": "d"}, headers=auth)).json()[
-            "session_id"
-        ]
+        created = await c.post(stack.replica_url(0) + "/api/sessions", json={"title": "d"}, headers=auth)
+        created.raise_for_status()
+        sid = created.json()["session_id"]
         ws, _ = await ws_client.open_session(f"ws://127.0.0.1:{stack.api_ports[0]}/ws/session?session={sid}", token)
         t0 = time.perf_counter()
         r = await c.delete(stack.replica_url(1) + f"/api/sessions/{sid}", headers=auth)
