@@ -162,7 +162,8 @@ async def run_server(rep: Report, quick: bool, workdir: Path) -> None:
                     "message, the chat_message broadcast, the assistant's parse, applying and committing the "
                     "change, the broadcast). A 5 ms p50 for such a burst needs ≤ 0.1 ms per turn, which "
                     "CPython with a committed write per turn cannot do on one core: it would take several "
-                    "workers with sessions pinned to them (the contract fixes one) or a compiled server. "
+                    "replicas with sessions pinned to them (REPLICAS, docs/scaling.md; the scale rows below share "
+                    "this machine's 2 cores with the client, so they cannot show it) or a compiled server. "
                     "Group commit already merges the burst's writes (1 user: p50 ~2 ms; the burst went from "
                     "~190 ms to this with executemany batches). With human pacing (next row) the target holds."
                 )
