@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from bench.stats import median, percentile
+from canopy.assistant.offline import plan
 from canopy.tree import Tree, TreeLimits
 
 FANOUT = 10
@@ -132,8 +133,19 @@ def bench_size(n: int, ops: int, snapshot_runs: int) -> dict[str, Any]:
         "to_dict_median_ms": median(dicts),
         "to_dict_p99_ms": percentile(dicts, 99),
     }
+    result["plan"] = bench_plan(tree, snapshot_runs)
     result["memory"] = {"tree_mb": tree_memory_mb(n)}
     return result
+
+
+def bench_plan(tree: Tree, runs: int) -> dict[str, float]:
+    """The offline assistant's planning of one prompt, on the event loop in a turn: an add at the
+    top level (no name to look up) and an add under a named node (one walk to index the names)."""
+    rev = tree.rev
+    top = _ms_runs(lambda: plan("add 'Bench' to the root", tree), runs)
+    named = _ms_runs(lambda: plan("add 'Bench' under node 12", tree), runs)
+    assert tree.rev == rev, "planning changed the tree"
+    return {"top_median_ms": median(top), "named_median_ms": median(named), "named_p99_ms": percentile(named, 99)}
 
 
 def run(quick: bool) -> dict[int, dict[str, Any]]:

@@ -475,3 +475,31 @@ def test_run_turn_unsupported_changes_nothing() -> None:
     run_turn(ctx)
     assert "apply" not in ctx.kinds() and tree.rev == 0
     assert ctx.reply().startswith("Sorry") and ctx.kinds()[-1] == "text"
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "add Research under Work and set its priority to low",  # a plan of several changes
+        "add Research under Work and set the priority of Nowhere to low",  # stops after a change
+        "add 'A' under Work and rename Task 1 to Task 9 and move Ideas under Shopping list",
+        "add 5 tasks under Project",  # creates the missing parent too
+    ],
+)
+def test_planning_leaves_the_tree_exactly_as_it_was(prompt: str) -> None:
+    """The planner tries its changes on the live tree and takes them all back before returning."""
+    tree = sample_tree()
+    before, rev = tree.to_json(), tree.rev
+    plan(prompt, tree)
+    assert tree.to_json() == before
+    assert tree.rev == rev
+
+
+def test_a_plan_applies_to_the_tree_it_was_planned_on() -> None:
+    tree = sample_tree()
+    result = plan("add Research under Work and set its priority to low", tree)
+    assert len(result.deltas) == 2
+    for delta in result.deltas:
+        tree.apply(delta)
+    research = tree.children("work")[-1]
+    assert tree.value(research) == "Research" and tree.props(research) == {"priority": "low"}

@@ -147,6 +147,11 @@ def test_accessors() -> None:
     assert t.props("a") == {}
     assert list(t.iter_ids()) == ["root", "a", "a1", "a2", "a2x", "b", "c"]
     assert list(t.iter_ids("a2")) == ["a2", "a2x"]
+    assert {k: sorted(v) for k, v in t.name_index().items()} == {
+        k: sorted(i for i in t.iter_ids() if t.value(i).strip().casefold() == k)
+        for k in {t.value(i).strip().casefold() for i in t.iter_ids()}
+    }
+    assert sorted(t.iter_ids(), key=t.order_key) == list(t.iter_ids())
     assert t.subtree("a2") == node("a2", children=[node("a2x")], x=1)
 
 

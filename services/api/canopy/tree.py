@@ -454,6 +454,34 @@ class Tree:
         """
         return (n["id"] for n in _walk(self._node(node_id)))
 
+    def name_index(self) -> dict[str, list[str]]:
+        """Ids by value, compared as :meth:`find` compares them (case and surrounding whitespace
+        ignored): one pass over every node, for callers that look up many names at once. The ids
+        under a name are in no particular order: :meth:`order_key` sorts them."""
+        index: dict[str, list[str]] = {}
+        get = index.get
+        with _gc_paused():  # a list per name: at 100k nodes, collections would cost as much as the pass
+            for node_id, node in self._nodes.items():
+                key = node["value"].strip().casefold()
+                found = get(key)
+                if found is None:
+                    index[key] = [node_id]
+                else:
+                    found.append(node_id)
+        return index
+
+    def order_key(self, node_id: str) -> tuple[int, ...]:
+        """Sorts ids in pre-order (tree order): each ancestor's position among its siblings, from the top."""
+        node = self._node(node_id)
+        nodes = self._nodes
+        key: list[int] = []
+        while node.parent is not None:
+            parent = nodes[node.parent]
+            key.append(_position(parent["children"], node))
+            node = parent
+        key.reverse()
+        return tuple(key)
+
     def find(self, name: str) -> list[str]:
         """Ids whose value equals ``name`` ignoring case and surrounding whitespace, and the
         node whose id is ``name``; pre-order, each id once."""
