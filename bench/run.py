@@ -182,6 +182,15 @@ async def run_server(rep: Report, quick: bool, workdir: Path) -> None:
                     "Group commit already merges the burst's writes (1 user: p50 ~2 ms; the burst went from "
                     "~190 ms to this with executemany batches). With human pacing (next row) the target holds."
                 )
+                rep.note(
+                    "Prompt latency, the same burst against the last idle-machine run before issues #12-#17 "
+                    "(commit ad94848, p50 34 ms): an A/B of the two commits under equal load measured the "
+                    "worker's CPU per prompt (whole turn, socket attach included) at 2.2 ms then and 3.3 ms "
+                    "now. The largest single part is the offline assistant v2's planner (#14: a grammar with "
+                    "readings for 258 phrasings; ~5% of the worker's turn time then, ~14% now), then one "
+                    "database read per socket authentication (#12: token generation, the user still exists) "
+                    "and presence frames. Paced prompts (next row) moved from p50 3.4 to 3.8 ms."
+                )
         rep.note(
             "Prompt latency: API directly (no nginx), OFFLINE_CHUNK_DELAY_MS=0, each user its own session; "
             "the client waits for the whole turn before the next prompt; the 100-user rounds send all 100 "
