@@ -461,6 +461,33 @@ def test_run_turn_undo() -> None:
     assert ctx.reply() == "There is nothing to undo."
 
 
+@pytest.mark.parametrize(
+    ("prompt", "reply"),
+    [
+        ("Add 'A', 'B' and 'C' under Tasks", "Proposed: add 'A', 'B' and 'C' under 'Tasks'."),
+        ("rename Task 1 to First task", "Proposed: rename 'Task 1' to 'First task'."),
+        ("delete Work", "Proposed: delete 'Work' (with 3 nodes inside)."),
+        ("add Beta and mark it as done", "Proposed: add 'Beta' under the root. Proposed: set done of 'Beta' to true."),
+        ("add 'X' under Nowhere", "There was no 'Nowhere', so I proposed creating it under the root. Proposed: add 'X'"),
+    ],
+)
+def test_a_review_mode_turn_says_it_proposed_rather_than_did(prompt: str, reply: str) -> None:
+    ctx = FakeTurnContext(prompt, sample_tree(), TurnOptions(proposing=True))
+    run_turn(ctx)
+    assert ctx.reply().startswith(reply), ctx.reply()
+    assert ctx.reply().endswith("Nothing changes until an editor accepts the proposal.")
+    assert "Added" not in ctx.reply() and "Deleted" not in ctx.reply()
+
+
+def test_a_review_mode_turn_that_changes_nothing_answers_as_usual() -> None:
+    ctx = FakeTurnContext("how many nodes are there?", sample_tree(), TurnOptions(proposing=True))
+    run_turn(ctx)
+    assert "Proposed" not in ctx.reply() and "editor" not in ctx.reply()
+    ctx = FakeTurnContext("add A under Ideas", sample_tree(), TurnOptions(proposing=True, fail_on=1))
+    run_turn(ctx)
+    assert ctx.reply() == "I couldn't change the tree: the node changed meanwhile."
+
+
 def test_run_turn_reports_a_failed_delta_and_keeps_going() -> None:
     tree = sample_tree()
     ctx = RecordingContext("add A, B, C under Ideas", tree, fail_on=2)

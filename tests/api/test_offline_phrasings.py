@@ -66,6 +66,10 @@ class Session:
     def recent_nodes(self) -> tuple[str, ...]:
         return touched_nodes(self._tree, [c.delta for c in self.undo_stack[-1]]) if self.undo_stack else ()
 
+    @property
+    def proposing(self) -> bool:
+        return False
+
     async def reasoning(self, text: str) -> None:
         assert text
 

@@ -52,6 +52,10 @@ class FakeHost:
     def recent_nodes(self) -> tuple[str, ...]:
         return ()
 
+    @property
+    def proposing(self) -> bool:
+        return False
+
     async def end_turn(self, end: TurnEnd) -> None:
         self.end = end
         self.ended.set()

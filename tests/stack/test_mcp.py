@@ -1,6 +1,7 @@
 """The MCP server through nginx, driven by the official Python SDK's client (`mcp`): tools, the tree
-resource and its subscriptions in both protocol eras, scopes, revocation, and a tool call's change
-arriving live on an open WebSocket tab."""
+resource and its subscriptions in both protocol eras (and their end when a client goes), scopes,
+revocation (which also ends open streams), review mode (a write becomes a proposal an open tab
+decides), and a tool call's change arriving live on an open WebSocket tab."""
 
 from __future__ import annotations
 
@@ -18,10 +19,11 @@ import pytest
 import websockets
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
-from mcp.shared.exceptions import MCPError
+from mcp.shared.exceptions import MCPError, SubscriptionLost
 from mcp_types import CallToolResult, ServerNotification
 from websockets.typing import Origin
 
+from tests.helpers import wait_until
 from tests.support.stack import Stack, insecure_ssl_context
 
 PASSWORD = "stack-password-1"
@@ -33,7 +35,7 @@ class Account:
     def __init__(self, stack: Stack) -> None:
         self.stack = stack
         self.rest = httpx.Client(base_url=stack.base_url, verify=False, timeout=10, trust_env=False)
-        username = f"m{uuid.uuid4().hex[:12]}"
+        username = self.username = f"m{uuid.uuid4().hex[:12]}"
         assert self.rest.post("/api/auth/register", json={"username": username, "password": PASSWORD}).is_success
         login = self.rest.post("/api/auth/login", data={"username": username, "password": PASSWORD})
         self.rest.headers["Authorization"] = f"Bearer {login.json()['access_token']}"
@@ -86,10 +88,36 @@ async def open_tab(stack: Stack, access: str, session_id: str) -> Any:
 
 
 async def next_update(ws: Any) -> dict[str, Any]:
+    return await next_frame(ws, "tree_update")
+
+
+async def next_frame(ws: Any, frame_type: str) -> dict[str, Any]:
     while True:
         frame = json.loads(await asyncio.wait_for(ws.recv(), 10))
-        if frame["type"] == "tree_update":
+        if frame["type"] == frame_type:
             return dict(frame)
+
+
+SUBSCRIPTIONS = "canopy_mcp_subscriptions"
+MCP_STREAMS = 'canopy_agent_streams{kind="mcp"}'
+SUBSCRIBERS = 'canopy_agent_streams{kind="mcp_subscription"}'
+
+
+def metric(stack: Stack, name: str) -> float:
+    """A gauge from the API's /metrics (on the API port: nginx does not serve it)."""
+    for line in httpx.get(stack.api_url + "/metrics", trust_env=False, timeout=10).text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    raise AssertionError(f"no metric {name}")
+
+
+async def metrics_until(stack: Stack, what: str, **expected: float) -> None:
+    names = {"subscriptions": SUBSCRIPTIONS, "streams": MCP_STREAMS, "subscribers": SUBSCRIBERS}
+
+    def check() -> bool:
+        return all(metric(stack, names[key]) == value for key, value in expected.items())
+
+    await asyncio.to_thread(wait_until, check, 20, what)
 
 
 async def test_tools_are_listed_with_their_hints(stack: Stack) -> None:
@@ -278,3 +306,99 @@ async def test_a_subscription_needs_read_access_to_that_tree(stack: Stack) -> No
                 pass
         result = await client.call_tool("get_tree", {"session_id": session_id})
         assert "Session not found" in error_text(result)
+
+
+async def test_review_mode_makes_an_agents_writes_proposals_a_tab_decides(stack: Stack) -> None:
+    account = Account(stack)
+    session_id = account.session()
+    token = account.token(name="Reviewer bot")
+    agent = {"username": account.username, "via": "agent", "name": "Reviewer bot"}
+    ws = await open_tab(stack, account.access, session_id)
+    try:
+        async with mcp_client(stack, token["token"]) as client:
+            kept = payload(
+                await client.call_tool("add_nodes", {"session_id": session_id, "parent_id": "root", "values": ["Keep"]})
+            )
+            assert kept["status"] == "applied" and (await next_update(ws))["data"]["actor"] == agent
+            r = account.rest.patch(f"/api/sessions/{session_id}", json={"review_mode": True})
+            assert r.status_code == 200
+            assert (await next_frame(ws, "session_updated"))["data"] == {"title": "MCP", "review_mode": True}
+
+            proposed = payload(
+                await client.call_tool(
+                    "add_nodes", {"session_id": session_id, "parent_id": "root", "values": ["Alpha", "Beta"]}
+                )
+            )
+            assert proposed["status"] == "proposed" and "nothing was applied" in proposed["message"]
+            proposal = (await next_frame(ws, "proposal"))["data"]["proposal"]
+            assert proposal["id"] == proposed["proposal_id"] and proposal["author"] == agent
+            assert [d["node"]["id"] for d in proposal["deltas"]] == proposed["ids"]
+            removal = payload(
+                await client.call_tool("delete_node", {"session_id": session_id, "node_id": kept["ids"][0]})
+            )
+            assert removal["status"] == "proposed"
+            assert (await next_frame(ws, "proposal"))["data"]["proposal"]["summary"] == "Remove 'Keep'"
+            assert "Review mode is on" in error_text(await client.call_tool("undo", {"session_id": session_id}))
+            assert [c["value"] for c in account.tree(session_id)["children"]] == ["Keep"]  # nothing applied
+
+            decision = {"proposal_id": proposal["id"], "accept": "all"}
+            await ws.send(json.dumps({"type": "proposal_decision", "id": "d1", "data": decision}))
+            accepted = await next_update(ws)
+            assert accepted["data"]["origin"] == "proposal" and accepted["data"]["actor"] == agent
+            assert (await next_frame(ws, "proposal_resolved"))["data"]["accepted"] == [0, 1]
+    finally:
+        await ws.close()
+    assert [c["value"] for c in account.tree(session_id)["children"]] == ["Keep", "Alpha", "Beta"]
+    with sqlite3.connect(stack.data_dir / "canopy.db") as db:
+        rows = db.execute(
+            "SELECT author_via, author_name, status FROM proposals WHERE session_id = ? ORDER BY created_at",
+            (session_id,),
+        ).fetchall()
+        actors = db.execute(
+            "SELECT actor_via, actor_name FROM change_sets WHERE session_id = ? ORDER BY number", (session_id,)
+        ).fetchall()
+    assert rows == [("agent", "Reviewer bot", "resolved"), ("agent", "Reviewer bot", "open")]
+    assert actors == [("agent", "Reviewer bot")] * 2  # the agent's own write, then the accepted proposal
+
+
+async def _until_ended(sub: Any) -> str:
+    """Reads a listen stream until it ends: closed by the server, or dropped."""
+    try:
+        async for _event in sub:
+            pass
+    except SubscriptionLost:
+        return "lost"
+    return "closed"
+
+
+@pytest.mark.filterwarnings("ignore:resources/(un)?subscribe is removed")
+async def test_revoking_a_token_ends_its_open_streams(stack: Stack) -> None:
+    account = Account(stack)
+    session_id = account.session()
+    uri = f"canopy://sessions/{session_id}/tree"
+    token = account.token(scope="read")
+    await metrics_until(stack, "no subscriptions left by earlier tests", subscriptions=0, streams=0)
+    async with mcp_client(stack, token["token"], mode="legacy") as legacy:
+        await legacy.subscribe_resource(uri)
+        async with mcp_client(stack, token["token"]) as modern, modern.listen(resource_subscriptions=[uri]) as sub:
+            # held open: the legacy client's GET stream and the listen stream; one subscription each
+            await metrics_until(stack, "both streams open", subscriptions=2, subscribers=1, streams=2)
+            assert account.rest.delete(f"/api/tokens/{token['id']}").status_code == 204
+            assert await asyncio.wait_for(_until_ended(sub), 10) in ("closed", "lost")
+            await metrics_until(stack, "every stream of the token ended", subscriptions=0, subscribers=0, streams=0)
+
+
+@pytest.mark.filterwarnings("ignore:resources/(un)?subscribe is removed")
+async def test_a_clients_subscriptions_go_when_it_disconnects(stack: Stack) -> None:
+    account = Account(stack)
+    first, second = account.session("first"), account.session("second")
+    token = account.token(scope="read")["token"]
+    await metrics_until(stack, "no subscriptions left by earlier tests", subscriptions=0, subscribers=0)
+    async with mcp_client(stack, token, mode="legacy") as client:
+        for session_id in (first, second, first):  # the second subscription to `first` counts once
+            await client.subscribe_resource(f"canopy://sessions/{session_id}/tree")
+        assert (metric(stack, SUBSCRIPTIONS), metric(stack, SUBSCRIBERS)) == (2, 1)
+        await client.unsubscribe_resource(f"canopy://sessions/{second}/tree")
+        assert metric(stack, SUBSCRIPTIONS) == 1
+    # Leaving ends the client's MCP session (DELETE): what it still held goes with it.
+    await metrics_until(stack, "the client's subscriptions dropped", subscriptions=0, subscribers=0)

@@ -70,6 +70,10 @@ def test_agui_http_agent_runs_a_turn_and_its_state_matches_rest(slow_stack: Stac
     assert '"ok":true' in out and "already running" in out
 
 
+def test_revoking_its_token_ends_a_running_agui_run(slow_stack: Stack) -> None:
+    assert '"ok":true' in run_node(SCRIPTS / "agui-revoke.mjs", slow_stack)
+
+
 def test_typescript_mcp_sdk_client(slow_stack: Stack) -> None:
     assert '"ok":true' in run_node(SCRIPTS / "mcp-run.mjs", slow_stack)
 

@@ -19,6 +19,7 @@ class TurnOptions:
     fail_on: int | None = None  # the n-th apply (1-based) fails with 409 "the node changed meanwhile"
     on_apply: Callable[[dict[str, Any]], Awaitable[None]] | None = None  # after each applied change
     on_text: Callable[[str], Awaitable[None]] | None = None  # after each text chunk
+    proposing: bool = False  # a review-mode turn: its changes become a proposal
 
 
 class FakeTurnContext:
@@ -74,6 +75,10 @@ class FakeTurnContext:
     @property
     def recent_nodes(self) -> tuple[str, ...]:
         return ()
+
+    @property
+    def proposing(self) -> bool:
+        return self.options.proposing
 
     async def debug(self, info: dict[str, Any]) -> None:
         self.frames.append(("debug", info))

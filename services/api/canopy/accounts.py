@@ -21,10 +21,13 @@ CLOSE_DELETED = (1008, "account deleted")
 
 
 async def end_all_logins(services: Services, user_id: str, new_password_hash: str | None = None) -> None:
-    """Refuses the user's access tokens (generation bump) and refresh tokens, then closes their sockets."""
+    """Refuses the user's access tokens (generation bump), refresh tokens and personal access tokens, then
+    closes their sockets, MCP streams and AG-UI runs."""
     await users.end_all_tokens(services.engine, user_id, new_password_hash)
     if services.sessions is not None:
         services.sessions.close_user_sockets(user_id, *CLOSE_LOGGED_OUT)
+    if services.agent_streams is not None:  # personal access tokens end with the generation: their streams too
+        services.agent_streams.end_user(user_id, "logged out everywhere")
 
 
 async def delete_account(services: Services, user_id: str) -> bool:
@@ -32,6 +35,8 @@ async def delete_account(services: Services, user_id: str) -> bool:
     manager = services.sessions
     if manager is not None:
         await manager.evict_user(user_id, *CLOSE_DELETED)
+    if services.agent_streams is not None:
+        services.agent_streams.end_user(user_id, "account deleted")
     deleted = await users.delete_user(services.engine, user_id)
     if manager is not None:
         await manager.evict_user(user_id, *CLOSE_DELETED)  # a socket that authenticated in between

@@ -131,6 +131,9 @@ proposals = Table(
     Column("status", String(16), nullable=False),  # "open" | "resolved"
     Column("outcome", Text, nullable=True),  # the proposal_resolved data, once decided
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # schema 8: how it came ("assistant" | "agent" | "import"; NULL in older rows: assistant) and what acted
+    Column("author_via", String(16), nullable=True),
+    Column("author_name", String(100), nullable=True),
 )
 
 messages = Table(
@@ -227,6 +230,14 @@ def _v7_personal_tokens(conn: Connection) -> None:
         conn.execute(text("ALTER TABLE change_sets ADD COLUMN actor_name VARCHAR(100)"))
 
 
+def _v8_proposal_authors(conn: Connection) -> None:
+    # As in v3: a proposals table created by this code's `_v6_collaboration` already has the columns.
+    present = {c["name"] for c in inspect(conn).get_columns("proposals")}
+    for column in ("author_via VARCHAR(16)", "author_name VARCHAR(100)"):
+        if column.split()[0] not in present:
+            conn.execute(text(f"ALTER TABLE proposals ADD COLUMN {column}"))
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _v1_auth,
     _v2_sessions,
@@ -235,6 +246,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _v5_leases,
     _v6_collaboration,
     _v7_personal_tokens,
+    _v8_proposal_authors,
 ]
 
 

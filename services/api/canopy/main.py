@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from canopy.agents import agui
 from canopy.agents.mcp_server import CanopyMcp, McpMount
+from canopy.agents.streams import AgentStreams
 from canopy.api import auth, health, interchange, sessions, sharing, tokens
 from canopy.assistant.factory import make_http_client, make_provider
 from canopy.cluster.ownership import Ownership
@@ -88,7 +89,8 @@ async def _join_cluster(
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     metrics = Metrics()
-    mcp = CanopyMcp(settings)
+    streams = AgentStreams(metrics.agent_streams)
+    mcp = CanopyMcp(settings, metrics, streams)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -107,6 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             sessions=manager,
             hashing=HashLimiter(settings.password_hash_concurrency, settings.password_hash_queue),
             quotas=Quotas(settings),
+            agent_streams=streams,
         )
         app.state.drain = manager.drain
         evictions = asyncio.create_task(manager.evict_forever(), name="session-eviction")

@@ -67,6 +67,17 @@ class Metrics:
             "canopy_budget_refusals", "Requests refused or sockets closed at a budget", ["budget"], registry=r
         )
         self.budget_refusals_of = Labelled(self.budget_refusals)
+        self.agent_streams = Gauge(
+            "canopy_agent_streams",
+            "Open agent requests by kind: MCP HTTP requests and streams, AG-UI runs",
+            ["kind"],
+            registry=r,
+        )
+        self.mcp_subscriptions = Gauge(
+            "canopy_mcp_subscriptions",
+            "Tree subscriptions held for MCP clients (resources/subscribe and subscriptions/listen)",
+            registry=r,
+        )
         self.outbox_peak_bytes = Gauge(
             "canopy_ws_outbox_peak_bytes", "Most bytes ever queued for one connection", registry=r
         )

@@ -258,14 +258,20 @@ class ActorData(_Model):
 
     username: str
     via: ViaName
+    name: str | None = Field(
+        None, description="what acted for the user: an agent's token name (via agent), an import's format (via import)"
+    )
 
 
 class ProposalData(_Model):
     id: str
-    base_rev: int = Field(description="the tree revision the assistant started from")
-    author: ActorData = Field(description="the user whose prompt produced it, via assistant")
+    base_rev: int = Field(description="the tree revision the proposal was made against")
+    author: ActorData = Field(
+        description="who proposed it: the user whose prompt produced it (via assistant), or whose token an "
+        "outside agent used (via agent, with the token's name), or who imported a file (via import)"
+    )
     summary: str
-    deltas: list[Delta] = Field(description="normalised deltas, in the order the assistant made them")
+    deltas: list[Delta] = Field(description="normalised deltas, in the order they were made")
     status: Literal["open", "resolved"]
     created_at: str | None = None
 
@@ -416,6 +422,16 @@ class ProposalResolved(_ServerFrame):
     data: ProposalResolvedData
 
 
+class SessionUpdatedData(_Model):
+    title: str = Field(description="the session's title now")
+    review_mode: bool = Field(description="whether assistant turns, agents and imports propose instead of applying")
+
+
+class SessionUpdated(_ServerFrame):
+    type: Literal["session_updated"]
+    data: SessionUpdatedData
+
+
 class Error(_ServerFrame):
     type: Literal["error"]
     data: dict[str, Any]
@@ -435,7 +451,8 @@ ServerFrame = Annotated[
     | Error
     | Presence
     | Proposal
-    | ProposalResolved,
+    | ProposalResolved
+    | SessionUpdated,
     Field(discriminator="type"),
 ]
 server_frames: TypeAdapter[ServerFrame] = TypeAdapter(ServerFrame)

@@ -14,6 +14,7 @@ from canopy.passwords import HashLimiter
 from canopy.quotas import Quotas
 
 if TYPE_CHECKING:
+    from canopy.agents.streams import AgentStreams
     from canopy.realtime.manager import SessionManager
 
 
@@ -26,3 +27,4 @@ class Services:
     hashing: HashLimiter
     sessions: SessionManager | None = field(default=None)
     quotas: Quotas | None = field(default=None)
+    agent_streams: AgentStreams | None = field(default=None)  # open MCP/AG-UI streams, ended with their credential

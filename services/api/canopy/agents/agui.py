@@ -8,7 +8,8 @@ the peer attached, then one `STATE_DELTA` per change from any source, so the sna
 delta applied is the tree; reasoning as `REASONING_*`; the answer as `TEXT_MESSAGE_*`; each change
 the assistant makes as one `TOOL_CALL_*` group (the tree operation and its delta); `RUN_FINISHED`,
 or `RUN_ERROR` (a turn already running: code `409`; rate limited: `429`; a provider failure: its
-code). A client that disconnects cancels the turn.
+code; the run's token revoked, or its user logged out everywhere, mid-run: `401`). A client that
+disconnects, or whose credential ends, cancels the turn.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import orjson
@@ -47,6 +49,7 @@ from fastapi.responses import StreamingResponse
 
 from canopy import tokens
 from canopy.agents.agui_state import TreeState
+from canopy.agents.streams import AgentStream, AgentStreams
 from canopy.api.deps import ServicesDep, get_current_user, oauth2_scheme
 from canopy.errors import CanopyError
 from canopy.realtime.changes import Actor
@@ -59,9 +62,15 @@ SessionId = Annotated[str, Path(min_length=1, max_length=64)]
 _UNAUTHORIZED = HTTPException(status.HTTP_401_UNAUTHORIZED, "Not authenticated", headers={"WWW-Authenticate": "Bearer"})
 
 
-async def run_actor(
+@dataclass(frozen=True, slots=True)
+class RunCaller:
+    actor: Actor
+    token_id: str | None  # the personal access token behind the run; None for an access token
+
+
+async def run_caller(
     session_id: SessionId, services: ServicesDep, token: Annotated[str | None, Depends(oauth2_scheme)]
-) -> Actor:
+) -> RunCaller:
     """An access token (the user) or a write personal access token that may write this session (an agent)."""
     if not token:
         raise _UNAUTHORIZED
@@ -71,9 +80,9 @@ async def run_actor(
             raise _UNAUTHORIZED
         if not pat.allows(session_id, write=True):
             raise HTTPException(status.HTTP_403_FORBIDDEN, "This token may not run turns in this session")
-        return Actor(pat.user_id, "agent", pat.name)
+        return RunCaller(Actor(pat.user_id, "agent", pat.name), pat.id)
     user = await get_current_user(services, token)  # the access token's own checks (expiry, generation)
-    return Actor(user.id, "user")
+    return RunCaller(Actor(user.id, "user"), None)
 
 
 def last_user_text(run: RunAgentInput) -> str:
@@ -88,10 +97,11 @@ def last_user_text(run: RunAgentInput) -> str:
 
 
 class RunPeer:
-    """A Peer (`canopy.realtime.session.Peer`) that queues the frames it is sent for the run's stream."""
+    """A Peer (`canopy.realtime.session.Peer`) that queues the frames it is sent for the run's stream:
+    a frame, None when the session closed, or a `str` (why) when the run's credential ended."""
 
     def __init__(self) -> None:
-        self.frames: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+        self.frames: asyncio.Queue[dict[str, Any] | str | None] = asyncio.Queue()
         self.closed = asyncio.Event()
 
     def enqueue(self, data: bytes) -> None:
@@ -100,6 +110,10 @@ class RunPeer:
     def close(self, code: int, reason: str = "") -> None:
         self.closed.set()
         self.frames.put_nowait(None)
+
+    def credential_ended(self, reason: str) -> None:
+        """Its token was revoked, or the user logged out everywhere (`AgentStreams`)."""
+        self.frames.put_nowait(reason)
 
     async def wait_closed(self) -> None:
         await self.closed.wait()
@@ -115,6 +129,11 @@ class Translator:
         self.text_id: str | None = None
         self.reasoning_id: str | None = None
         self.done = False
+
+    def error(self, message: str, code: str) -> list[BaseEvent]:
+        """RUN_ERROR for a run cut short (its turn goes on until cancelled), after closing whatever text or
+        reasoning message is open."""
+        return [*self._close_open(), RunErrorEvent(message=message, code=code)]
 
     def _close_open(self) -> list[BaseEvent]:
         out: list[BaseEvent] = []
@@ -203,12 +222,18 @@ def _sse(event: BaseEvent) -> bytes:
     return f"data: {event.model_dump_json(by_alias=True, exclude_none=True)}\n\n".encode()
 
 
-async def _stream(live: LiveSession, actor: Actor, run: RunAgentInput, prompt: str) -> AsyncIterator[bytes]:
+async def _stream(
+    live: LiveSession, caller: RunCaller, run: RunAgentInput, prompt: str, streams: AgentStreams | None
+) -> AsyncIterator[bytes]:
     frame_id = f"agui-{uuid.uuid4().hex[:16]}"
     translator = Translator(run, frame_id)
     peer = RunPeer()
+    actor = caller.actor
     yield _sse(RunStartedEvent(thread_id=run.thread_id, run_id=run.run_id))
     started = False
+    stream = AgentStream("agui", actor.user_id, caller.token_id, peer.credential_ended)
+    if streams is not None:
+        streams.add(stream)
     try:
         await live.attach(peer, None, None)
         try:
@@ -225,11 +250,17 @@ async def _stream(live: LiveSession, actor: Actor, run: RunAgentInput, prompt: s
             if frame is None:  # the session closed (deleted, shutdown)
                 yield _sse(RunErrorEvent(message="The session was closed", code="1001"))
                 return
+            if isinstance(frame, str):  # the credential ended: the turn is cancelled below
+                for event in translator.error(f"The run's credential is no longer valid ({frame})", "401"):
+                    yield _sse(event)
+                return
             for event in translator.frame(frame):
                 yield _sse(event)
     finally:
+        if streams is not None:
+            streams.discard(stream)
         live.detach(peer)
-        if started and not translator.done:  # the client went away mid-turn: stop the turn
+        if started and not translator.done:  # the client went away (or lost its credential) mid-turn: stop it
             with contextlib.suppress(CanopyError):
                 await live.cancel(actor)
 
@@ -238,7 +269,7 @@ def _drain(peer: RunPeer) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     while not peer.frames.empty():
         queued = peer.frames.get_nowait()
-        if queued is not None:
+        if isinstance(queued, dict):
             out.append(queued)
     return out
 
@@ -257,7 +288,7 @@ def _drain(peer: RunPeer) -> list[dict[str, Any]]:
     },
 )
 async def run_agent(
-    session_id: SessionId, run: RunAgentInput, services: ServicesDep, actor: Annotated[Actor, Depends(run_actor)]
+    session_id: SessionId, run: RunAgentInput, services: ServicesDep, caller: Annotated[RunCaller, Depends(run_caller)]
 ) -> StreamingResponse:
     prompt = last_user_text(run).strip()
     if not 1 <= len(prompt) <= MAX_PROMPT_CHARS:
@@ -266,9 +297,9 @@ async def run_agent(
             f"The last user message is the prompt: 1-{MAX_PROMPT_CHARS} characters",
         )
     assert services.sessions is not None
-    live = await services.sessions.get(session_id, actor.user_id)
+    live = await services.sessions.get(session_id, caller.actor.user_id)
     return StreamingResponse(
-        _stream(live, actor, run, prompt),
+        _stream(live, caller, run, prompt, services.agent_streams),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )

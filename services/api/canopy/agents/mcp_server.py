@@ -1,12 +1,14 @@
 """Canopy's MCP server at `/mcp`: the official `mcp` SDK (`MCPServer`) over streamable HTTP.
 
 Authentication is a personal access token as a bearer token (`PatVerifier`, an SDK
-`TokenVerifier`), checked on every HTTP request, so a revoked token's next call fails. The tools
-are `canopy.agents.tools.AgentTools`; the resource `canopy://sessions/{id}/tree` is the whole tree.
-Subscriptions serve both protocol eras: `subscriptions/listen` (2026-07-28) through the SDK's bus,
-and `resources/subscribe` (2025) through a handler that remembers the client session. Either
-way a watch (`canopy.agents.watch`) turns every change of the tree, from any source, into
-notifications. `McpMount` routes `/mcp` to the SDK's Starlette app ahead of FastAPI.
+`TokenVerifier`), checked on every HTTP request, so a revoked token's next call fails; a request
+still open when its token ends (a GET or listen stream) is cut then (`CanopyMcp.serve`,
+`AgentStreams`). The tools are `canopy.agents.tools.AgentTools`; the resource
+`canopy://sessions/{id}/tree` is the whole tree. Subscriptions serve both protocol eras:
+`subscriptions/listen` (2026-07-28) through the SDK's bus, and `resources/subscribe` (2025) per
+client connection (`canopy.agents.subscriptions`). Either way a watch (`canopy.agents.watch`)
+turns every change of the tree, from any source, into notifications. `McpMount` routes `/mcp` to
+the SDK's Starlette app ahead of FastAPI.
 """
 
 from __future__ import annotations
@@ -14,15 +16,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from typing import Annotated, Any
 
+import anyio
 from mcp.server import MCPServer
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.auth.provider import AccessToken, TokenVerifier
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.server.session import ServerSession
 from mcp.server.subscriptions import InMemorySubscriptionBus
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp.shared.exceptions import MCPError
@@ -31,12 +34,15 @@ from mcp_types import INVALID_PARAMS, EmptyResult, SubscribeRequestParams, ToolA
 from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from canopy import tokens
+from canopy.agents.streams import AgentStream, AgentStreams
+from canopy.agents.subscriptions import LegacySubscriptions
 from canopy.agents.tools import AgentError, AgentTools, Caller
 from canopy.agents.watch import TreeWatches
 from canopy.config import Settings
+from canopy.metrics import Metrics
 from canopy.realtime.manager import SessionManager
 
 log = logging.getLogger("canopy.agents")
@@ -60,16 +66,30 @@ def session_of(uri: str) -> str | None:
     return None
 
 
+class _Request:
+    """One HTTP request to /mcp, cancelled if the token that authenticated it ends while it is open."""
+
+    def __init__(self, cancel: anyio.CancelScope) -> None:
+        self.cancel = cancel
+        self.stream: AgentStream | None = None
+
+
+# The /mcp request being served in this task: the SDK's auth middleware (PatVerifier) runs in it.
+_current_request: ContextVar[_Request | None] = ContextVar("canopy_mcp_request", default=None)
+
+
 class PatVerifier(TokenVerifier):
     """Bearer tokens on /mcp are personal access tokens, looked up (hashed) on every request."""
 
-    def __init__(self, engine: Callable[[], AsyncEngine]) -> None:
+    def __init__(self, engine: Callable[[], AsyncEngine], verified: Callable[[tokens.PersonalToken], None]) -> None:
         self._engine = engine
+        self._verified = verified
 
     async def verify_token(self, token: str) -> AccessToken | None:
         pat = await tokens.verify_token(self._engine(), token)
         if pat is None:
             return None
+        self._verified(pat)
         expires = int(pat.expires_at.timestamp()) if pat.expires_at else None
         return AccessToken(
             token=token,
@@ -92,13 +112,14 @@ def current_caller() -> Caller:
 class CanopyMcp:
     """The MCP server and what it needs at run time (filled in by the app's lifespan)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, metrics: Metrics, streams: AgentStreams) -> None:
         self.sessions: SessionManager | None = None
         self.engine: AsyncEngine | None = None
+        self.metrics = metrics
+        self.streams = streams
         self.bus = InMemorySubscriptionBus()
         self.watches: TreeWatches | None = None
-        # 2025-era subscribers: the client sessions that asked, per session id.
-        self._legacy: dict[str, set[ServerSession]] = {}
+        self.legacy: LegacySubscriptions | None = None  # 2025-era subscribers, per client connection
         self._task: asyncio.Task[None] | None = None
         self._started = False
         self._stopping = asyncio.Event()
@@ -109,7 +130,7 @@ class CanopyMcp:
             version="0.1.0",
             instructions="Canopy's live object trees: list sessions, read a tree, and add, update, move or "
             "delete nodes. Every change appears at once in the user's open tabs and can be undone.",
-            token_verifier=PatVerifier(self._engine),
+            token_verifier=PatVerifier(self._engine, self._track),
             # Canopy is no OAuth server: clients send a personal access token as a static bearer header.
             auth=AuthSettings(issuer_url=public, resource_server_url=None),
             subscriptions=self.bus,
@@ -142,15 +163,16 @@ class CanopyMcp:
             self.app = self._build_app()
         self._started = True
         self._tools = AgentTools(sessions)
-        self.watches = TreeWatches(sessions, self._notify)
+        self.watches = TreeWatches(sessions, self._notify, self.metrics.mcp_subscriptions)
+        self.legacy = LegacySubscriptions(self.watches, self.streams)
         ready, self._stopping = asyncio.Event(), asyncio.Event()
 
-        async def serve() -> None:
+        async def run_sessions() -> None:
             async with self.server.session_manager.run():
                 ready.set()
                 await self._stopping.wait()
 
-        self._task = asyncio.create_task(serve(), name="mcp-sessions")
+        self._task = asyncio.create_task(run_sessions(), name="mcp-sessions")
         waiting = asyncio.create_task(ready.wait())
         await asyncio.wait({self._task, waiting}, return_when=asyncio.FIRST_COMPLETED)
         waiting.cancel()
@@ -158,12 +180,54 @@ class CanopyMcp:
             self._task.result()  # it failed to start: raise why
 
     async def stop(self) -> None:
+        if self.legacy is not None:
+            self.legacy.close()
         if self.watches is not None:
             await self.watches.close()
         if self._task is not None:
             self._stopping.set()
             await self._task
             self._task = None
+
+    # --- requests, each ended with its token -------------------------------------------
+
+    async def serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serves one /mcp request; if its token ends meanwhile (`AgentStreams`), the request is cut and
+        its response ended properly: a 401 if nothing was sent yet, else the end of the open stream."""
+        started = finished = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started, finished
+            if message["type"] == "http.response.start":
+                started = True
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                finished = True
+            await send(message)
+
+        with anyio.CancelScope() as cancel:
+            request = _Request(cancel)
+            reset = _current_request.set(request)
+            try:
+                await self.app(scope, receive, tracked)
+            finally:
+                _current_request.reset(reset)
+                if request.stream is not None:
+                    self.streams.discard(request.stream)
+        if cancel.cancelled_caught:
+            if not started:
+                await send({"type": "http.response.start", "status": 401, "headers": [(b"content-length", b"0")]})
+                await send({"type": "http.response.body", "body": b""})
+            elif not finished:
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    def _track(self, pat: tokens.PersonalToken) -> None:
+        """The request being served was authenticated by `pat`: it ends if `pat` does."""
+        request = _current_request.get()
+        if request is None or request.stream is not None:
+            return
+        cancel = request.cancel
+        request.stream = AgentStream("mcp", pat.user_id, pat.id, lambda _why: cancel.cancel())
+        self.streams.add(request.stream)
 
     # --- tools -----------------------------------------------------------------------
 
@@ -207,7 +271,8 @@ class CanopyMcp:
             values: Annotated[list[str], Field(min_length=1, max_length=100)],
             index: IndexArg = None,
         ) -> dict[str, Any]:
-            """Adds one child of parent_id per value, in order (at index, else at the end). One undoable change."""
+            """Adds one child of parent_id per value, in order (at index, else at the end). One undoable change;
+            in a review-mode session a proposal instead (status "proposed", nothing applied)."""
             return await call(lambda t, c: t.add_nodes(c, session_id, parent_id, values, index))
 
         @server.tool(annotations=ToolAnnotations(destructive_hint=False, idempotent_hint=True))
@@ -220,24 +285,25 @@ class CanopyMcp:
                 Field(description="Merged into the node's props; null deletes a key"),
             ] = None,
         ) -> dict[str, Any]:
-            """Renames a node (value) and/or merges props into it. One undoable change."""
+            """Renames a node (value) and/or merges props into it. One undoable change (a proposal in review mode)."""
             return await call(lambda t, c: t.update_node(c, session_id, node_id, value, props))
 
         @server.tool(annotations=ToolAnnotations(destructive_hint=False))
         async def move_node(
             session_id: SessionIdArg, node_id: NodeIdArg, parent_id: NodeIdArg, index: IndexArg = None
         ) -> dict[str, Any]:
-            """Moves a node (with its subtree) under parent_id, at index or at the end. One undoable change."""
+            """Moves a node (with its subtree) under parent_id, at index or at the end. One undoable change (a proposal
+            in review mode)."""
             return await call(lambda t, c: t.move_node(c, session_id, node_id, parent_id, index))
 
         @server.tool(annotations=ToolAnnotations(destructive_hint=True))
         async def delete_node(session_id: SessionIdArg, node_id: NodeIdArg) -> dict[str, Any]:
-            """Deletes a node and everything under it. One undoable change."""
+            """Deletes a node and everything under it. One undoable change (a proposal in review mode)."""
             return await call(lambda t, c: t.delete_node(c, session_id, node_id))
 
         @server.tool(annotations=ToolAnnotations(destructive_hint=True))
         async def undo(session_id: SessionIdArg) -> dict[str, Any]:
-            """Undoes the session's last change (whoever made it; refused while the assistant is running)."""
+            """Undoes this user's last change in the session (refused while the assistant runs, and in review mode)."""
             return await call(lambda t, c: t.undo(c, session_id))
 
     # --- the tree resource and its subscriptions ----------------------------------------
@@ -275,20 +341,15 @@ class CanopyMcp:
 
     async def _subscribe(self, ctx: ServerRequestContext[Any, Any], params: SubscribeRequestParams) -> EmptyResult:
         session_id = await self._authorised_session(str(params.uri))
-        subscribers = self._legacy.setdefault(session_id, set())
-        if ctx.session in subscribers:
-            assert self.watches is not None
-            self.watches.unwatch(session_id)  # already counted once for this client session
-        subscribers.add(ctx.session)
+        assert self.legacy is not None
+        self.legacy.subscribe(ctx, session_id, current_caller())
         return EmptyResult()
 
     async def _unsubscribe(self, ctx: ServerRequestContext[Any, Any], params: UnsubscribeRequestParams) -> EmptyResult:
         session_id = session_of(str(params.uri))
-        subscribers = self._legacy.get(session_id or "")
-        if session_id and subscribers and ctx.session in subscribers:
-            subscribers.discard(ctx.session)
-            assert self.watches is not None
-            self.watches.unwatch(session_id)
+        if session_id is not None:
+            assert self.legacy is not None
+            self.legacy.unsubscribe(ctx, session_id)
         return EmptyResult()
 
     async def _authorise_listen(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
@@ -311,13 +372,8 @@ class CanopyMcp:
     async def _notify(self, session_id: str) -> None:
         uri = tree_uri(session_id)
         await self.bus.publish(ResourceUpdated(uri=uri))
-        for client in list(self._legacy.get(session_id, ())):
-            try:
-                await client.send_resource_updated(uri)
-            except Exception:  # the client went away: forget it
-                self._legacy[session_id].discard(client)
-                assert self.watches is not None
-                self.watches.unwatch(session_id)
+        if self.legacy is not None:
+            await self.legacy.notify(session_id, uri)
 
 
 async def _wrap(work: Awaitable[list[dict[str, Any]]]) -> dict[str, Any]:
@@ -333,6 +389,6 @@ class McpMount:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] in (PATH, PATH + "/"):
-            await self.mcp.app(scope, receive, send)
+            await self.mcp.serve(scope, receive, send)
             return
         await self.app(scope, receive, send)

@@ -2,9 +2,10 @@
 
 Each operation checks the caller's personal access token (its scope, its session limit, the
 session's owner), then reads or changes the session through its one entry point: every write is
-one change set (`LiveSession.apply_batch`, or `undo`) attributed to `Actor(user, "agent", token
+one change set (`LiveSession.submit`, or `undo`) attributed to `Actor(user, "agent", token
 name)`, so the tree's limits and conflict checks, storage, broadcast to open tabs and undo apply
-as to any other change. Failures are `AgentError`s with a message meant for the agent.
+as to any other change. In a review-mode session a write is a proposal instead (the result says
+`"status": "proposed"` and names it). Failures are `AgentError`s with a message meant for the agent.
 """
 
 from __future__ import annotations
@@ -112,12 +113,23 @@ class AgentTools:
             raise AgentError(f"No node {node_id!r} in this session (404)")
         return node_id
 
-    async def _apply(self, live: LiveSession, caller: Caller, deltas: list[dict[str, Any]]) -> int:
+    async def _submit(self, live: LiveSession, caller: Caller, deltas: list[dict[str, Any]]) -> dict[str, Any] | None:
+        """Applies the deltas as one change set; None then. In a review-mode session they become a
+        proposal instead, and this is the whole tool result (saying so, with the proposal's id)."""
         try:
-            await live.apply_batch(caller.actor, deltas)
+            done = await live.submit(caller.actor, deltas)
         except CanopyError as exc:
             raise _canopy(exc) from None
-        return live.tree.rev
+        if done.proposal is None:
+            return None
+        return {
+            "status": "proposed",
+            "proposal_id": done.proposal.id,
+            "rev": live.tree.rev,
+            "summary": done.proposal.summary,
+            "message": f"Review mode is on in this session: nothing was applied. The change was proposed as "
+            f"{done.proposal.id}; an editor accepts or rejects it in Canopy.",
+        }
 
     # --- reads -----------------------------------------------------------------------
 
@@ -175,8 +187,10 @@ class AgentTools:
             if index is not None:
                 delta["index"] = index + i
             deltas.append(delta)
-        rev = await self._apply(live, caller, deltas)
-        return {"rev": rev, "ids": ids}
+        proposed = await self._submit(live, caller, deltas)
+        if proposed is not None:
+            return {**proposed, "ids": ids}
+        return {"status": "applied", "rev": live.tree.rev, "ids": ids}
 
     async def update_node(
         self,
@@ -195,8 +209,8 @@ class AgentTools:
         if props is not None:
             fields["props"] = props
         path = live.tree.path(self._node(live, node_id))
-        rev = await self._apply(live, caller, [{"action": "update", "path": path, "fields": fields}])
-        return {"rev": rev, "node": node_summary(live.tree, node_id)}
+        proposed = await self._submit(live, caller, [{"action": "update", "path": path, "fields": fields}])
+        return proposed or {"status": "applied", "rev": live.tree.rev, "node": node_summary(live.tree, node_id)}
 
     async def move_node(
         self, caller: Caller, session_id: str, node_id: str, parent_id: str, index: int | None = None
@@ -209,14 +223,17 @@ class AgentTools:
         }
         if index is not None:
             delta["index"] = index
-        rev = await self._apply(live, caller, [delta])
-        return {"rev": rev, "parent_id": parent_id, "index": live.tree.children(parent_id).index(node_id)}
+        proposed = await self._submit(live, caller, [delta])
+        if proposed is not None:
+            return proposed
+        index = live.tree.children(parent_id).index(node_id)
+        return {"status": "applied", "rev": live.tree.rev, "parent_id": parent_id, "index": index}
 
     async def delete_node(self, caller: Caller, session_id: str, node_id: str) -> dict[str, Any]:
         live = await self.open(caller, session_id, write=True)
         removed = sum(1 for _ in live.tree.iter_ids(self._node(live, node_id)))
-        rev = await self._apply(live, caller, [{"action": "remove", "path": live.tree.path(node_id)}])
-        return {"rev": rev, "removed": removed}
+        proposed = await self._submit(live, caller, [{"action": "remove", "path": live.tree.path(node_id)}])
+        return proposed or {"status": "applied", "rev": live.tree.rev, "removed": removed}
 
     async def undo(self, caller: Caller, session_id: str) -> dict[str, Any]:
         live = await self.open(caller, session_id, write=True)

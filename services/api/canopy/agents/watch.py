@@ -13,6 +13,8 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
+from prometheus_client import Gauge
+
 from canopy.realtime.manager import SessionManager
 from canopy.realtime.session import LiveSession
 
@@ -41,9 +43,11 @@ class WatchPeer:
 
 
 class TreeWatches:
-    def __init__(self, sessions: SessionManager, notify: Notify) -> None:
+    def __init__(self, sessions: SessionManager, notify: Notify, gauge: Gauge) -> None:
         self.sessions = sessions
         self.notify = notify
+        self._gauge = gauge  # the subscriptions held: watches counted, all sessions together
+        self._gauge.set(0)
         self._peers: dict[str, tuple[LiveSession, WatchPeer, int]] = {}
         self._sending: dict[str, asyncio.Task[None]] = {}
         self._again: set[str] = set()
@@ -53,17 +57,22 @@ class TreeWatches:
         held = self._peers.get(session_id)
         if held is not None and not held[1].closed.is_set():
             self._peers[session_id] = (held[0], held[1], held[2] + 1)
+            self._gauge.inc()
             return
         live = await self.sessions.get(session_id, user_id)
         peer = WatchPeer(session_id, self._changed)
         await live.attach(peer, None, None)
+        if held is not None:  # its peer was closed (the session went away): that one's count is void
+            self._gauge.dec(held[2])
         self._peers[session_id] = (live, peer, 1)
+        self._gauge.inc()
 
     def unwatch(self, session_id: str) -> None:
         held = self._peers.get(session_id)
         if held is None:
             return
         live, peer, count = held
+        self._gauge.dec()
         if count > 1:
             self._peers[session_id] = (live, peer, count - 1)
             return
@@ -93,6 +102,7 @@ class TreeWatches:
         for live, peer, _count in list(self._peers.values()):
             live.detach(peer)
         self._peers.clear()
+        self._gauge.set(0)
         tasks = list(self._sending.values())
         for task in tasks:
             task.cancel()

@@ -1,8 +1,8 @@
 """Import and export REST: a session's tree as JSON, Markdown or OPML (`canopy.outline`).
 
-An import is one change set through the session's own entry point (`LiveSession.apply_batch`),
+An import is one change set through the session's own entry point (`LiveSession.submit`),
 attributed to the user `via` `import`: undoable as one, broadcast to every open tab, under the
-same limits as any change. The file is parsed and checked against the limits (bytes, nodes,
+same limits as any change; in a review-mode session it is a proposal instead. The file is parsed and checked against the limits (bytes, nodes,
 depth) before anything is applied; a bad file is a 422 naming the line or element.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import orjson
 from anyio import to_thread
@@ -50,8 +50,12 @@ class ImportInto(BaseModel):
 
 class ImportResult(BaseModel):
     rev: int
-    added: int  # nodes added, descendants included
-    ids: list[str]  # the ids of the top-level nodes added, in order
+    added: int  # nodes added (or proposed), descendants included
+    ids: list[str]  # the ids of the top-level nodes added (or proposed), in order
+    status: Literal["applied", "proposed"] = Field(
+        "applied", description="proposed: the session is in review mode and nothing was applied"
+    )
+    proposal_id: str | None = Field(None, description="the proposal made instead, in review mode")
 
 
 _BAD_FILE: dict[int | str, dict[str, Any]] = {
@@ -126,9 +130,17 @@ async def _apply_import(
     _fits(live, doc, parent_id)
     deltas = _import_deltas(live, doc, parent_id, with_root=with_root)
     adds = [d for d in deltas if d["action"] == "add"]
+    proposal_id = None
     if deltas:
-        await live.apply_batch(Actor(user_id, "import", fmt), deltas)
-    return ImportResult(rev=live.tree.rev, added=doc.root.count() - 1, ids=[d["node"]["id"] for d in adds])
+        done = await live.submit(Actor(user_id, "import", fmt), deltas)
+        proposal_id = done.proposal.id if done.proposal else None
+    return ImportResult(
+        rev=live.tree.rev,
+        added=doc.root.count() - 1,
+        ids=[d["node"]["id"] for d in adds],
+        status="proposed" if proposal_id else "applied",
+        proposal_id=proposal_id,
+    )
 
 
 @router.get(

@@ -1,4 +1,5 @@
-"""Personal access tokens REST: create (secret shown once), list, revoke.
+"""Personal access tokens REST: create (secret shown once), list, revoke (which also ends the token's
+open MCP streams and AG-UI runs).
 
 Every route needs a normal access token (`CurrentUser` decodes JWTs only), so a PAT cannot mint PATs.
 """
@@ -107,4 +108,6 @@ async def revoke_token(
 ) -> Response:
     if not await tokens.delete_token(services.engine, user.id, token_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "Token not found")
+    if services.agent_streams is not None:  # its open MCP streams and AG-UI runs end now, not at their next request
+        services.agent_streams.end_token(token_id, "token revoked")
     return Response(status_code=status.HTTP_204_NO_CONTENT)

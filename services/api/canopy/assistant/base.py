@@ -13,6 +13,7 @@ A turn is driven by the session's turn runner. The runner hands the provider a
   change set (the offline assistant's "undo" and "redo" commands),
 - `ctx.recent_nodes`: the nodes the session's latest change set added or changed
   (what the offline assistant takes "it" to mean at the start of a prompt),
+- `ctx.proposing`: the session is in review mode, so the changes are proposed, not made,
 - `await ctx.debug(info)`: extra figures for the `debug` frame (usage, timings).
 
 `run_turn` may return a `TurnOutcome` (the answer was cut short, and why).
@@ -88,6 +89,12 @@ class TurnContext(Protocol):
     @property
     def recent_nodes(self) -> tuple[str, ...]:
         """Ids of the top-most nodes the latest change set added, changed or moved (still in the tree)."""
+        ...
+
+    @property
+    def proposing(self) -> bool:
+        """True in review mode: `apply` changes a scratch copy and the turn's changes become a proposal
+        an editor accepts or rejects, so the answer must not say they were made."""
         ...
 
     async def debug(self, info: dict[str, Any]) -> None: ...

@@ -255,7 +255,7 @@ class SessionManager:
     def _retitle(self, session_id: str, title: str) -> None:
         live = self._live.get(session_id)
         if live is not None:
-            live.title = title
+            live.retitled(title)  # its tabs here are told (session_updated)
 
     async def evict_forever(self) -> None:
         interval = max(0.05, min(60.0, self.settings.session_idle_seconds / 4))

@@ -89,6 +89,10 @@ class ReviewHost:
     def tree(self) -> Tree:
         return self.scratch
 
+    @property
+    def proposing(self) -> bool:
+        return True
+
     async def emit(self, frame_type: str, data: dict[str, Any], frame_id: str | None) -> None:
         await self.session.emit(frame_type, data, frame_id)
 

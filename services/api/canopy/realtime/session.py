@@ -24,10 +24,10 @@ from canopy.assistant.factory import describe
 from canopy.db import log_storage_failure, storage_cause
 from canopy.errors import CanopyError
 from canopy.metrics import Metrics
-from canopy.protocol import PROTOCOL_VERSION
+from canopy.protocol import MAX_PROPOSAL_DELTAS, PROTOCOL_VERSION
 from canopy.ratelimit import SlidingWindow
 from canopy.realtime import attribution, frames
-from canopy.realtime.changes import Actor, ChangeSet
+from canopy.realtime.changes import VIA_VALUES, Actor, ChangeSet
 from canopy.realtime.errors import StorageError
 from canopy.realtime.presence import PresenceBoard
 from canopy.realtime.replay import ReplayBuffer
@@ -130,6 +130,14 @@ def _message_dict(message: StoredMessage) -> dict[str, Any]:
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    """What `LiveSession.submit` did: the changes applied, or (review mode) the proposal made instead."""
+
+    applied: list[Change]
+    proposal: StoredProposal | None
+
+
 class LiveSession:
     def __init__(self, stored: StoredSession, store: SessionStorage, metrics: Metrics, config: SessionConfig) -> None:
         self.id = stored.meta.id
@@ -205,6 +213,14 @@ class LiveSession:
         undone as one, attributed to `actor`. A DeltaError names the first delta that did not fit."""
         return await self._uninterruptible(self._apply_batch(actor, deltas, frame_id))
 
+    async def submit(
+        self, actor: Actor, deltas: Sequence[dict[str, Any]], frame_id: str | None = None
+    ) -> Submitted:
+        """An outside change (an agent's tool call, an import) as one unit: applied as one change set
+        (as `apply_batch`), or, while review mode is on, stored and broadcast as a proposal by `actor`
+        and the tree left as it is. Either way all deltas fit the tree or nothing happens."""
+        return await self._uninterruptible(self._submit(actor, deltas, frame_id))
+
     async def undo(self, actor: Actor, frame_id: str | None) -> None:
         """Reverts the actor's own latest change set (their edits, turns they prompted, proposals they accepted)."""
         await self._uninterruptible(self._undo(actor, frame_id, from_turn=False))
@@ -222,7 +238,7 @@ class LiveSession:
         async with self._lock:
             self._require_editor(actor)
             await self.store.rename(self.id, title)
-            self.title = title
+            self.retitled(title)
 
     async def set_review_mode(self, actor: Actor, on: bool) -> None:
         async with self._lock:
@@ -230,6 +246,22 @@ class LiveSession:
                 raise CanopyError(403, "Only the owner changes review mode")
             await self.store.set_review_mode(self.id, on)
             self.review_mode = on
+            self._send_settings()
+
+    def retitled(self, title: str) -> None:
+        """The title changed (stored already: here, or by another replica): every tab is told."""
+        self.title = title
+        self._send_settings()
+
+    def _send_settings(self) -> None:
+        """`session_updated` to every tab: unnumbered like `presence` (a tab that reconnects gets the
+        current values in `session_ready`, so nothing needs replaying)."""
+        data = frames.encode(
+            "session_updated", {"title": self.title, "review_mode": self.review_mode}, session_id=self.id
+        )
+        for peer in tuple(self.peers):
+            peer.enqueue(data)
+        self.metrics.frames_out_of("session_updated").inc(len(self.peers))
 
     def membership_changed(self, user_id: str, role: str | None, username: str) -> None:
         """A member was added, changed role, or removed (`role` None): removal closes their tabs here
@@ -262,6 +294,7 @@ class LiveSession:
         except Exception as exc:
             log.warning("could not title session %s from its prompt: %s", self.id, storage_cause(exc))
             return
+        # No session_updated here: the prompt's own frames follow, and clients refresh titles after a turn.
         self.title = title
 
     async def close(self, code: int, reason: str) -> None:
@@ -340,7 +373,10 @@ class LiveSession:
         return self.access.role_of(user_id)
 
     def _actor_data(self, actor: Actor) -> dict[str, str]:
-        return {"username": self.name_of(actor.user_id), "via": actor.via}
+        data = {"username": self.name_of(actor.user_id), "via": actor.via}
+        if actor.name is not None:
+            data["name"] = actor.name
+        return data
 
     def _require_editor(self, actor: Actor) -> None:
         role = self.access.role_of(actor.user_id)
@@ -393,6 +429,11 @@ class LiveSession:
     async def redo_for_turn(self, actor: Actor, frame_id: str | None) -> None:
         await self._uninterruptible(self._redo(actor, frame_id, from_turn=True))
 
+    @property
+    def proposing(self) -> bool:
+        """A turn hosted by the session itself applies its changes (review mode hosts it on a ReviewHost)."""
+        return False
+
     def recent_nodes(self) -> tuple[str, ...]:
         """The nodes the latest change set added, changed or moved (see `TurnContext.recent_nodes`)."""
         if not self.undo_stack:
@@ -424,19 +465,29 @@ class LiveSession:
             deltas,
             iso(now()),
         )
+        await self._store_proposal(proposal, end.frame_id)
+
+    async def _store_proposal(self, proposal: StoredProposal, frame_id: str | None) -> None:
+        """Stores an open proposal, then broadcasts it (the caller holds the lock)."""
         try:
             await self.store.add_proposal(self.id, proposal)
         except Exception as exc:
             log_storage_failure(log, "could not store a proposal in session %s", self.id, exc=exc)
             raise StorageError() from exc
         self.proposals[proposal.id] = proposal
-        await self._publish("proposal", {"proposal": self._proposal_data(proposal)}, end.frame_id)
+        await self._publish("proposal", {"proposal": self._proposal_data(proposal)}, frame_id)
+
+    @staticmethod
+    def _author(proposal: StoredProposal) -> Actor:
+        """The proposal's author as an Actor (user, how it came, what acted)."""
+        via = next((v for v in VIA_VALUES if v == proposal.author_via), "assistant")
+        return Actor(proposal.author_user_id, via, proposal.author_name)
 
     def _proposal_data(self, proposal: StoredProposal) -> dict[str, Any]:
         return {
             "id": proposal.id,
             "base_rev": proposal.base_rev,
-            "author": {"username": self.name_of(proposal.author_user_id), "via": "assistant"},
+            "author": self._actor_data(self._author(proposal)),
             "summary": proposal.summary,
             "deltas": proposal.deltas,
             "status": "open",
@@ -631,12 +682,46 @@ class LiveSession:
 
     async def _apply_batch(self, actor: Actor, deltas: Sequence[dict[str, Any]], frame_id: str | None) -> list[Change]:
         async with self._lock:
+            return await self._apply_batch_locked(actor, deltas, frame_id)
+
+    async def _apply_batch_locked(
+        self, actor: Actor, deltas: Sequence[dict[str, Any]], frame_id: str | None
+    ) -> list[Change]:
+        self._require_editor(actor)
+        if not deltas:
+            raise CanopyError(400, "Nothing to apply")
+        applied = self._apply_all(deltas)
+        await self._record_set(actor, applied, actor.origin, frame_id)
+        return applied
+
+    async def _submit(self, actor: Actor, deltas: Sequence[dict[str, Any]], frame_id: str | None) -> Submitted:
+        async with self._lock:
+            if not self.review_mode:
+                return Submitted(await self._apply_batch_locked(actor, deltas, frame_id), None)
             self._require_editor(actor)
             if not deltas:
-                raise CanopyError(400, "Nothing to apply")
-            applied = self._apply_all(deltas)
-            await self._record_set(actor, applied, actor.origin, frame_id)
-            return applied
+                raise CanopyError(400, "Nothing to propose")
+            if len(deltas) > MAX_PROPOSAL_DELTAS:
+                raise CanopyError(
+                    413, f"{len(deltas)} changes are more than one proposal holds ({MAX_PROPOSAL_DELTAS})"
+                )
+            base_rev = self.tree.rev
+            # Validated and normalised on the tree itself, then taken back at once: no await comes in
+            # between, so nobody ever sees the tree with them (a scratch copy would cost a whole tree).
+            trial = self._apply_all(deltas)
+            self._revert(trial)
+            proposal = StoredProposal(
+                new_proposal_id(),
+                base_rev,
+                actor.user_id,
+                attribution.summarise_changes(trial),
+                [change.delta for change in trial],
+                iso(now()),
+                author_via=actor.via,
+                author_name=actor.name,
+            )
+            await self._store_proposal(proposal, frame_id)
+            return Submitted([], proposal)
 
     async def _apply_for_turn(self, actor: Actor, delta: dict[str, Any], frame_id: str | None) -> Change:
         """One change of an assistant turn; the turn's change set opens with its first change."""
@@ -658,9 +743,15 @@ class LiveSession:
             await self._broadcast_changes([change], actor.origin, actor, frame_id)
             return change
 
+    def _require_direct(self, actor: Actor, what: str) -> None:
+        """An outside agent's undo or redo would change the tree unreviewed: refused in review mode."""
+        if self.review_mode and actor.via == "agent":
+            raise CanopyError(409, f"Review mode is on: an agent's {what} is not available (its changes are proposals)")
+
     async def _undo(self, actor: Actor, frame_id: str | None, from_turn: bool) -> None:
         async with self._lock:
             self._require_editor(actor)
+            self._require_direct(actor, "undo")
             if self.turns.running and not from_turn:
                 raise CanopyError(409, "A turn is running; undo when it has finished")
             change_set = self._latest_of(self.undo_stack, actor)
@@ -677,6 +768,7 @@ class LiveSession:
     async def _redo(self, actor: Actor, frame_id: str | None, from_turn: bool) -> None:
         async with self._lock:
             self._require_editor(actor)
+            self._require_direct(actor, "redo")
             if self.turns.running and not from_turn:
                 raise CanopyError(409, "A turn is running; redo when it has finished")
             change_set = self._latest_of(self.redo_stack, actor)
@@ -745,8 +837,10 @@ class LiveSession:
                 "decided_by": self.name_of(actor.user_id),
             }
             if applied:
+                # The decider's change set, come the way the proposal came (assistant, agent or import).
+                author = self._author(proposal)
                 await self._record_set(
-                    actor.through("assistant"), applied, "proposal", frame_id, resolves=(proposal_id, outcome)
+                    actor.through(author.via, author.name), applied, "proposal", frame_id, resolves=(proposal_id, outcome)
                 )
             else:
                 try:

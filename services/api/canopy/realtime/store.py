@@ -69,6 +69,10 @@ class StoredProposal:
     deltas: list[dict[str, Any]]
     created_at: str
     outcome: dict[str, Any] | None = None
+    # How it came (schema 8): "assistant" (a review-mode turn), "agent" (an outside agent's tool call,
+    # `author_name` the token's name) or "import" (`author_name` the format).
+    author_via: str = "assistant"
+    author_name: str | None = None
 
 
 @dataclass(slots=True)
@@ -416,6 +420,8 @@ class SessionStore:
                     id=proposal.id,
                     base_rev=proposal.base_rev,
                     author_user_id=proposal.author_user_id,
+                    author_via=proposal.author_via,
+                    author_name=proposal.author_name,
                     summary=proposal.summary,
                     deltas=orjson.dumps(proposal.deltas).decode(),
                     status="open",
@@ -605,6 +611,15 @@ async def _open_proposals(conn: AsyncConnection, session_id: str) -> list[Stored
         select(p).where(p.c.session_id == session_id, p.c.status == "open").order_by(p.c.created_at, p.c.id)
     )
     return [
-        StoredProposal(r.id, r.base_rev, r.author_user_id, r.summary, orjson.loads(r.deltas), iso(r.created_at))
+        StoredProposal(
+            r.id,
+            r.base_rev,
+            r.author_user_id,
+            r.summary,
+            orjson.loads(r.deltas),
+            iso(r.created_at),
+            author_via=r.author_via or "assistant",  # NULL in rows stored before schema 8
+            author_name=r.author_name,
+        )
         for r in rows
     ]

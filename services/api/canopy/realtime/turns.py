@@ -76,6 +76,11 @@ class TurnHost(Protocol):
         """The top-most nodes the latest change set added, changed or moved, still in the tree."""
         ...
 
+    @property
+    def proposing(self) -> bool:
+        """Whether the turn's changes become a proposal (review mode) instead of applying."""
+        ...
+
     async def end_turn(self, end: TurnEnd) -> None:
         """Stores the answer and sends the turn's last frames."""
         ...
@@ -178,6 +183,10 @@ class Turn:
     @property
     def recent_nodes(self) -> tuple[str, ...]:
         return self.host.recent_nodes()
+
+    @property
+    def proposing(self) -> bool:
+        return self.host.proposing
 
     async def debug(self, info: dict[str, Any]) -> None:
         self._debug.update(info)

@@ -84,6 +84,7 @@ const SERVER_TYPES: ReadonlySet<string> = new Set<ServerFrameType>([
   'presence',
   'proposal',
   'proposal_resolved',
+  'session_updated',
 ])
 
 /**

@@ -4,11 +4,36 @@ from __future__ import annotations
 
 import asyncio
 import re
+from typing import Final
 
 from canopy.assistant.base import TurnContext
 from canopy.assistant.offline.planner import plan
 from canopy.assistant.offline.text import plural
 from canopy.tree import DeltaError
+
+
+# The past tense a reply opens a sentence with, and the verb a proposal names instead.
+_DONE_VERBS: Final = {
+    "Added": "add",
+    "Renamed": "rename",
+    "Set": "set",
+    "Removed": "remove",
+    "Deleted": "delete",
+    "Cleared": "clear",
+    "Moved": "move",
+    "Swapped": "swap",
+    "Duplicated": "duplicate",
+    "Sorted": "sort",
+}
+_DONE_AT_SENTENCE: Final = re.compile(r"(?:^|(?<=[.!?] ))(" + "|".join(_DONE_VERBS) + r")\b")
+PROPOSAL_NOTE: Final = "Nothing changes until an editor accepts the proposal."
+
+
+def as_proposal(reply: str) -> str:
+    """A review-mode turn's reply: its changes are proposed, not made ("Added 'A'…" → "Proposed: add 'A'…")."""
+    text = _DONE_AT_SENTENCE.sub(lambda m: f"Proposed: {_DONE_VERBS[m.group(1)]}", reply)
+    text = text.replace("so I created it", "so I proposed creating it").replace("I applied ", "I proposed ")
+    return f"{text} {PROPOSAL_NOTE}"
 
 
 def chunk_reply(reply: str, max_chunks: int = 8) -> list[str]:
@@ -51,6 +76,8 @@ class OfflineAssistant:
                 failures.append(exc.message)
         if failures:
             reply = self._partial(len(the_plan.deltas), failures)
+        if ctx.proposing and len(failures) < len(the_plan.deltas):
+            reply = as_proposal(reply)
         await ctx.debug({"provider": self.name, "deltas": len(the_plan.deltas), "failed": len(failures)})
         for i, chunk in enumerate(chunk_reply(reply)):
             if i:

@@ -97,7 +97,8 @@ export function DashboardRoute() {
         const code = frame.error?.code
         const message = frame.error?.message ?? 'Something went wrong'
         toast.error(code ? `${message} (${code})` : message)
-      } else if (frame.type === 'session_ready') {
+      } else if (frame.type === 'session_ready' || frame.type === 'session_updated') {
+        // (session_updated: renamed or review mode changed, maybe in another tab: the list shows the title)
         void queryClient.invalidateQueries({ queryKey: sessionsKeys.list() })
       } else if (frame.type === 'assistant_response' && frame.data.chunk === false) {
         void queryClient.invalidateQueries({ queryKey: sessionsKeys.list() })

@@ -45,6 +45,23 @@ describe('ProposalReview', () => {
     expect(within(region).getByRole('checkbox', { name: "Add 'Wireframes' under 'Design'" })).toBeInTheDocument()
   })
 
+  it('names an outside agent or an import as the proposer', () => {
+    const agent: ProposalData = { ...proposal, author: { username: 'eddie', via: 'agent', name: 'Claude' } }
+    const { rerender } = render(
+      <ProposalReview proposal={agent} tree={tree} selected={new Set()} onSelectedChange={vi.fn()} canDecide onDecide={vi.fn()} />,
+    )
+    expect(screen.getByRole('region', { name: 'Proposal from eddie' })).toHaveTextContent(
+      'eddie’s agent “Claude” proposes 3 changes',
+    )
+    const imported: ProposalData = { ...proposal, author: { username: 'eddie', via: 'import', name: 'opml' } }
+    rerender(
+      <ProposalReview proposal={imported} tree={tree} selected={new Set()} onSelectedChange={vi.fn()} canDecide onDecide={vi.fn()} />,
+    )
+    expect(screen.getByRole('region', { name: 'Proposal from eddie' })).toHaveTextContent(
+      'eddie’s import (opml) proposes 3 changes',
+    )
+  })
+
   it('accepts the ticked changes only; unticking a parent unticks its child', async () => {
     const onDecide = vi.fn()
     const user = userEvent.setup()

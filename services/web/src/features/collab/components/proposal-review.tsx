@@ -55,7 +55,7 @@ export function ProposalReview({
     >
       <header className="flex flex-wrap items-baseline gap-x-2 text-sm">
         <span className="font-medium">
-          {proposal.author.username}’s assistant proposes {count} {count === 1 ? 'change' : 'changes'}
+          {proposer(proposal.author)} proposes {count} {count === 1 ? 'change' : 'changes'}
         </span>
         <span className="text-muted-foreground">{proposal.summary}</span>
       </header>
@@ -99,4 +99,11 @@ export function ProposalReview({
       )}
     </section>
   )
+}
+
+/** Who proposes: the user's assistant, an outside agent acting with the user's token, or the user's import. */
+function proposer(author: ProposalData['author']): string {
+  if (author.via === 'agent') return `${author.username}’s agent${author.name ? ` “${author.name}”` : ''}`
+  if (author.via === 'import') return `${author.username}’s import${author.name ? ` (${author.name})` : ''}`
+  return `${author.username}’s assistant`
 }

@@ -47,6 +47,18 @@ describe('collabReducer', () => {
     expect(s.proposals.map((p) => p.id)).toEqual(['p2'])
   })
 
+  it('follows review mode live from session_updated', () => {
+    let s = collabReducer(
+      initialCollabState,
+      frame({ type: 'session_updated', data: { title: 'Plan', review_mode: true } }),
+    )
+    expect(s.reviewMode).toBe(true)
+    s = collabReducer(s, frame({ type: 'session_updated', data: { title: 'Plan', review_mode: false } }))
+    expect(s.reviewMode).toBe(false)
+    // a malformed frame changes nothing
+    expect(collabReducer(s, frame({ type: 'session_updated', data: { title: 'X' } }))).toBe(s)
+  })
+
   it('replaces the people here with each presence frame', () => {
     const s = collabReducer(initialCollabState, frame({ type: 'presence', data: { users: [user('a'), user('b')] } }))
     expect(s.users.map((u) => u.username)).toEqual(['a', 'b'])

@@ -18,7 +18,7 @@ export interface CollabState {
 export type CollabAction =
   | { type: 'reset' }
   | { type: 'frame'; frame: ServerFrame }
-  /** The owner changed review mode (PATCH answered); other tabs learn it on their next session_ready. */
+  /** The owner changed review mode (PATCH answered); every tab also gets `session_updated`. */
   | { type: 'review_mode'; on: boolean }
 
 export const initialCollabState: CollabState = {
@@ -61,6 +61,9 @@ function onFrame(state: CollabState, frame: ServerFrame): CollabState {
     }
     case 'proposal_resolved':
       return { ...state, proposals: state.proposals.filter((p) => p.id !== frame.data.proposal_id) }
+    case 'session_updated':
+      // Review mode turned on or off (or the title changed) while this tab is open.
+      return typeof frame.data.review_mode === 'boolean' ? { ...state, reviewMode: frame.data.review_mode } : state
     default:
       return state
   }

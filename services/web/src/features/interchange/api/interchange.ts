@@ -6,6 +6,8 @@ export interface ImportResult {
   rev: number
   added: number
   ids: string[]
+  /** `proposed`: the session is in review mode; nothing was applied until an editor accepts. */
+  status?: 'applied' | 'proposed'
 }
 
 export interface ImportedSession {
@@ -37,13 +39,13 @@ export function useImport() {
           method: 'POST',
           json: { format, content, parent_id: 'root' },
         })
-        return { sessionId, added: result.added }
+        return { sessionId, added: result.added, proposed: result.status === 'proposed' }
       }
       const created = await apiFetch<ImportedSession>('/api/sessions/import', {
         method: 'POST',
         json: { format, content, ...(title ? { title } : {}) },
       })
-      return { sessionId: created.session_id, added: null }
+      return { sessionId: created.session_id, added: null, proposed: false }
     },
   })
 }

@@ -68,7 +68,13 @@ export function ImportDialog({ sessionId, onImported }: ImportDialogProps) {
       },
       {
         onSuccess: (done) => {
-          toast.success(target === 'here' ? `Imported ${done.added} nodes` : 'Imported as a new session')
+          toast.success(
+            target !== 'here'
+              ? 'Imported as a new session'
+              : done.proposed
+                ? `Proposed ${done.added} nodes for review (review mode is on)`
+                : `Imported ${done.added} nodes`,
+          )
           setOpen(false)
           setFile(null)
           onImported(done.sessionId)
