@@ -33,9 +33,9 @@ async def test_an_agents_writes_in_review_mode_are_proposals(client: httpx.Async
     manager = app.state.services.sessions
     tools = AgentTools(manager)
     bot = await caller(client, app, access)
-    kept = await tools.add_nodes(bot, session_id, "root", ["Keep"])  # review mode off: applied
+    kept = await tools.add_nodes(bot, session_id, "root", ["Keep", "Other"])  # review mode off: applied
     assert kept["status"] == "applied"
-    keep = kept["ids"][0]
+    keep, other = kept["ids"]
     r = await client.patch(f"/api/sessions/{session_id}", json={"review_mode": True}, headers=headers)
     assert r.status_code == 200
     live = await manager.get(session_id, bot.user_id)
@@ -52,11 +52,11 @@ async def test_an_agents_writes_in_review_mode_are_proposals(client: httpx.Async
     assert [d["node"]["id"] for d in frame["deltas"]] == proposed["ids"]
     for result in (
         await tools.update_node(bot, session_id, keep, value="Kept"),
-        await tools.move_node(bot, session_id, keep, "root", 0),
+        await tools.move_node(bot, session_id, keep, other, 0),
         await tools.delete_node(bot, session_id, keep),
     ):
         assert result["status"] == "proposed", result
-    assert live.tree.rev == rev and [live.tree.value(c) for c in live.tree.children("root")] == ["Keep"]
+    assert live.tree.rev == rev and [live.tree.value(c) for c in live.tree.children("root")] == ["Keep", "Other"]
     assert not tab.of("tree_update")
     # A write that does not fit the tree is an error, and proposes nothing.
     with pytest.raises(AgentError, match="longer than 500"):
@@ -102,7 +102,9 @@ def test_review_mode_and_title_changes_reach_every_tab(tc: TestClient) -> None:
         assert tc.patch(f"/api/sessions/{sid}", json={"review_mode": False}, headers=auth(t["bob"])).status_code == 403
         carol.send_json({"type": "ping", "data": {}, "id": "p"})
         assert recv(carol)["type"] == "pong"
-        assert tc.patch(f"/api/sessions/{sid}", json={"review_mode": False}, headers=auth(t["alice"])).status_code == 200
+        assert (
+            tc.patch(f"/api/sessions/{sid}", json={"review_mode": False}, headers=auth(t["alice"])).status_code == 200
+        )
         assert updated(carol)["data"] == {"title": "Renamed", "review_mode": False}
     with tc.websocket_connect("/ws/session") as carol:
         ready = init(carol, t["carol"], session_id=sid)["data"]
@@ -132,7 +134,10 @@ def test_an_import_into_a_review_mode_session_is_a_proposal(tmp_path: Path) -> N
             assert [d["node"]["id"] for d in proposal["deltas"]] == body["ids"]
             assert snapshot(carol)["children"] == []
     # The proposal, its author included, survives a restart; accepting it is attributed to the import.
-    with TestClient(create_app(settings), base_url="https://testserver") as tc, tc.websocket_connect("/ws/session") as alice:
+    with (
+        TestClient(create_app(settings), base_url="https://testserver") as tc,
+        tc.websocket_connect("/ws/session") as alice,
+    ):
         ready = init(alice, t["alice"], session_id=sid)
         assert ready["data"]["proposals"] == [proposal]
         frames = decide(alice, proposal["id"], "all", "d1")
@@ -142,9 +147,13 @@ def test_an_import_into_a_review_mode_session_is_a_proposal(tmp_path: Path) -> N
         tree = snapshot(alice)
         assert values(tree) == ["Design", "Build"] and values(tree["children"][0]) == ["Wireframes"]
         # Review mode off again: an import applies, as before.
-        assert tc.patch(f"/api/sessions/{sid}", json={"review_mode": False}, headers=auth(t["alice"])).status_code == 200
-        r = tc.post(f"/api/sessions/{sid}/import", json={"format": "markdown", "content": "- Ship\n"}, headers=auth(t["alice"]))
-        assert (r.json()["status"], r.json()["proposal_id"], r.json()["rev"]) == ("applied", None, 4)
+        assert (
+            tc.patch(f"/api/sessions/{sid}", json={"review_mode": False}, headers=auth(t["alice"])).status_code == 200
+        )
+        r = tc.post(
+            f"/api/sessions/{sid}/import", json={"format": "markdown", "content": "- Ship\n"}, headers=auth(t["alice"])
+        )
+        assert (r.json()["status"], r.json()["proposal_id"], r.json()["rev"]) == ("applied", None, 3)
 
 
 def test_the_offline_assistant_says_it_proposed(tc: TestClient) -> None:

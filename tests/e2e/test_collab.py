@@ -210,6 +210,9 @@ def test_review_mode_turns_the_editors_prompt_into_a_proposal(people: People) ->
     switch = owner.get_by_role("switch", name="Review mode")
     switch.click()
     expect(switch).to_have_attribute("aria-checked", "true")
+    # The others' headers show it at once (session_updated), without a reload.
+    for page in (people.editor, people.viewer):
+        expect(page.get_by_text("Review mode", exact=True)).to_be_visible()
 
     send_prompt(people.editor, "add 'Design', 'Build' and 'Launch' under 'Project'")
     for page in (owner, people.editor, people.viewer):

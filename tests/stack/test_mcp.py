@@ -19,7 +19,8 @@ import pytest
 import websockets
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
-from mcp.shared.exceptions import MCPError, SubscriptionLost
+from mcp.client.subscriptions import SubscriptionLost
+from mcp.shared.exceptions import MCPError
 from mcp_types import CallToolResult, ServerNotification
 from websockets.typing import Origin
 
@@ -351,13 +352,13 @@ async def test_review_mode_makes_an_agents_writes_proposals_a_tab_decides(stack:
     assert [c["value"] for c in account.tree(session_id)["children"]] == ["Keep", "Alpha", "Beta"]
     with sqlite3.connect(stack.data_dir / "canopy.db") as db:
         rows = db.execute(
-            "SELECT author_via, author_name, status FROM proposals WHERE session_id = ? ORDER BY created_at",
+            "SELECT author_via, author_name, status FROM proposals WHERE session_id = ?",
             (session_id,),
         ).fetchall()
         actors = db.execute(
             "SELECT actor_via, actor_name FROM change_sets WHERE session_id = ? ORDER BY number", (session_id,)
         ).fetchall()
-    assert rows == [("agent", "Reviewer bot", "resolved"), ("agent", "Reviewer bot", "open")]
+    assert sorted(rows) == [("agent", "Reviewer bot", "open"), ("agent", "Reviewer bot", "resolved")]
     assert actors == [("agent", "Reviewer bot")] * 2  # the agent's own write, then the accepted proposal
 
 

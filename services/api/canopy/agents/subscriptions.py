@@ -54,7 +54,9 @@ class LegacySubscriptions:
             client = self._clients[connection] = _Client(ctx.session)
             connection.exit_stack.callback(self.forget, connection)
             token = caller.token
-            client.stream = AgentStream("mcp_subscription", token.user_id, token.id, lambda _why: self.forget(connection))
+            client.stream = AgentStream(
+                "mcp_subscription", token.user_id, token.id, lambda _why: self.forget(connection)
+            )
             self.streams.add(client.stream)
         client.sender = ctx.session
         if session_id in client.trees:

@@ -2,8 +2,9 @@
 
 An import is one change set through the session's own entry point (`LiveSession.submit`),
 attributed to the user `via` `import`: undoable as one, broadcast to every open tab, under the
-same limits as any change; in a review-mode session it is a proposal instead. The file is parsed and checked against the limits (bytes, nodes,
-depth) before anything is applied; a bad file is a 422 naming the line or element.
+same limits as any change; in a review-mode session it is a proposal instead. The file is parsed
+and checked against the limits (bytes, nodes, depth) before anything is applied; a bad file is a
+422 naming the line or element.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ class ImportResult(BaseModel):
 
 _BAD_FILE: dict[int | str, dict[str, Any]] = {
     400: {"description": "Body is not parseable"},
-    413: {"description": "Body over 1 MiB (refused by the proxy)"},
+    413: {"description": "Body over 1 MiB (refused by the proxy); in review mode, over 1000 top-level nodes"},
     422: {"description": "Bad file or over a limit: `detail`, `reason`, and `line` or `element`"},
     404: {"description": "No such session of the caller's (or node)"},
 }

@@ -27,7 +27,7 @@ from canopy.metrics import Metrics
 from canopy.protocol import MAX_PROPOSAL_DELTAS, PROTOCOL_VERSION
 from canopy.ratelimit import SlidingWindow
 from canopy.realtime import attribution, frames
-from canopy.realtime.changes import VIA_VALUES, Actor, ChangeSet
+from canopy.realtime.changes import VIA_VALUES, Actor, ChangeSet, Via
 from canopy.realtime.errors import StorageError
 from canopy.realtime.presence import PresenceBoard
 from canopy.realtime.replay import ReplayBuffer
@@ -213,9 +213,7 @@ class LiveSession:
         undone as one, attributed to `actor`. A DeltaError names the first delta that did not fit."""
         return await self._uninterruptible(self._apply_batch(actor, deltas, frame_id))
 
-    async def submit(
-        self, actor: Actor, deltas: Sequence[dict[str, Any]], frame_id: str | None = None
-    ) -> Submitted:
+    async def submit(self, actor: Actor, deltas: Sequence[dict[str, Any]], frame_id: str | None = None) -> Submitted:
         """An outside change (an agent's tool call, an import) as one unit: applied as one change set
         (as `apply_batch`), or, while review mode is on, stored and broadcast as a proposal by `actor`
         and the tree left as it is. Either way all deltas fit the tree or nothing happens."""
@@ -480,7 +478,7 @@ class LiveSession:
     @staticmethod
     def _author(proposal: StoredProposal) -> Actor:
         """The proposal's author as an Actor (user, how it came, what acted)."""
-        via = next((v for v in VIA_VALUES if v == proposal.author_via), "assistant")
+        via: Via = next((v for v in VIA_VALUES if v == proposal.author_via), "assistant")
         return Actor(proposal.author_user_id, via, proposal.author_name)
 
     def _proposal_data(self, proposal: StoredProposal) -> dict[str, Any]:
@@ -840,7 +838,11 @@ class LiveSession:
                 # The decider's change set, come the way the proposal came (assistant, agent or import).
                 author = self._author(proposal)
                 await self._record_set(
-                    actor.through(author.via, author.name), applied, "proposal", frame_id, resolves=(proposal_id, outcome)
+                    actor.through(author.via, author.name),
+                    applied,
+                    "proposal",
+                    frame_id,
+                    resolves=(proposal_id, outcome),
                 )
             else:
                 try:

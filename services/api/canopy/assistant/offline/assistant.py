@@ -11,7 +11,6 @@ from canopy.assistant.offline.planner import plan
 from canopy.assistant.offline.text import plural
 from canopy.tree import DeltaError
 
-
 # The past tense a reply opens a sentence with, and the verb a proposal names instead.
 _DONE_VERBS: Final = {
     "Added": "add",

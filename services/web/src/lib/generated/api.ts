@@ -674,8 +674,20 @@ export interface components {
             added: number;
             /** Ids */
             ids: string[];
+            /**
+             * Proposal Id
+             * @description the proposal made instead, in review mode
+             */
+            proposal_id?: string | null;
             /** Rev */
             rev: number;
+            /**
+             * Status
+             * @description proposed: the session is in review mode and nothing was applied
+             * @default applied
+             * @enum {string}
+             */
+            status: "applied" | "proposed";
         };
         /** Member */
         Member: {
@@ -1784,7 +1796,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Body over 1 MiB (refused by the proxy) */
+            /** @description Body over 1 MiB (refused by the proxy); in review mode, over 1000 top-level nodes */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -2093,7 +2105,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Body over 1 MiB (refused by the proxy) */
+            /** @description Body over 1 MiB (refused by the proxy); in review mode, over 1000 top-level nodes */
             413: {
                 headers: {
                     [name: string]: unknown;

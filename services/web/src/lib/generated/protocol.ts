@@ -27,6 +27,7 @@ export type ServerFrame =
   | Presence
   | Proposal
   | ProposalResolved
+  | SessionUpdated
 
 export interface Protocol {
   client_to_server: ClientFrame
@@ -402,12 +403,12 @@ export interface TreeLimitsData {
 export interface ProposalData {
   author: ActorData
   /**
-   * the tree revision the assistant started from
+   * the tree revision the proposal was made against
    */
   base_rev: number
   created_at?: string | null
   /**
-   * normalised deltas, in the order the assistant made them
+   * normalised deltas, in the order they were made
    */
   deltas: (AddDelta | UpdateDelta | RemoveDelta | MoveDelta)[]
   id: string
@@ -415,9 +416,13 @@ export interface ProposalData {
   summary: string
 }
 /**
- * the user whose prompt produced it, via assistant
+ * who proposed it: the user whose prompt produced it (via assistant), or whose token an outside agent used (via agent, with the token's name), or who imported a file (via import)
  */
 export interface ActorData {
+  /**
+   * what acted for the user: an agent's token name (via agent), an import's format (via import)
+   */
+  name?: string | null
   username: string
   via: 'user' | 'assistant' | 'agent' | 'import'
 }
@@ -582,6 +587,10 @@ export interface TreeUpdateData {
  * via the `definition` "ActorData".
  */
 export interface ActorData1 {
+  /**
+   * what acted for the user: an agent's token name (via agent), an import's format (via import)
+   */
+  name?: string | null
   username: string
   via: 'user' | 'assistant' | 'agent' | 'import'
 }
@@ -763,4 +772,33 @@ export interface ConflictInfo {
   code: number
   index: number
   message: string
+}
+/**
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "SessionUpdated".
+ */
+export interface SessionUpdated {
+  data: SessionUpdatedData
+  id?: string | null
+  /**
+   * per-session sequence number of broadcast frames
+   */
+  seq?: number | null
+  session_id?: string | null
+  timestamp?: string | null
+  type: 'session_updated'
+}
+/**
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "SessionUpdatedData".
+ */
+export interface SessionUpdatedData {
+  /**
+   * whether assistant turns, agents and imports propose instead of applying
+   */
+  review_mode: boolean
+  /**
+   * the session's title now
+   */
+  title: string
 }
