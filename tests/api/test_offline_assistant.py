@@ -467,7 +467,10 @@ def test_run_turn_undo() -> None:
         ("Add 'A', 'B' and 'C' under Tasks", "Proposed: add 'A', 'B' and 'C' under 'Tasks'."),
         ("rename Task 1 to First task", "Proposed: rename 'Task 1' to 'First task'."),
         ("delete Work", "Proposed: delete 'Work' (with 3 nodes inside)."),
-        ("add Beta and mark it as done", "Proposed: add 'Beta' under the root. Proposed: set status of 'Beta' to 'done'."),
+        (
+            "add Beta and mark it as done",
+            "Proposed: add 'Beta' under the root. Proposed: set status of 'Beta' to 'done'.",
+        ),
         (
             "add 'X' under Nowhere",
             "There was no 'Nowhere', so I proposed creating it under the root. Proposed: add 'X'",
