@@ -26,9 +26,9 @@ def token_for(api: ApiProcess, username: str) -> str:
 
 
 def recv(ws: ClientConnection) -> dict[str, Any]:
-    while True:  # presence frames (unnumbered, whenever someone joins or leaves) are not what these tests read
+    while True:  # presence and undo_state frames (unnumbered, on their own schedule) are not what these tests read
         frame: dict[str, Any] = json.loads(ws.recv(timeout=20))
-        if frame["type"] != "presence":
+        if frame["type"] not in ("presence", "undo_state"):
             return frame
 
 

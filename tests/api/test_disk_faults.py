@@ -120,7 +120,7 @@ class Tab:
     def recv(self) -> Frame:
         frame: Frame = json.loads(self.ws.recv(timeout=20))
         server_frames.validate_python(frame)
-        while frame["type"] == "presence":  # unnumbered, whenever someone joins or leaves: not read here
+        while frame["type"] in ("presence", "undo_state"):  # unnumbered, on their own schedule: not read here
             frame = json.loads(self.ws.recv(timeout=20))
             server_frames.validate_python(frame)
         if "seq" in frame and self.seq is not None:

@@ -175,7 +175,8 @@ async def test_attach_sends_the_protocol_version_and_the_servers_limits() -> Non
     assert ready["protocol_version"] == PROTOCOL_VERSION
     assert ready["limits"] == dataclasses.asdict(TreeLimits(max_nodes=50, max_depth=4))
     assert set(ready["limits"]) == set(TreeLimitsData.model_fields)
-    assert tab.types() == ["session_ready", "chat_history", "presence"] and tab in live.peers
+    assert tab.types() == ["session_ready", "chat_history", "undo_state", "presence"] and tab in live.peers
+    assert tab.of("undo_state")[0]["data"] == {"can_undo": False, "can_redo": False}
 
 
 async def _turn_ended(live: LiveSession) -> None:

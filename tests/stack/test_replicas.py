@@ -120,9 +120,9 @@ def test_every_replica_answers_and_refuses_nothing(stack: Stack) -> None:
 
 
 def recv(ws: ClientConnection, timeout: float = 20) -> dict[str, Any]:
-    while True:  # presence frames (unnumbered, on every join and leave) are not what these tests read
+    while True:  # presence and undo_state frames (unnumbered, on their own schedule) are not what these tests read
         frame: dict[str, Any] = json.loads(ws.recv(timeout=timeout))
-        if frame.get("type") != "presence":
+        if frame.get("type") not in ("presence", "undo_state"):
             return frame
 
 

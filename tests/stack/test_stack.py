@@ -204,9 +204,9 @@ def test_large_request_bodies_are_refused_by_nginx(stack: Stack) -> None:
 
 
 async def recv_json(ws: Any, timeout: float = 10) -> dict[str, Any]:
-    while True:  # presence frames (unnumbered, on every join and leave) are not what these tests read
+    while True:  # presence and undo_state frames (unnumbered, on their own schedule) are not what these tests read
         frame: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), timeout))
-        if frame.get("type") != "presence":
+        if frame.get("type") not in ("presence", "undo_state"):
             return frame
 
 

@@ -22,13 +22,18 @@ def login(tc: TestClient, username: str = "alice", password: str = "pw-first1") 
     return str(r.json()["access_token"])
 
 
-def recv(ws: Any, presence: bool = False) -> Frame:
-    """The next frame; `presence` frames (unnumbered, sent whenever anyone's presence changes) are
-    checked and skipped unless asked for."""
+# Unnumbered frames sent on their own schedule (anyone's presence, this user's undo availability): checked,
+# and skipped unless asked for.
+UNSOLICITED = frozenset(("presence", "undo_state"))
+
+
+def recv(ws: Any, presence: bool = False, undo_state: bool = False) -> Frame:
+    """The next frame; `presence` and `undo_state` frames are checked and skipped unless asked for."""
     while True:
         frame: Frame = ws.receive_json()
         server_frames.validate_python(frame)  # every frame the server sends matches the published schema
-        if presence or frame["type"] != "presence":
+        kind = frame["type"]
+        if kind not in UNSOLICITED or (presence and kind == "presence") or (undo_state and kind == "undo_state"):
             return frame
 
 

@@ -11,9 +11,9 @@ import websockets
 
 
 async def recv(ws: Any) -> dict[str, Any]:
-    while True:  # presence frames (unnumbered, on every join and leave) are not measured
+    while True:  # presence and undo_state frames (unnumbered, on their own schedule) are not measured
         frame: dict[str, Any] = orjson.loads(await ws.recv())
-        if frame.get("type") != "presence":
+        if frame.get("type") not in ("presence", "undo_state"):
             return frame
 
 

@@ -432,6 +432,18 @@ class SessionUpdated(_ServerFrame):
     data: SessionUpdatedData
 
 
+class UndoStateData(_Model):
+    can_undo: bool = Field(description="an `undo` from this user would find a change set of theirs to revert now")
+    can_redo: bool = Field(description="a `redo` from this user would find a change set of theirs to re-apply now")
+
+
+class UndoState(_ServerFrame):
+    """Per user (undo is per user): to each of the user's tabs on attach and when it changes; no seq."""
+
+    type: Literal["undo_state"]
+    data: UndoStateData
+
+
 class Error(_ServerFrame):
     type: Literal["error"]
     data: dict[str, Any]
@@ -452,7 +464,8 @@ ServerFrame = Annotated[
     | Presence
     | Proposal
     | ProposalResolved
-    | SessionUpdated,
+    | SessionUpdated
+    | UndoState,
     Field(discriminator="type"),
 ]
 server_frames: TypeAdapter[ServerFrame] = TypeAdapter(ServerFrame)

@@ -34,6 +34,7 @@ from canopy.realtime.replay import ReplayBuffer
 from canopy.realtime.review import ReviewHost, check_decision, new_proposal_id
 from canopy.realtime.store import UNDO_DEPTH, Access, StoredMessage, StoredProposal, StoredSession, iso, now
 from canopy.realtime.turns import Turn, TurnEnd, TurnHost, TurnRunner
+from canopy.realtime.undo_state import UndoBoard, UndoState, undo_state
 from canopy.tree import Change, DeltaError, Tree, TreeLimits
 
 log = logging.getLogger("canopy.session")
@@ -154,7 +155,8 @@ class LiveSession:
         self.seq = self.seq_ceiling = stored.seq_ceiling
         self.replay = ReplayBuffer(config.replay_frames, config.replay_bytes)
         self.peers: set[Peer] = set()
-        self.turns = TurnRunner()
+        self.turns = TurnRunner(on_end=self._send_undo_states)
+        self.undo_board = UndoBoard()
         for cs in stored.change_sets:
             cs.moved_at = cs.number
         self._tick = max((cs.number for cs in stored.change_sets), default=0)
@@ -196,6 +198,7 @@ class LiveSession:
                     host, self.config.provider, self.metrics, actor.through("assistant"), prompt, frame_id, history
                 )
             )
+            self._send_undo_states()  # undo and redo wait for the turn's end
 
     async def cancel(self, actor: Actor) -> None:
         """Stops the running turn (409 when none is); returns once it has ended or after a grace period."""
@@ -277,6 +280,7 @@ class LiveSession:
         else:
             self.access.roles[user_id] = role
         self.presence.changed()
+        self._send_undo_states()
 
     def update_presence(self, peer: Peer, fields: dict[str, Any]) -> None:
         self.presence.update(peer, fields)
@@ -355,6 +359,7 @@ class LiveSession:
                 for data in missed:
                     peer.enqueue(data)
             self.metrics.resumes.labels("replay" if missed is not None and last_seq is not None else "snapshot").inc()
+            self._send_undo_state(peer, user_id)
             self.peers.add(peer)
             self.presence.join(peer, user_id)
             self.last_active = time.monotonic()
@@ -362,6 +367,7 @@ class LiveSession:
     def detach(self, peer: Peer) -> None:
         self.peers.discard(peer)
         self.presence.leave(peer)
+        self.undo_board.keep_only(tab.user_id for tab in self.presence.tabs.values())
         self.last_active = time.monotonic()
 
     def name_of(self, user_id: str) -> str:
@@ -382,6 +388,36 @@ class LiveSession:
             raise CanopyError(404, "Session not found")
         if role == "viewer":
             raise CanopyError(403, "Viewers cannot change this session")
+
+    def _undo_state_of(self, user_id: str) -> UndoState:
+        return undo_state(
+            user_id, self.access.role_of(user_id), self.turns.running, self.undo_stack, self.redo_stack
+        )
+
+    def _send_undo_state(self, peer: Peer, user_id: str) -> None:
+        """A newly attached tab learns its user's undo state (after session_ready and any replayed frames)."""
+        state = self._undo_state_of(user_id)
+        self.undo_board.tell(user_id, state)
+        self._unicast(peer, "undo_state", state.as_data())
+
+    def _send_undo_states(self) -> None:
+        """Tells each user with tabs here whether they can undo / redo, when that changed since they were
+        last told (`undo_state`, unicast, no seq). Called after every change, at a turn's start and end,
+        and on a role change; cheap: one walk down the stacks per user with tabs, none during a turn."""
+        tabs: dict[str, list[Peer]] = {}
+        for peer in self.peers:
+            tab = self.presence.tabs.get(peer)
+            if tab is not None:
+                tabs.setdefault(tab.user_id, []).append(peer)
+        self.undo_board.keep_only(tabs)
+        for user_id, peers in tabs.items():
+            state = self._undo_state_of(user_id)
+            if not self.undo_board.tell(user_id, state):
+                continue
+            data = frames.encode("undo_state", state.as_data(), session_id=self.id)
+            for peer in peers:
+                peer.enqueue(data)
+            self.metrics.frames_out_of("undo_state").inc(len(peers))
 
     def _send_presence(self) -> None:
         users = self.presence.users(self.access.role_of, self.name_of)
@@ -621,6 +657,7 @@ class LiveSession:
             await self._publish(
                 "tree_update", {"delta": change.delta, "rev": rev, "origin": origin, "actor": who}, frame_id
             )
+        self._send_undo_states()
         await self._maybe_compact()
 
     def _push_undo(self, change_set: ChangeSet) -> None:

@@ -4,7 +4,7 @@ import type { Delta, TreeNode } from '@/lib/protocol'
 import { cn } from '@/lib/utils'
 import type { TreeChangeInfo } from '../hooks/use-tree-feed'
 import { useTreeRows, type TreeRows } from '../hooks/use-tree-rows'
-import { treeKeyHandler, useUndoShortcuts } from '../hooks/use-tree-shortcuts'
+import { treeKeyHandler, useUndoShortcuts, type TreeKeyTarget } from '../hooks/use-tree-shortcuts'
 import { NO_CHANGES, NO_RINGS, type RowChange, type RowRing } from '../model/decorations'
 import { ancestorsOf, parentRow, pathAt } from '../model/row-model'
 import { draftParentPath, indentDraft, newDraft, outdentDraft, withDraft, type Draft } from '../model/draft'
@@ -38,6 +38,10 @@ export interface TreePanelProps {
   validate?: (delta: Delta) => string | null
   onUndo: () => void
   onRedo: () => void
+  /** Whether the server says this user has something to undo / redo (`undo_state`); when false, the button is
+   * disabled and its shortcut does nothing. Left out: allowed. */
+  canUndo?: boolean
+  canRedo?: boolean
   /** A viewer's tree: browse, filter, export; no edits, no undo. */
   readOnly?: boolean
   /** The focused node changed (null: none), e.g. to tell the others through presence. */
@@ -90,6 +94,8 @@ export const TreePanel = memo(function TreePanel({
   validate,
   onUndo,
   onRedo,
+  canUndo = true,
+  canRedo = true,
   readOnly = false,
   onSelect,
   emphasis = null,
@@ -131,7 +137,7 @@ export const TreePanel = memo(function TreePanel({
     now.current = { rows, rev, tree, onOp, validate, editingId, readOnly, onToggleChange, draft }
   })
 
-  const actions = useMemo<RowActions>(() => {
+  const actions = useMemo<RowActions & Pick<TreeKeyTarget, 'addSibling'>>(() => {
     const send = (delta: Delta) => {
       if (now.current.readOnly) return
       const problem = now.current.validate?.(delta)
@@ -212,6 +218,18 @@ export const TreePanel = memo(function TreePanel({
         if (r.expandedAt(i) === false) r.toggle(i)
         startDraft(newDraft(ids(i), node.children.length))
       },
+      addSibling: (i) => {
+        const r = now.current.rows
+        const node = r.nodes[i]
+        if (!node || now.current.readOnly) return
+        const parent = parentRow(r.depths, i)
+        if (parent < 0) {
+          startDraft(newDraft(ids(i), 0)) // the root has no siblings: its new first child, the row below it
+          return
+        }
+        const at = r.nodes[parent]!.children.findIndex((c) => c.id === node.id)
+        startDraft(newDraft(ids(i).slice(0, -1), at + 1))
+      },
       remove: (i) => {
         const r = now.current.rows
         if (!r.nodes[i] || r.depths[i] === 0) return // the root stays
@@ -282,7 +300,7 @@ export const TreePanel = memo(function TreePanel({
     }
   }, [])
 
-  useUndoShortcuts(readOnly ? noop : onUndo, readOnly ? noop : onRedo)
+  useUndoShortcuts(readOnly || !canUndo ? noop : onUndo, readOnly || !canRedo ? noop : onRedo)
 
   // Tell the others what this tab has selected.
   useEffect(() => {
@@ -381,6 +399,8 @@ export const TreePanel = memo(function TreePanel({
         onFilterFocus={setFilterFocused}
         onUndo={onUndo}
         onRedo={onRedo}
+        canUndo={canUndo}
+        canRedo={canRedo}
         onAdd={() => actions.addChild(target())}
         onRename={() => actions.edit(target())}
         onDelete={() => actions.remove(target())}
@@ -433,7 +453,7 @@ export const TreePanel = memo(function TreePanel({
       <p className="text-xs text-muted-foreground">
         {readOnly
           ? 'Arrows move · you are a viewer: the tree is read-only'
-          : 'Arrows move · Enter or F2 renames · Insert adds a child · Delete removes · Alt+↑/↓ reorders · drag to move · editing: Tab indents, Enter on a new node adds the next · Ctrl+Z / Ctrl+Shift+Z'}
+          : 'Arrows move · Enter adds a sibling · F2 or double-click renames · Insert adds a child · Delete removes · Alt+↑/↓ reorders · drag to move · editing: Tab indents, Enter on a new node adds the next · Ctrl+Z / Ctrl+Shift+Z'}
       </p>
     </section>
   )

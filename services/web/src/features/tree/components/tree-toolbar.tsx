@@ -32,6 +32,9 @@ export interface TreeToolbarProps {
   onFilterFocus?: (focused: boolean) => void
   onUndo: () => void
   onRedo: () => void
+  /** Whether there is anything of this user's to undo / redo (the server's `undo_state`). */
+  canUndo: boolean
+  canRedo: boolean
   onAdd: () => void
   onRename: () => void
   onDelete: () => void
@@ -66,7 +69,7 @@ export const TreeToolbar = memo(function TreeToolbar(p: TreeToolbarProps) {
         )}
         {!p.readOnly && (
           <>
-            <Button size="sm" variant="outline" onClick={p.onUndo} disabled={!p.hasTree} aria-keyshortcuts="Control+Z">
+            <Button size="sm" variant="outline" onClick={p.onUndo} disabled={!p.hasTree || !p.canUndo} aria-keyshortcuts="Control+Z">
               <Undo2Icon aria-hidden />
               Undo
             </Button>
@@ -74,7 +77,7 @@ export const TreeToolbar = memo(function TreeToolbar(p: TreeToolbarProps) {
               size="sm"
               variant="outline"
               onClick={p.onRedo}
-              disabled={!p.hasTree}
+              disabled={!p.hasTree || !p.canRedo}
               aria-keyshortcuts="Control+Shift+Z"
             >
               <Redo2Icon aria-hidden />

@@ -40,6 +40,8 @@ export interface TreeKeyTarget {
   toggle(index: number): void
   edit(index: number): void
   addChild(index: number): void
+  /** Enter: a new sibling right after the row (the root: a first child), its editor open. */
+  addSibling(index: number): void
   remove(index: number): void
   /** Alt+↑ / Alt+↓: the node moves one place among its siblings. */
   moveAmong(index: number, by: -1 | 1): void
@@ -47,9 +49,10 @@ export interface TreeKeyTarget {
 
 /**
  * The tree's keys (WAI-ARIA tree view pattern plus the panel's own): ↑/↓, Home/End, PageUp/PageDown move;
- * → opens or goes to the first child, ← closes or goes to the parent; Enter or F2 renames; Insert (or a) adds a
- * child; Delete (or Backspace) removes; Alt+↑/↓ moves the node among its siblings. Tab is not handled: it leaves
- * the tree (in the inline editor, Tab and Shift+Tab indent and outdent). Returns the keydown handler for the tree.
+ * → opens or goes to the first child, ← closes or goes to the parent; Enter adds a sibling after the row and
+ * starts editing it (the outliner habit); F2 renames; Insert (or a) adds a child; Delete (or Backspace) removes;
+ * Alt+↑/↓ moves the node among its siblings. Tab is not handled: it leaves the tree (in the inline editor, Tab and
+ * Shift+Tab indent and outdent). Returns the keydown handler for the tree.
  */
 export function treeKeyHandler(t: TreeKeyTarget) {
   return (e: KeyboardEvent<HTMLElement>) => {
@@ -74,7 +77,7 @@ export function treeKeyHandler(t: TreeKeyTarget) {
       PageUp: () => move(i - t.pageSize()),
       ArrowRight: () => (open === false ? t.toggle(i) : open ? move(i + 1) : undefined),
       ArrowLeft: () => (open ? t.toggle(i) : t.parentIndex(i) >= 0 ? move(t.parentIndex(i)) : undefined),
-      Enter: () => t.edit(i),
+      Enter: () => t.addSibling(i),
       F2: () => t.edit(i),
       Insert: () => t.addChild(i),
       a: () => t.addChild(i),
