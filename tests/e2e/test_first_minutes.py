@@ -111,6 +111,9 @@ def test_the_readme_example_works_on_a_brand_new_account(page: Page) -> None:
     expect(page).not_to_have_url(re.compile(r"/login"))
     expect(tree(page)).to_be_visible()
     expect_connected(page)
+    # Nothing to undo or redo on a brand-new session: the server says so, the buttons show it.
+    expect(page.get_by_role("button", name="Undo")).to_be_disabled()
+    expect(page.get_by_role("button", name="Redo")).to_be_disabled()
     assert_accessible(page, "the empty dashboard")
     page.emulate_media(color_scheme="dark")
     assert_accessible(page, "the empty dashboard (dark)")
@@ -119,6 +122,8 @@ def test_the_readme_example_works_on_a_brand_new_account(page: Page) -> None:
     send_prompt(page, README_EXAMPLE)
     for value in ("Project", "Design", "Build", "Launch"):
         expect(node(page, value)).to_be_visible(timeout=TURN_TIMEOUT)
+    expect(page.get_by_role("button", name="Undo")).to_be_enabled()  # that turn is this user's to undo
+    expect(page.get_by_role("button", name="Redo")).to_be_disabled()
     answer = page.get_by_role("log", name="Conversation").locator("li[data-role=assistant]").last
     expect(answer).not_to_contain_text("couldn't find")
     # The session took its title from that first prompt.
@@ -238,6 +243,24 @@ def test_a_node_added_by_hand_is_one_undo_step(page: Page) -> None:
     expect(tree(page).get_by_role("textbox", name="Node value")).to_have_count(0)
     page.get_by_role("button", name="Undo").click()
     expect(node(page, "Testing")).to_have_count(0)
+    assert outline(page) == rows_before
+
+
+def test_enter_on_a_row_adds_a_sibling_and_edits_it_in_one_undo_step(page: Page) -> None:
+    rows_before = outline(page)
+    assert rows_before[:4] == [("Root", 1), ("Project", 2), ("Design", 3), ("Build", 3)], rows_before
+    node(page, "Design").click()
+    page.keyboard.press("Enter")  # not a rename: a new sibling after Design, its editor open
+    editor = tree(page).get_by_role("textbox", name="Node value")
+    expect(editor).to_have_value("")
+    editor.fill("Review")
+    editor.press("Enter")
+    expect(node(page, "Review")).to_be_visible()
+    tree(page).get_by_role("textbox", name="Node value").press("Escape")  # the next sibling's draft: dropped
+    expect(tree(page).get_by_role("textbox", name="Node value")).to_have_count(0)
+    assert outline(page)[:5] == [("Root", 1), ("Project", 2), ("Design", 3), ("Review", 3), ("Build", 3)]
+    page.get_by_role("button", name="Undo").click()
+    expect(node(page, "Review")).to_have_count(0)
     assert outline(page) == rows_before
 
 

@@ -119,10 +119,21 @@ describe('the app', () => {
     expect(screen.getByText('Added Eggs.')).toBeInTheDocument()
     expect(screen.getAllByText('Add Eggs under root')).toHaveLength(1)
 
-    // undo / redo
-    await user.click(screen.getByRole('button', { name: 'Undo' }))
-    await user.click(screen.getByRole('button', { name: 'Redo' }))
+    // undo / redo: off until the server's undo_state for this user says there is something to undo / redo
+    const undo = screen.getByRole('button', { name: 'Undo' })
+    const redo = screen.getByRole('button', { name: 'Redo' })
+    expect(undo).toBeDisabled()
+    expect(redo).toBeDisabled()
+    act(() => sock.receive({ type: 'undo_state', session_id: 's1', data: { can_undo: true, can_redo: false } }))
+    expect(undo).toBeEnabled()
+    expect(redo).toBeDisabled()
+    await user.click(undo)
+    act(() => sock.receive({ type: 'undo_state', session_id: 's1', data: { can_undo: true, can_redo: true } }))
+    await user.click(redo)
     expect(sock.sent.map((f) => f.type).slice(-2)).toEqual(['undo', 'redo'])
+    // another session's state (a switch in flight) is not this one's
+    act(() => sock.receive({ type: 'undo_state', session_id: 's0', data: { can_undo: true, can_redo: true } }))
+    expect(undo).toBeDisabled()
 
     // errors become toasts
     act(() => sock.receive({ type: 'error', data: {}, error: { code: 409, message: 'Nothing to redo' } }))

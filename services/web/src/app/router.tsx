@@ -20,6 +20,11 @@ export const routes: RouteObject[] = [
         ],
       },
       {
+        path: 'settings/account',
+        lazy: async () => ({ Component: (await import('./routes/account')).AccountRoute }),
+        HydrateFallback: () => <FullPageMessage>Loading…</FullPageMessage>,
+      },
+      {
         path: 'settings/tokens',
         lazy: async () => ({ Component: (await import('./routes/settings')).SettingsRoute }),
         HydrateFallback: () => <FullPageMessage>Loading…</FullPageMessage>,

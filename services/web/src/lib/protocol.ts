@@ -35,6 +35,7 @@ export type {
   SessionReadyData,
   TreeLimitsData,
   TreeUpdateData,
+  UndoStateData,
   UpdateDelta,
 } from './generated/protocol'
 
@@ -85,6 +86,7 @@ const SERVER_TYPES: ReadonlySet<string> = new Set<ServerFrameType>([
   'proposal',
   'proposal_resolved',
   'session_updated',
+  'undo_state',
 ])
 
 /**

@@ -2,7 +2,7 @@ import { useCallback, useEffect, useMemo, useReducer, useRef, useState } from 'r
 import { Link, useMatch, useNavigate } from 'react-router'
 import { useQueryClient } from '@tanstack/react-query'
 import { toast } from 'sonner'
-import { HistoryIcon, KeyRoundIcon, LogOutIcon, PanelLeftIcon, TreeDeciduousIcon } from 'lucide-react'
+import { HistoryIcon, KeyRoundIcon, LogOutIcon, PanelLeftIcon, TreeDeciduousIcon, UserCogIcon } from 'lucide-react'
 import { Badge } from '@/components/ui/badge'
 import { Button } from '@/components/ui/button'
 import { useLogout, useMe } from '@/features/auth'
@@ -30,6 +30,7 @@ import { ProposalArea } from '../components/proposal-area'
 import { useProposalSelection } from '../components/use-proposal-selection'
 import { useCollabFrames } from './use-collab-frames'
 import { useSelectionPresence } from './use-selection-presence'
+import { useUndoState } from './use-undo-state'
 
 /** How long Stop waits for the turn's end before freeing the composer anyway. */
 const STOP_GRACE_MS = 3000
@@ -86,6 +87,7 @@ export function DashboardRoute() {
   // The tree, at most once per animation frame.
   const feed = useTreeFeed(client)
   useCollabFrames(client, dispatchCollab)
+  const undoState = useUndoState(client, session.sessionId)
   const proposals = useProposalSelection(collab.proposals)
 
   // Frames → chat state, toasts, and fresher session list.
@@ -271,6 +273,12 @@ export function DashboardRoute() {
           />
           <ExportMenu sessionId={activeId} title={active ? sessionTitle(active) : 'canopy-tree'} />
           <Button asChild variant="ghost" size="sm">
+            <Link to="/settings/account">
+              <UserCogIcon aria-hidden />
+              <span className="sr-only sm:not-sr-only">Account</span>
+            </Link>
+          </Button>
+          <Button asChild variant="ghost" size="sm">
             <Link to="/settings/tokens">
               <KeyRoundIcon aria-hidden />
               <span className="sr-only sm:not-sr-only">Access tokens</span>
@@ -326,6 +334,8 @@ export function DashboardRoute() {
             validate={validateOp}
             onUndo={onUndo}
             onRedo={onRedo}
+            canUndo={undoState.canUndo}
+            canRedo={undoState.canRedo}
             readOnly={!editable}
             onSelect={onSelect}
             emphasis={emphasis}

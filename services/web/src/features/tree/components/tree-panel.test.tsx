@@ -201,6 +201,64 @@ describe('TreePanel', () => {
     expect(onUndo).toHaveBeenCalledTimes(2)
   })
 
+  it('disables Undo / Redo, and ignores their shortcuts, when the server says there is nothing to undo / redo', async () => {
+    const { onUndo, onRedo, user, rerender } = setup({ canUndo: false, canRedo: false })
+    const undo = screen.getByRole('button', { name: 'Undo' })
+    const redo = screen.getByRole('button', { name: 'Redo' })
+    expect(undo).toBeDisabled()
+    expect(redo).toBeDisabled()
+    await user.click(screen.getByRole('treeitem', { name: 'Task 1' }))
+    await user.keyboard('{Control>}z{/Control}{Control>}{Shift>}z{/Shift}{/Control}{Control>}y{/Control}')
+    expect(onUndo).not.toHaveBeenCalled()
+    expect(onRedo).not.toHaveBeenCalled()
+
+    rerender({ canUndo: true, canRedo: false }) // an edit of ours came back
+    expect(undo).toBeEnabled()
+    expect(redo).toBeDisabled()
+    await user.keyboard('{Control>}z{/Control}{Control>}y{/Control}')
+    expect(onUndo).toHaveBeenCalledTimes(1)
+    expect(onRedo).not.toHaveBeenCalled()
+  })
+
+  it('Enter on a row adds a sibling after it and starts editing it: one add, sent with its value', async () => {
+    const { onOp, user } = setup()
+    await user.click(screen.getByRole('treeitem', { name: 'Task 1' }))
+    await user.keyboard('{Enter}')
+    expect(onOp).not.toHaveBeenCalled() // not a rename, and nothing sent before it has a value
+    const input = await screen.findByRole('textbox', { name: 'Node value' })
+    expect(input).toHaveValue('')
+    // the draft is the row right after Task 1, at Task 1's level
+    const rows = screen.getAllByRole('treeitem')
+    expect(rows.map((r) => r.getAttribute('aria-label'))).toEqual(['Root', 'Task 1', '', 'Task 2', 'Sub task'])
+    expect(rows[2]).toHaveAttribute('aria-level', '2')
+    await user.type(input, 'Between{Enter}')
+    expect(onOp).toHaveBeenCalledTimes(1) // one change: one undo step
+    expect(onOp.mock.calls[0]![0].delta).toMatchObject({
+      action: 'add',
+      path: '/root/children',
+      index: 1,
+      node: { value: 'Between', children: [] },
+    })
+    await user.keyboard('{Escape}') // the next sibling's draft Enter opened: dropped
+
+    // deeper: after Sub task, under Task 2; on the root: its first child
+    await user.click(screen.getByRole('treeitem', { name: 'Sub task' }))
+    await user.keyboard('{Enter}')
+    await user.type(await screen.findByRole('textbox', { name: 'Node value' }), 'Deep{Enter}')
+    expect(onOp.mock.calls[1]![0].delta).toMatchObject({ action: 'add', path: '/root/t2/children', index: 1 })
+    await user.keyboard('{Escape}')
+    await user.click(screen.getByRole('treeitem', { name: 'Root' }))
+    await user.keyboard('{Enter}')
+    await user.type(await screen.findByRole('textbox', { name: 'Node value' }), 'First{Enter}')
+    expect(onOp.mock.calls[2]![0].delta).toMatchObject({ action: 'add', path: '/root/children', index: 0 })
+    await user.keyboard('{Escape}')
+
+    // F2 still renames
+    await user.click(screen.getByRole('treeitem', { name: 'Task 2' }))
+    await user.keyboard('{F2}')
+    expect(await screen.findByRole('textbox', { name: 'Node value' })).toHaveValue('Task 2')
+  })
+
   it('filters nodes by value or props', async () => {
     const { user } = setup()
     await user.type(screen.getByRole('searchbox', { name: 'Filter nodes' }), 'sub')
