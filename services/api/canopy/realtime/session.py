@@ -367,7 +367,6 @@ class LiveSession:
     def detach(self, peer: Peer) -> None:
         self.peers.discard(peer)
         self.presence.leave(peer)
-        self.undo_board.keep_only(tab.user_id for tab in self.presence.tabs.values())
         self.last_active = time.monotonic()
 
     def name_of(self, user_id: str) -> str:
