@@ -77,6 +77,17 @@ def _check_invariants(tree: Tree) -> None:
             assert tree.parent(child) == node_id
 
 
+def _check_undo_states(live: LiveSession, tabs: list[FakePeer]) -> None:
+    """Every tab's latest undo_state is what its user's undo / redo would find now (no turn runs here)."""
+    for i, tab in enumerate(tabs):
+        user_id = USERS[i % 2].user_id
+        expected = {
+            "can_undo": any(cs.actor.user_id == user_id for cs in live.undo_stack),
+            "can_redo": any(cs.actor.user_id == user_id for cs in live.redo_stack),
+        }
+        assert tab.of("undo_state")[-1]["data"] == expected, (user_id, expected)
+
+
 async def _run(script: list[Step]) -> None:
     store = MemoryStore()
     provider = PlannedProvider()
@@ -109,6 +120,7 @@ async def _run(script: list[Step]) -> None:
         except CanopyError as exc:
             assert exc.code in (400, 404, 409), exc
         _check_invariants(live.tree)
+        _check_undo_states(live, tabs)
     expected = orjson.loads(live.tree.to_json())
     for tab in tabs:
         mirror = Tree(LIMITS)
