@@ -389,9 +389,7 @@ class LiveSession:
             raise CanopyError(403, "Viewers cannot change this session")
 
     def _undo_state_of(self, user_id: str) -> UndoState:
-        return undo_state(
-            user_id, self.access.role_of(user_id), self.turns.running, self.undo_stack, self.redo_stack
-        )
+        return undo_state(user_id, self.access.role_of(user_id), self.turns.running, self.undo_stack, self.redo_stack)
 
     def _send_undo_state(self, peer: Peer, user_id: str) -> None:
         """A newly attached tab learns its user's undo state (after session_ready and any replayed frames)."""

@@ -28,6 +28,7 @@ export type ServerFrame =
   | Proposal
   | ProposalResolved
   | SessionUpdated
+  | UndoState
 
 export interface Protocol {
   client_to_server: ClientFrame
@@ -801,4 +802,35 @@ export interface SessionUpdatedData {
    * the session's title now
    */
   title: string
+}
+/**
+ * Per user (undo is per user): to each of the user's tabs on attach and when it changes; no seq.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "UndoState".
+ */
+export interface UndoState {
+  data: UndoStateData
+  id?: string | null
+  /**
+   * per-session sequence number of broadcast frames
+   */
+  seq?: number | null
+  session_id?: string | null
+  timestamp?: string | null
+  type: 'undo_state'
+}
+/**
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "UndoStateData".
+ */
+export interface UndoStateData {
+  /**
+   * a `redo` from this user would find a change set of theirs to re-apply now
+   */
+  can_redo: boolean
+  /**
+   * an `undo` from this user would find a change set of theirs to revert now
+   */
+  can_undo: boolean
 }
