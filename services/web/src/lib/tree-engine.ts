@@ -254,20 +254,37 @@ export interface AppliedChange {
 export class TreeDocument {
   private _root: TreeNode
   private _rev: number
-  private parents = new Map<string, string | null>()
+  /** id → parent id; made on first use (see `constructor`). */
+  private _parents: Map<string, string | null> | null
   readonly limits: Readonly<TreeLimits>
 
   /**
    * A document of (a copy of) `root`. With `adopt`, `root` itself becomes the document's tree, normalized in
    * place: for a snapshot straight from JSON.parse, which no one else holds, that saves copying 100k nodes.
+   * An adopted tree's parent index is made on first use (a delta, a check, `indexNow`), not here: a snapshot
+   * is shown first, and the index (100k map entries) follows in idle time or with the first change.
    */
   constructor(root: WireNode, rev = 0, limits: Readonly<TreeLimits> = DEFAULT_LIMITS, adopt = false) {
-    // The nodes and the parent index are made in the same walk (a 100k-node snapshot is walked once).
-    const parents = new Map<string, string | null>()
-    this._root = adopt ? adoptTree(root, parents) : copyTree(root, null, parents)
-    this.parents = parents
+    if (adopt) {
+      this._root = adoptTree(root)
+      this._parents = null
+    } else {
+      // A copy indexes its nodes in the same walk.
+      const parents = new Map<string, string | null>()
+      this._root = copyTree(root, null, parents)
+      this._parents = parents
+    }
     this._rev = rev
     this.limits = limits
+  }
+
+  private get parents(): Map<string, string | null> {
+    return (this._parents ??= indexParents(this._root))
+  }
+
+  /** Make the parent index now (idle time after a snapshot), so that the first change does not wait for it. */
+  indexNow(): void {
+    void this.parents
   }
 
   get root(): TreeNode {
@@ -504,21 +521,30 @@ function adoptNode(w: WireNode): TreeNode {
   return n
 }
 
-/** Normalize `root` in place and index every node's parent, in one iterative walk. */
-function adoptTree(root: WireNode, parents: Map<string, string | null>): TreeNode {
+/** Normalize `root` in place, in one iterative walk. */
+function adoptTree(root: WireNode): TreeNode {
   const top = adoptNode(root)
-  parents.set(top.id, null)
   const stack = [top]
+  while (stack.length) {
+    const kids = stack.pop()!.children
+    for (let i = 0; i < kids.length; i++) stack.push(adoptNode(kids[i] as unknown as WireNode))
+  }
+  return top
+}
+
+/** Every node's parent id, by id (the root's is null). */
+function indexParents(root: TreeNode): Map<string, string | null> {
+  const parents = new Map<string, string | null>([[root.id, null]])
+  const stack = [root]
   while (stack.length) {
     const n = stack.pop()!
     const kids = n.children
     for (let i = 0; i < kids.length; i++) {
-      const c = adoptNode(kids[i] as unknown as WireNode)
-      parents.set(c.id, n.id)
-      stack.push(c)
+      parents.set(kids[i]!.id, n.id)
+      stack.push(kids[i]!)
     }
   }
-  return top
+  return parents
 }
 
 /** Apply one delta to a plain tree (O(tree) for the index; convenient for tests and one-offs). */

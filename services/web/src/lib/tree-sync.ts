@@ -61,8 +61,23 @@ export function initialSyncState(sessionId: string | null): TreeSyncState {
   }
 }
 
+/** By then a snapshot's parent index is made even on a page that is never idle. */
+const INDEX_IDLE_TIMEOUT_MS = 1000
+
+/** Run `fn` when the page is idle (after the snapshot's first paint); returns a cancel. */
+function whenIdle(fn: () => void): () => void {
+  if (typeof requestIdleCallback === 'function') {
+    const h = requestIdleCallback(fn, { timeout: INDEX_IDLE_TIMEOUT_MS })
+    return () => cancelIdleCallback(h)
+  }
+  const t = setTimeout(fn, 0)
+  return () => clearTimeout(t)
+}
+
 export class TreeSync {
   private doc: TreeDocument | null = null
+  /** Cancels the pending idle-time indexing of the current snapshot. */
+  private cancelIndexing: (() => void) | null = null
   private lastSeq: number | null = null
   private resyncPending = false
   /** ids of our own tree_op frames awaiting their echo: a 409/404 answer asks for a resync. */
@@ -96,7 +111,7 @@ export class TreeSync {
   switchTo(sessionId: string | null): void {
     this.sessionId = sessionId
     this.lastSeq = null
-    this.doc = null
+    this.setDoc(null)
     this.pendingOps.clear()
     this.resyncPending = false
     this.ready = false
@@ -191,8 +206,21 @@ export class TreeSync {
     }
   }
 
-  private replaceTree(doc: TreeDocument): void {
+  private setDoc(doc: TreeDocument | null): void {
+    this.cancelIndexing?.()
+    this.cancelIndexing = null
     this.doc = doc
+    // A snapshot is adopted without its parent index (the tree shows sooner); it is made once the page is
+    // idle, so the first delta or check does not wait for it (either makes it anyway if it comes first).
+    if (!doc) return
+    this.cancelIndexing = whenIdle(() => {
+      this.cancelIndexing = null
+      doc.indexNow()
+    })
+  }
+
+  private replaceTree(doc: TreeDocument): void {
+    this.setDoc(doc)
     this.resyncPending = false
     this.host.changed({
       tree: doc.root,
