@@ -50,6 +50,8 @@ export function limitsFrom(data: { limits?: Partial<TreeLimits> | null }): TreeL
 }
 
 const ID_RE = /^[A-Za-z0-9_.:-]+$/
+/** Nodes an indexing step handles between two checks of its deadline. */
+const INDEX_STEP_NODES = 4096
 const CHILDREN = '/children'
 const MAX_SAFE_INT = Number.MAX_SAFE_INTEGER
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
@@ -256,13 +258,15 @@ export class TreeDocument {
   private _rev: number
   /** id → parent id; made on first use (see `constructor`). */
   private _parents: Map<string, string | null> | null
+  /** The parent index in the making (`indexSome`). */
+  private indexing: { map: Map<string, string | null>; stack: TreeNode[] } | null = null
   readonly limits: Readonly<TreeLimits>
 
   /**
    * A document of (a copy of) `root`. With `adopt`, `root` itself becomes the document's tree, normalized in
    * place: for a snapshot straight from JSON.parse, which no one else holds, that saves copying 100k nodes.
-   * An adopted tree's parent index is made on first use (a delta, a check, `indexNow`), not here: a snapshot
-   * is shown first, and the index (100k map entries) follows in idle time or with the first change.
+   * An adopted tree's parent index is made on first use (a delta, a check) or in idle-time steps
+   * (`indexSome`), not here: a snapshot is shown first, and the index (100k map entries) follows.
    */
   constructor(root: WireNode, rev = 0, limits: Readonly<TreeLimits> = DEFAULT_LIMITS, adopt = false) {
     if (adopt) {
@@ -279,12 +283,33 @@ export class TreeDocument {
   }
 
   private get parents(): Map<string, string | null> {
-    return (this._parents ??= indexParents(this._root))
+    if (!this._parents) this.indexSome()
+    return this._parents!
   }
 
-  /** Make the parent index now (idle time after a snapshot), so that the first change does not wait for it. */
-  indexNow(): void {
-    void this.parents
+  /**
+   * Make the parent index, or some of it until `deadline` (a `performance.now()` time): idle-time steps after
+   * a snapshot, so the first change need not wait for it. True once it is made. Safe to leave half done: the
+   * tree cannot change meanwhile, as every change asks for the index first (which finishes it).
+   */
+  indexSome(deadline = Infinity): boolean {
+    if (this._parents) return true
+    const job = (this.indexing ??= { map: new Map([[this._root.id, null]]), stack: [this._root] })
+    const { map, stack } = job
+    while (stack.length) {
+      for (let budget = INDEX_STEP_NODES; budget > 0 && stack.length; budget--) {
+        const n = stack.pop()!
+        const kids = n.children
+        for (let i = 0; i < kids.length; i++) {
+          map.set(kids[i]!.id, n.id)
+          stack.push(kids[i]!)
+        }
+      }
+      if (stack.length && performance.now() >= deadline) return false
+    }
+    this._parents = map
+    this.indexing = null
+    return true
   }
 
   get root(): TreeNode {
@@ -532,20 +557,6 @@ function adoptTree(root: WireNode): TreeNode {
   return top
 }
 
-/** Every node's parent id, by id (the root's is null). */
-function indexParents(root: TreeNode): Map<string, string | null> {
-  const parents = new Map<string, string | null>([[root.id, null]])
-  const stack = [root]
-  while (stack.length) {
-    const n = stack.pop()!
-    const kids = n.children
-    for (let i = 0; i < kids.length; i++) {
-      parents.set(kids[i]!.id, n.id)
-      stack.push(kids[i]!)
-    }
-  }
-  return parents
-}
 
 /** Apply one delta to a plain tree (O(tree) for the index; convenient for tests and one-offs). */
 export function applyDelta(root: WireNode, delta: Delta | unknown, limits?: Readonly<TreeLimits>): TreeNode {

@@ -61,8 +61,10 @@ export function initialSyncState(sessionId: string | null): TreeSyncState {
   }
 }
 
-/** By then a snapshot's parent index is made even on a page that is never idle. */
-const INDEX_IDLE_TIMEOUT_MS = 1000
+/** An idle callback runs by then even on a page that is never idle. */
+const INDEX_IDLE_TIMEOUT_MS = 500
+/** Longest step of making a snapshot's parent index: well under a frame. */
+const INDEX_SLICE_MS = 8
 
 /** Run `fn` when the page is idle (after the snapshot's first paint); returns a cancel. */
 function whenIdle(fn: () => void): () => void {
@@ -210,13 +212,13 @@ export class TreeSync {
     this.cancelIndexing?.()
     this.cancelIndexing = null
     this.doc = doc
-    // A snapshot is adopted without its parent index (the tree shows sooner); it is made once the page is
-    // idle, so the first delta or check does not wait for it (either makes it anyway if it comes first).
+    // A snapshot is adopted without its parent index (the tree shows sooner); it is made in idle-time steps,
+    // so the first delta or check does not wait for it (either finishes it if it comes first).
     if (!doc) return
-    this.cancelIndexing = whenIdle(() => {
-      this.cancelIndexing = null
-      doc.indexNow()
-    })
+    const step = () => {
+      this.cancelIndexing = doc.indexSome(performance.now() + INDEX_SLICE_MS) ? null : whenIdle(step)
+    }
+    this.cancelIndexing = whenIdle(step)
   }
 
   private replaceTree(doc: TreeDocument): void {

@@ -37,19 +37,13 @@ export function useFilterResult(index: FilterIndex | null, term: string): Filter
   const t = normalizeTerm(term)
 
   useEffect(() => {
-    if (!index || t === '') {
-      setResult(null)
-      return
-    }
+    // (state is set from scheduled tasks only: a render never waits for a search)
+    if (!index || t === '') return nextTask(() => setResult(null))
     const prev = last.current
-    if (prev && prev.index === index && prev.term === t) {
-      setResult(prev)
-      return
-    }
-    const search = new FilterSearch(index, t, prev)
+    const search = prev && prev.index === index && prev.term === t ? null : new FilterSearch(index, t, prev)
     let cancel: Cancel | null = null
     const slice = () => {
-      const done = search.step(performance.now() + SLICE_MS)
+      const done = search ? search.step(performance.now() + SLICE_MS) : prev
       if (!done) {
         cancel = nextTask(slice)
         return

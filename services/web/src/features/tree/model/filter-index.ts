@@ -164,7 +164,7 @@ export class FilterSearch {
   /** How many rows are kept (matches and their ancestors). */
   private kept = 0
   private readonly candidates: Int32Array | null
-  private phase: 'hits' | 'rows' | 'done' = 'hits'
+  private phase: 'hits' | 'rows' = 'hits'
   /** Hits phase: the next text position to search from (full scan) or the next candidate (narrowed). */
   private from = 0
   /** Full scan: the node whose text holds `from`. */
@@ -190,10 +190,10 @@ export class FilterSearch {
 
   /** Work until `deadline` (a `performance.now()` time; Infinity: to the end). The result, or null for more. */
   step(deadline = Infinity): FilterResult | null {
-    while (this.phase !== 'done') {
+    while (!this.result) {
       if (this.phase === 'hits') this.searchSome()
       else this.collectSome()
-      if (this.phase !== 'done' && performance.now() >= deadline) return null
+      if (!this.result && performance.now() >= deadline) return null
     }
     return this.result
   }
@@ -281,6 +281,5 @@ export class FilterSearch {
   private finish(nodes: readonly TreeNode[], depths: readonly number[]): void {
     const hits = this.hits.done()
     this.result = { nodes, depths, matches: hits.length, index: this.index, term: this.term, hits }
-    this.phase = 'done'
   }
 }
