@@ -557,7 +557,6 @@ function adoptTree(root: WireNode): TreeNode {
   return top
 }
 
-
 /** Apply one delta to a plain tree (O(tree) for the index; convenient for tests and one-offs). */
 export function applyDelta(root: WireNode, delta: Delta | unknown, limits?: Readonly<TreeLimits>): TreeNode {
   const doc = new TreeDocument(root, 0, limits)
