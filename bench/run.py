@@ -427,7 +427,9 @@ def run_browser(rep: Report, quick: bool) -> None:
         "socket's handshake, as at 10k. What moved it: the snapshot's parent index (100k map entries, ~60 ms) "
         "is no longer made before the first paint but afterwards in idle-time steps of 8 ms "
         "(TreeDocument.indexSome; a delta or check that comes first finishes it), and a snapshot reaches the "
-        "tree view at once instead of at the next animation frame."
+        "tree view at once instead of at the next animation frame. Playwright's DevTools Network domain, on "
+        "for every page it drives, also sees every WebSocket frame: the same page opened by a bare DevTools "
+        "client without it showed its first row ~80-150 ms sooner at 100k (one A/B on a shared machine)."
     )
     rep.note(
         "Browser, filter, what moved it: each keystroke's search runs outside React's render in slices of at "
