@@ -419,6 +419,25 @@ def run_browser(rep: Report, quick: bool) -> None:
         "per 150 ms; per key, the longest frame while that key was handled. Expand/collapse: click → the "
         "frame after the rows changed. Chat: the offline assistant adds a node at the end of the root."
     )
+    rep.note(
+        "Browser, open → first row, where the time goes at 100k (CPU profile and trace of this Chromium): "
+        "the renderer receiving the ~5 MB session_ready frame (native WebSocket work before the message event, "
+        "~150-200 ms here), JSON.parse (~30-50 ms), normalising the tree in place (~15 ms), the row model's "
+        "flatten (~6 ms) and the first layout and paint; the rest is the page load, the login check and the "
+        "socket's handshake, as at 10k. What moved it: the snapshot's parent index (100k map entries, ~60 ms) "
+        "is no longer made before the first paint but afterwards in idle-time steps of 8 ms "
+        "(TreeDocument.indexSome; a delta or check that comes first finishes it), and a snapshot reaches the "
+        "tree view at once instead of at the next animation frame. Playwright's DevTools Network domain, on "
+        "for every page it drives, also sees every WebSocket frame: the same page opened by a bare DevTools "
+        "client without it showed its first row ~80-150 ms sooner at 100k (one A/B on a shared machine)."
+    )
+    rep.note(
+        "Browser, filter, what moved it: each keystroke's search runs outside React's render in slices of at "
+        "most 6 ms between frames (features/tree FilterSearch): native indexOf over the index's one lower-cased "
+        "text, hits mapped to nodes by a cursor that only moves forward; a term that contains the last one "
+        "searches only the last one's matches; a term every row survives reuses the index's row arrays (no "
+        "copy). The index itself is built in idle-time steps once the filter box has focus."
+    )
     if baseline:
         rep.note(
             "'before' figures: " + baseline["measured_on"] + " — the react-arborist panel, measured with "

@@ -143,3 +143,45 @@ describe('TreeDocument limits (from session_ready)', () => {
     expect(got).toEqual({ ...DEFAULT_LIMITS, max_depth: 200 })
   })
 })
+
+describe('TreeDocument adopting a snapshot', () => {
+  it('normalizes the parsed tree in place and indexes it on first use, the same as a copy', () => {
+    const wire = JSON.parse(
+      '{"id":"root","value":"Root","children":[{"id":"a","value":"A","props":{},"children":[{"id":"a1","value":7}]},{"id":"b","value":"B","children":[]}]}',
+    )
+    const adopted = new TreeDocument(wire, 4, DEFAULT_LIMITS, true)
+    expect(adopted.root).toBe(wire) // not copied
+    expect(adopted.root.children[0]).toEqual({ id: 'a', value: 'A', children: [{ id: 'a1', value: '7', children: [] }] })
+    const copy = new TreeDocument(JSON.parse(JSON.stringify(wire)), 4)
+    // every question the index answers, first asked of a document that has none yet
+    for (const doc of [adopted, copy]) {
+      expect(doc.pathOf('a1')).toBe('/root/a/a1')
+      expect(doc.size).toBe(4)
+      expect(doc.parentOf('root')).toBeNull()
+      expect(code(() => doc.validate({ action: 'add', path: '/root/children', node: { id: 'a1', value: 'x' } }))).toBe(409)
+    }
+    const late = new TreeDocument(JSON.parse(JSON.stringify(wire)), 4, DEFAULT_LIMITS, true)
+    late.apply({ action: 'move', path: '/root/a/a1', to: '/root/b/children' }) // the first change indexes it
+    expect(late.pathOf('a1')).toBe('/root/b/a1')
+    expect(late.indexSome(-Infinity)).toBe(true) // already made: nothing changes
+    expect(late.pathOf('a1')).toBe('/root/b/a1')
+    expect(late.size).toBe(4)
+  })
+
+  it('makes the index in steps, and a change in between finishes it first', () => {
+    const kids = Array.from({ length: 10_000 }, (_, i) => ({ id: `n${i}`, value: `v${i}`, children: [{ id: `c${i}`, value: 'c', children: [] }] }))
+    const wire = () => JSON.parse(JSON.stringify({ id: 'root', value: 'Root', children: kids }))
+    const doc = new TreeDocument(wire(), 0, DEFAULT_LIMITS, true)
+    let steps = 1
+    while (!doc.indexSome(-Infinity)) steps++ // a deadline already past: one step at a time
+    expect(steps).toBeGreaterThan(3)
+    expect(doc.size).toBe(20_001)
+    expect(doc.pathOf('c9999')).toBe('/root/n9999/c9999')
+    const half = new TreeDocument(wire(), 0, DEFAULT_LIMITS, true)
+    expect(half.indexSome(-Infinity)).toBe(false)
+    half.apply({ action: 'move', path: '/root/n5/c5', to: '/root/n9999/children' })
+    expect(half.pathOf('c5')).toBe('/root/n9999/c5')
+    expect(half.size).toBe(20_001)
+    expect(code(() => half.validate({ action: 'add', path: '/root/children', node: { id: 'c9998', value: 'x' } }))).toBe(409)
+  })
+})

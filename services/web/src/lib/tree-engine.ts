@@ -50,6 +50,8 @@ export function limitsFrom(data: { limits?: Partial<TreeLimits> | null }): TreeL
 }
 
 const ID_RE = /^[A-Za-z0-9_.:-]+$/
+/** Nodes an indexing step handles between two checks of its deadline. */
+const INDEX_STEP_NODES = 4096
 const CHILDREN = '/children'
 const MAX_SAFE_INT = Number.MAX_SAFE_INTEGER
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
@@ -254,20 +256,60 @@ export interface AppliedChange {
 export class TreeDocument {
   private _root: TreeNode
   private _rev: number
-  private parents = new Map<string, string | null>()
+  /** id → parent id; made on first use (see `constructor`). */
+  private _parents: Map<string, string | null> | null
+  /** The parent index in the making (`indexSome`). */
+  private indexing: { map: Map<string, string | null>; stack: TreeNode[] } | null = null
   readonly limits: Readonly<TreeLimits>
 
   /**
    * A document of (a copy of) `root`. With `adopt`, `root` itself becomes the document's tree, normalized in
    * place: for a snapshot straight from JSON.parse, which no one else holds, that saves copying 100k nodes.
+   * An adopted tree's parent index is made on first use (a delta, a check) or in idle-time steps
+   * (`indexSome`), not here: a snapshot is shown first, and the index (100k map entries) follows.
    */
   constructor(root: WireNode, rev = 0, limits: Readonly<TreeLimits> = DEFAULT_LIMITS, adopt = false) {
-    // The nodes and the parent index are made in the same walk (a 100k-node snapshot is walked once).
-    const parents = new Map<string, string | null>()
-    this._root = adopt ? adoptTree(root, parents) : copyTree(root, null, parents)
-    this.parents = parents
+    if (adopt) {
+      this._root = adoptTree(root)
+      this._parents = null
+    } else {
+      // A copy indexes its nodes in the same walk.
+      const parents = new Map<string, string | null>()
+      this._root = copyTree(root, null, parents)
+      this._parents = parents
+    }
     this._rev = rev
     this.limits = limits
+  }
+
+  private get parents(): Map<string, string | null> {
+    if (!this._parents) this.indexSome()
+    return this._parents!
+  }
+
+  /**
+   * Make the parent index, or some of it until `deadline` (a `performance.now()` time): idle-time steps after
+   * a snapshot, so the first change need not wait for it. True once it is made. Safe to leave half done: the
+   * tree cannot change meanwhile, as every change asks for the index first (which finishes it).
+   */
+  indexSome(deadline = Infinity): boolean {
+    if (this._parents) return true
+    const job = (this.indexing ??= { map: new Map([[this._root.id, null]]), stack: [this._root] })
+    const { map, stack } = job
+    while (stack.length) {
+      for (let budget = INDEX_STEP_NODES; budget > 0 && stack.length; budget--) {
+        const n = stack.pop()!
+        const kids = n.children
+        for (let i = 0; i < kids.length; i++) {
+          map.set(kids[i]!.id, n.id)
+          stack.push(kids[i]!)
+        }
+      }
+      if (stack.length && performance.now() >= deadline) return false
+    }
+    this._parents = map
+    this.indexing = null
+    return true
   }
 
   get root(): TreeNode {
@@ -504,19 +546,13 @@ function adoptNode(w: WireNode): TreeNode {
   return n
 }
 
-/** Normalize `root` in place and index every node's parent, in one iterative walk. */
-function adoptTree(root: WireNode, parents: Map<string, string | null>): TreeNode {
+/** Normalize `root` in place, in one iterative walk. */
+function adoptTree(root: WireNode): TreeNode {
   const top = adoptNode(root)
-  parents.set(top.id, null)
   const stack = [top]
   while (stack.length) {
-    const n = stack.pop()!
-    const kids = n.children
-    for (let i = 0; i < kids.length; i++) {
-      const c = adoptNode(kids[i] as unknown as WireNode)
-      parents.set(c.id, n.id)
-      stack.push(c)
-    }
+    const kids = stack.pop()!.children
+    for (let i = 0; i < kids.length; i++) stack.push(adoptNode(kids[i] as unknown as WireNode))
   }
   return top
 }

@@ -61,8 +61,25 @@ export function initialSyncState(sessionId: string | null): TreeSyncState {
   }
 }
 
+/** An idle callback runs by then even on a page that is never idle. */
+const INDEX_IDLE_TIMEOUT_MS = 500
+/** Longest step of making a snapshot's parent index: well under a frame. */
+const INDEX_SLICE_MS = 8
+
+/** Run `fn` when the page is idle (after the snapshot's first paint); returns a cancel. */
+function whenIdle(fn: () => void): () => void {
+  if (typeof requestIdleCallback === 'function') {
+    const h = requestIdleCallback(fn, { timeout: INDEX_IDLE_TIMEOUT_MS })
+    return () => cancelIdleCallback(h)
+  }
+  const t = setTimeout(fn, 0)
+  return () => clearTimeout(t)
+}
+
 export class TreeSync {
   private doc: TreeDocument | null = null
+  /** Cancels the pending idle-time indexing of the current snapshot. */
+  private cancelIndexing: (() => void) | null = null
   private lastSeq: number | null = null
   private resyncPending = false
   /** ids of our own tree_op frames awaiting their echo: a 409/404 answer asks for a resync. */
@@ -96,7 +113,7 @@ export class TreeSync {
   switchTo(sessionId: string | null): void {
     this.sessionId = sessionId
     this.lastSeq = null
-    this.doc = null
+    this.setDoc(null)
     this.pendingOps.clear()
     this.resyncPending = false
     this.ready = false
@@ -191,8 +208,21 @@ export class TreeSync {
     }
   }
 
-  private replaceTree(doc: TreeDocument): void {
+  private setDoc(doc: TreeDocument | null): void {
+    this.cancelIndexing?.()
+    this.cancelIndexing = null
     this.doc = doc
+    // A snapshot is adopted without its parent index (the tree shows sooner); it is made in idle-time steps,
+    // so the first delta or check does not wait for it (either finishes it if it comes first).
+    if (!doc) return
+    const step = () => {
+      this.cancelIndexing = doc.indexSome(performance.now() + INDEX_SLICE_MS) ? null : whenIdle(step)
+    }
+    this.cancelIndexing = whenIdle(step)
+  }
+
+  private replaceTree(doc: TreeDocument): void {
+    this.setDoc(doc)
     this.resyncPending = false
     this.host.changed({
       tree: doc.root,

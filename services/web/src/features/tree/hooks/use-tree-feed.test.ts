@@ -50,4 +50,19 @@ describe('useTreeFeed', () => {
     await waitFor(() => expect(result.current.rev).toBe(9))
     expect(result.current.lastChange).toMatchObject({ ids: [], origin: 'snapshot' })
   })
+
+  it('passes a snapshot on at once, not at the next animation frame', () => {
+    const { src, push } = source({ tree: null, rev: 0, lastChange: null })
+    const { result } = renderHook(() => useTreeFeed(src))
+    act(() => {
+      push({ tree: node('big'), rev: 7, lastChange: { ids: [], version: 1, origin: 'snapshot' } })
+    })
+    // no waiting: the render that act() flushed already has it
+    expect(result.current.tree?.value).toBe('big')
+    expect(result.current.rev).toBe(7)
+    act(() => {
+      push({ tree: node('edited'), rev: 8, lastChange: { ids: ['root'], version: 2, origin: 'user' } })
+    })
+    expect(result.current.rev).toBe(7) // a delta waits for its frame
+  })
 })

@@ -31,8 +31,8 @@ function pick(s: TreeFeed): TreeFeed {
 /**
  * The session's tree, re-rendering at most once per animation frame however many `tree_update`s arrive in
  * it: a burst of deltas becomes one render, and the ids every one of them touched are merged into the
- * `lastChange` of that render (so no highlight or "jump to change" is lost). Nothing else of the session's
- * state (connection, chat) reaches the tree through this hook.
+ * `lastChange` of that render (so no highlight or "jump to change" is lost). A snapshot is passed on at
+ * once. Nothing else of the session's state (connection, chat) reaches the tree through this hook.
  */
 export function useTreeFeed(source: TreeSource): TreeFeed {
   const [feed, setFeed] = useState(() => pick(source.getSnapshot()))
@@ -57,9 +57,14 @@ export function useTreeFeed(source: TreeSource): TreeFeed {
       const change = source.getSnapshot().lastChange
       if (change && change.version !== seen) {
         seen = change.version
-        if (change.origin === 'snapshot') ids = []
-        else ids = ids.length ? ids.concat(change.ids) : change.ids
         origin = change.origin
+        if (change.origin === 'snapshot') {
+          // A whole new tree (opening a session): rendered at once, not a frame later.
+          ids = []
+          flush()
+          return
+        }
+        ids = ids.length ? ids.concat(change.ids) : change.ids
       }
       if (raf || timer) return
       raf = typeof requestAnimationFrame === 'function' ? requestAnimationFrame(flush) : 0

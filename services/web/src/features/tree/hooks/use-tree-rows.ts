@@ -1,6 +1,7 @@
 import { useCallback, useMemo, useState } from 'react'
 import type { TreeNode } from '@/lib/protocol'
 import { useFilterIndex } from './use-filter-index'
+import { useFilterResult } from './use-filter-result'
 import { ALL_OPEN, isOpen, RowModel, type OpenState } from '../model/row-model'
 
 export interface TreeRows {
@@ -42,9 +43,9 @@ export function useTreeRows(tree: TreeNode | null, term: string, filterFocused =
   const filterTerm = term.trim()
   const filtering = filterTerm !== ''
   // Built in idle time once the filter box has focus (and again when the tree changes while filtering);
-  // every keystroke reuses it. Until it is ready, the rows stay unfiltered.
+  // every keystroke reuses it, searched in slices. Until a result is ready, the rows stay as they were.
   const index = useFilterIndex(tree, filtering || filterFocused)
-  const result = useMemo(() => (index && filtering ? index.run(filterTerm) : null), [index, filtering, filterTerm])
+  const result = useFilterResult(index, filterTerm)
 
   return useMemo<TreeRows>(() => {
     const nodes = result ? result.nodes : model.nodes
