@@ -32,6 +32,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from bench.stats import median, percentile
 from tests.support.stack import Stack, insecure_ssl_context
+from tests.support.ws_client import tree_op
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -177,15 +178,7 @@ async def _build(url: str, token: str, session_id: str, n: int) -> list[str]:
                 # the leaves of the first subtree's first branch: rows 4-13, on screen from the start
                 mid, low = sub["children"][0], sub["children"][0]["children"][0]
                 first = [f"/root/{sub['id']}/{mid['id']}/{low['id']}/{c['id']}" for c in low["children"]]
-            await ws.send(
-                orjson.dumps(
-                    {
-                        "type": "tree_op",
-                        "id": f"b{i}",
-                        "data": {"base_rev": 0, "delta": {"action": "add", "path": "/root/children", "node": sub}},
-                    }
-                ).decode()
-            )
+            await ws.send(tree_op(f"b{i}", {"action": "add", "path": "/root/children", "node": sub}))
             while True:
                 frame = orjson.loads(await ws.recv())
                 if frame.get("id") == f"b{i}":
@@ -210,18 +203,7 @@ async def _renames(url: str, token: str, session_id: str, paths: list[str]) -> b
         for i in range(UPDATES):
             await asyncio.sleep(max(0.0, start + i / UPDATE_RATE - time.perf_counter()))
             value = f"u{i}-{int(time.time() * 1000)}"
-            await ws.send(
-                orjson.dumps(
-                    {
-                        "type": "tree_op",
-                        "id": f"r{i}",
-                        "data": {
-                            "base_rev": 0,
-                            "delta": {"action": "update", "path": paths[i % len(paths)], "fields": {"value": value}},
-                        },
-                    }
-                ).decode()
-            )
+            await ws.send(tree_op(f"r{i}", {"action": "update", "path": paths[i % len(paths)], "fields": {"value": value}}))
     finally:
         await ws.close()
         reader.cancel()

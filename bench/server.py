@@ -21,7 +21,7 @@ import websockets
 from bench.stats import median
 from tests.helpers import free_port
 from tests.support.stack import ROOT, Process, Stack, insecure_ssl_context, nginx_args, render_nginx
-from tests.support.ws_client import open_session, recv, wait_for
+from tests.support.ws_client import open_session, recv, tree_op, wait_for
 
 HIGH = "1000000"
 _ids = itertools.count()
@@ -125,22 +125,8 @@ async def tree_op_throughput(url: str, tokens: list[str], seconds: float) -> tup
         async def setup(ws: Any, ready: dict[str, Any]) -> str:
             nid = f"b{next(_ids)}"
             fid = f"s{nid}"
-            await ws.send(
-                orjson.dumps(
-                    {
-                        "type": "tree_op",
-                        "id": fid,
-                        "data": {
-                            "base_rev": 0,
-                            "delta": {
-                                "action": "add",
-                                "path": "/root/children",
-                                "node": {"id": nid, "value": "bench", "children": []},
-                            },
-                        },
-                    }
-                ).decode()
-            )
+            node = {"id": nid, "value": "bench", "children": []}
+            await ws.send(tree_op(fid, {"action": "add", "path": "/root/children", "node": node}))
             await wait_for(ws, fid, "tree_update")
             return nid
 
@@ -151,18 +137,7 @@ async def tree_op_throughput(url: str, tokens: list[str], seconds: float) -> tup
             n = 0
             while time.perf_counter() < stop:
                 fid = f"u{n}"
-                await ws.send(
-                    orjson.dumps(
-                        {
-                            "type": "tree_op",
-                            "id": fid,
-                            "data": {
-                                "base_rev": 0,
-                                "delta": {"action": "update", "path": f"/root/{nid}", "fields": {"value": f"v{n}"}},
-                            },
-                        }
-                    ).decode()
-                )
+                await ws.send(tree_op(fid, {"action": "update", "path": f"/root/{nid}", "fields": {"value": f"v{n}"}}))
                 await wait_for(ws, fid, "tree_update")
                 n += 1
             return n
@@ -209,20 +184,7 @@ async def fanout_latency(
             sender = sockets[n % tabs]
             t0 = time.perf_counter()
             await sender.send(
-                orjson.dumps(
-                    {
-                        "type": "tree_op",
-                        "id": fid,
-                        "data": {
-                            "base_rev": 0,
-                            "delta": {
-                                "action": "add",
-                                "path": "/root/children",
-                                "node": {"id": fid, "value": "fan-out"},
-                            },
-                        },
-                    }
-                ).decode()
+                tree_op(fid, {"action": "add", "path": "/root/children", "node": {"id": fid, "value": "fan-out"}})
             )
             await asyncio.gather(*(wait_for(ws, fid, "tree_update") for ws in sockets))
             if counted:

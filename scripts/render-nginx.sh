@@ -19,6 +19,8 @@
 #   NGINX_BIN [nginx]                     used to pick the HTTP/2 syntax of this nginx version
 #   NGINX_TEMPLATE [nginx/canopy.conf.template next to this script's repo]
 #   NGINX_WS_CONN_PER_IP [256]            WebSockets one client address may hold open (limit_conn, 1-65535)
+#   NGINX_AUTH_CONN_PER_IP [4]            /api/auth/ requests one client address may have in progress (limit_conn,
+#                                         1-65535): each login may hold a 64 MiB argon2 hash
 set -euo pipefail
 
 usage() { echo "usage: $0 OUTPUT_FILE" >&2; exit 2; }
@@ -106,6 +108,7 @@ declare -A values=(
   [TLS_KEY_FILE]=$key_file
   [WEB_ROOT]=$web_root
   [NGINX_WS_CONN_PER_IP]=${NGINX_WS_CONN_PER_IP:-256}
+  [NGINX_AUTH_CONN_PER_IP]=${NGINX_AUTH_CONN_PER_IP:-4}
 )
 
 # Values go into nginx.conf unquoted: allow only characters that cannot end a directive
@@ -117,8 +120,10 @@ for name in "${!values[@]}"; do
     || die "$name has characters nginx.conf cannot take unquoted: '${values[$name]}'"
 done
 [[ ${NGINX_USER:-www-data} =~ ^[A-Za-z0-9._-]+$ ]] || die "bad NGINX_USER"
-[[ ${values[NGINX_WS_CONN_PER_IP]} =~ ^[1-9][0-9]{0,4}$ && ${values[NGINX_WS_CONN_PER_IP]} -le 65535 ]] \
-  || die "NGINX_WS_CONN_PER_IP must be a whole number from 1 to 65535 (nginx limit_conn)"
+for name in NGINX_WS_CONN_PER_IP NGINX_AUTH_CONN_PER_IP; do
+  [[ ${values[$name]} =~ ^[1-9][0-9]{0,4}$ && ${values[$name]} -le 65535 ]] \
+    || die "$name must be a whole number from 1 to 65535 (nginx limit_conn)"
+done
 
 content=$(<"$template")
 for name in "${!values[@]}"; do

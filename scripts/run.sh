@@ -17,9 +17,9 @@
 #
 # Honours API_HOST, API_PORT, HTTPS_PORT, HTTP_PORT, DATA_DIR (two copies with different
 # values run side by side), TLS_CERT_FILE, TLS_KEY_FILE, WEB_ROOT, NGINX_BIN,
-# NGINX_LISTEN_ADDR, NGINX_USER, NGINX_WS_CONN_PER_IP, REPLICAS (1; more than one needs
-# PostgreSQL: POSTGRES=local or a postgresql DATABASE_URL), POSTGRES (unset | local),
-# API_MAX_RESTARTS (5).
+# NGINX_LISTEN_ADDR, NGINX_USER, NGINX_WS_CONN_PER_IP, NGINX_AUTH_CONN_PER_IP, REPLICAS (1;
+# more than one needs PostgreSQL: POSTGRES=local or a postgresql DATABASE_URL), POSTGRES
+# (unset | local), API_MAX_RESTARTS (5).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

@@ -99,25 +99,34 @@ def fuzz_settings(examples: int) -> settings:
     )
 
 
-class Fuzz:
-    def __init__(self, schema: Any, client: Any, token: str, user_id: str) -> None:
-        self.schema = schema
-        self.client = client
+class FuzzerToken:
+    """The fuzzer's own bearer token (`headers`), which follows the user's token generation; `secret` is the
+    API's SECRET_KEY."""
+
+    def __init__(self, token: str, user_id: str, secret: str) -> None:
         self.headers = {"Authorization": f"Bearer {token}"}
         self.user_id = user_id
         self.generation = 0
-        # The fuzzer's own user id, well formed and unexpired, but signed with another key.
-        self.forged_headers = {"Authorization": f"Bearer {create_access_token(user_id, 'x' + TEST_SECRET, 30)[0]}"}
-        self.cases = 0
-        self.statuses: dict[int, int] = {}
+        self.secret = secret
 
     def after(self, label: str, status: int) -> None:
         """A logout-all (or password change) that went through ends the fuzzer's token: it gets the next
         generation's, signed as the API would, so the fuzz goes on past authentication."""
         if label in ENDS_LOGINS and 200 <= status < 300:
             self.generation += 1
-            token, _ = create_access_token(self.user_id, TEST_SECRET, 24 * 60, self.generation)
+            token, _ = create_access_token(self.user_id, self.secret, 24 * 60, self.generation)
             self.headers = {"Authorization": f"Bearer {token}"}
+
+
+class Fuzz(FuzzerToken):
+    def __init__(self, schema: Any, client: Any, token: str, user_id: str) -> None:
+        super().__init__(token, user_id, TEST_SECRET)
+        self.schema = schema
+        self.client = client
+        # The fuzzer's own user id, well formed and unexpired, but signed with another key.
+        self.forged_headers = {"Authorization": f"Bearer {create_access_token(user_id, 'x' + TEST_SECRET, 30)[0]}"}
+        self.cases = 0
+        self.statuses: dict[int, int] = {}
 
     def own_session(self) -> str:
         """A fresh session of the fuzzer's, so `{session_id}` routes get past the 404 too."""

@@ -11,138 +11,29 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 
 import pytest
-from playwright.sync_api import (
-    Browser,
-    BrowserContext,
-    ConsoleMessage,
-    Error,
-    Locator,
-    Page,
-    ViewportSize,
-    expect,
-    sync_playwright,
-)
+from playwright.sync_api import BrowserContext, Page, expect
 
+from tests.support.app_page import (
+    RECONNECT_TIMEOUT,
+    TURN_TIMEOUT,
+    badge,
+    expect_connected,
+    node,
+    send_prompt,
+    sign_up,
+    tree,
+)
+from tests.support.browser import BrowserLog
 from tests.support.stack import ROOT, Stack
 
 pytestmark = pytest.mark.timeout(180)
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-VIEWPORT: ViewportSize = {"width": 1280, "height": 800}
 SCREENSHOT = ROOT / "docs" / "screenshot.png"
 
 USERNAME = f"e2e_{secrets.token_hex(4)}"
 PASSWORD = f"Pw-{secrets.token_hex(8)}-e2e!"
-
-# A turn of the offline assistant takes well under a second; the reconnect after the API
-# comes back waits out a backoff of at most 30 s (see services/web/README.md).
-TURN_TIMEOUT = 20_000
-RECONNECT_TIMEOUT = 45_000
-
-
-# ------------------------------------------------------------------ fixtures
-
-
-@dataclass
-class BrowserLog:
-    """Console errors and uncaught page errors from every page of the context."""
-
-    console_errors: list[str] = field(default_factory=list)
-    page_errors: list[str] = field(default_factory=list)
-
-    def watch(self, page: Page) -> None:
-        page.on("console", self._on_console)
-        page.on("pageerror", self._on_page_error)
-
-    def _on_console(self, message: ConsoleMessage) -> None:
-        if message.type == "error":
-            self.console_errors.append(f"{page_url(message)}: {message.text}")
-
-    def _on_page_error(self, error: Error) -> None:
-        self.page_errors.append(f"{error.name}: {error.message}\n{error.stack or ''}")
-
-
-def page_url(message: ConsoleMessage) -> str:
-    location = message.location or {}
-    return str(location.get("url", "?"))
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield launched
-        finally:
-            launched.close()
-
-
-@pytest.fixture(scope="module")
-def browser_log() -> BrowserLog:
-    return BrowserLog()
-
-
-@pytest.fixture(scope="module")
-def context(browser: Browser, browser_log: BrowserLog, stack: Stack) -> Iterator[BrowserContext]:
-    ctx = browser.new_context(viewport=VIEWPORT, ignore_https_errors=True, base_url=stack.base_url)
-    ctx.set_default_timeout(15_000)
-    ctx.on("page", browser_log.watch)
-    # Reports every CSP violation as a console error too (Chromium already logs most of them).
-    ctx.add_init_script(
-        "document.addEventListener('securitypolicyviolation', (e) => console.error("
-        "'CSP violation: ' + e.violatedDirective + ' blocked ' + (e.blockedURI || 'inline')))"
-    )
-    try:
-        yield ctx
-    finally:
-        ctx.close()
-
-
-@pytest.fixture(scope="module")
-def page(context: BrowserContext) -> Page:
-    """The first tab; it stays open (and logged in) for the whole module."""
-    return context.new_page()
-
-
-# ------------------------------------------------------------------ helpers
-
-
-def tree(page: Page) -> Locator:
-    return page.get_by_role("tree", name="Object tree")
-
-
-def node(page: Page, value: str) -> Locator:
-    return tree(page).get_by_role("treeitem", name=value, exact=True)
-
-
-def badge(page: Page) -> Locator:
-    return page.get_by_role("status", name="Connection status")
-
-
-def send_prompt(page: Page, prompt: str) -> None:
-    """Types a prompt and sends it, then waits for the turn to end (Stop gone, Send back)."""
-    box = page.get_by_label("Message")
-    box.fill(prompt)
-    page.get_by_role("button", name="Send").click()  # waits until enabled (not busy)
-    expect(box).to_have_value("", timeout=TURN_TIMEOUT)
-    expect(page.get_by_role("button", name="Stop")).to_have_count(0, timeout=TURN_TIMEOUT)
-
-
-def expect_connected(page: Page, timeout: float = TURN_TIMEOUT) -> None:
-    expect(badge(page)).to_have_text("Connected", timeout=timeout)
 
 
 # ------------------------------------------------------------------ tests
@@ -156,10 +47,7 @@ def test_create_account_and_log_in(page: Page) -> None:
     expect(page).to_have_url(re.compile(r"/login"))
     expect(page.get_by_role("button", name="Log in")).to_be_visible()
 
-    page.get_by_role("button", name="Create account").click()
-    page.get_by_label("Username").fill(USERNAME)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Create account").click()
+    sign_up(page, USERNAME, PASSWORD)
 
     expect(page).not_to_have_url(re.compile(r"/login"))
     expect(tree(page)).to_be_visible()

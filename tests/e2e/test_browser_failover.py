@@ -11,19 +11,7 @@ import signal
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.test_browser import (  # noqa: F401 - the module-scoped browser, context and page fixtures
-    RECONNECT_TIMEOUT,
-    TURN_TIMEOUT,
-    badge,
-    browser,
-    browser_log,
-    context,
-    expect_connected,
-    node,
-    page,
-    send_prompt,
-    tree,
-)
+from tests.support.app_page import RECONNECT_TIMEOUT, TURN_TIMEOUT, badge, expect_connected, node, send_prompt, sign_up, tree
 from tests.pg import LocalPostgres
 from tests.stack.test_replicas import serving_replica, stack  # noqa: F401 - three replicas on PostgreSQL
 from tests.support.stack import Stack
@@ -33,10 +21,7 @@ pytestmark = pytest.mark.timeout(240)
 
 def test_a_tab_survives_the_crash_of_its_replica(page: Page, stack: Stack, postgres: LocalPostgres) -> None:
     page.goto("/")
-    page.get_by_role("button", name="Create account").click()
-    page.get_by_label("Username").fill(f"fo_{secrets.token_hex(4)}")
-    page.get_by_label("Password").fill(f"Pw-{secrets.token_hex(8)}!")
-    page.get_by_role("button", name="Create account").click()
+    sign_up(page, f"fo_{secrets.token_hex(4)}", f"Pw-{secrets.token_hex(8)}!")
     expect(tree(page)).to_be_visible()
     send_prompt(page, "add 'Before crash' to root")
     expect(node(page, "Before crash")).to_be_visible(timeout=TURN_TIMEOUT)

@@ -17,15 +17,15 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 
-from tests.e2e.test_browser import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, BrowserLog
+from tests.support.app_page import TURN_TIMEOUT, expect_connected, node, send_prompt, tree
+from tests.support.browser import VIEWPORT, BrowserLog
 from tests.support.stack import ROOT, Stack
 
 pytestmark = pytest.mark.timeout(240)
 
 SCREENSHOT = ROOT / "docs" / "collaboration.png"
-TURN_TIMEOUT = 20_000
 # The server closes a revoked member's sockets within 1 s; the page then says so.
 REVOKE_TIMEOUT = 10_000
 
@@ -51,21 +51,6 @@ class People:
 
 
 # ------------------------------------------------------------------ fixtures
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield launched
-        finally:
-            launched.close()
-
-
-@pytest.fixture(scope="module")
-def browser_log() -> BrowserLog:
-    return BrowserLog()
 
 
 @pytest.fixture(scope="module")
@@ -106,27 +91,15 @@ def log_in(page: Page, p: Person) -> None:
     page.get_by_label("Password").fill(p.password)
     page.get_by_role("button", name="Log in").click()
     expect(page).not_to_have_url(re.compile(r"/login"))
-    expect(page.get_by_role("status", name="Connection status")).to_have_text("Connected", timeout=TURN_TIMEOUT)
-
-
-def node(page: Page, value: str) -> Locator:
-    return page.get_by_role("tree", name="Object tree").get_by_role("treeitem", name=value, exact=True)
+    expect_connected(page)
 
 
 def tree_checkbox(page: Page, change: str) -> Locator:
-    return page.get_by_role("tree", name="Object tree").get_by_role("checkbox", name=f"Accept: {change}")
+    return tree(page).get_by_role("checkbox", name=f"Accept: {change}")
 
 
 def proposal(page: Page) -> Locator:
     return page.get_by_role("region", name=f"Proposal from {EDITOR.username}")
-
-
-def send_prompt(page: Page, prompt: str) -> None:
-    box = page.get_by_label("Message")
-    box.fill(prompt)
-    page.get_by_role("button", name="Send").click()
-    expect(box).to_have_value("", timeout=TURN_TIMEOUT)
-    expect(page.get_by_role("button", name="Stop")).to_have_count(0, timeout=TURN_TIMEOUT)
 
 
 def open_share_dialog(page: Page) -> Locator:
@@ -149,7 +122,7 @@ def open_shared_session(page: Page, session_url: str) -> None:
     expect(shared.get_by_text(OWNER.username, exact=False)).to_be_visible()
     shared.get_by_role("link").first.click()
     expect(page).to_have_url(session_url)
-    expect(page.get_by_role("status", name="Connection status")).to_have_text("Connected", timeout=TURN_TIMEOUT)
+    expect_connected(page)
 
 
 # ------------------------------------------------------------------ the story

@@ -14,9 +14,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from tests.e2e.test_browser import CHROMIUM, CHROMIUM_ARGS, TURN_TIMEOUT, expect_connected, node, send_prompt, tree
+from tests.support.app_page import TURN_TIMEOUT, expect_connected, node, send_prompt, tree
 from tests.support.stack import ROOT, Stack
 
 pytestmark = pytest.mark.timeout(180)
@@ -25,16 +25,6 @@ AXE = ROOT / "services" / "web" / "node_modules" / "axe-core" / "axe.min.js"
 USERNAME = f"new_{secrets.token_hex(4)}"
 PASSWORD = f"Pw-{secrets.token_hex(8)}-new!"
 README_EXAMPLE = "Add 'Design', 'Build' and 'Launch' under Project"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 def new_context(browser: Browser, stack: Stack, **options: Any) -> BrowserContext:

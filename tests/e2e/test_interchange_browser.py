@@ -9,24 +9,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect
 
-from tests.e2e.test_browser import CHROMIUM, CHROMIUM_ARGS, VIEWPORT
+from tests.support.app_page import expect_connected, sign_up
+from tests.support.browser import VIEWPORT
 from tests.support.stack import Stack
 
 pytestmark = pytest.mark.timeout(180)
 
 OUTLINE = '# Plan\n\n- Design\n  owner:: "ann"\n  - Wireframes\n- Build\n- Launch\n'
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 @pytest.fixture(scope="module")
@@ -37,11 +28,8 @@ def page(browser: Browser, stack: Stack) -> Iterator[Page]:
     context.set_default_timeout(15_000)
     tab = context.new_page()
     tab.goto("/")
-    tab.get_by_role("button", name="Create account").click()
-    tab.get_by_label("Username").fill(f"io_{secrets.token_hex(4)}")
-    tab.get_by_label("Password").fill(f"Pw-{secrets.token_hex(8)}")
-    tab.get_by_role("button", name="Create account").click()
-    expect(tab.get_by_role("status", name="Connection status")).to_have_text("Connected", timeout=20_000)
+    sign_up(tab, f"io_{secrets.token_hex(4)}", f"Pw-{secrets.token_hex(8)}")
+    expect_connected(tab)
     try:
         yield tab
     finally:

@@ -11,21 +11,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.stack import WEB_DIST, Stack
+from tests.support.stack import Stack, running_stack
 
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    if not (WEB_DIST / "index.html").is_file():
-        pytest.fail(f"No web bundle in {WEB_DIST}: run `make web-build` first (`make test` does).", pytrace=False)
-    running = Stack(tmp_path_factory.mktemp("stack"))
-    try:
-        running.start()
-    except BaseException:
-        running.stop()
-        print(running.all_logs()[-5000:])
-        raise
-    try:
+    with running_stack(tmp_path_factory.mktemp("stack")) as running:
         yield running
-    finally:
-        running.stop()

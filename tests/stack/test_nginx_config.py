@@ -144,6 +144,10 @@ def test_renderer_rejects_missing_and_unsafe_settings(certs: tuple[Path, Path], 
     assert result.returncode != 0 and "WEB_ROOT" in result.stderr
     result = render_nginx(tmp_path / "c.conf", **settings(certs, tmp_path, HTTPS_PORT="99999"))
     assert result.returncode != 0
+    for limit in ("NGINX_WS_CONN_PER_IP", "NGINX_AUTH_CONN_PER_IP"):
+        for bad in ("0", "65536", "4;"):
+            result = render_nginx(tmp_path / "d.conf", **settings(certs, tmp_path, **{limit: bad}))
+            assert result.returncode != 0 and limit in result.stderr, (limit, bad)
     assert not (tmp_path / "a.conf").exists() and not (tmp_path / "b.conf").exists()
 
 
@@ -189,9 +193,19 @@ grep -q '^# user: not set' {conf}
     assert "test is successful" in result.stdout
 
 
-def test_auth_routes_have_a_concurrency_limit_per_address() -> None:
-    text = (Path(__file__).resolve().parents[2] / "nginx" / "canopy.conf.template").read_text()
-    auth = text[text.index("location ^~ /api/auth/") :]
-    auth = auth[: auth.index("}")]
-    assert "limit_conn canopy_auth_conn" in auth
+def test_connection_limits_per_address_follow_the_settings(certs: tuple[Path, Path], tmp_path: Path) -> None:
+    """Rendered from their settings (defaults 4 and 256); tests/stack/test_nginx_limits.py exceeds them for real."""
+    _, text = render(tmp_path, settings(certs, tmp_path))
     assert "limit_conn_zone $binary_remote_addr zone=canopy_auth_conn:" in text
+    assert "limit_conn_zone $binary_remote_addr zone=canopy_ws:" in text
+    assert location(text, "/api/auth/").count("limit_conn canopy_auth_conn 4;") == 1
+    assert location(text, "/ws/").count("limit_conn canopy_ws 256;") == 1
+    conf, text = render(tmp_path, settings(certs, tmp_path, NGINX_AUTH_CONN_PER_IP="7", NGINX_WS_CONN_PER_IP="9"))
+    assert "limit_conn canopy_auth_conn 7;" in location(text, "/api/auth/")
+    assert "limit_conn canopy_ws 9;" in location(text, "/ws/")
+    assert nginx_test(conf).returncode == 0
+
+
+def location(text: str, prefix: str) -> str:
+    block = text[text.index(f"location ^~ {prefix} ") :]
+    return block[: block.index("}")]

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests.helpers import wait_until
-from tests.support.stack import ROOT, WEB_DIST, Stack
+from tests.support.stack import ROOT, Stack, running_stack
 
 SCRIPTS = ROOT / "services" / "web" / "tests-interop"
 pytestmark = pytest.mark.timeout(180)
@@ -23,14 +23,8 @@ pytestmark = pytest.mark.timeout(180)
 @pytest.fixture(scope="module")
 def slow_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """A stack whose offline assistant streams slowly, so a second run surely finds the first one running."""
-    if not (WEB_DIST / "index.html").is_file():
-        pytest.fail(f"No web bundle in {WEB_DIST}: run `make web-build` first (`make test` does).", pytrace=False)
-    running = Stack(tmp_path_factory.mktemp("node-stack"), env_overrides={"OFFLINE_CHUNK_DELAY_MS": "200"})
-    try:
-        running.start()
+    with running_stack(tmp_path_factory.mktemp("node-stack"), env_overrides={"OFFLINE_CHUNK_DELAY_MS": "200"}) as running:
         yield running
-    finally:
-        running.stop()
 
 
 def account(stack: Stack) -> tuple[str, str, str]:

@@ -48,7 +48,7 @@ from tests.stack.test_stack import (  # noqa: F401 - re-run here through three r
     test_websocket_with_a_bad_token_is_closed_1008,
     wait_logged,
 )
-from tests.support.stack import WEB_DIST, Stack, insecure_ssl_context
+from tests.support.stack import Stack, insecure_ssl_context, running_stack
 
 REPLICAS = 3
 pytestmark = pytest.mark.timeout(180)
@@ -56,25 +56,16 @@ pytestmark = pytest.mark.timeout(180)
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, postgres: LocalPostgres) -> Iterator[Stack]:
-    if not (WEB_DIST / "index.html").is_file():
-        pytest.fail(f"No web bundle in {WEB_DIST}: run `make web-build` first (`make test` does).", pytrace=False)
     database = postgres.create_database()
-    running = Stack(
-        tmp_path_factory.mktemp("replicas"),
-        replicas=REPLICAS,
-        database_url=postgres.url_for(database),
-        env_overrides={"LEASE_SECONDS": "3", "OFFLINE_CHUNK_DELAY_MS": "40"},
-    )
     try:
-        running.start()
-    except BaseException:
-        running.stop()
-        print(running.all_logs()[-5000:])
-        raise
-    try:
-        yield running
+        with running_stack(
+            tmp_path_factory.mktemp("replicas"),
+            replicas=REPLICAS,
+            database_url=postgres.url_for(database),
+            env_overrides={"LEASE_SECONDS": "3", "OFFLINE_CHUNK_DELAY_MS": "40"},
+        ) as running:
+            yield running
     finally:
-        running.stop()
         postgres.drop_database(database)
 
 

@@ -33,7 +33,7 @@ from schemathesis.core.transport import Response
 
 from canopy.main import create_app
 from canopy.security import create_access_token
-from tests.api.test_rest_fuzz import ENDS_LOGINS, _cases, excluded_checks, fuzz_settings, next_case
+from tests.api.test_rest_fuzz import FuzzerToken, _cases, excluded_checks, fuzz_settings, next_case
 from tests.conftest import make_settings
 from tests.support.stack import TEST_SECRET, Stack
 
@@ -79,15 +79,13 @@ def https_session(client_address: str = "127.0.0.1") -> requests.Session:
     return s
 
 
-class Fuzz:
+class Fuzz(FuzzerToken):
     def __init__(self, stack: Stack, schema: Any, session: requests.Session, token: str, user_id: str) -> None:
+        super().__init__(token, user_id, TEST_SECRET)
         self.stack = stack
         self.schema = schema
         self.session = session
         self.auth_sessions = [https_session(f"127.0.1.{i}") for i in range(1, AUTH_CLIENTS + 1)]
-        self.headers = {"Authorization": f"Bearer {token}"}
-        self.user_id = user_id
-        self.generation = 0
         # The fuzzer's own user id, well formed and unexpired, but signed with another key.
         forged, _ = create_access_token(user_id, "not-the-" + TEST_SECRET, 30)
         self.forged_headers = {"Authorization": f"Bearer {forged}"}
@@ -100,14 +98,6 @@ class Fuzz:
         if path.startswith("/api/auth/"):
             return self.auth_sessions[self.cases % len(self.auth_sessions)]
         return self.session
-
-    def after(self, label: str, status: int) -> None:
-        """A logout-all (or password change) that went through ends the fuzzer's token: it gets the next
-        generation's, signed as the API would, so the fuzz goes on past authentication."""
-        if label in ENDS_LOGINS and 200 <= status < 300:
-            self.generation += 1
-            token, _ = create_access_token(self.user_id, TEST_SECRET, 24 * 60, self.generation)
-            self.headers = {"Authorization": f"Bearer {token}"}
 
     def own_session(self) -> str:
         """A fresh session of the fuzzer's, so `{session_id}` routes get past the 404 too."""

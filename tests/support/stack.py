@@ -9,10 +9,13 @@ import shutil
 import signal
 import ssl
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
+import pytest
 
 from tests.helpers import free_port, wait_until
 
@@ -23,6 +26,8 @@ GEN_CERT = ROOT / "scripts" / "gen-cert.sh"
 # make test builds the bundle before the stack tests; CANOPY_STACK_WEB_ROOT points elsewhere.
 WEB_DIST = Path(os.environ.get("CANOPY_STACK_WEB_ROOT", ROOT / "services" / "web" / "dist"))
 TEST_SECRET = "stack-test-secret-key-0123456789-abcdefghijklmnop"
+# env_overrides with these prefixes go to scripts/render-nginx.sh too (the nginx limits).
+NGINX_SETTINGS = ("NGINX_WS_", "NGINX_AUTH_")
 
 
 def nginx_binary() -> str:
@@ -216,7 +221,7 @@ class Stack:
             WEB_ROOT=str(self.web_root),
             NGINX_LISTEN_ADDR="127.0.0.1",
             NGINX_RUN_DIR=str(self.run_dir),
-            **{k: v for k, v in self.env_overrides.items() if k.startswith("NGINX_WS_")},
+            **{k: v for k, v in self.env_overrides.items() if k.startswith(NGINX_SETTINGS)},
             # As root (CI), workers would drop to www-data, which cannot enter pytest's 0700
             # temp folders; scripts/run.sh makes the same choice when it has to.
             **({"NGINX_USER": "root"} if os.geteuid() == 0 else {}),
@@ -272,3 +277,22 @@ class Stack:
         self.nginx.stop(signal.SIGQUIT)
         for api in self.apis:
             api.stop()
+
+
+@contextlib.contextmanager
+def running_stack(workdir: Path, **options: Any) -> Iterator[Stack]:
+    """A started `Stack(workdir, **options)` for a fixture, always stopped afterwards; a start that fails
+    prints the tail of the processes' logs. Fails the test at once, saying so, when no web bundle is built."""
+    web_root = Path(options.get("web_root", WEB_DIST))
+    if not (web_root / "index.html").is_file():
+        pytest.fail(f"No web bundle in {web_root}: run `make web-build` first (`make test` does).", pytrace=False)
+    stack = Stack(workdir, **options)
+    try:
+        try:
+            stack.start()
+        except BaseException:
+            print(stack.all_logs()[-5000:])
+            raise
+        yield stack
+    finally:
+        stack.stop()

@@ -38,3 +38,8 @@ async def wait_for(ws: Any, frame_id: str, frame_type: str) -> dict[str, Any]:
             raise RuntimeError(f"error frame: {frame}")
         if frame.get("type") == frame_type and frame.get("id") == frame_id:
             return frame
+
+
+def tree_op(frame_id: str, delta: dict[str, Any], base_rev: int = 0) -> str:
+    """A serialised `tree_op` frame."""
+    return orjson.dumps({"type": "tree_op", "id": frame_id, "data": {"base_rev": base_rev, "delta": delta}}).decode()

@@ -81,10 +81,11 @@ def _set_refresh_cookie(response: Response, token: str, days: int) -> None:
     )
 
 
-async def _hash(services: Services, func: Callable[..., T], *args: object) -> T:
-    """Runs an argon2 hash or verify within the concurrency bound, or answers 503."""
+async def _hash(services: Services, operation: str, func: Callable[..., T], *args: object) -> T:
+    """Runs an argon2 hash or verify within the concurrency bound, or answers 503. Each one run is counted
+    in `canopy_password_hashes_total{operation}`: the cost of logins, and proof of what never got here."""
     try:
-        return await services.hashing.run(func, *args)
+        result = await services.hashing.run(func, *args)
     except HashBusyError:
         services.metrics.rate_limited.labels("password_hashing").inc()
         raise HTTPException(
@@ -92,6 +93,8 @@ async def _hash(services: Services, func: Callable[..., T], *args: object) -> T:
             "Too many logins in progress; try again shortly",
             headers={"Retry-After": str(HASH_RETRY_AFTER_SECONDS)},
         ) from None
+    services.metrics.password_hashes.labels(operation).inc()
+    return result
 
 
 def _token_response(services: Services, user: users.User, refresh: str, response: Response) -> TokenOut:
@@ -111,7 +114,7 @@ def _token_response(services: Services, user: users.User, refresh: str, response
     responses={**BAD_BODY, **CROSS_SITE, 409: {"description": "Username taken"}},
 )
 async def register(body: Credentials, services: ServicesDep) -> UserOut:
-    password_hash = await _hash(services, hash_password, body.password)
+    password_hash = await _hash(services, "hash", hash_password, body.password)
     try:
         user = await users.create_user(services.engine, body.username, password_hash)
     except users.UsernameTakenError:
@@ -151,6 +154,7 @@ async def login(
         # hash, so an unknown user takes as long as a known one. A name that cannot exist skips both.
         ok = await _hash(
             services,
+            "verify",
             verify_password,
             form.password[:256],
             stored.password_hash if stored and len(form.password) <= 256 else None,
@@ -235,9 +239,9 @@ async def change_password(body: PasswordChange, user: CurrentUser, services: Ser
     if problem is not None:
         raise HTTPException(422, [{"loc": ["body", "new_password"], "msg": problem, "type": "value_error"}])
     stored = await users.find_by_id(services.engine, user.id)
-    if stored is None or not await _hash(services, verify_password, body.current_password, stored.password_hash):
+    if stored is None or not await _hash(services, "verify", verify_password, body.current_password, stored.password_hash):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "Current password is wrong")
-    new_hash = await _hash(services, hash_password, body.new_password)
+    new_hash = await _hash(services, "hash", hash_password, body.new_password)
     await accounts.end_all_logins(services, user.id, new_hash)
     log.info("user %s changed their password", user.id)
     return _cleared_cookie_response()

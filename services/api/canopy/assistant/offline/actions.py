@@ -260,10 +260,15 @@ def build_move(p: Planner, cmd: Command) -> Built:
     return f"Moved {join([p._shown(n) for n in nodes])} {words} {p._shown(anchor)}.", nodes
 
 
-def build_shift(p: Planner, cmd: Command) -> Built:
+def _one_node(p: Planner, cmd: Command, action: str, detail: str = "") -> str:
+    """Notes the parsed command of one node (by the name the prompt gave) and resolves that node."""
     name = p.text.literal(cmd.refs[0])[0]
-    p.steps.append(f"Parsing prompt: action 'move', node {quote(name)} {cmd.where} among its siblings.")
-    node = p.resolve(cmd.refs[0])
+    p.steps.append(f"Parsing prompt: action '{action}', node {quote(name)}{detail}.")
+    return p.resolve(cmd.refs[0])
+
+
+def build_shift(p: Planner, cmd: Command) -> Built:
+    node = _one_node(p, cmd, "move", f" {cmd.where} among its siblings")
     parent = p.tree.parent(node)
     if parent is None:
         raise _stop("The root can't be moved.")
@@ -278,9 +283,7 @@ def build_shift(p: Planner, cmd: Command) -> Built:
 
 def build_outdent(p: Planner, cmd: Command) -> Built:
     """One level up: the node goes right after its parent."""
-    name = p.text.literal(cmd.refs[0])[0]
-    p.steps.append(f"Parsing prompt: action 'outdent', node {quote(name)}.")
-    node = p.resolve(cmd.refs[0])
+    node = _one_node(p, cmd, "outdent")
     parent = p.tree.parent(node)
     above = p.tree.parent(parent) if parent is not None else None
     if parent is None or above is None:
@@ -292,9 +295,7 @@ def build_outdent(p: Planner, cmd: Command) -> Built:
 
 def build_indent(p: Planner, cmd: Command) -> Built:
     """One level down: the node becomes the last child of the sibling before it."""
-    name = p.text.literal(cmd.refs[0])[0]
-    p.steps.append(f"Parsing prompt: action 'indent', node {quote(name)}.")
-    node = p.resolve(cmd.refs[0])
+    node = _one_node(p, cmd, "indent")
     parent = p.tree.parent(node)
     if parent is None:
         raise _stop("The root can't be moved.")
@@ -323,9 +324,7 @@ def build_swap(p: Planner, cmd: Command) -> Built:
 
 
 def build_duplicate(p: Planner, cmd: Command) -> Built:
-    name = p.text.literal(cmd.refs[0])[0]
-    p.steps.append(f"Parsing prompt: action 'duplicate', node {quote(name)}.")
-    node = p.resolve(cmd.refs[0])
+    node = _one_node(p, cmd, "duplicate")
     if node == ROOT_ID:
         raise _stop("The root can't be duplicated.")
     if len(cmd.refs) > 1:
