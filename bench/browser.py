@@ -203,7 +203,9 @@ async def _renames(url: str, token: str, session_id: str, paths: list[str]) -> b
         for i in range(UPDATES):
             await asyncio.sleep(max(0.0, start + i / UPDATE_RATE - time.perf_counter()))
             value = f"u{i}-{int(time.time() * 1000)}"
-            await ws.send(tree_op(f"r{i}", {"action": "update", "path": paths[i % len(paths)], "fields": {"value": value}}))
+            await ws.send(
+                tree_op(f"r{i}", {"action": "update", "path": paths[i % len(paths)], "fields": {"value": value}})
+            )
     finally:
         await ws.close()
         reader.cancel()

@@ -65,7 +65,7 @@ import orjson
 import websockets
 from websockets.exceptions import ConnectionClosed
 
-from bench.server import HIGH, cpu_seconds, raise_nofile, rss_kb, worker_pid
+from bench.server import LIFTED_LIMITS, cpu_seconds, raise_nofile, rss_kb, worker_pid
 from canopy.tree import ROOT_ID, DeltaError, Tree
 from tests.support.soak import HARD_TIMEOUT, REPORT, SECONDS, USERS
 from tests.support.stack import ROOT, Stack, insecure_ssl_context
@@ -91,20 +91,7 @@ JUDGE_MIN_SECONDS = 120.0
 FLOOR_KB = 8 * 1024
 PER_REQUEST_KB = 0.25
 
-STACK_ENV = {
-    "RATE_LIMIT_FRAMES_PER_SECOND": HIGH,
-    "RATE_LIMIT_FRAME_BURST": HIGH,
-    "RATE_LIMIT_PROMPTS_PER_MINUTE": HIGH,
-    "RATE_LIMIT_STRIKES_BEFORE_CLOSE": HIGH,
-    "OFFLINE_CHUNK_DELAY_MS": "15",
-    "LOG_LEVEL": "WARNING",
-    # every user connects from 127.0.0.1: the per-address quotas (and the per-user ones) are lifted
-    "WS_MAX_SOCKETS_PER_USER": HIGH,
-    "WS_MAX_UNAUTHENTICATED_PER_IP": HIGH,
-    "NGINX_WS_CONN_PER_IP": "60000",
-    "MAX_SESSIONS_PER_USER": HIGH,
-    "SESSIONS_CREATED_PER_MINUTE": HIGH,
-}
+STACK_ENV = {**LIFTED_LIMITS, "OFFLINE_CHUNK_DELAY_MS": "15", "LOG_LEVEL": "WARNING"}
 
 # The errors an action may legitimately get (code -> start of the message); anything else fails the run.
 ALLOWED_ERRORS: dict[str, dict[int, str]] = {

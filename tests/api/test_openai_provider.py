@@ -285,7 +285,11 @@ async def test_network_chunking(http: httpx.AsyncClient, fake_llm: FakeLLM, scen
 
 def retry_waits(caplog: pytest.LogCaptureFixture) -> list[float]:
     """The waits before each retry, as the provider logged them (the delay it then sleeps)."""
-    return [float(r.args[3]) for r in caplog.records if r.msg.startswith("llm request got HTTP") and r.args]
+    waits = []
+    for record in caplog.records:
+        if record.msg.startswith("llm request got HTTP") and isinstance(record.args, tuple):
+            waits.append(float(cast(float, record.args[3])))
+    return waits
 
 
 async def test_429_honours_retry_after(

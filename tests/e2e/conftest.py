@@ -33,7 +33,7 @@ def browser_log() -> BrowserLog:
 
 
 @pytest.fixture(scope="module")
-def context(browser: Browser, browser_log: BrowserLog, stack: Stack) -> Iterator[BrowserContext]:  # noqa: F811
+def context(browser: Browser, browser_log: BrowserLog, stack: Stack) -> Iterator[BrowserContext]:
     ctx = browser.new_context(viewport=VIEWPORT, ignore_https_errors=True, base_url=stack.base_url)
     ctx.set_default_timeout(15_000)
     ctx.on("page", browser_log.watch)

@@ -11,9 +11,18 @@ import signal
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.support.app_page import RECONNECT_TIMEOUT, TURN_TIMEOUT, badge, expect_connected, node, send_prompt, sign_up, tree
 from tests.pg import LocalPostgres
 from tests.stack.test_replicas import serving_replica, stack  # noqa: F401 - three replicas on PostgreSQL
+from tests.support.app_page import (
+    RECONNECT_TIMEOUT,
+    TURN_TIMEOUT,
+    badge,
+    expect_connected,
+    node,
+    send_prompt,
+    sign_up,
+    tree,
+)
 from tests.support.stack import Stack
 
 pytestmark = pytest.mark.timeout(240)

@@ -37,16 +37,12 @@ def new_context(browser: Browser, stack: Stack, **options: Any) -> BrowserContex
 
 @pytest.fixture(scope="module")
 def context(browser: Browser, stack: Stack) -> Iterator[BrowserContext]:
+    """Instead of conftest's: axe-core in every page (conftest's `page` is this context's first tab)."""
     ctx = new_context(browser, stack, viewport={"width": 1440, "height": 900})
     try:
         yield ctx
     finally:
         ctx.close()
-
-
-@pytest.fixture(scope="module")
-def page(context: BrowserContext) -> Page:
-    return context.new_page()
 
 
 def serious_violations(page: Page) -> list[dict[str, Any]]:

@@ -23,7 +23,9 @@ pytestmark = pytest.mark.timeout(180)
 @pytest.fixture(scope="module")
 def slow_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """A stack whose offline assistant streams slowly, so a second run surely finds the first one running."""
-    with running_stack(tmp_path_factory.mktemp("node-stack"), env_overrides={"OFFLINE_CHUNK_DELAY_MS": "200"}) as running:
+    with running_stack(
+        tmp_path_factory.mktemp("node-stack"), env_overrides={"OFFLINE_CHUNK_DELAY_MS": "200"}
+    ) as running:
         yield running
 
 

@@ -43,7 +43,10 @@ class Metrics:
         self.logins = Counter("canopy_logins", "Login attempts by outcome", ["outcome"], registry=r)
         self.login_throttled = Counter("canopy_login_throttled", "Login attempts refused by the throttle", registry=r)
         self.password_hashes = Counter(
-            "canopy_password_hashes", "argon2 hashes (register, new password) and verifies run", ["operation"], registry=r
+            "canopy_password_hashes",
+            "argon2 hashes (register, new password) and verifies run",
+            ["operation"],
+            registry=r,
         )
         self.ws_connections = Gauge("canopy_ws_connections", "Open WebSocket connections", registry=r)
         self.sessions_in_memory = Gauge("canopy_sessions_in_memory", "Sessions held in memory", registry=r)

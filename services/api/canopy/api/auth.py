@@ -239,7 +239,9 @@ async def change_password(body: PasswordChange, user: CurrentUser, services: Ser
     if problem is not None:
         raise HTTPException(422, [{"loc": ["body", "new_password"], "msg": problem, "type": "value_error"}])
     stored = await users.find_by_id(services.engine, user.id)
-    if stored is None or not await _hash(services, "verify", verify_password, body.current_password, stored.password_hash):
+    if stored is None or not await _hash(
+        services, "verify", verify_password, body.current_password, stored.password_hash
+    ):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "Current password is wrong")
     new_hash = await _hash(services, "hash", hash_password, body.new_password)
     await accounts.end_all_logins(services, user.id, new_hash)
