@@ -281,7 +281,7 @@ def test_oversized_password_is_rejected_before_hashing(tc: TestClient, monkeypat
     r = tc.post(
         "/api/sessions",
         json={"title": "t" * (1024 * 1024)},
-        headers={"Authorization": f"Bearer {login(tc, 'bigpass', 'ordinary-password')}"},
+        headers={"Authorization": f"Bearer {login(tc, 'bigpass', longest)}"},
     )
     assert r.status_code == 422 and "t" * 300 not in r.text
 
