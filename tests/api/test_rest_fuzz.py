@@ -51,6 +51,14 @@ def _cases() -> list[tuple[str, GenerationMode]]:
     return sorted(out)
 
 
+def assert_password_policy(label: str, mode: GenerationMode, response: Any) -> None:
+    """Where `excluded_checks` lets a 422 to schema-valid data pass for the password policy, that 422 must be
+    a refusal by the policy: every error names one of its rules."""
+    if mode is GenerationMode.POSITIVE and label in PASSWORD_POLICY and response.status_code == 422:
+        detail = response.json()["detail"]
+        assert detail and all(any(rule in item["msg"] for rule in POLICY_RULES) for item in detail), detail
+
+
 def _cookie_params(operation: Any) -> bool:
     return any(p.get("in") == "cookie" for p in operation.definition.raw.get("parameters", []))
 
@@ -64,10 +72,21 @@ SEMANTIC_BODIES = {
 }
 
 
+# A new password the schema allows may still be refused by the password policy (one of the most common
+# passwords, only whitespace, the username): a documented 422. `assert_password_policy` checks that such a
+# 422 names the policy and nothing else. (Found by `make fuzz`: Hypothesis generated a common password.)
+PASSWORD_POLICY = {"POST /api/auth/register", "POST /api/auth/password"}
+POLICY_RULES = ("most common passwords", "only whitespace", "the username")
+
+
 def excluded_checks(operation: Any, mode: GenerationMode) -> list[Any] | None:
     """A negative cookie value holding `;` reaches the app cut at the `;` (how Cookie headers parse), so an
     over-long value can arrive valid: "invalid data accepted" there is an artefact of the transport.
-    For SEMANTIC_BODIES a 422 to schema-valid data is the documented answer, not a rejected valid request."""
+    For SEMANTIC_BODIES a 422 to schema-valid data is the documented answer, not a rejected valid request;
+    for PASSWORD_POLICY too, when it names the policy (`assert_password_policy`)."""
+    label = f"{operation.method.upper()} {operation.path}"
+    if mode is GenerationMode.POSITIVE and label in PASSWORD_POLICY:
+        return [positive_data_acceptance]
     if mode is GenerationMode.NEGATIVE and _cookie_params(operation):
         return [negative_data_rejection]
     if mode is GenerationMode.NEGATIVE and f"{operation.method.upper()} {operation.path}" in SEMANTIC_BODIES:
@@ -178,6 +197,7 @@ def test_operation_conforms_to_its_schema(fuzz: Fuzz, label: str, mode: Generati
         # Every default check: no 5xx, documented status and content type, body matches the response schema...
         sent_headers = dict(fuzz.headers)
         response = case.call_and_validate(headers=sent_headers, excluded_checks=excluded)
+        assert_password_policy(label, mode, response)
         fuzz.after(label, response.status_code)
         fuzz.statuses[response.status_code] = fuzz.statuses.get(response.status_code, 0) + 1
         # ...and a 401 without a valid token. Schemathesis' own `ignored_auth` check does nothing here: it only
@@ -189,3 +209,27 @@ def test_operation_conforms_to_its_schema(fuzz: Fuzz, label: str, mode: Generati
 
     check()
     print(f"{label} [{mode}]: {fuzz.cases} cases so far, {time.monotonic() - started:.1f}s, statuses {fuzz.statuses}")
+
+
+@pytest.mark.parametrize("new_password", ["password123", "qwertyuiop"])
+def test_a_common_new_password_is_the_documented_422_and_passes_the_checks(fuzz: Fuzz, new_password: str) -> None:
+    """Regression (`make fuzz`, 2026-11-26): a schema-valid common password got the documented 422, which
+    schemathesis' positive_data_acceptance took for a valid request rejected; the fuzz failed."""
+    label, mode = "POST /api/auth/password", GenerationMode.POSITIVE
+    operation = fuzz.schema["/api/auth/password"]["POST"]
+    statuses = []
+
+    @given(case=operation.as_strategy(generation_mode=mode))  # a generated case: the checks know its mode
+    @fuzz_settings(1)
+    def check(case: Any) -> None:
+        case.body = {"current_password": "fuzzer-password", "new_password": new_password}
+        response = case.call_and_validate(headers=fuzz.headers, excluded_checks=excluded_checks(operation, mode))
+        assert_password_policy(label, mode, response)
+        statuses.append(response.status_code)
+
+    check()
+    assert statuses == [422]
+    # The own check is not a blank cheque: another 422 to the same operation fails it.
+    other = type("Answer", (), {"status_code": 422, "json": lambda self: {"detail": [{"msg": "Field required"}]}})()
+    with pytest.raises(AssertionError):
+        assert_password_policy(label, mode, other)

@@ -33,7 +33,14 @@ from schemathesis.core.transport import Response
 
 from canopy.main import create_app
 from canopy.security import create_access_token
-from tests.api.test_rest_fuzz import FuzzerToken, _cases, excluded_checks, fuzz_settings, next_case
+from tests.api.test_rest_fuzz import (
+    FuzzerToken,
+    _cases,
+    assert_password_policy,
+    excluded_checks,
+    fuzz_settings,
+    next_case,
+)
 from tests.conftest import make_settings
 from tests.support.stack import TEST_SECRET, Stack
 
@@ -238,6 +245,7 @@ def test_operation_conforms_to_its_schema_through_nginx(fuzz: Fuzz, label: str, 
         )
         if not (path.endswith("/export") and response.status_code == 200):  # an export is the file itself
             assert_api_json(response)  # ...JSON, from nginx as well...
+        assert_password_policy(label, mode, response)  # ...a 422 to valid data only from the password policy...
         assert_auth_enforced(fuzz, case, session, response)  # ...and a 401 without a valid token
 
     check()
