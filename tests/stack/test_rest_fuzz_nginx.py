@@ -178,6 +178,20 @@ def content_type(response: Response | requests.Response) -> str | None:
     return value[0] if isinstance(value, list) else value
 
 
+def media_type(value: str | None) -> str:
+    return (value or "").split(";")[0].strip().lower()
+
+
+def documented_non_json(operation: Any, response: Response | requests.Response) -> bool:
+    """A 2xx in a media type other than JSON that the operation documents for it (an AG-UI run's
+    `text/event-stream`). Found by `make fuzz`: a generated run that started got its 200 stream."""
+    if not 200 <= response.status_code < 300:
+        return False
+    content = operation.definition.raw.get("responses", {}).get(str(response.status_code), {}).get("content", {})
+    got = media_type(content_type(response))
+    return got != "application/json" and got in {media_type(documented) for documented in content}
+
+
 def assert_api_json(response: Response | requests.Response) -> None:
     """Every answer under /api/ is JSON (or an empty 204), whoever sends it. The schema checks alone let nginx's
     HTML pages through wherever a status is documented without a body (400, 401, 404, 409, 429)."""
@@ -243,7 +257,9 @@ def test_operation_conforms_to_its_schema_through_nginx(fuzz: Fuzz, label: str, 
             excluded_checks=excluded,
             transport_kwargs={"session": session, "headers": sent_headers, "verify": False},
         )
-        if not (path.endswith("/export") and response.status_code == 200):  # an export is the file itself
+        if not (path.endswith("/export") and response.status_code == 200) and not documented_non_json(
+            operation, response
+        ):  # an export is the file itself, an AG-UI run its event stream
             assert_api_json(response)  # ...JSON, from nginx as well...
         assert_password_policy(label, mode, response)  # ...a 422 to valid data only from the password policy...
         assert_auth_enforced(fuzz, case, session, response)  # ...and a 401 without a valid token
@@ -394,6 +410,36 @@ def test_login_throttle_is_per_client_address_behind_nginx(fuzz: Fuzz) -> None:
     finally:
         attacker.close()
         other.close()
+
+
+def test_an_agui_run_is_its_documented_event_stream(fuzz: Fuzz) -> None:
+    """Regression (`make fuzz`, 2026-11-26): a generated AG-UI run that started got its documented 200
+    `text/event-stream`, and the JSON check above failed it. That answer is exempt, and only that one."""
+    operation = fuzz.schema["/api/agui/sessions/{session_id}"]["POST"]
+    body: dict[str, Any] = {
+        "threadId": "t1",
+        "runId": "r1",
+        "state": {},
+        "tools": [],
+        "context": [],
+        "forwardedProps": {},
+        "messages": [{"id": "m1", "role": "user", "content": "add 'Streamed' to root"}],
+    }
+    r = fuzz.session.post(
+        f"{fuzz.stack.base_url}/api/agui/sessions/{fuzz.own_session()}",
+        json=body,
+        headers={**fuzz.headers, "Accept": "text/event-stream"},
+        timeout=30,
+    )
+    assert r.status_code == 200 and media_type(content_type(r)) == "text/event-stream", r.text[:200]
+    assert "RUN_FINISHED" in r.text
+    assert documented_non_json(operation, r)
+    with pytest.raises(AssertionError):
+        assert_api_json(r)
+    refused = fuzz.session.post(
+        f"{fuzz.stack.base_url}/api/agui/sessions/{fuzz.own_session()}", json={}, headers=fuzz.headers, timeout=30
+    )
+    assert refused.status_code == 422 and not documented_non_json(operation, refused)
 
 
 # ---- last: the API goes away behind nginx --------------------------------------------------------------
