@@ -33,6 +33,7 @@ from schemathesis.core.transport import Response
 
 from canopy.main import create_app
 from canopy.security import create_access_token
+from tests.api.test_agui import run_input
 from tests.api.test_rest_fuzz import (
     FuzzerToken,
     _cases,
@@ -416,18 +417,9 @@ def test_an_agui_run_is_its_documented_event_stream(fuzz: Fuzz) -> None:
     """Regression (`make fuzz`, 2026-11-26): a generated AG-UI run that started got its documented 200
     `text/event-stream`, and the JSON check above failed it. That answer is exempt, and only that one."""
     operation = fuzz.schema["/api/agui/sessions/{session_id}"]["POST"]
-    body: dict[str, Any] = {
-        "threadId": "t1",
-        "runId": "r1",
-        "state": {},
-        "tools": [],
-        "context": [],
-        "forwardedProps": {},
-        "messages": [{"id": "m1", "role": "user", "content": "add 'Streamed' to root"}],
-    }
     r = fuzz.session.post(
         f"{fuzz.stack.base_url}/api/agui/sessions/{fuzz.own_session()}",
-        json=body,
+        json=run_input("add 'Streamed' to root"),
         headers={**fuzz.headers, "Accept": "text/event-stream"},
         timeout=30,
     )
