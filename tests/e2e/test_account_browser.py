@@ -9,9 +9,10 @@ import secrets
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from tests.e2e.test_browser import CHROMIUM, CHROMIUM_ARGS, TURN_TIMEOUT, VIEWPORT, expect_connected
+from tests.support.app_page import TURN_TIMEOUT, expect_connected
+from tests.support.browser import VIEWPORT
 from tests.support.stack import Stack
 
 pytestmark = pytest.mark.timeout(180)
@@ -19,16 +20,6 @@ pytestmark = pytest.mark.timeout(180)
 USERNAME = f"acct_{secrets.token_hex(4)}"
 PASSWORD = f"Pw-{secrets.token_hex(8)}-old!"
 NEW_PASSWORD = f"Pw-{secrets.token_hex(8)}-new!"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 def new_context(browser: Browser, stack: Stack) -> BrowserContext:
