@@ -136,6 +136,15 @@ def test_published_ports_follow_the_settings(tmp_path: Path) -> None:
     assert nginx["environment"]["PUBLIC_HTTPS_PORT"] == "9443"
 
 
+def test_nginx_connection_limits_reach_the_container(tmp_path: Path, empty_env: Path) -> None:
+    defaults = parsed(env_file=empty_env)["services"]["nginx"]["environment"]
+    assert (defaults["NGINX_WS_CONN_PER_IP"], defaults["NGINX_AUTH_CONN_PER_IP"]) == ("256", "4")
+    env = tmp_path / "limits.env"
+    env.write_text("NGINX_WS_CONN_PER_IP=64\nNGINX_AUTH_CONN_PER_IP=8\n")
+    nginx = parsed(env_file=env)["services"]["nginx"]["environment"]
+    assert (nginx["NGINX_WS_CONN_PER_IP"], nginx["NGINX_AUTH_CONN_PER_IP"]) == ("64", "8")
+
+
 def test_nginx_dockerfile_builds_the_web_bundle_and_uses_the_template() -> None:
     dockerfile = (ROOT / "nginx" / "Dockerfile").read_text()
     assert "FROM node:20" in dockerfile

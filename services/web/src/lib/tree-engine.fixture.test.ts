@@ -3,34 +3,13 @@
  * tests/fixtures/tree_cases.json (written from the Python engine) must give
  * identical final trees and revisions; failing steps throw and change nothing.
  */
-import { existsSync, readFileSync } from 'node:fs'
-import { resolve } from 'node:path'
+import { existsSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import type { TreeNode } from './protocol'
 import { DeltaError, TreeDocument } from './tree-engine'
+import { loadTreeCases, TREE_CASES_FILE as FIXTURE } from './tree-cases.testing'
 
-// Relative to services/web (vitest's root and working directory): the repository's tests/fixtures.
-const FIXTURE = resolve(process.cwd(), '../../tests/fixtures/tree_cases.json')
-
-interface Step {
-  delta: unknown
-  error: null | 400 | 404 | 409
-}
-interface Case {
-  name: string
-  initial: TreeNode
-  steps: Step[]
-  final: TreeNode
-  rev: number
-}
-
-function loadCases(): Case[] {
-  if (!existsSync(FIXTURE)) return []
-  const body = JSON.parse(readFileSync(FIXTURE, 'utf8')) as { cases: Case[] }
-  return body.cases
-}
-
-const cases = loadCases()
+const cases = loadTreeCases()
 
 describe('tree engine vs the server engine (tests/fixtures/tree_cases.json)', () => {
   it('has the shared fixture', () => {

@@ -3,24 +3,13 @@
  * gives, and that must be what a plain scan of the tree gives: for every case of the shared fixture
  * tests/fixtures/tree_cases.json and for a wider generated tree.
  */
-import { existsSync, readFileSync } from 'node:fs'
-import { resolve } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import type { TreeNode } from '@/lib/protocol'
 import { TreeDocument } from '@/lib/tree-engine'
+import { loadTreeCases } from '@/lib/tree-cases.testing'
 import { FilterIndex, FilterSearch, normalizeTerm, searchText, type FilterResult } from './filter-index'
 
-const FIXTURE = resolve(process.cwd(), '../../tests/fixtures/tree_cases.json')
-
-interface Case {
-  name: string
-  initial: TreeNode
-  steps: Array<{ delta: unknown; error: number | null }>
-}
-
-const cases: Case[] = existsSync(FIXTURE)
-  ? (JSON.parse(readFileSync(FIXTURE, 'utf8')) as { cases: Case[] }).cases
-  : []
+const cases = loadTreeCases()
 
 /** The expected rows, by brute force: a node shows when it or a descendant matches. */
 function naive(root: TreeNode, term: string): { rows: string[]; matches: number } {

@@ -3,25 +3,14 @@
  * tests/fixtures/tree_cases.json, after every step (one delta at a time, and all steps as one coalesced
  * update), under several open states, `update` must give exactly the rows a fresh build gives.
  */
-import { existsSync, readFileSync } from 'node:fs'
-import { resolve } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import type { TreeNode } from '@/lib/protocol'
 import { TreeDocument } from '@/lib/tree-engine'
+import { loadTreeCases } from '@/lib/tree-cases.testing'
 import { FilterIndex, FilterIndexBuilder } from './filter-index'
 import { ALL_OPEN, ancestorsOf, pathAt, RowModel, type OpenState } from './row-model'
 
-const FIXTURE = resolve(process.cwd(), '../../tests/fixtures/tree_cases.json')
-
-interface Case {
-  name: string
-  initial: TreeNode
-  steps: Array<{ delta: unknown; error: number | null }>
-}
-
-const cases: Case[] = existsSync(FIXTURE)
-  ? (JSON.parse(readFileSync(FIXTURE, 'utf8')) as { cases: Case[] }).cases
-  : []
+const cases = loadTreeCases()
 
 function allIds(root: TreeNode): string[] {
   const out: string[] = []
