@@ -68,7 +68,9 @@ def test_import_a_file_then_export_it_back(page: Page, tmp_path: Path) -> None:
 
 def test_create_and_revoke_a_token(page: Page) -> None:
     page.get_by_role("link", name="Access tokens").click()
-    page.get_by_label("Name").fill("Claude Desktop")
+    # the settings route is loaded on demand: until it renders, the dashboard's rows ("Rename …") are on screen
+    expect(page.get_by_role("heading", name="Personal access tokens")).to_be_visible()
+    page.get_by_label("Name", exact=True).fill("Claude Desktop")
     page.get_by_role("button", name="Create token").click()
     dialog = page.get_by_role("dialog")
     expect(dialog.get_by_label("Token")).to_have_value(re.compile(r"^cnp_"))
