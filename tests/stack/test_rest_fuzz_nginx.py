@@ -287,7 +287,10 @@ def send(
     fuzz: Fuzz, method: str, path: str, session: requests.Session | None = None, **kwargs: Any
 ) -> requests.Response:
     kwargs.setdefault("headers", {}).update(fuzz.headers)
-    return (session or fuzz.session).request(method, fuzz.stack.base_url + path, timeout=30, **kwargs)
+    response = (session or fuzz.session).request(method, fuzz.stack.base_url + path, timeout=30, **kwargs)
+    # e.g. the auth rate-limit test's bodiless POST /api/auth/logout-all: it ends the fuzzer's token too
+    fuzz.after(f"{method} {path}", response.status_code)
+    return response
 
 
 EDGE_KINDS = ("body_over_1_mib", "uri_over_8_kib", "nul_in_path", "header_over_8_kib", "api_path_decoded_out_of_api")
