@@ -7,7 +7,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from starlette.testclient import TestClient
 
 from canopy import db
@@ -32,6 +32,18 @@ async def test_replicas_migrating_at_once_apply_each_migration_once(settings: Se
     finally:
         for engine in engines:
             await engine.dispose()
+
+
+@pytest.mark.backends("postgres")
+async def test_a_transaction_left_idle_is_ended_by_the_server(settings: Settings) -> None:
+    """A replica stopped mid-transaction must not hold the lease row's lock until it wakes up."""
+    engine = db.create_engine(settings.sqlalchemy_url, idle_in_transaction_seconds=7)
+    try:
+        async with engine.connect() as conn:
+            shown = (await conn.execute(text("SHOW idle_in_transaction_session_timeout"))).scalar()
+        assert shown == "7s"
+    finally:
+        await engine.dispose()
 
 
 async def test_a_title_with_nul_is_422_and_stores_nothing(client: httpx.AsyncClient) -> None:

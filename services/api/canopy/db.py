@@ -292,13 +292,20 @@ def prepare_sqlite_file(path: Path) -> None:
             sibling.chmod(0o600)  # made by an older version, 0644
 
 
-def create_engine(url: str) -> AsyncEngine:
+def create_engine(url: str, idle_in_transaction_seconds: float = 5.0) -> AsyncEngine:
+    """On PostgreSQL, a transaction left idle for `idle_in_transaction_seconds` is ended by the server:
+    a replica stopped mid-transaction (SIGSTOP, a frozen VM) would otherwise hold its row locks, the
+    lease row's among them, and the replica taking over would wait on them until it woke up."""
     parsed = make_url(url)
     is_sqlite = parsed.get_backend_name() == "sqlite"
     if is_sqlite and parsed.database and parsed.database != ":memory:":
         prepare_sqlite_file(Path(parsed.database))
+    connect_args: dict[str, Any] = {}
+    if parsed.get_backend_name() == "postgresql":
+        timeout_ms = str(int(idle_in_transaction_seconds * 1000))
+        connect_args["server_settings"] = {"idle_in_transaction_session_timeout": timeout_ms}
     # hide_parameters: SQLAlchemy's error messages (and so any traceback) leave out the values, which hold user text.
-    engine = create_async_engine(url, pool_pre_ping=not is_sqlite, hide_parameters=True)
+    engine = create_async_engine(url, pool_pre_ping=not is_sqlite, hide_parameters=True, connect_args=connect_args)
     if is_sqlite:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine

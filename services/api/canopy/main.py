@@ -94,7 +94,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = create_engine(settings.sqlalchemy_url)
+        # past a lease's lifetime, a transaction still open belongs to a replica that lost its leases anyway
+        engine = create_engine(settings.sqlalchemy_url, idle_in_transaction_seconds=max(settings.lease_seconds, 5.0))
         version = await init_database(engine)
         log.info("database ready (schema version %d)", version)
         http_client = make_http_client(settings)
