@@ -12,6 +12,7 @@ import {
   DialogTrigger,
 } from '@/components/ui/dialog'
 import { Label } from '@/components/ui/label'
+import { NativeSelect } from '@/components/ui/native-select'
 import { ApiError } from '@/lib/api-client'
 import { cn } from '@/lib/utils'
 import { useImport } from '../api/interchange'
@@ -131,9 +132,8 @@ export function ImportDialog({ sessionId, onImported }: ImportDialogProps) {
         <div className="grid gap-3 sm:grid-cols-2">
           <div className="flex flex-col gap-1.5">
             <Label htmlFor="import-format">Format</Label>
-            <select
+            <NativeSelect
               id="import-format"
-              className="h-9 rounded-md border bg-transparent px-3 text-sm"
               value={format}
               onChange={(e) => setFormat(e.target.value as OutlineFormat)}
             >
@@ -142,19 +142,18 @@ export function ImportDialog({ sessionId, onImported }: ImportDialogProps) {
                   {f.label}
                 </option>
               ))}
-            </select>
+            </NativeSelect>
           </div>
           <div className="flex flex-col gap-1.5">
             <Label htmlFor="import-target">Import into</Label>
-            <select
+            <NativeSelect
               id="import-target"
-              className="h-9 rounded-md border bg-transparent px-3 text-sm"
               value={target}
               onChange={(e) => setTarget(e.target.value as 'new' | 'here')}
             >
               <option value="new">A new session</option>
               {sessionId && <option value="here">This session (top level)</option>}
-            </select>
+            </NativeSelect>
           </div>
         </div>
         <p role="status" className="text-sm text-muted-foreground">

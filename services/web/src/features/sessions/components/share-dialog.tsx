@@ -12,6 +12,7 @@ import {
 } from '@/components/ui/dialog'
 import { Input } from '@/components/ui/input'
 import { Label } from '@/components/ui/label'
+import { NativeSelect } from '@/components/ui/native-select'
 import {
   useAddMember,
   useChangeMemberRole,
@@ -21,9 +22,6 @@ import {
   type SessionSummary,
 } from '../api/sessions'
 import { sessionTitle } from './session-title'
-
-const SELECT =
-  'h-9 rounded-md border bg-background px-2 text-sm shadow-xs outline-none focus-visible:ring-[3px] focus-visible:ring-ring/50'
 
 function errorText(err: unknown): string {
   return err instanceof Error ? err.message : 'Something went wrong'
@@ -80,10 +78,10 @@ export function ShareDialog({ session, onClose }: { session: SessionSummary; onC
           </div>
           <div className="grid gap-1.5">
             <Label htmlFor={roleId}>Role</Label>
-            <select id={roleId} value={role} onChange={(e) => setRole(e.target.value as MemberRole)} className={SELECT}>
+            <NativeSelect id={roleId} value={role} onChange={(e) => setRole(e.target.value as MemberRole)}>
               <option value="editor">Editor</option>
               <option value="viewer">Viewer</option>
-            </select>
+            </NativeSelect>
           </div>
           <Button type="submit" disabled={!username.trim() || add.isPending}>
             <UserPlusIcon aria-hidden />
@@ -111,7 +109,7 @@ export function ShareDialog({ session, onClose }: { session: SessionSummary; onC
                   <span className="px-2 text-muted-foreground">Owner</span>
                 ) : (
                   <>
-                    <select
+                    <NativeSelect
                       aria-label={`Role of ${m.username}`}
                       value={m.role}
                       disabled={change.isPending}
@@ -121,11 +119,11 @@ export function ShareDialog({ session, onClose }: { session: SessionSummary; onC
                           { onError: (err) => toast.error(`Could not change the role: ${errorText(err)}`) },
                         )
                       }
-                      className={SELECT}
+                     
                     >
                       <option value="editor">Editor</option>
                       <option value="viewer">Viewer</option>
-                    </select>
+                    </NativeSelect>
                     <Button
                       variant="ghost"
                       size="icon-sm"

@@ -12,6 +12,7 @@ import {
 } from '@/components/ui/dialog'
 import { Input } from '@/components/ui/input'
 import { Label } from '@/components/ui/label'
+import { NativeSelect } from '@/components/ui/native-select'
 import { ApiError } from '@/lib/api-client'
 import {
   useCreateToken,
@@ -39,9 +40,6 @@ const EXPIRY_CHOICES = [
   { label: '1 year', days: 365 },
   { label: 'Never', days: 0 },
 ]
-
-const selectClass =
-  'h-9 w-full rounded-md border bg-transparent px-3 text-sm shadow-xs focus-visible:ring-[3px] focus-visible:ring-ring/50 focus-visible:outline-none'
 
 function when(iso: string | null, never: string): string {
   return iso ? new Date(iso).toLocaleString() : never
@@ -126,21 +124,21 @@ function CreateTokenForm({
       </div>
       <div className="flex flex-col gap-1.5">
         <Label htmlFor="token-scope">Access</Label>
-        <select
+        <NativeSelect
           id="token-scope"
-          className={selectClass}
+          className="w-full"
           value={scope}
           onChange={(e) => setScope(e.target.value as TokenScope)}
         >
           <option value="write">Read and write</option>
           <option value="read">Read only</option>
-        </select>
+        </NativeSelect>
       </div>
       <div className="flex flex-col gap-1.5">
         <Label htmlFor="token-session">Sessions</Label>
-        <select
+        <NativeSelect
           id="token-session"
-          className={selectClass}
+          className="w-full"
           value={sessionId}
           onChange={(e) => setSessionId(e.target.value)}
         >
@@ -150,13 +148,13 @@ function CreateTokenForm({
               Only “{s.title}”
             </option>
           ))}
-        </select>
+        </NativeSelect>
       </div>
       <div className="flex flex-col gap-1.5">
         <Label htmlFor="token-expiry">Expires after</Label>
-        <select
+        <NativeSelect
           id="token-expiry"
-          className={selectClass}
+          className="w-full"
           value={days}
           onChange={(e) => setDays(Number(e.target.value))}
         >
@@ -165,7 +163,7 @@ function CreateTokenForm({
               {c.label}
             </option>
           ))}
-        </select>
+        </NativeSelect>
       </div>
       <div className="sm:col-span-2">
         <Button type="submit" disabled={!name.trim() || create.isPending}>
