@@ -340,7 +340,8 @@ export function DashboardRoute() {
             onSelect={onSelect}
             emphasis={emphasis}
             rings={rings}
-            changes={overlay}
+            changes={overlay?.changes}
+            proposed={overlay?.proposed}
             onToggleChange={proposals.toggle}
             className="min-h-0 flex-1 p-3"
           />

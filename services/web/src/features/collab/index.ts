@@ -22,4 +22,4 @@ export {
   withoutDependents,
   withPrerequisites,
 } from './model/proposal'
-export { proposalOverlay, type RowChange } from './model/overlay'
+export { proposalOverlay, type ProposalOverlay, type ProposedNode, type ProposedPlace, type RowChange } from './model/overlay'

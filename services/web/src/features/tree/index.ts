@@ -8,4 +8,4 @@ export {
   matchesFilter,
   type TreeOp,
 } from './model/tree-ops'
-export type { RowChange, RowRing } from './model/decorations'
+export type { ProposedNode, ProposedPlace, RowChange, RowRing } from './model/decorations'

@@ -95,6 +95,18 @@ export function withoutDependents(selected: ReadonlySet<number>, index: number, 
 /** A node's name for a sentence: its value in the tree or in the proposal, else its id. */
 type NameOf = (id: string) => string
 
+/** Records the value of every node along `path` (as far as it leads in `tree`). */
+function namesAlong(tree: TreeNode, path: string, out: Map<string, string>): void {
+  const ids = pathIds(path)
+  if (ids[0] !== tree.id) return
+  let node: TreeNode | undefined = tree
+  out.set(node.id, node.value)
+  for (let k = 1; k < ids.length && node; k++) {
+    node = node.children.find((c) => c.id === ids[k])
+    if (node) out.set(node.id, node.value)
+  }
+}
+
 export function nameLookup(tree: TreeNode | null, deltas: Delta[]): NameOf {
   const added = new Map<string, string>()
   const walk = (n: WireNode) => {
@@ -102,13 +114,20 @@ export function nameLookup(tree: TreeNode | null, deltas: Delta[]): NameOf {
     for (const c of n.children ?? []) walk(c)
   }
   for (const d of deltas) if (d.action === 'add') walk(d.node)
+  // The names a delta's sentence uses are on its paths: walking them costs their depth, not the tree's size
+  // (a proposal over a 100k-node tree is read again on every tree update while it is open).
   const index = new Map<string, string>()
+  if (tree)
+    for (const d of deltas) {
+      namesAlong(tree, d.path, index)
+      if (d.action === 'move') namesAlong(tree, d.to, index)
+    }
   let indexed = false
   return (id) => {
-    const fromProposal = added.get(id)
+    const fromProposal = added.get(id) ?? index.get(id)
     if (fromProposal !== undefined) return fromProposal
     if (!indexed && tree) {
-      // Built once per lookup, and only when a name is not in the proposal itself.
+      // Built once per lookup, and only when a name is on no path (the tree moved on since the proposal).
       const stack: TreeNode[] = [tree]
       while (stack.length) {
         const n = stack.pop()!

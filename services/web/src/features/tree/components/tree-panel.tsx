@@ -5,7 +5,15 @@ import { cn } from '@/lib/utils'
 import type { TreeChangeInfo } from '../hooks/use-tree-feed'
 import { useTreeRows, type TreeRows } from '../hooks/use-tree-rows'
 import { treeKeyHandler, useUndoShortcuts, type TreeKeyTarget } from '../hooks/use-tree-shortcuts'
-import { NO_CHANGES, NO_RINGS, type RowChange, type RowRing } from '../model/decorations'
+import {
+  NO_CHANGES,
+  NO_PROPOSED,
+  NO_RINGS,
+  type ProposedPlace,
+  type RowChange,
+  type RowRing,
+} from '../model/decorations'
+import { isProposedId, realChildren } from '../model/proposed'
 import { ancestorsOf, parentRow, pathAt } from '../model/row-model'
 import { draftParentPath, indentDraft, newDraft, outdentDraft, withDraft, type Draft } from '../model/draft'
 import {
@@ -52,6 +60,8 @@ export interface TreePanelProps {
   rings?: ReadonlyMap<string, readonly RowRing[]>
   /** An open proposal's changes, by the node id whose row shows them. */
   changes?: ReadonlyMap<string, readonly RowChange[]>
+  /** An open proposal's new nodes (and moved nodes' new places): shown as rows of their own, in green. */
+  proposed?: readonly ProposedPlace[]
   /** A change's checkbox on a row was (un)ticked. */
   onToggleChange?: (proposalId: string, index: number, on: boolean) => void
   className?: string
@@ -101,6 +111,7 @@ export const TreePanel = memo(function TreePanel({
   emphasis = null,
   rings = NO_RINGS,
   changes = NO_CHANGES,
+  proposed = NO_PROPOSED,
   onToggleChange,
   className,
 }: TreePanelProps) {
@@ -111,7 +122,7 @@ export const TreePanel = memo(function TreePanel({
   const [draft, setDraft] = useState<Draft | null>(null)
   // A node being added by hand shows in the tree before it is sent (see model/draft).
   const shown = useMemo(() => (tree && draft ? withDraft(tree, draft) : tree), [tree, draft])
-  const rows = useTreeRows(shown, useDebounced(filter, FILTER_DEBOUNCE_MS), filterFocused)
+  const rows = useTreeRows(shown, useDebounced(filter, FILTER_DEBOUNCE_MS), filterFocused, proposed)
   const [focusedId, setFocusedId] = useState<string | null>(null)
   const [editingId, setEditingId] = useState<string | null>(null)
   const [drop, setDrop] = useState<{ id: string; position: DropPosition } | null>(null)
@@ -137,7 +148,7 @@ export const TreePanel = memo(function TreePanel({
     now.current = { rows, rev, tree, onOp, validate, editingId, readOnly, onToggleChange, draft }
   })
 
-  const actions = useMemo<RowActions & Pick<TreeKeyTarget, 'addSibling'>>(() => {
+  const actions = useMemo<RowActions & Pick<TreeKeyTarget, 'addSibling' | 'check'>>(() => {
     const send = (delta: Delta) => {
       if (now.current.readOnly) return
       const problem = now.current.validate?.(delta)
@@ -145,6 +156,11 @@ export const TreePanel = memo(function TreePanel({
       else now.current.onOp({ delta, base_rev: now.current.rev })
     }
     const ids = (i: number) => pathAt(now.current.rows.nodes, now.current.rows.depths, i).slice(1).split('/')
+    // A proposed row is not a node: no edit, move or drop acts on it.
+    const real = (i: number) => {
+      const node = now.current.rows.nodes[i]
+      return node && !isProposedId(node.id) ? node : undefined
+    }
     // A new node by hand: a draft where it will go, its editor open (nothing sent until it has a value).
     const startDraft = (d: Draft) => {
       setFilter('')
@@ -169,8 +185,8 @@ export const TreePanel = memo(function TreePanel({
     const moveAmong = (i: number, by: -1 | 1) => {
       const r = now.current.rows
       const parent = parentRow(r.depths, i)
-      if (parent < 0 || r.filtered) return
-      const kids = r.nodes[parent]!.children
+      if (parent < 0 || r.filtered || !real(i)) return
+      const kids = realChildren(r.nodes[parent]!)
       const at = kids.findIndex((c) => c.id === r.nodes[i]!.id)
       const to = at + by
       if (at < 0 || to < 0 || to >= kids.length) return
@@ -180,19 +196,19 @@ export const TreePanel = memo(function TreePanel({
       const r = now.current.rows
       const parent = parentRow(r.depths, i)
       if (parent < 0) return
-      const kids = r.nodes[parent]!.children
+      const kids = realChildren(r.nodes[parent]!)
       const at = kids.findIndex((c) => c.id === r.nodes[i]!.id)
       const before = kids[at - 1]
       if (!before) return
       const to = pathAt(r.nodes, r.depths, parent) + '/' + before.id
-      send(moveDelta(pathAt(r.nodes, r.depths, i), to, before.children.length))
+      send(moveDelta(pathAt(r.nodes, r.depths, i), to, realChildren(before).length))
     }
     const outdent = (i: number) => {
       const r = now.current.rows
       const parent = parentRow(r.depths, i)
       const grand = parent < 0 ? -1 : parentRow(r.depths, parent)
       if (grand < 0) return
-      const at = r.nodes[grand]!.children.findIndex((c) => c.id === r.nodes[parent]!.id)
+      const at = realChildren(r.nodes[grand]!).findIndex((c) => c.id === r.nodes[parent]!.id)
       send(moveDelta(pathAt(r.nodes, r.depths, i), pathAt(r.nodes, r.depths, grand), at + 1))
     }
     const focus = (i: number) => {
@@ -206,33 +222,33 @@ export const TreePanel = memo(function TreePanel({
       focus,
       toggle: (i) => now.current.rows.toggle(i),
       edit: (i) => {
-        const node = now.current.rows.nodes[i]
+        const node = real(i)
         if (!node || now.current.readOnly) return
         focus(i)
         setEditingId(node.id)
       },
       addChild: (i) => {
         const r = now.current.rows
-        const node = r.nodes[i]
+        const node = real(i)
         if (!node || now.current.readOnly) return
         if (r.expandedAt(i) === false) r.toggle(i)
-        startDraft(newDraft(ids(i), node.children.length))
+        startDraft(newDraft(ids(i), realChildren(node).length))
       },
       addSibling: (i) => {
         const r = now.current.rows
-        const node = r.nodes[i]
+        const node = real(i)
         if (!node || now.current.readOnly) return
         const parent = parentRow(r.depths, i)
         if (parent < 0) {
           startDraft(newDraft(ids(i), 0)) // the root has no siblings: its new first child, the row below it
           return
         }
-        const at = r.nodes[parent]!.children.findIndex((c) => c.id === node.id)
+        const at = realChildren(r.nodes[parent]!).findIndex((c) => c.id === node.id)
         startDraft(newDraft(ids(i).slice(0, -1), at + 1))
       },
       remove: (i) => {
         const r = now.current.rows
-        if (!r.nodes[i] || r.depths[i] === 0) return // the root stays
+        if (!real(i) || r.depths[i] === 0) return // the root stays
         // Focus goes to the row that takes its place (the next one outside its subtree), else the one above.
         let next = i + 1
         while (next < r.nodes.length && r.depths[next]! > r.depths[i]!) next++
@@ -275,10 +291,10 @@ export const TreePanel = memo(function TreePanel({
         }
       },
       dragStart: (i) => {
-        dragId.current = now.current.rows.nodes[i]?.id ?? null
+        dragId.current = real(i)?.id ?? null
       },
       dragOver: (i, position) => {
-        const id = now.current.rows.nodes[i]?.id
+        const id = real(i)?.id
         if (!id || !dragId.current) return
         setDrop((d) => (d && d.id === id && d.position === position ? d : { id, position }))
       },
@@ -288,7 +304,7 @@ export const TreePanel = memo(function TreePanel({
         dragId.current = null
         setDrop(null)
         const from = rowOf(r, moving)
-        if (from <= 0 || !r.nodes[i]) return
+        if (from <= 0 || !real(i)) return
         const target = dropTarget(r, from, i, position)
         if (target) send(moveDelta(pathAt(r.nodes, r.depths, from), target.parentPath, target.index))
       },
@@ -297,6 +313,11 @@ export const TreePanel = memo(function TreePanel({
         setDrop(null)
       },
       toggleChange: (proposalId, index, on) => now.current.onToggleChange?.(proposalId, index, on),
+      check: (i) => {
+        const node = now.current.rows.nodes[i]
+        const p = node && now.current.rows.proposed.get(node.id)
+        if (p?.box) now.current.onToggleChange?.(p.change.proposalId, p.change.index, !p.change.checked)
+      },
     }
   }, [])
 
@@ -304,7 +325,7 @@ export const TreePanel = memo(function TreePanel({
 
   // Tell the others what this tab has selected.
   useEffect(() => {
-    onSelect?.(focusedId)
+    onSelect?.(focusedId === null || isProposedId(focusedId) ? null : focusedId)
   }, [focusedId, onSelect])
 
   const onKeyDown = (e: KeyboardEvent<HTMLDivElement>) =>
@@ -382,7 +403,7 @@ export const TreePanel = memo(function TreePanel({
     const at = rowOf(rows, focusedId)
     return at >= 0 ? at : 0
   }
-  const canDelete = !!tree && focusedId !== null && focusedId !== tree.id
+  const canDelete = !!tree && focusedId !== null && focusedId !== tree.id && !isProposedId(focusedId)
 
   return (
     <section aria-labelledby={labelId} className={cn('flex min-h-0 flex-col gap-2', className)}>
@@ -405,8 +426,10 @@ export const TreePanel = memo(function TreePanel({
         onRename={() => actions.edit(target())}
         onDelete={() => actions.remove(target())}
         onProps={() => {
+          const id = rows.nodes[target()]?.id
+          if (id === undefined || isProposedId(id)) return // a proposed row has no details to edit
           propsOpener.current = document.activeElement instanceof HTMLElement ? document.activeElement : null
-          setPropsOf(rows.nodes[target()]?.id ?? null)
+          setPropsOf(id)
         }}
         onExpandAll={rows.expandAll}
         onCollapseAll={rows.collapseAll}
@@ -453,7 +476,7 @@ export const TreePanel = memo(function TreePanel({
       <p className="text-xs text-muted-foreground">
         {readOnly
           ? 'Arrows move · you are a viewer: the tree is read-only'
-          : 'Arrows move · Enter adds a sibling · F2 or double-click renames · Insert adds a child · Delete removes · Alt+↑/↓ reorders · drag to move · editing: Tab indents, Enter on a new node adds the next · Ctrl+Z / Ctrl+Shift+Z'}
+          : 'Arrows move · Enter adds a sibling · F2 or double-click renames · Insert adds a child · Delete removes · Alt+↑/↓ reorders · drag to move · Space ticks a proposed node · editing: Tab indents, Enter on a new node adds the next · Ctrl+Z / Ctrl+Shift+Z'}
       </p>
     </section>
   )
@@ -469,7 +492,7 @@ function dropTarget(r: TreeRows, from: number, at: number, position: DropPositio
   const parentPath = pathAt(r.nodes, r.depths, parent)
   const moving = r.nodes[from]!
   if (parentPath.split('/').includes(moving.id)) return null // into itself or its own subtree
-  const kids = r.nodes[parent]!.children
+  const kids = realChildren(r.nodes[parent]!)
   let index = position === 'inside' ? kids.length : kids.findIndex((c) => c.id === r.nodes[at]!.id) + (position === 'after' ? 1 : 0)
   const old = kids.findIndex((c) => c.id === moving.id)
   if (old >= 0 && old < index) index -= 1

@@ -58,6 +58,28 @@ function dropPosition(e: DragEvent<HTMLElement>, leafOrRoot: 'root' | 'any'): Dr
   return 'inside'
 }
 
+/** The chevron that shows or hides a row's children (null: a leaf, none). */
+export function Chevron({ expanded, onToggle }: { expanded: boolean | null; onToggle: () => void }) {
+  return (
+    <span className="flex size-5 shrink-0 items-center justify-center">
+      {expanded !== null && (
+        <button
+          type="button"
+          tabIndex={-1}
+          aria-hidden
+          className="rounded-sm text-muted-foreground hover:text-foreground"
+          onClick={(e) => {
+            e.stopPropagation()
+            onToggle()
+          }}
+        >
+          {expanded ? <ChevronDownIcon className="size-4" /> : <ChevronRightIcon className="size-4" />}
+        </button>
+      )}
+    </span>
+  )
+}
+
 /** A row: role=treeitem named by the node's value, positioned by the view. */
 export const TreeRow = memo(function TreeRow({
   node,
@@ -78,7 +100,6 @@ export const TreeRow = memo(function TreeRow({
   const removed = changes?.find((c) => c.kind === 'removed')
   const moved = changes?.find((c) => c.kind === 'moved')
   const updated = changes?.find((c) => c.kind === 'updated')
-  const added = changes?.filter((c) => c.kind === 'added')
   const ring = rings?.[0]
   const propsId = `${domId}-props`
   const where = depth === 0 ? 'root' : 'any'
@@ -128,22 +149,7 @@ export const TreeRow = memo(function TreeRow({
         moved && 'border border-dashed border-sky-500/70 opacity-60',
       )}
     >
-      <span className="flex size-5 shrink-0 items-center justify-center">
-        {expanded !== null && (
-          <button
-            type="button"
-            tabIndex={-1}
-            aria-hidden
-            className="rounded-sm text-muted-foreground hover:text-foreground"
-            onClick={(e) => {
-              e.stopPropagation()
-              actions.toggle(index)
-            }}
-          >
-            {expanded ? <ChevronDownIcon className="size-4" /> : <ChevronRightIcon className="size-4" />}
-          </button>
-        )}
-      </span>
+      <Chevron expanded={expanded} onToggle={() => actions.toggle(index)} />
       {editing ? (
         <EditValue value={node.value} onDone={(v, then) => actions.submitEdit(index, v, then)} />
       ) : (
@@ -163,9 +169,6 @@ export const TreeRow = memo(function TreeRow({
           {removed && <ChangeBox change={removed} actions={actions} label="remove" tone="red" />}
           {updated && <ChangeBox change={updated} actions={actions} label={`→ ${updated.detail}`} tone="amber" />}
           {moved && <ChangeBox change={moved} actions={actions} label={moved.detail} tone="sky" />}
-          {added?.map((c) => (
-            <ChangeBox key={c.index} change={c} actions={actions} label={`+ ${c.detail}`} tone="green" />
-          ))}
         </span>
       )}
       {props.length > 0 && !editing && (
@@ -204,7 +207,7 @@ export const TreeRow = memo(function TreeRow({
   )
 })
 
-const TONES = {
+export const TONES = {
   green: 'border-emerald-600/50 bg-emerald-500/15 text-emerald-800 dark:text-emerald-300',
   red: 'border-red-600/50 bg-red-500/10 text-red-700 dark:text-red-300',
   amber: 'border-amber-600/50 bg-amber-500/15 text-amber-800 dark:text-amber-300',
@@ -212,7 +215,7 @@ const TONES = {
 } as const
 
 /** One proposed change on a row: a chip in its colour with the change's checkbox. */
-function ChangeBox({
+export function ChangeBox({
   change,
   actions,
   label,

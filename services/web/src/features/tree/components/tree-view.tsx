@@ -2,6 +2,7 @@ import { useCallback, useImperativeHandle, useRef, useState, type KeyboardEvent,
 import type { TreeRows } from '../hooks/use-tree-rows'
 import type { RowChange, RowRing } from '../model/decorations'
 import { ROW_HEIGHT, TreeRow, type DropPosition, type RowActions } from './tree-row'
+import { ProposedRow } from './proposed-row'
 
 const OVERSCAN = 8
 
@@ -96,6 +97,22 @@ export function TreeView({
     const domId = `${domPrefix}-${i}`
     const focused = node.id === focusedId
     if (focused) active = domId
+    const proposed = rows.proposed.get(node.id)
+    if (proposed) {
+      items.push(
+        <ProposedRow
+          key={node.id}
+          proposed={proposed}
+          index={i}
+          depth={rows.depths[i]!}
+          expanded={rows.expandedAt(i)}
+          focused={focused}
+          domId={domId}
+          actions={actions}
+        />,
+      )
+      continue
+    }
     items.push(
       <TreeRow
         key={node.id}

@@ -3,6 +3,8 @@ import type { TreeNode } from '@/lib/protocol'
 import { useFilterIndex } from './use-filter-index'
 import { useFilterResult } from './use-filter-result'
 import { ALL_OPEN, isOpen, RowModel, type OpenState } from '../model/row-model'
+import { NO_PROPOSED, type ProposedNode, type ProposedPlace } from '../model/decorations'
+import { withProposed } from '../model/proposed'
 
 export interface TreeRows {
   nodes: readonly TreeNode[]
@@ -10,6 +12,8 @@ export interface TreeRows {
   /** null without a filter. */
   matches: number | null
   filtered: boolean
+  /** The proposed rows among `nodes` (row id → what it shows); a row not in it is a real node. */
+  proposed: ReadonlyMap<string, ProposedNode>
   /** Does row `index` show its children? null for a leaf. */
   expandedAt(index: number): boolean | null
   toggle(index: number): void
@@ -24,21 +28,31 @@ const COLLAPSED = (rootId: string | undefined): OpenState => ({
   toggled: new Set(rootId ? [rootId] : []),
 })
 
+const NO_ROWS: ReadonlyMap<string, ProposedNode> = new Map()
+
 /**
  * The rows the view shows: the incremental row model of the tree (lib/tree-engine's structural sharing
- * makes `RowModel.update` cost what a change changes), or, with a filter term, the filter index's rows.
+ * makes `RowModel.update` cost what a change changes) with the proposed nodes merged in (model/proposed.ts:
+ * the same structural sharing, so they cost what their paths cost), or, with a filter term, the filter
+ * index's rows (real nodes only).
  */
-export function useTreeRows(tree: TreeNode | null, term: string, filterFocused = false): TreeRows {
+export function useTreeRows(
+  tree: TreeNode | null,
+  term: string,
+  filterFocused = false,
+  proposed: readonly ProposedPlace[] = NO_PROPOSED,
+): TreeRows {
   const [model] = useState(() => new RowModel(tree))
   const [openVersion, setOpenVersion] = useState(0)
   const bump = useCallback(() => setOpenVersion(model.version), [model])
+  const shown = useMemo(() => withProposed(tree, proposed), [tree, proposed])
 
   // One update per render that brings a new tree (the feed coalesces a frame's deltas into one).
   // (the arrays change in place: `version` tells React they did)
   const version = useMemo(() => {
-    model.update(tree)
+    model.update(shown.tree, shown.pins)
     return Math.max(model.version, openVersion)
-  }, [model, tree, openVersion])
+  }, [model, shown, openVersion])
 
   const filterTerm = term.trim()
   const filtering = filterTerm !== ''
@@ -55,11 +69,12 @@ export function useTreeRows(tree: TreeNode | null, term: string, filterFocused =
       depths,
       matches: result ? result.matches : null,
       filtered: !!result,
+      proposed: result ? NO_ROWS : shown.rows,
       expandedAt: (i) => {
         const n = nodes[i]
         if (!n || n.children.length === 0) return null
         if (result) return (depths[i + 1] ?? -1) > depths[i]!
-        return isOpen(model.openState, n.id)
+        return model.expanded(n)
       },
       toggle: (i) => {
         if (result) return
@@ -82,10 +97,11 @@ export function useTreeRows(tree: TreeNode | null, term: string, filterFocused =
         bump()
       },
       collapseAll: () => {
+        model.unpinAll()
         model.rebuild(model.tree, COLLAPSED(model.tree?.id))
         bump()
       },
     }
     // eslint-disable-next-line react-hooks/exhaustive-deps -- version stands for the model's arrays
-  }, [model, version, result, bump])
+  }, [model, version, result, bump, shown.rows])
 }

@@ -45,14 +45,16 @@ export interface TreeKeyTarget {
   remove(index: number): void
   /** Alt+↑ / Alt+↓: the node moves one place among its siblings. */
   moveAmong(index: number, by: -1 | 1): void
+  /** Space: tick or untick the checkbox of a proposed row. */
+  check(index: number): void
 }
 
 /**
  * The tree's keys (WAI-ARIA tree view pattern plus the panel's own): ↑/↓, Home/End, PageUp/PageDown move;
  * → opens or goes to the first child, ← closes or goes to the parent; Enter adds a sibling after the row and
  * starts editing it (the outliner habit); F2 renames; Insert (or a) adds a child; Delete (or Backspace) removes;
- * Alt+↑/↓ moves the node among its siblings. Tab is not handled: it leaves the tree (in the inline editor, Tab and
- * Shift+Tab indent and outdent). Returns the keydown handler for the tree.
+ * Alt+↑/↓ moves the node among its siblings; Space ticks a proposed row's checkbox. Tab is not handled: it
+ * leaves the tree (in the inline editor, Tab and Shift+Tab indent and outdent). Returns the keydown handler.
  */
 export function treeKeyHandler(t: TreeKeyTarget) {
   return (e: KeyboardEvent<HTMLElement>) => {
@@ -83,6 +85,7 @@ export function treeKeyHandler(t: TreeKeyTarget) {
       a: () => t.addChild(i),
       Delete: () => t.remove(i),
       Backspace: () => t.remove(i),
+      ' ': () => t.check(i),
     }
     const act = actions[e.key]
     if (!act) return

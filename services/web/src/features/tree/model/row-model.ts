@@ -23,6 +23,8 @@ export function isOpen(open: OpenState, id: string): boolean {
   return open.defaultOpen !== open.toggled.has(id)
 }
 
+const NO_PINS: ReadonlySet<string> = new Set()
+
 /** Above this many rows, one splice is done as slice + concat (spreading huge arrays into arguments overflows). */
 const SPREAD_LIMIT = 8192
 
@@ -35,6 +37,16 @@ export class RowModel {
   version = 0
   private root: TreeNode | null = null
   private open: OpenState
+  /**
+   * Ids whose children show whatever `open` says (the way to a proposed node, model/proposed.ts), less those
+   * the user closed since (`unpinned`, forgotten once the id is no longer asked to be pinned).
+   */
+  private pins: ReadonlySet<string> = NO_PINS
+  /** The pins last asked for (`update`). */
+  private asked: ReadonlySet<string> = NO_PINS
+  private unpinned = new Set<string>()
+  /** During `update`: the pins the rows were built with (what `prev` showed). */
+  private prevPins: ReadonlySet<string> = NO_PINS
 
   constructor(root: TreeNode | null, open: OpenState = ALL_OPEN) {
     this.open = open
@@ -55,7 +67,13 @@ export class RowModel {
 
   /** Do the node's children show? */
   expanded(node: TreeNode): boolean {
-    return node.children.length > 0 && isOpen(this.open, node.id)
+    return node.children.length > 0 && (isOpen(this.open, node.id) || this.pins.has(node.id))
+  }
+
+  /** Stop holding open the nodes a proposal pinned (Collapse all). */
+  unpinAll(): void {
+    for (const id of this.asked) this.unpinned.add(id)
+    this.pins = NO_PINS
   }
 
   /** Everything from scratch (a snapshot, or a new open state for the whole tree). */
@@ -68,15 +86,23 @@ export class RowModel {
     if (root) this.flatten(root, 0, this.nodes, this.depths)
   }
 
-  /** Bring the rows in step with `next`, touching only what differs from the current tree. */
-  update(next: TreeNode | null): void {
+  /**
+   * Bring the rows in step with `next`, touching only what differs from the current tree. `pins`: the ids to
+   * show open besides the open state (default: as before). A node whose pin comes or goes must be a new
+   * object in `next` (model/proposed.ts copies every node it pins), so the diff walks to it.
+   */
+  update(next: TreeNode | null, pins: ReadonlySet<string> = this.asked): void {
     const prev = this.root
+    this.prevPins = this.pins
+    this.asked = pins
+    this.pins = this.keptPins(pins)
     if (prev === next) return
     if (!prev || !next || prev.id !== next.id) {
       this.rebuild(next)
       return
     }
     this.patch(prev, next, 0)
+    this.prevPins = this.pins
     this.root = next
     this.version++
   }
@@ -85,11 +111,18 @@ export class RowModel {
   toggleAt(index: number): void {
     const node = this.nodes[index]
     if (!node) return
-    const toggled = new Set(this.open.toggled)
-    if (toggled.has(node.id)) toggled.delete(node.id)
-    else toggled.add(node.id)
     const was = this.expanded(node)
-    this.open = { defaultOpen: this.open.defaultOpen, toggled }
+    if (was && this.pins.has(node.id)) {
+      // Closing a pinned node unpins it (else it could not be closed while the proposal is open).
+      this.unpinned.add(node.id)
+      this.pins = this.keptPins(this.asked)
+    }
+    if (isOpen(this.open, node.id) === was) {
+      const toggled = new Set(this.open.toggled)
+      if (toggled.has(node.id)) toggled.delete(node.id)
+      else toggled.add(node.id)
+      this.open = { defaultOpen: this.open.defaultOpen, toggled }
+    }
     this.reveal(index, was, this.expanded(node))
     this.version++
   }
@@ -112,6 +145,19 @@ export class RowModel {
 
   // ---------------------------------------------------------------- internals
 
+  /** `asked` less the ids the user closed; those closed ids no longer asked for are forgotten. */
+  private keptPins(asked: ReadonlySet<string>): ReadonlySet<string> {
+    if (asked.size === 0) {
+      this.unpinned.clear()
+      return NO_PINS
+    }
+    for (const id of this.unpinned) if (!asked.has(id)) this.unpinned.delete(id)
+    if (this.unpinned.size === 0) return asked
+    const kept = new Set(asked)
+    for (const id of this.unpinned) kept.delete(id)
+    return kept
+  }
+
   private flatten(node: TreeNode, depth: number, nodes: TreeNode[], depths: number[]): void {
     const stack: TreeNode[] = [node]
     const levels: number[] = [depth]
@@ -120,7 +166,7 @@ export class RowModel {
       const d = levels.pop()!
       nodes.push(n)
       depths.push(d)
-      if (n.children.length && isOpen(this.open, n.id)) {
+      if (this.expanded(n)) {
         for (let i = n.children.length - 1; i >= 0; i--) {
           stack.push(n.children[i]!)
           levels.push(d + 1)
@@ -167,7 +213,7 @@ export class RowModel {
   private patch(prev: TreeNode, next: TreeNode, index: number): number {
     if (prev === next) return this.end(index)
     this.nodes[index] = next
-    const was = prev.children.length > 0 && isOpen(this.open, prev.id)
+    const was = prev.children.length > 0 && (isOpen(this.open, prev.id) || this.prevPins.has(prev.id))
     const now = this.expanded(next)
     if (!was || !now) {
       this.reveal(index, was, now)
