@@ -207,7 +207,7 @@ export const TreeRow = memo(function TreeRow({
   )
 })
 
-export const TONES = {
+const TONES = {
   green: 'border-emerald-600/50 bg-emerald-500/15 text-emerald-800 dark:text-emerald-300',
   red: 'border-red-600/50 bg-red-500/10 text-red-700 dark:text-red-300',
   amber: 'border-amber-600/50 bg-amber-500/15 text-amber-800 dark:text-amber-300',
