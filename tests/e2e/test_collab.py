@@ -28,6 +28,8 @@ pytestmark = pytest.mark.timeout(240)
 SCREENSHOT = ROOT / "docs" / "collaboration.png"
 # The server closes a revoked member's sockets within 1 s; the page then says so.
 REVOKE_TIMEOUT = 10_000
+# What the editor's prompt proposes under 'Project', in order.
+PROPOSED = ("Design", "Build", "Launch")
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,14 @@ def log_in(page: Page, p: Person) -> None:
     page.get_by_role("button", name="Log in").click()
     expect(page).not_to_have_url(re.compile(r"/login"))
     expect_connected(page)
+
+
+def tree_rows(page: Page) -> list[str]:
+    """The tree's rows by accessible name, top to bottom (read once the rows awaited are there)."""
+    names: list[str] = (
+        tree(page).get_by_role("treeitem").evaluate_all("rows => rows.map((r) => r.getAttribute('aria-label'))")
+    )
+    return names
 
 
 def tree_checkbox(page: Page, change: str) -> Locator:
@@ -197,10 +207,14 @@ def test_review_mode_turns_the_editors_prompt_into_a_proposal(people: People) ->
         expect(node(page, "Design")).to_have_count(0)
     # The viewer sees it but cannot decide.
     expect(proposal(people.viewer).get_by_role("button", name="Accept all")).to_have_count(0)
-    # The tree shows it as a diff: the added nodes under their parent, each with its checkbox.
-    for page in (owner, people.viewer):
-        expect(node(page, "Project")).to_have_attribute("data-proposal", "added added added")
+    # The tree shows it as a diff: the proposed nodes as green rows in place under their parent (opened for
+    # them), each with its checkbox; they are not nodes yet.
+    for page in (owner, people.editor, people.viewer):
+        for value in PROPOSED:
+            expect(node(page, f"Proposed: {value}")).to_have_attribute("data-proposal", "added")
         expect(tree_checkbox(page, "Add 'Launch' under 'Project'")).to_be_checked()
+        assert tree_rows(page) == ["Root", "Project", *(f"Proposed: {v}" for v in PROPOSED)]
+        expect(node(page, "Project")).to_have_attribute("aria-expanded", "true")
 
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     owner.screenshot(path=str(SCREENSHOT))
@@ -218,6 +232,9 @@ def test_the_owner_accepts_part_of_the_proposal(people: People) -> None:
         expect(node(page, "Build")).to_be_visible()
         expect(node(page, "Launch")).to_have_count(0)
         expect(proposal(page)).to_have_count(0)
+        # The proposed rows go: the accepted ones are real nodes now, the rejected one is gone.
+        expect(tree(page).get_by_role("treeitem", name=re.compile(r"^Proposed: "))).to_have_count(0)
+        assert tree_rows(page) == ["Root", "Project", "Design", "Build"]
         expect(page.get_by_role("note", name="Proposal")).to_contain_text(
             f"Accepted 2 of 3 changes by {OWNER.username}; 1 rejected"
         )
