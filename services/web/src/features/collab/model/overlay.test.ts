@@ -86,6 +86,8 @@ describe('proposalOverlay', () => {
     expect(design.children[1]!.change.description).toBe("Add 'Wireframes' under 'Design'")
     // A later change to a proposed node shows on its proposed row.
     expect(design.children[1]!.more.map((c) => [c.index, c.kind, c.detail])).toEqual([[6, 'updated', 'Mockups']])
+    // The ids the nodes have (or will have): what a hovered change emphasises.
+    expect([design.nodeId, overlay.proposed[1]!.node.nodeId]).toEqual(['d', 'q'])
     // Keys tell every proposed row apart.
     const keys = [design, ...design.children, design.children[0]!.children[0]!, overlay.proposed[1]!.node].map(
       (n) => n.key,

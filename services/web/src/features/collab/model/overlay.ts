@@ -28,6 +28,8 @@ export interface RowChange {
 export interface ProposedNode {
   /** `<proposal id>:<delta index>:<node id>`: unique among the proposed nodes shown. */
   key: string
+  /** The node's id (the id an added node will have). */
+  nodeId: string
   value: string
   kind: 'added' | 'moved'
   change: RowChange
@@ -99,6 +101,7 @@ function addProposal(overlay: ProposalOverlay, p: ProposalData, selected: Readon
       const id = targetId(d)
       const node: ProposedNode = {
         key: `${p.id}:${index}:${id}`,
+        nodeId: id,
         value: nameOf(id),
         kind: 'moved',
         change,
@@ -125,6 +128,7 @@ function proposedNode(
 ): ProposedNode {
   const node: ProposedNode = {
     key: `${proposalId}:${index}:${wire.id}`,
+    nodeId: wire.id,
     value: wire.value,
     kind: 'added',
     change,

@@ -26,6 +26,25 @@ describe('proposal model', () => {
     expect(nodeAt(tree, '/root/nope')).toBeNull()
   })
 
+  it("names nodes from the tree along the deltas' paths, and a node the tree moved since from the whole tree", () => {
+    // 'x' is on a delta's path; 'q' was moved under 'p' since the proposal (its path no longer leads to it).
+    const moved: TreeNode = {
+      ...tree,
+      children: [{ ...tree.children[0]!, children: [...tree.children[0]!.children, tree.children[1]!] }],
+    }
+    const nameOf = nameLookup(moved, [
+      { action: 'update', path: '/root/p/x', fields: { value: 'New' } },
+      { action: 'remove', path: '/root/q' },
+    ])
+    expect([nameOf('x'), nameOf('p'), nameOf('root'), nameOf('q'), nameOf('nope')]).toEqual([
+      'Old',
+      'Project',
+      'Root',
+      'Later',
+      'nope',
+    ])
+  })
+
   it('describes each change in words', () => {
     const nameOf = nameLookup(tree, deltas)
     expect(deltas.map((d) => describeDelta(d, nameOf))).toEqual([

@@ -9,6 +9,8 @@ export interface ProposedRowProps {
   depth: number
   expanded: boolean | null
   focused: boolean
+  /** Emphasised (its change is hovered in the proposal's list). */
+  lit: boolean
   domId: string
   actions: RowActions
 }
@@ -24,6 +26,7 @@ export const ProposedRow = memo(function ProposedRow({
   depth,
   expanded,
   focused,
+  lit,
   domId,
   actions,
 }: ProposedRowProps) {
@@ -39,6 +42,7 @@ export const ProposedRow = memo(function ProposedRow({
       aria-label={`Proposed: ${proposed.value}`}
       data-proposal={moved ? 'moved-here' : 'added'}
       data-checked={change.checked}
+      data-highlight={lit || undefined}
       onClick={() => actions.focus(index)}
       style={{ top: index * ROW_HEIGHT, height: ROW_HEIGHT, paddingLeft: depth * INDENT }}
       className={cn(
@@ -46,6 +50,7 @@ export const ProposedRow = memo(function ProposedRow({
         'border border-dashed border-emerald-600/60 bg-emerald-500/10 text-emerald-900 dark:text-emerald-200',
         'hover:bg-emerald-500/20 aria-selected:bg-emerald-500/25',
         focused && 'ring-2 ring-ring/60 ring-inset',
+        lit && 'bg-amber-200/70 dark:bg-amber-500/30',
         !change.checked && 'opacity-60',
       )}
     >

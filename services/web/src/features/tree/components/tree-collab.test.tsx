@@ -104,6 +104,7 @@ describe('TreePanel in a shared session', () => {
   describe('proposed nodes as rows', () => {
     const add = (index: number, value: string, parent: string, children: ProposedNode[] = []): ProposedNode => ({
       key: `pr:${index}:${value}`,
+      nodeId: value.toLowerCase(),
       value,
       kind: 'added',
       change: change(index, 'added', `Add '${value}' under '${parent}'`, value, index !== 1),
@@ -113,6 +114,7 @@ describe('TreePanel in a shared session', () => {
     })
     const later: ProposedNode = {
       key: 'pr:2:q',
+      nodeId: 'q',
       value: 'Later',
       kind: 'moved',
       change: change(2, 'moved', "Move 'Later' under 'Root'", "moves under 'Root'"),
@@ -163,6 +165,14 @@ describe('TreePanel in a shared session', () => {
       const oldPlace = screen.getByRole('treeitem', { name: 'Later' })
       expect(oldPlace).toHaveAttribute('data-proposal', 'moved')
       expect(within(oldPlace).getByRole('checkbox', { name: "Accept: Move 'Later' under 'Root'" })).toBeChecked()
+    })
+
+    it('highlights them with the emphasis (a hovered change): a moved node at both places', () => {
+      setup({ proposed, emphasis: ['design', 'q'] })
+      expect(screen.getByRole('treeitem', { name: 'Proposed: Design' })).toHaveAttribute('data-highlight', 'true')
+      expect(screen.getByRole('treeitem', { name: 'Proposed: Later' })).toHaveAttribute('data-highlight', 'true')
+      expect(screen.getByRole('treeitem', { name: 'Later' })).toHaveAttribute('data-highlight', 'true')
+      expect(screen.getByRole('treeitem', { name: 'Proposed: Wireframes' })).not.toHaveAttribute('data-highlight')
     })
 
     it("opens their parent while they show, leaving the user's expand state as it was", async () => {

@@ -107,6 +107,7 @@ export function TreeView({
           depth={rows.depths[i]!}
           expanded={rows.expandedAt(i)}
           focused={focused}
+          lit={highlight.has(proposed.nodeId)}
           domId={domId}
           actions={actions}
         />,

@@ -31,6 +31,8 @@ export interface RowChange {
 export interface ProposedNode {
   /** Unique among all proposed nodes shown. */
   key: string
+  /** The node's id (the id an added node will have): what the emphasis (a hovered change) names. */
+  nodeId: string
   value: string
   /** 'moved': the new place of a node the proposal moves (its old place keeps its own row, dashed). */
   kind: 'added' | 'moved'

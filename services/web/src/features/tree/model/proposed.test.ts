@@ -24,7 +24,7 @@ const tree: TreeNode = {
 const change: RowChange = { proposalId: 'pr', index: 0, kind: 'added', description: 'Add', detail: '', checked: true }
 
 function proposed(key: string, value: string, children: ProposedNode[] = []): ProposedNode {
-  return { key, value, kind: 'added', change, box: true, more: [], children }
+  return { key, nodeId: key, value, kind: 'added', change, box: true, more: [], children }
 }
 
 const place = (parentIds: string[], index: number | null, node: ProposedNode): ProposedPlace => ({
