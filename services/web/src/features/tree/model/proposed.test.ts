@@ -146,3 +146,53 @@ describe('RowModel with proposed nodes (pins)', () => {
     }
   })
 })
+
+/** A small seeded PRNG (mulberry32), so a failure replays. */
+function prng(seed: number) {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+describe('RowModel with proposed nodes vs a full rebuild, random trees and proposals', () => {
+  it.each([1, 2, 3])('seed %i', (seed) => {
+    const rnd = prng(seed)
+    const pick = <T,>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!
+    const doc = new TreeDocument({ id: 'root', value: 'Root', children: [] }, 0)
+    const open: OpenState = { defaultOpen: false, toggled: new Set(['root', 'n1', 'n4', 'n7']) }
+    const m = new RowModel(doc.root, open)
+    let places: ProposedPlace[] = []
+    let next = 0
+    for (let step = 0; step < 200; step++) {
+      const paths: string[][] = []
+      const walk = (n: TreeNode, above: string[]) => {
+        paths.push([...above, n.id])
+        for (const c of n.children) walk(c, [...above, n.id])
+      }
+      walk(doc.root, [])
+      const r = rnd()
+      if (r < 0.5 || paths.length < 4) {
+        doc.apply({ action: 'add', path: `/${pick(paths).join('/')}/children`, node: { id: `n${next++}`, value: 'v', children: [] } })
+      } else if (r < 0.65) {
+        const victim = pick(paths.slice(1))
+        doc.apply({ action: 'remove', path: '/' + victim.join('/') })
+      } else {
+        // A new proposal (or none): up to three places, some nested, some under paths gone since.
+        places = Array.from({ length: Math.floor(rnd() * 4) }, (_, k) => ({
+          parentIds: rnd() < 0.1 ? [...pick(paths), 'gone'] : pick(paths),
+          index: rnd() < 0.3 ? null : Math.floor(rnd() * 4),
+          node: proposed(`s${step}k${k}`, 'P', rnd() < 0.5 ? [proposed(`s${step}k${k}c`, 'C')] : []),
+        }))
+      }
+      const shown = withProposed(doc.root, places)
+      m.update(shown.tree, shown.pins)
+      const fresh = new RowModel(null, open)
+      fresh.update(shown.tree, shown.pins)
+      expect(rows(m), `seed ${seed} step ${step}`).toEqual(rows(fresh))
+      expect(m.nodes.every((n, i) => n === fresh.nodes[i]), `seed ${seed} step ${step}: the same node objects`).toBe(true)
+    }
+  })
+})
