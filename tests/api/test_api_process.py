@@ -30,6 +30,9 @@ def test_make_api_serves_the_auth_flow_and_metrics(tmp_path: Path) -> None:
             assert c.get("/api/auth/me", headers={"Authorization": f"Bearer {token}"}).json()["username"] == "carol"
             m = c.get("/metrics", follow_redirects=False)
             assert m.status_code == 200 and "canopy_logins_total" in m.text
+            # the worker froze its startup heap (canopy.worker.freeze_startup_heap): tens of thousands of objects
+            frozen = next(line for line in m.text.splitlines() if line.startswith("canopy_gc_frozen_objects "))
+            assert float(frozen.split()[1]) > 10_000, frozen
     finally:
         assert api.stop() == 0
     logs = api.logs()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from typing import Generic, TypeVar
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -88,6 +89,10 @@ class Metrics:
             "canopy_ws_outbox_peak_bytes", "Most bytes ever queued for one connection", registry=r
         )
         self._outbox_peak = 0
+        self.gc_frozen = Gauge(
+            "canopy_gc_frozen_objects", "Objects the worker froze out of garbage collection at startup", registry=r
+        )
+        self.gc_frozen.set_function(gc.get_freeze_count)
 
     def note_outbox(self, queued: int) -> None:
         """Records a connection's queued bytes when they set a new peak (rare: no lock on the common path)."""

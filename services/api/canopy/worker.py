@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 from typing import Any
@@ -29,7 +30,20 @@ SERVER_MAX_FRAME_BYTES = 1024 * 1024
 PARENT_CHECK_SECONDS = 1.0  # how often a worker checks that its master is still its parent
 
 
+def freeze_startup_heap() -> None:
+    """Moves everything alive after startup (modules, the app, its routes and models: ~180k objects) out of
+    the garbage collector's reach: they live as long as the process, and every full collection walked them
+    all, stalling every socket on the worker for tens of milliseconds (more under load) a few times a minute
+    in a burst of prompts. Full collections now walk only what requests create."""
+    gc.collect()
+    gc.freeze()
+
+
 class DrainingServer(Server):
+    async def startup(self, sockets: Any = None) -> None:
+        await super().startup(sockets)  # the app's lifespan startup has run
+        freeze_startup_heap()
+
     async def shutdown(self, sockets: Any = None) -> None:
         app = self.config.app
         drain = getattr(getattr(app, "state", None), "drain", None)
