@@ -167,11 +167,16 @@ class Recorder:
         return Host(drop=self.drop, retitle=self.retitle, hand_over=self.hand_over)
 
 
+# Longer than any test here: between two live replicas, a lease changes hands only by a hand-over.
+HELD_LEASE_SECONDS = 600
+HANG_GUARD = 30.0  # seconds; far above what a hand-over takes, not a timing assertion
+
+
 @pytest.fixture
 async def two_replicas(engine: AsyncEngine) -> AsyncIterator[tuple[Ownership, Recorder, Ownership, Recorder]]:
     rec_a, rec_b = Recorder(), Recorder()
-    a = Ownership(engine, 30, rec_a.host(), name="replica-a")
-    b = Ownership(engine, 30, rec_b.host(), name="replica-b")
+    a = Ownership(engine, HELD_LEASE_SECONDS, rec_a.host(), name="replica-a")
+    b = Ownership(engine, HELD_LEASE_SECONDS, rec_b.host(), name="replica-b")
     await a.start()
     await b.start()
     yield a, rec_a, b, rec_b
@@ -182,11 +187,14 @@ async def two_replicas(engine: AsyncEngine) -> AsyncIterator[tuple[Ownership, Re
 async def test_claiming_a_held_session_asks_its_holder_to_hand_it_over(two_replicas: Any) -> None:
     a, rec_a, b, _ = two_replicas
     first = await a.claim("s1")
-    started = time.monotonic()
-    taken = await b.claim("s1")  # long before the 30 s TTL: A handed it over
-    assert time.monotonic() - started < 10
+    try:  # A's lease would last 600 s: B can only get it by a hand-over
+        taken = await asyncio.wait_for(b.claim("s1"), HANG_GUARD)
+    except TimeoutError:
+        pytest.fail(f"hung: B's claim waited {HANG_GUARD:g} s and A never handed s1 over ({rec_a.handed_over})")
     assert rec_a.handed_over == ["s1"] and not a.holds("s1") and b.holds("s1")
-    assert taken.epoch == first.epoch + 1
+    assert taken.epoch == first.epoch + 1 and taken.owner == "replica-b"
+    holder = await b.leases.holder("s1")  # the database agrees
+    assert holder is not None and holder.owner == "replica-b" and holder.epoch == taken.epoch
 
 
 async def test_a_dead_holders_lease_runs_out_and_is_taken(engine: AsyncEngine) -> None:

@@ -8,7 +8,6 @@ import asyncio
 import copy
 import json
 import logging
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,8 @@ from tests.helpers import free_port, wait_until
 from tests.support.openai import finals, openai_client, prompt
 from tests.support.ws import Frame, collect_turn, login, recv, session_socket
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = pytest.mark.timeout(60)  # also the hang guard of the socket reads, which have no timeout of their own
+HANG_GUARD = 20.0  # seconds; far above what a step should take, not a timing assertion
 
 WRONG_KEY = "sk-wrong-WS-SECRET-7e1d2c3b4a59"
 EMPTY_TREE = {"id": "root", "value": "Root", "children": []}
@@ -38,6 +38,13 @@ def assert_quiet_then_pong(ws: Any) -> None:
     ws.send_json({"type": "ping", "data": {}, "id": "after"})
     pong = recv(ws)
     assert pong["type"] == "pong" and pong["id"] == "after", f"unexpected frame after the turn end: {pong}"
+
+
+def assert_abandoned(fake_llm: FakeLLM, tag: str) -> None:
+    """The fake server saw the client close the request of ``tag`` before the response was finished."""
+    closed = asyncio.run(fake_llm.wait_closed(tag, timeout=HANG_GUARD))
+    assert closed["closed"] is True, f"hung: the upstream request stayed open for {HANG_GUARD:g} s: {closed}"
+    assert closed["client_closed"] is True and closed["finished"] is False, closed
 
 
 def turn_errors(frames: list[Frame]) -> list[Frame]:
@@ -260,8 +267,8 @@ FAILURES = [
     ("malformed-json", "malformed_json", {}, 502, "malformed JSON"),
     ("stream-error", "stream_error", {}, 502, "reported an error"),
     ("stream-cut", "stream_cut", {}, 502, "cut"),
-    ("hang", "hang", {"llm_timeout_seconds": 0.3}, 504, "0.3 s"),
-    ("hang-after-headers", "hang_after_headers", {"llm_timeout_seconds": 0.3}, 504, "0.3 s"),
+    ("hang", "hang", {"llm_timeout_seconds": 0.3}, 504, "sent nothing for 0.3 s"),
+    ("hang-after-headers", "hang_after_headers", {"llm_timeout_seconds": 0.3}, 504, "sent nothing for 0.3 s"),
     ("refused", None, {}, 502, "cannot connect"),
 ]
 
@@ -278,10 +285,11 @@ def test_failure_ends_the_turn_with_one_error(
         openai_client(tmp_path, base_url, fake_llm.model("by_prompt", tag), **overrides) as tc,
         session_socket(tc, login(tc)) as (ws, ready),
     ):
-        started = time.monotonic()
         prompt(ws, f"Break please [scenario:{scenario or 'plain_text'}:{tag}]", "bad")
         frames = collect_turn(ws)
-        elapsed = time.monotonic() - started
+        if code == 504:  # the silence timeout (not the 1.5 s overall one) gave the request up, once
+            assert len(fake_llm.requests_sync(tag)) == 1, "a timed-out request is not retried"
+            assert_abandoned(fake_llm, tag)
         assert_quiet_then_pong(ws)  # exactly one end, and the socket still answers
 
         errors = turn_errors(frames)
@@ -294,8 +302,6 @@ def test_failure_ends_the_turn_with_one_error(
         types = [f["type"] for f in frames]
         assert "debug" in types and types.index("debug") < len(frames) - 1
         assert_seq_gapless(frames, ready["data"]["seq"])
-        if code == 504:
-            assert elapsed < 5, elapsed
         for f in frames:
             assert WRONG_KEY not in json.dumps(f) and API_KEY not in json.dumps(f)
             # user terms only: neither the provider's address nor its answer (which may echo part of the key)
@@ -342,21 +348,19 @@ def test_partial_changes_stay_after_a_timeout(tmp_path: Path, fake_llm: FakeLLM)
 def test_cancel_during_a_slow_stream(tmp_path: Path, fake_llm: FakeLLM) -> None:
     tag = new_tag()
     with (
-        openai_client(tmp_path, fake_llm, fake_llm.model("slow_stream", tag)) as tc,
+        # slow_stream takes a minute and the LLM timeouts are far away: only the cancel can end it sooner
+        openai_client(tmp_path, fake_llm, fake_llm.model("slow_stream", tag), llm_timeout_seconds=600) as tc,
         session_socket(tc, login(tc)) as (ws, ready),
     ):
         prompt(ws, "Talk slowly.")
         frames: list[Frame] = []
         while not (frames and frames[-1]["type"] == "assistant_response"):
             frames.append(recv(ws))
-        cancelled_at = time.monotonic()
         ws.send_json({"type": "cancel", "data": {}, "id": "stop"})
         frames += collect_turn(ws)
-        took = time.monotonic() - cancelled_at
         assert_quiet_then_pong(ws)
-        closed = asyncio.run(fake_llm.wait_closed(tag, timeout=2.0))
+        assert_abandoned(fake_llm, tag)  # the stream still had ticks to send when the app closed it
 
-    assert took < 1.0, took
     final = frames[-1]
     assert len(finals(frames)) == 1 and final["data"]["cancelled"] is True and final["data"]["chunk"] is False
     assert not turn_errors(frames)
@@ -364,25 +368,25 @@ def test_cancel_during_a_slow_stream(tmp_path: Path, fake_llm: FakeLLM) -> None:
     types = [f["type"] for f in frames]
     assert "debug" in types and types.index("debug") < len(frames) - 1
     assert_seq_gapless(frames, ready["data"]["seq"])
-    assert closed["closed"] is True and closed["client_closed"] is True and closed["finished"] is False, closed
 
 
 def test_cancel_while_the_provider_hangs(tmp_path: Path, fake_llm: FakeLLM) -> None:
     tag = new_tag()
-    with openai_client(tmp_path, fake_llm, fake_llm.model("hang", tag)) as tc, session_socket(tc, login(tc)) as (ws, _):
+    model = fake_llm.model("hang", tag)
+    # no LLM timeout fires meanwhile (a 504 instead of a cancelled answer, or a close the cancel did not make)
+    with (
+        openai_client(tmp_path, fake_llm, model, llm_timeout_seconds=600) as tc,
+        session_socket(tc, login(tc)) as (ws, _),
+    ):
         prompt(ws, "Anyone there?")
         assert recv(ws)["type"] == "chat_message"
-        wait_until(lambda: bool(fake_llm.requests_sync(tag)), timeout=5)
-        cancelled_at = time.monotonic()
+        wait_until(lambda: bool(fake_llm.requests_sync(tag)), HANG_GUARD, "the request reaches the fake LLM")
         ws.send_json({"type": "cancel", "data": {}})
         frames = collect_turn(ws)
-        took = time.monotonic() - cancelled_at
         assert_quiet_then_pong(ws)
-        closed = asyncio.run(fake_llm.wait_closed(tag, timeout=2.0))
-    assert took < 1.0, took
+        assert_abandoned(fake_llm, tag)
     assert frames[-1]["type"] == "assistant_response" and frames[-1]["data"]["cancelled"] is True
     assert len(finals(frames)) == 1 and not turn_errors(frames)
-    assert closed["closed"] is True and closed["client_closed"] is True, closed
 
 
 # ---------------------------------------------------------------------------------- 5. two tabs

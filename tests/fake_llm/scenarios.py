@@ -31,6 +31,7 @@ from tests.fake_llm.wire import (
 )
 
 GATE_TIMEOUT = 5.0
+KEEPALIVE_INTERVAL = 0.05  # keepalive_forever's pause between two keep-alives (at least this long)
 
 
 class State:
@@ -534,8 +535,8 @@ async def s_hang_after_headers(req: Req, out: Out) -> None:
 async def s_keepalive_forever(req: Req, out: Out) -> None:
     await out.head()
     while True:
-        await out.write(b": keep-alive\n\n")
-        await asyncio.sleep(0.05)
+        await out.keepalive()
+        await asyncio.sleep(KEEPALIVE_INTERVAL)
 
 
 async def s_slow_stream(req: Req, out: Out) -> None:

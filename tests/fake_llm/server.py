@@ -18,11 +18,11 @@ Every response says ``Connection: close``.
 Control routes (JSON):
 
 - ``GET /_requests[?tag=T]``: every chat request received: ``{n, path, headers, body, model,
-  scenario, tag, status, finished, client_closed, gates}``;
+  scenario, tag, status, finished, client_closed, keepalives, gates}``;
 - ``POST /_reset``: forget requests, counters and gates;
 - ``POST /_release?tag=T&gate=G``: open a gate a scenario waits at;
 - ``GET /_wait_closed?tag=T[&timeout=S]``: waits until the connection of the latest chat request
-  with that tag is closed; ``{closed, client_closed, finished, n}``;
+  with that tag is closed; ``{closed, client_closed, finished, keepalives, n}``;
 - ``GET /_health``: ``{ok: true}``.
 
 ``LLM_MODEL=scenario:by_prompt[:TAG]`` lets each prompt choose: ``[scenario:NAME]`` or
@@ -155,6 +155,7 @@ async def control(method: str, path: str, query: dict[str, str], writer: asyncio
                 "n": record.n if record else None,
                 "client_closed": record.client_closed if record else False,
                 "finished": record.finished if record else False,
+                "keepalives": record.keepalives if record else 0,
             },
         )
     else:

@@ -34,6 +34,7 @@ class Record:
     status: int = 0
     finished: bool = False
     client_closed: bool = False
+    keepalives: int = 0  # SSE comment lines (": keep-alive") written to the client
     closed: asyncio.Event = field(default_factory=asyncio.Event)
     gates: dict[str, str] = field(default_factory=dict)
 
@@ -50,6 +51,7 @@ class Record:
             "status": self.status,
             "finished": self.finished,
             "client_closed": self.client_closed,
+            "keepalives": self.keepalives,
             "gates": self.gates,
         }
 
@@ -121,6 +123,11 @@ class Out:
 
     async def event(self, payload: Any) -> None:
         await self.write(self.sse(payload))
+
+    async def keepalive(self, text: str = "keep-alive") -> None:
+        """One SSE comment (ignored by clients, but it is traffic), counted once it is on the wire."""
+        await self.write(f": {text}\n\n".encode())
+        self.record.keepalives += 1
 
     async def json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
         body = json.dumps(payload).encode()

@@ -109,15 +109,20 @@ describe('TreeDocument', () => {
     expect(next.children.map((c) => c.id)).toEqual(['b'])
   })
 
-  it('handles a 10,000-node tree quickly', () => {
+  it('updates a 10,000-node tree by copying only the changed path', () => {
     const children: TreeNode[] = []
     for (let i = 0; i < 10_000; i++) children.push({ id: `n${i}`, value: `Node ${i}`, children: [] })
     const doc = new TreeDocument({ id: 'root', value: 'Root', children })
-    const t0 = performance.now()
+    const before = doc.root
     for (let i = 0; i < 200; i++) {
       doc.apply({ action: 'update', path: `/root/n${i}`, fields: { value: `v${i}` } })
     }
-    expect(performance.now() - t0).toBeLessThan(2000)
+    // What keeps it cheap, not how long it took (figures: bench/browser.py): the 9,800 untouched
+    // nodes are the very objects the document started with, and the changed ones are new.
+    const after = doc.root.children
+    expect(after.slice(200).every((node, i) => node === before.children[200 + i])).toBe(true)
+    expect(after.slice(0, 200).map((n) => n.value)).toEqual(Array.from({ length: 200 }, (_, i) => `v${i}`))
+    expect(after[0]).not.toBe(before.children[0])
     expect(doc.size).toBe(10_001)
   })
 })

@@ -347,11 +347,10 @@ describe('TreePanel', () => {
   it('virtualizes a 10,000-node tree', () => {
     const children: TreeNode[] = []
     for (let i = 0; i < 10_000; i++) children.push({ id: `n${i}`, value: `Node ${i}`, children: [] })
-    const t0 = performance.now()
     setup({ tree: { id: 'root', value: 'Root', children } })
+    // Only a window of rows is in the DOM (how fast it opens is a benchmark: bench/browser.py)
     const rendered = screen.getAllByRole('treeitem').length
     expect(rendered).toBeGreaterThan(5)
     expect(rendered).toBeLessThan(100)
-    expect(performance.now() - t0).toBeLessThan(5000)
   })
 })
