@@ -190,7 +190,9 @@ async def test_claiming_a_held_session_asks_its_holder_to_hand_it_over(two_repli
     try:  # A's lease would last 600 s: B can only get it by a hand-over
         taken = await asyncio.wait_for(b.claim("s1"), HANG_GUARD)
     except TimeoutError:
-        pytest.fail(f"hung: B's claim waited {HANG_GUARD:g} s and A never handed s1 over ({rec_a.handed_over})")
+        pytest.fail(
+            f"hung: B's claim waited {HANG_GUARD:g} s and A never let s1 go (hand-overs asked of A: {rec_a.handed_over})"
+        )
     assert rec_a.handed_over == ["s1"] and not a.holds("s1") and b.holds("s1")
     assert taken.epoch == first.epoch + 1 and taken.owner == "replica-b"
     holder = await b.leases.holder("s1")  # the database agrees

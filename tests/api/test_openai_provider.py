@@ -415,9 +415,9 @@ async def test_keepalives_forever_hit_the_overall_timeout(http: httpx.AsyncClien
     )
     assert err.message == "the LLM provider did not finish within 1.5 s", err.message  # not the silence timeout
     closed = await abandoned(fake_llm, reqs[0]["tag"])
-    # The server pauses at least KEEPALIVE_INTERVAL between keep-alives, so this many span more than the 0.3 s
-    # silence timeout: the keep-alives kept it from firing, and the connection outlived it.
-    beats = int(0.3 / KEEPALIVE_INTERVAL) + 2
+    # N keep-alives have at least N - 1 of the server's pauses (KEEPALIVE_INTERVAL) between them, so this many span
+    # more than the 0.3 s silence timeout: the keep-alives kept it from firing, and the connection outlived it.
+    beats = round(0.3 / KEEPALIVE_INTERVAL) + 2
     assert closed["keepalives"] >= beats, closed
 
 
