@@ -191,7 +191,7 @@ async def test_claiming_a_held_session_asks_its_holder_to_hand_it_over(two_repli
         taken = await asyncio.wait_for(b.claim("s1"), HANG_GUARD)
     except TimeoutError:
         pytest.fail(
-            f"hung: B's claim waited {HANG_GUARD:g} s and A never let s1 go (hand-overs asked of A: {rec_a.handed_over})"
+            f"hung: B's claim waited {HANG_GUARD:g} s and A never let s1 go (asked to hand over: {rec_a.handed_over})"
         )
     assert rec_a.handed_over == ["s1"] and not a.holds("s1") and b.holds("s1")
     assert taken.epoch == first.epoch + 1 and taken.owner == "replica-b"
