@@ -91,7 +91,15 @@ def test_signing_out_of_all_devices_ends_the_login_on_another_device(
     try:
         elsewhere = device.new_page()
         log_in(elsewhere, NEW_PASSWORD)
-        page.get_by_role("button", name="Sign out of all devices").click()
+        opener = page.get_by_role("button", name="Sign out of all devices")
+        opener.click()
+        confirm = page.get_by_role("alertdialog", name="Sign out of all devices?")
+        expect(confirm.get_by_role("button", name="Cancel")).to_be_focused()  # backing out is the default
+        confirm.get_by_role("button", name="Cancel").click()
+        expect(confirm).to_be_hidden()
+        expect(opener).to_be_focused()
+        opener.click()
+        confirm.get_by_role("button", name="Sign out everywhere").click()
         expect(page).to_have_url(re.compile(r"/login"))
         expect(page.get_by_text("Signed out of all devices.")).to_be_visible()
         expect(elsewhere).to_have_url(re.compile(r"/login"), timeout=TURN_TIMEOUT)

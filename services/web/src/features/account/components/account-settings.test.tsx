@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { screen, waitFor } from '@testing-library/react'
+import { screen, waitFor, within } from '@testing-library/react'
 import userEvent from '@testing-library/user-event'
 import { auth } from '@/lib/auth'
 import { json, mockFetch, renderWithClient } from '@/testing/render'
@@ -13,10 +13,13 @@ afterEach(() => {
   auth.clear()
 })
 
-function setup(password: (body: Record<string, unknown>) => Response) {
+function setup(
+  password: (body: Record<string, unknown>) => Response,
+  logoutAll: () => Response | Promise<Response> = () => json(null, 204),
+) {
   const { fn, calls } = mockFetch({
     'POST /api/auth/password': (init) => password(JSON.parse(init!.body as string)),
-    'POST /api/auth/logout-all': () => json(null, 204),
+    'POST /api/auth/logout-all': logoutAll,
   })
   vi.stubGlobal('fetch', fn)
   const onSignedOut = vi.fn()
@@ -78,11 +81,56 @@ describe('AccountSettings', () => {
     expect(calls).toHaveLength(0)
   })
 
-  it('signs out of all devices, this tab included', async () => {
+  it('asks before signing out of all devices: Cancel has the focus, and backing out changes nothing', async () => {
     const { calls, onSignedOut, user } = setup(() => json(null, 204))
+    const opener = screen.getByRole('button', { name: 'Sign out of all devices' })
+    await user.click(opener)
+    const dialog = screen.getByRole('alertdialog', { name: 'Sign out of all devices?' })
+    expect(dialog).toHaveAccessibleDescription(/this tab included/)
+    expect(within(dialog).getByRole('button', { name: 'Cancel' })).toHaveFocus()
+    await user.keyboard('{Enter}') // the focused default backs out
+    expect(screen.queryByRole('alertdialog')).not.toBeInTheDocument()
+    expect(opener).toHaveFocus()
+
+    await user.click(opener)
+    await user.keyboard('{Escape}') // and so does Escape
+    expect(screen.queryByRole('alertdialog')).not.toBeInTheDocument()
+    expect(opener).toHaveFocus()
+    expect(calls).toHaveLength(0)
+    expect(onSignedOut).not.toHaveBeenCalled()
+    expect(auth.getState().status).toBe('authenticated')
+  })
+
+  it('signs out of all devices once confirmed, this tab included', async () => {
+    let answer: (response: Response) => void = () => {}
+    const pending = new Promise<Response>((resolve) => (answer = resolve))
+    const { calls, onSignedOut, user } = setup(() => json(null, 204), () => pending)
     await user.click(screen.getByRole('button', { name: 'Sign out of all devices' }))
+    const dialog = screen.getByRole('alertdialog', { name: 'Sign out of all devices?' })
+    await user.click(within(dialog).getByRole('button', { name: 'Sign out everywhere' }))
+    // While the server works, the dialog stays and neither button can be pressed again.
+    expect(within(dialog).getByRole('button', { name: 'Signing out…' })).toBeDisabled()
+    expect(within(dialog).getByRole('button', { name: 'Cancel' })).toBeDisabled()
+    await user.keyboard('{Escape}')
+    expect(dialog).toBeInTheDocument()
+    answer(json(null, 204))
     await waitFor(() => expect(onSignedOut).toHaveBeenCalledWith('everywhere'))
     expect(calls.map((c) => `${c.method} ${c.url}`)).toEqual(['POST /api/auth/logout-all'])
     expect(auth.getState().status).toBe('anonymous')
+  })
+
+  it("shows why signing out everywhere failed, gives the focus back and stays logged in", async () => {
+    const { onSignedOut, user } = setup(
+      () => json(null, 204),
+      () => json({ detail: 'Storage unavailable; try again later' }, 503),
+    )
+    const opener = screen.getByRole('button', { name: 'Sign out of all devices' })
+    await user.click(opener)
+    await user.click(screen.getByRole('button', { name: 'Sign out everywhere' }))
+    expect(await screen.findByRole('alert')).toHaveTextContent('Storage unavailable; try again later')
+    await waitFor(() => expect(screen.queryByRole('alertdialog')).not.toBeInTheDocument())
+    expect(opener).toHaveFocus()
+    expect(onSignedOut).not.toHaveBeenCalled()
+    expect(auth.getState().status).toBe('authenticated')
   })
 })

@@ -1,5 +1,16 @@
-import { useId, useState, type FormEvent } from 'react'
+import { useId, useState, type FormEvent, type MouseEvent } from 'react'
 import { KeyRoundIcon, LogOutIcon } from 'lucide-react'
+import {
+  AlertDialog,
+  AlertDialogAction,
+  AlertDialogCancel,
+  AlertDialogContent,
+  AlertDialogDescription,
+  AlertDialogFooter,
+  AlertDialogHeader,
+  AlertDialogTitle,
+  AlertDialogTrigger,
+} from '@/components/ui/alert-dialog'
 import { Button } from '@/components/ui/button'
 import { Input } from '@/components/ui/input'
 import { Label } from '@/components/ui/label'
@@ -110,6 +121,16 @@ function ChangePasswordForm({ onChanged }: { onChanged: () => void }) {
 
 function SignOutEverywhere({ onDone }: { onDone: () => void }) {
   const logoutAll = useLogoutAll(onDone)
+  const [confirming, setConfirming] = useState(false)
+
+  const confirm = (e: MouseEvent) => {
+    e.preventDefault() // stays open (both buttons disabled) until the server answers
+    logoutAll.mutate(undefined, { onSettled: () => setConfirming(false) }) // an error shows beside the button
+  }
+  const openChange = (open: boolean) => {
+    if (!logoutAll.isPending) setConfirming(open)
+  }
+
   return (
     <section aria-labelledby="everywhere-heading" className="flex flex-col gap-3">
       <h2 id="everywhere-heading" className="text-base font-semibold">
@@ -124,16 +145,31 @@ function SignOutEverywhere({ onDone }: { onDone: () => void }) {
           {problem(logoutAll.error)}
         </p>
       )}
-      <div>
-        <Button
-          variant="destructive"
-          disabled={logoutAll.isPending}
-          onClick={() => logoutAll.mutate()}
-        >
-          <LogOutIcon aria-hidden />
-          Sign out of all devices
-        </Button>
-      </div>
+      <AlertDialog open={confirming} onOpenChange={openChange}>
+        <div>
+          <AlertDialogTrigger asChild>
+            <Button variant="destructive">
+              <LogOutIcon aria-hidden />
+              Sign out of all devices
+            </Button>
+          </AlertDialogTrigger>
+        </div>
+        <AlertDialogContent>
+          <AlertDialogHeader>
+            <AlertDialogTitle>Sign out of all devices?</AlertDialogTitle>
+            <AlertDialogDescription>
+              Every login of yours ends, this tab included, and so do your personal access tokens. You will need
+              to log in again on each device.
+            </AlertDialogDescription>
+          </AlertDialogHeader>
+          <AlertDialogFooter>
+            <AlertDialogCancel disabled={logoutAll.isPending}>Cancel</AlertDialogCancel>
+            <AlertDialogAction variant="destructive" disabled={logoutAll.isPending} onClick={confirm}>
+              {logoutAll.isPending ? 'Signing out…' : 'Sign out everywhere'}
+            </AlertDialogAction>
+          </AlertDialogFooter>
+        </AlertDialogContent>
+      </AlertDialog>
     </section>
   )
 }
