@@ -1,11 +1,17 @@
 """Cross-replica events over PostgreSQL LISTEN/NOTIFY.
 
-One channel, `canopy_cluster`; a payload is a small JSON object `{"type", "session", ...}`
-(NOTIFY caps payloads at 8000 bytes; ours stay far below). A REST delete or rename handled by
-one replica reaches the replica that serves the session this way, and so does a request to
-hand a session over. Delivery is at most once and only to replicas listening at the time:
-every event is also a database change, so a replica that missed one (reconnecting) reads the
-truth from the database on its next load, and leases fence everything else.
+One channel, `canopy_cluster`; a payload is a small JSON object `{"type", "from", ...fields}`
+(NOTIFY caps payloads at 8000 bytes; ours stay far below). The fields say what the event is
+about: `session` for a session's events (a REST delete, rename or membership change handled by
+one replica reaches the replica that serves the session; a request to hand a session over),
+`user` or `token_id` for an account's (logging out everywhere, deleting the account, revoking a
+personal access token reach every replica's sockets and agent streams). Fields are ids and small
+values only, never a token or any other secret: NOTIFY payloads can be read by any session of the
+database role and may end up in PostgreSQL's logs.
+
+Delivery is at most once and only to replicas listening at the time: every event is also a
+database change, so a replica that missed one (reconnecting) reads the truth from the database
+on its next load or authentication, and leases fence everything else.
 
 The listener is a dedicated asyncpg connection (outside SQLAlchemy's pool), kept by a
 referenced task that reconnects with backoff and is cancelled and awaited on close.
@@ -27,6 +33,7 @@ log = logging.getLogger("canopy.cluster")
 
 CHANNEL = "canopy_cluster"
 MAX_PAYLOAD = 7900
+RESERVED = frozenset({"type", "from"})
 
 Handler = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -43,8 +50,12 @@ class ClusterBus:
     def on(self, event_type: str, handler: Handler) -> None:
         self.handlers[event_type] = handler
 
-    async def publish(self, event_type: str, session_id: str, **fields: Any) -> None:
-        payload = orjson.dumps({"type": event_type, "session": session_id, "from": self.owner, **fields}).decode()
+    async def publish(self, event_type: str, **fields: str | int) -> None:
+        """Sends an event to every other replica listening now (at most once). `fields` name what it is
+        about (`session=`, `user=`, `token_id=`); `type` and `from` are the bus's own."""
+        if RESERVED & fields.keys():
+            raise ValueError(f"cluster event fields may not be named {sorted(RESERVED & fields.keys())}")
+        payload = orjson.dumps({"type": event_type, "from": self.owner, **fields}).decode()
         if len(payload.encode()) > MAX_PAYLOAD:
             raise ValueError(f"cluster event too large ({len(payload)} bytes)")
         async with self.engine.begin() as conn:
