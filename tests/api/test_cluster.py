@@ -8,12 +8,12 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from canopy import accounts, db
+from canopy import accounts, db, tokens, users
 from canopy.agents.streams import AgentStream
 from canopy.cluster.lease import LeaseLostError, Leases
 from canopy.cluster.notify import ClusterBus
@@ -25,7 +25,7 @@ from canopy.services import Services
 from canopy.tree import Change
 from canopy.users import create_user
 from tests.helpers import wait_until
-from tests.support.ws import init, login
+from tests.support.ws import init, login, recv
 
 pytestmark = [pytest.mark.backends("postgres"), pytest.mark.timeout(60)]
 
@@ -300,3 +300,52 @@ def test_ending_access_on_one_replica_reaches_the_others_sockets_and_streams(set
             assert (closed.value.code, closed.value.reason) == accounts.CLOSE_DELETED
         wait_until(lambda: ended == ["pat: token revoked", "run: account deleted"], 10, "the user's run on B ended")
         assert len(services_b.sessions) == 0  # evicted on B too, not left for the idle timer
+
+
+async def _drop_listeners(engine: AsyncEngine) -> int:
+    """Ends the cluster listeners' database connections, as a network blip or a PostgreSQL restart would."""
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND query LIKE 'LISTEN%'"
+            )
+        )
+        return len(rows.all())
+
+
+def test_a_replica_that_missed_events_rechecks_what_it_holds_open(settings: Settings) -> None:
+    """Access ended while a replica was not listening (here: changed in the database with no event at all)
+    is found when its listener comes back: every socket and agent stream it holds is checked there."""
+    application = create_app(settings)
+    with TestClient(application, base_url="https://testserver") as tc:
+        services: Services = application.state.services
+        streams, portal = services.agent_streams, tc.portal
+        assert streams is not None and portal is not None
+        token = login(tc, "missed", "missed-pass-1")
+        auth = {"Authorization": f"Bearer {token}"}
+        user_id = tc.get("/api/auth/me", headers=auth).json()["id"]
+        ended: list[str] = []
+
+        def ends_as(name: str) -> Callable[[str], None]:
+            return lambda why: ended.append(f"{name}: {why}")
+
+        pats = {}
+        for name in ("first", "second"):
+            pats[name] = tc.post("/api/tokens", headers=auth, json={"name": name, "scope": "read"}).json()["id"]
+            streams.add(AgentStream("mcp", user_id, pats[name], ends_as(name)))
+        with tc.websocket_connect("/ws/session") as ws:
+            init(ws, token)
+            assert portal.call(tokens.delete_token, services.engine, user_id, pats["first"])  # no event sent
+            assert portal.call(_drop_listeners, services.engine) == 1
+            wait_until(lambda: ended == ["first: token revoked"], 10, "the revoked token's stream ended")
+            ws.send_json({"type": "ping", "id": "p", "data": {}})
+            assert recv(ws)["type"] == "pong"  # the user's login did not end: their socket stays
+
+            portal.call(users.end_all_tokens, services.engine, user_id)  # logout everywhere, no event sent
+            assert portal.call(_drop_listeners, services.engine) == 1
+            with pytest.raises(WebSocketDisconnect) as closed:
+                while True:
+                    ws.receive_json()
+            assert (closed.value.code, closed.value.reason) == accounts.CLOSE_LOGGED_OUT
+        wait_until(lambda: ended == ["first: token revoked", "second: token revoked"], 10, "the other PAT's stream")

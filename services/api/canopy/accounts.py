@@ -10,7 +10,9 @@ With replicas (PostgreSQL), the user's sockets and agent streams may be open on 
 each action is stored first, applied on this replica, then published on the cluster bus
 (`logged_out`, `account_deleted`, `token_revoked`; ids only), and every other replica applies
 the same local step (`follow_cluster`). A replica that misses the event still refuses the
-ended credential at its next authentication: the database is the truth (docs/scaling.md).
+ended credential at its next authentication: the database is the truth (docs/scaling.md). And
+when its listener comes back after a loss (the only time it can miss one), it checks what it
+holds open against the database (`recheck_open_access`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 
 from canopy import tokens, users
 from canopy.cluster.notify import ClusterBus
+from canopy.realtime.session import Peer
 from canopy.services import Services
 
 log = logging.getLogger("canopy.accounts")
@@ -114,6 +117,40 @@ def follow_cluster(services: Services, bus: ClusterBus) -> None:
         if isinstance(token_id := event.get("token_id"), str):
             _token_revoked_here(services, token_id)
 
+    async def resumed() -> None:
+        await recheck_open_access(services)
+
     bus.on("logged_out", logged_out)
     bus.on("account_deleted", account_deleted)
     bus.on("token_revoked", token_revoked)
+    bus.on_resumed = resumed
+
+
+async def recheck_open_access(services: Services) -> None:
+    """Ends what this replica holds open whose credential the database no longer honours: sockets of a
+    deleted user or from before their latest logout-all, agent streams of a deleted user or a revoked
+    (or generation-ended) personal access token. For the events this replica may have missed."""
+    streams = services.agent_streams
+    sockets = _authenticated_sockets(services)
+    users_open = {user_id for _, user_id, _ in sockets} | (streams.user_ids() if streams else set())
+    current = await users.generations(services.engine, users_open)
+    for peer, user_id, generation in sockets:
+        if user_id not in current:
+            peer.close(*CLOSE_DELETED)
+        elif current[user_id] != generation:
+            peer.close(*CLOSE_LOGGED_OUT)
+    if streams is None:
+        return
+    for user_id in users_open - current.keys():
+        streams.end_user(user_id, REASON_DELETED)
+    held = streams.token_ids()
+    for token_id in held - await tokens.current_ids(services.engine, held):
+        streams.end_token(token_id, REASON_REVOKED)
+
+
+def _authenticated_sockets(services: Services) -> list[tuple[Peer, str, int | None]]:
+    """(socket, its user, the token generation its token carried) for every authenticated socket here."""
+    if services.sessions is None:
+        return []
+    found = [(p, getattr(p, "user_id", None), getattr(p, "generation", None)) for p in services.sessions.peers]
+    return [(peer, user_id, generation) for peer, user_id, generation in found if isinstance(user_id, str)]

@@ -11,7 +11,8 @@ database role and may end up in PostgreSQL's logs.
 
 Delivery is at most once and only to replicas listening at the time: every event is also a
 database change, so a replica that missed one (reconnecting) reads the truth from the database
-on its next load or authentication, and leases fence everything else.
+on its next load or authentication, and leases fence everything else. `on_resumed` runs when the
+listener is back after a loss, for what a missed event would have ended at once.
 
 The listener is a dedicated asyncpg connection (outside SQLAlchemy's pool), kept by a
 referenced task that reconnects with backoff and is cancelled and awaited on close.
@@ -22,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import orjson
@@ -36,6 +37,7 @@ MAX_PAYLOAD = 7900
 RESERVED = frozenset({"type", "from"})
 
 Handler = Callable[[dict[str, Any]], Awaitable[None]]
+Resumed = Callable[[], Awaitable[None]]
 
 
 class ClusterBus:
@@ -43,6 +45,10 @@ class ClusterBus:
         self.engine = engine
         self.owner = owner  # events this replica sent come back to it: `from` tells them apart
         self.handlers: dict[str, Handler] = {}
+        # Run each time the listener is back after losing its connection: events sent meanwhile are lost,
+        # so whoever acts on them re-reads the database here (it runs once LISTEN is in place again).
+        self.on_resumed: Resumed | None = None
+        self._listened_before = False
         self.listening = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._handling: set[asyncio.Task[None]] = set()
@@ -104,6 +110,9 @@ class ClusterBus:
         try:
             await conn.add_listener(CHANNEL, lambda _c, _pid, _ch, payload: self._dispatch(payload))
             self.listening.set()
+            if self._listened_before and self.on_resumed is not None:
+                self._spawn(self._resume(self.on_resumed))
+            self._listened_before = True
             await lost
         finally:
             with contextlib.suppress(Exception):
@@ -118,9 +127,19 @@ class ClusterBus:
             return
         if handler is None or event.get("from") == self.owner:
             return
-        task = asyncio.create_task(self._run(handler, event), name=f"cluster-{event['type']}")
+        self._spawn(self._run(handler, event))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work, name="cluster-event")
         self._handling.add(task)
         task.add_done_callback(self._handling.discard)
+
+    @staticmethod
+    async def _resume(resumed: Resumed) -> None:
+        try:
+            await resumed()
+        except Exception:
+            log.exception("re-checking after the cluster listener reconnected failed")
 
     @staticmethod
     async def _run(handler: Handler, event: dict[str, Any]) -> None:
