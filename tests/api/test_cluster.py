@@ -8,16 +8,24 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
 
-from canopy import db
+from canopy import accounts, db, tokens, users
+from canopy.agents.streams import AgentStream
 from canopy.cluster.lease import LeaseLostError, Leases
 from canopy.cluster.notify import ClusterBus
 from canopy.cluster.ownership import Host, Ownership
+from canopy.config import Settings
+from canopy.main import create_app
 from canopy.realtime.store import INITIAL_TREE, SessionStore
+from canopy.services import Services
 from canopy.tree import Change
 from canopy.users import create_user
+from tests.helpers import wait_until
+from tests.support.ws import init, login, recv
 
 pytestmark = [pytest.mark.backends("postgres"), pytest.mark.timeout(60)]
 
@@ -132,15 +140,42 @@ async def test_events_reach_the_other_replicas_only(engine: AsyncEngine) -> None
     await bus_b.start()
     try:
         assert bus_a.listening.is_set() and bus_b.listening.is_set()
-        await bus_a.publish("deleted", "s1")
-        await bus_a.publish("unknown-type", "s1")
+        await bus_a.publish("deleted", session="s1")
+        await bus_a.publish("unknown-type", session="s1")
         await eventually(lambda: seen_b)
         assert seen_b == [{"type": "deleted", "session": "s1", "from": "replica-a"}]
-        await bus_b.publish("deleted", "s2")
+        await bus_b.publish("deleted", session="s2")
         await eventually(lambda: seen_a)
         assert seen_a[0]["session"] == "s2" and len(seen_b) == 1
         with pytest.raises(ValueError, match="too large"):
-            await bus_a.publish("renamed", "s1", title="x" * 8000)
+            await bus_a.publish("renamed", session="s1", title="x" * 8000)
+        for reserved in ("type", "from"):  # the bus's own fields cannot be overwritten by an event's
+            with pytest.raises(ValueError, match="may not be named"):
+                await bus_a.publish("deleted", **{reserved: "forged"})
+    finally:
+        await bus_a.close()
+        await bus_b.close()
+
+
+async def test_an_account_event_names_a_user_and_no_session(engine: AsyncEngine) -> None:
+    bus_a, bus_b = ClusterBus(engine, "replica-a"), ClusterBus(engine, "replica-b")
+    seen: list[dict[str, Any]] = []
+
+    async def record(event: dict[str, Any]) -> None:
+        seen.append(event)
+
+    bus_b.on("logged_out", record)
+    bus_b.on("token_revoked", record)
+    await bus_a.start()
+    await bus_b.start()
+    try:
+        await bus_a.publish("logged_out", user="u1")
+        await bus_a.publish("token_revoked", user="u1", token_id="t1")
+        await eventually(lambda: len(seen) == 2)
+        assert seen == [
+            {"type": "logged_out", "from": "replica-a", "user": "u1"},
+            {"type": "token_revoked", "from": "replica-a", "user": "u1", "token_id": "t1"},
+        ]
     finally:
         await bus_a.close()
         await bus_b.close()
@@ -153,6 +188,7 @@ class Recorder:
         self.dropped: list[tuple[str, int]] = []
         self.handed_over: list[str] = []
         self.titles: dict[str, str] = {}
+        self.members: list[tuple[str, str]] = []
 
     async def drop(self, session_id: str, code: int, _reason: str) -> None:
         self.dropped.append((session_id, code))
@@ -163,8 +199,11 @@ class Recorder:
     async def hand_over(self, session_id: str) -> None:
         self.handed_over.append(session_id)
 
+    async def membership(self, session_id: str, user_id: str) -> None:
+        self.members.append((session_id, user_id))
+
     def host(self) -> Host:
-        return Host(drop=self.drop, retitle=self.retitle, hand_over=self.hand_over)
+        return Host(drop=self.drop, retitle=self.retitle, hand_over=self.hand_over, membership=self.membership)
 
 
 # Longer than any test here: between two live replicas, a lease changes hands only by a hand-over.
@@ -212,12 +251,16 @@ async def test_a_dead_holders_lease_runs_out_and_is_taken(engine: AsyncEngine) -
         await alive.close()
 
 
-async def test_delete_and_rename_reach_the_holder(two_replicas: Any) -> None:
+async def test_delete_rename_and_membership_reach_the_holder(two_replicas: Any) -> None:
     a, rec_a, b, rec_b = two_replicas
     await a.claim("s1")
     await b.renamed("s1", "New title")
     await eventually(lambda: rec_a.titles)
     assert rec_a.titles == {"s1": "New title"} and rec_b.titles == {}
+    await b.membership_changed("s1", "member-1")
+    await b.membership_changed("s2", "member-1")  # held by nobody: nobody acts
+    await eventually(lambda: rec_a.members)
+    assert rec_a.members == [("s1", "member-1")] and rec_b.members == []
     await b.deleted("s1")
     await eventually(lambda: rec_a.dropped)
     assert rec_a.dropped == [("s1", 1000)] and not a.holds("s1")
@@ -233,3 +276,86 @@ async def test_a_lost_lease_drops_the_session_with_1012(engine: AsyncEngine) -> 
     await eventually(lambda: rec.dropped)
     assert rec.dropped == [("s1", 1012)]
     await a.close()
+
+
+def test_ending_access_on_one_replica_reaches_the_others_sockets_and_streams(settings: Settings) -> None:
+    """Two apps on one database, as two replicas: a revoked token ends its agent stream on the other,
+    and a deleted account's socket there closes as it would on the replica that deleted it."""
+    app_a, app_b = create_app(settings), create_app(settings)
+    with (
+        TestClient(app_a, base_url="https://testserver") as a,
+        TestClient(app_b, base_url="https://testserver") as b,
+    ):
+        token = login(a, "leaving", "leaving-pass-1")
+        auth = {"Authorization": f"Bearer {token}"}
+        user_id = a.get("/api/auth/me", headers=auth).json()["id"]
+        pat = a.post("/api/tokens", headers=auth, json={"name": "agent", "scope": "read"}).json()
+        services_a: Services = app_a.state.services
+        services_b: Services = app_b.state.services
+        assert services_b.agent_streams is not None and services_b.sessions is not None
+        ended: list[str] = []  # what replica B's open streams were told (the streams are stand-ins)
+        services_b.agent_streams.add(AgentStream("mcp", user_id, pat["id"], lambda why: ended.append(f"pat: {why}")))
+        services_b.agent_streams.add(AgentStream("agui", user_id, None, lambda why: ended.append(f"run: {why}")))
+
+        assert a.delete(f"/api/tokens/{pat['id']}", headers=auth).status_code == 204
+        wait_until(lambda: ended == ["pat: token revoked"], 10, "the token's stream on B ended")
+        with b.websocket_connect("/ws/session") as ws:
+            init(ws, token)
+            assert len(services_b.sessions) == 1
+            assert a.portal is not None
+            assert a.portal.call(accounts.delete_account, services_a, user_id)
+            with pytest.raises(WebSocketDisconnect) as closed:
+                while True:
+                    ws.receive_json()
+            assert (closed.value.code, closed.value.reason) == accounts.CLOSE_DELETED
+        wait_until(lambda: ended == ["pat: token revoked", "run: account deleted"], 10, "the user's run on B ended")
+        assert len(services_b.sessions) == 0  # evicted on B too, not left for the idle timer
+
+
+async def _drop_listeners(engine: AsyncEngine) -> int:
+    """Ends the cluster listeners' database connections, as a network blip or a PostgreSQL restart would."""
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND query LIKE 'LISTEN%'"
+            )
+        )
+        return len(rows.all())
+
+
+def test_a_replica_that_missed_events_rechecks_what_it_holds_open(settings: Settings) -> None:
+    """Access ended while a replica was not listening (here: changed in the database with no event at all)
+    is found when its listener comes back: every socket and agent stream it holds is checked there."""
+    application = create_app(settings)
+    with TestClient(application, base_url="https://testserver") as tc:
+        services: Services = application.state.services
+        streams, portal = services.agent_streams, tc.portal
+        assert streams is not None and portal is not None
+        token = login(tc, "missed", "missed-pass-1")
+        auth = {"Authorization": f"Bearer {token}"}
+        user_id = tc.get("/api/auth/me", headers=auth).json()["id"]
+        ended: list[str] = []
+
+        def ends_as(name: str) -> Callable[[str], None]:
+            return lambda why: ended.append(f"{name}: {why}")
+
+        pats = {}
+        for name in ("first", "second"):
+            pats[name] = tc.post("/api/tokens", headers=auth, json={"name": name, "scope": "read"}).json()["id"]
+            streams.add(AgentStream("mcp", user_id, pats[name], ends_as(name)))
+        with tc.websocket_connect("/ws/session") as ws:
+            init(ws, token)
+            assert portal.call(tokens.delete_token, services.engine, user_id, pats["first"])  # no event sent
+            assert portal.call(_drop_listeners, services.engine) == 1
+            wait_until(lambda: ended == ["first: token revoked"], 10, "the revoked token's stream ended")
+            ws.send_json({"type": "ping", "id": "p", "data": {}})
+            assert recv(ws)["type"] == "pong"  # the user's login did not end: their socket stays
+
+            portal.call(users.end_all_tokens, services.engine, user_id)  # logout everywhere, no event sent
+            assert portal.call(_drop_listeners, services.engine) == 1
+            with pytest.raises(WebSocketDisconnect) as closed:
+                while True:
+                    ws.receive_json()
+            assert (closed.value.code, closed.value.reason) == accounts.CLOSE_LOGGED_OUT
+        wait_until(lambda: ended == ["first: token revoked", "second: token revoked"], 10, "the other PAT's stream")

@@ -3,11 +3,14 @@
 The whole stack suite runs again here through three replicas (imported below: this
 module's `stack` fixture overrides the one-replica fixture for them), then the cluster's
 own promises: affinity, failover after kill -9, fencing after a pause (SIGSTOP) past the
-lease, and REST changes on one replica reaching the replica that serves the session.
+lease, REST changes on one replica reaching the replica that serves the session, and ended
+access (logout everywhere, a revoked personal access token, a removed member) reaching the
+sockets and agent streams on every replica.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -19,7 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import httpx2
 import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.client.subscriptions import SubscriptionLost
 from sqlalchemy.engine import make_url
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
@@ -119,10 +126,16 @@ def recv(ws: ClientConnection, timeout: float = 20) -> dict[str, Any]:
 
 def close_code(ws: ClientConnection, timeout: float = 20) -> int | None:
     """Reads until the server closes the socket; its close code."""
+    return closed_with(ws, timeout)[0]
+
+
+def closed_with(ws: ClientConnection, timeout: float = 20) -> tuple[int | None, str | None]:
+    """Reads until the server closes the socket; its close code and reason."""
     with pytest.raises(ConnectionClosed) as closed:
         while True:
             ws.recv(timeout=timeout)
-    return closed.value.rcvd.code if closed.value.rcvd else None
+    received = closed.value.rcvd
+    return (received.code, received.reason) if received else (None, None)
 
 
 def session_for(stack: Stack) -> tuple[str, str]:
@@ -344,3 +357,93 @@ def test_a_rest_rename_on_one_replica_reaches_the_owner(stack: Stack) -> None:
         wait_until(owner_view, 10, "the owner's live title")
     finally:
         tab.close()
+
+
+# ---- ended access reaches every replica -------------------------------------------------------
+
+
+def on_replica(stack: Stack, index: int, method: str, path: str, token: str, **kwargs: Any) -> httpx.Response:
+    """A request sent to one replica directly, not where nginx would send it."""
+    headers = {"Authorization": f"Bearer {token}"}
+    return httpx.request(
+        method, stack.replica_url(index) + path, headers=headers, trust_env=False, timeout=10, **kwargs
+    )
+
+
+def test_logout_all_on_one_replica_closes_the_users_sockets_on_another(stack: Stack) -> None:
+    token, sid = session_for(stack)
+    bystander_token, bystander_sid = session_for(stack)
+    tab, _ = open_tab(replica_ws(stack, 2), token, sid)
+    bystander, _ = open_tab(replica_ws(stack, 2), bystander_token, bystander_sid)
+    try:
+        assert on_replica(stack, 0, "POST", "/api/auth/logout-all", token).status_code == 204
+        assert closed_with(tab, timeout=10) == (1008, "logged out")  # as on the replica that handled it
+        bystander.send(json.dumps({"type": "ping", "id": "p", "data": {}}))
+        assert recv(bystander)["type"] == "pong"  # another user's socket on that replica stays
+    finally:
+        tab.close()
+        bystander.close()
+
+
+def test_removing_a_member_on_one_replica_closes_their_tab_on_another(stack: Stack) -> None:
+    owner_token, sid = session_for(stack)
+    with client(stack) as c:
+        member, member_token = new_user(c)
+    added = on_replica(
+        stack, 0, "POST", f"/api/sessions/{sid}/members", owner_token, json={"username": member, "role": "editor"}
+    )
+    assert added.status_code == 201, added.text
+    owner_tab, _ = open_tab(replica_ws(stack, 2), owner_token, sid)
+    member_tab, _ = open_tab(replica_ws(stack, 2), member_token, sid)
+    try:
+        assert on_replica(stack, 0, "DELETE", f"/api/sessions/{sid}/members/{member}", owner_token).status_code == 204
+        assert closed_with(member_tab, timeout=10) == (1008, "access revoked")
+        owner_tab.send(json.dumps({"type": "ping", "id": "p", "data": {}}))
+        assert recv(owner_tab)["type"] == "pong"  # the owner's tab stays
+    finally:
+        owner_tab.close()
+        member_tab.close()
+
+
+MCP_STREAMS = 'canopy_agent_streams{kind="mcp"}'
+
+
+def replica_metric(stack: Stack, index: int, name: str) -> float:
+    for line in httpx.get(stack.replica_url(index) + "/metrics", trust_env=False, timeout=10).text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    raise AssertionError(f"no metric {name}")
+
+
+async def listen_until_ended(listening: Any) -> str:
+    """Reads an MCP listen stream until it ends: closed by the server, or dropped."""
+    try:
+        async for _event in listening:
+            pass
+    except SubscriptionLost:
+        return "lost"
+    return "closed"
+
+
+async def test_revoking_a_token_on_one_replica_ends_its_mcp_stream_on_another(stack: Stack) -> None:
+    access, sid = session_for(stack)
+    created = on_replica(stack, 0, "POST", "/api/tokens", access, json={"name": "Agent", "scope": "read"})
+    assert created.status_code == 201, created.text
+    pat = created.json()
+    uri = f"canopy://sessions/{sid}/tree"
+    http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {pat['token']}"}, trust_env=False, timeout=30)
+    transport = streamable_http_client(stack.replica_url(1) + "/mcp", http_client=http)
+    async with http, Client(transport, cache=None) as mcp, mcp.listen(resource_subscriptions=[uri]) as listening:
+
+        def stream_open() -> bool:
+            return replica_metric(stack, 1, MCP_STREAMS) == 1
+
+        await asyncio.to_thread(wait_until, stream_open, 20, "the listen stream open on replica 1")
+        revoked = await asyncio.to_thread(on_replica, stack, 0, "DELETE", f"/api/tokens/{pat['id']}", access)
+        assert revoked.status_code == 204
+        assert await asyncio.wait_for(listen_until_ended(listening), 10) in ("closed", "lost")
+
+    def stream_gone() -> bool:
+        return replica_metric(stack, 1, MCP_STREAMS) == 0
+
+    await asyncio.to_thread(wait_until, stream_gone, 20, "no MCP stream left on replica 1")

@@ -15,6 +15,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from canopy import accounts
 from canopy.agents import agui
 from canopy.agents.mcp_server import CanopyMcp, McpMount
 from canopy.agents.streams import AgentStreams
@@ -111,7 +112,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             hashing=HashLimiter(settings.password_hash_concurrency, settings.password_hash_queue),
             quotas=Quotas(settings),
             agent_streams=streams,
+            bus=cluster.bus if cluster is not None else None,
         )
+        if cluster is not None:  # before serving: no socket or stream exists here yet that an event could miss
+            accounts.follow_cluster(app.state.services, cluster.bus)
         app.state.drain = manager.drain
         evictions = asyncio.create_task(manager.evict_forever(), name="session-eviction")
         await mcp.start(manager, engine)

@@ -15,6 +15,7 @@ from canopy.quotas import Quotas
 
 if TYPE_CHECKING:
     from canopy.agents.streams import AgentStreams
+    from canopy.cluster.notify import ClusterBus
     from canopy.realtime.manager import SessionManager
 
 
@@ -28,3 +29,4 @@ class Services:
     sessions: SessionManager | None = field(default=None)
     quotas: Quotas | None = field(default=None)
     agent_streams: AgentStreams | None = field(default=None)  # open MCP/AG-UI streams, ended with their credential
+    bus: ClusterBus | None = field(default=None)  # events to the other replicas (PostgreSQL only; None on SQLite)

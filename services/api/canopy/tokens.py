@@ -145,6 +145,20 @@ async def delete_token(engine: AsyncEngine, user_id: str, token_id: str) -> bool
     return bool(result.rowcount)
 
 
+async def current_ids(engine: AsyncEngine, token_ids: set[str]) -> set[str]:
+    """Those of these tokens that still exist and belong to their user's current token generation."""
+    if not token_ids:
+        return set()
+    pt, users = db.personal_tokens, db.users
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            select(pt.c.id)
+            .join(users, users.c.id == pt.c.user_id)
+            .where(pt.c.id.in_(token_ids), pt.c.generation == users.c.token_generation)
+        )
+        return {row.id for row in rows}
+
+
 def looks_like_personal_token(token: str) -> bool:
     return token.startswith(PERSONAL_TOKEN_PREFIX) and len(token) <= 100
 

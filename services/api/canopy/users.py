@@ -75,6 +75,16 @@ async def token_current(engine: AsyncEngine, user_id: str, generation: int) -> b
     return user is not None and user.token_generation == generation
 
 
+async def generations(engine: AsyncEngine, user_ids: set[str]) -> dict[str, int]:
+    """The current token generation of each of these users that still exists."""
+    if not user_ids:
+        return {}
+    u = db.users
+    async with engine.connect() as conn:
+        rows = await conn.execute(select(u.c.id, u.c.token_generation).where(u.c.id.in_(user_ids)))
+        return {row.id: row.token_generation for row in rows}
+
+
 async def end_all_tokens(engine: AsyncEngine, user_id: str, password_hash: str | None = None) -> int:
     """Bumps the user's token generation (older access tokens stop working) and revokes every refresh
     token; with `password_hash`, also sets the new password, in the same transaction. Returns the new

@@ -66,6 +66,12 @@ class AgentStreams:
         """Ends every stream of this user, whatever token carries it (all their logins ended)."""
         return self._end([s for s in self._open if s.user_id == user_id], reason)
 
+    def token_ids(self) -> set[str]:
+        return {s.token_id for s in self._open if s.token_id is not None}
+
+    def user_ids(self) -> set[str]:
+        return {s.user_id for s in self._open}
+
     def _end(self, streams: list[AgentStream], reason: str) -> int:
         for stream in streams:
             self.discard(stream)

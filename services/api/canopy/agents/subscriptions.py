@@ -25,8 +25,8 @@ log = logging.getLogger("canopy.agents")
 
 
 def connection_of(ctx: ServerRequestContext[Any, Any]) -> Connection:
-    """The client connection a request came on. The SDK hands low-level handlers a per-request
-    ServerSession only; its connection (whose exit stack runs when the client is gone) is not public."""
+    """The client connection a request came on (its exit stack runs when the client is gone)."""
+    # Private: mcp 2.3.0's public `Context.connection` is never built for low-level handlers (ServerRunner's TODO L54).
     connection = getattr(ctx.session, "_connection", None)
     if not isinstance(connection, Connection):  # an SDK change: fail loudly rather than leak
         raise RuntimeError("the MCP SDK no longer exposes the request's connection")

@@ -1,5 +1,5 @@
 """Personal access tokens REST: create (secret shown once), list, revoke (which also ends the token's
-open MCP streams and AG-UI runs).
+open MCP streams and AG-UI runs, on every replica: `accounts.revoke_token`).
 
 Every route needs a normal access token (`CurrentUser` decodes JWTs only), so a PAT cannot mint PATs.
 """
@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Path, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from canopy import tokens
+from canopy import accounts, tokens
 from canopy.api.deps import CurrentUser, ServicesDep
 from canopy.realtime.store import iso
 
@@ -106,8 +106,6 @@ async def list_tokens(user: CurrentUser, services: ServicesDep) -> list[TokenOut
 async def revoke_token(
     token_id: Annotated[str, Path(min_length=1, max_length=64)], user: CurrentUser, services: ServicesDep
 ) -> Response:
-    if not await tokens.delete_token(services.engine, user.id, token_id):
+    if not await accounts.revoke_token(services, user.id, token_id):  # its open streams end too, on every replica
         raise HTTPException(status.HTTP_404_NOT_FOUND, "Token not found")
-    if services.agent_streams is not None:  # its open MCP streams and AG-UI runs end now, not at their next request
-        services.agent_streams.end_token(token_id, "token revoked")
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -2,10 +2,11 @@
 alive, let go when told to, and pass REST changes to whichever replica serves a session.
 
 The session manager calls `claim` before it loads a session and `let_go` when it evicts
-one; it gets `Host` callbacks back: drop a session (lease lost, handed over, deleted) and
-retitle one. Claiming a session another replica holds asks that replica to hand it over
-(it finishes the running turn, stores everything and closes its tabs with 1012) and waits
-for the release; a replica that died cannot answer, and its lease runs out instead.
+one; it gets `Host` callbacks back: drop a session (lease lost, handed over, deleted),
+retitle one, and re-read a member's role. Claiming a session another replica holds asks that
+replica to hand it over (it finishes the running turn, stores everything and closes its tabs
+with 1012) and waits for the release; a replica that died cannot answer, and its lease runs
+out instead.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ class Host:
     drop: Callable[[str, int, str], Awaitable[None]]  # session id, close code, reason
     retitle: Callable[[str, str], None]  # session id, new title
     hand_over: Callable[[str], Awaitable[None]]  # finish the turn, store, close tabs with 1012
+    # session id, user id: that user's membership changed in the database (read it there; a removal closes their tabs)
+    membership: Callable[[str, str], Awaitable[None]]
 
 
 def replica_name() -> str:
@@ -59,6 +62,7 @@ class Ownership:
         self.bus.on("deleted", self._on_deleted)
         self.bus.on("renamed", self._on_renamed)
         self.bus.on("released", self._on_released)
+        self.bus.on("membership", self._on_membership)
         self._renewal: asyncio.Task[None] | None = None
         self._drops: set[asyncio.Task[None]] = set()
         self._released: dict[str, asyncio.Event] = {}  # claims waiting for a hand-over
@@ -92,7 +96,7 @@ class Ownership:
             return lease
         released = self._released.setdefault(session_id, asyncio.Event())
         try:
-            await self.bus.publish("release", session_id)
+            await self.bus.publish("release", session=session_id)
             deadline = time.monotonic() + self.lease_seconds + 2.0
             wait = CLAIM_POLL_SECONDS
             while time.monotonic() < deadline:
@@ -116,10 +120,14 @@ class Ownership:
         return session_id in self.leases.held
 
     async def deleted(self, session_id: str) -> None:
-        await self.bus.publish("deleted", session_id)
+        await self.bus.publish("deleted", session=session_id)
 
     async def renamed(self, session_id: str, title: str) -> None:
-        await self.bus.publish("renamed", session_id, title=title)
+        await self.bus.publish("renamed", session=session_id, title=title)
+
+    async def membership_changed(self, session_id: str, user_id: str) -> None:
+        """Ids only: the holder reads the member's new role (or their removal) from the database."""
+        await self.bus.publish("membership", session=session_id, user=user_id)
 
     # --- events -------------------------------------------------------------------------
 
@@ -155,7 +163,7 @@ class Ownership:
         log.info("handing session %s over to %s", session_id, event.get("from"))
         await self.host.hand_over(session_id)
         await self.leases.release(session_id)
-        await self.bus.publish("released", session_id)
+        await self.bus.publish("released", session=session_id)
 
     async def _on_released(self, event: dict[str, Any]) -> None:
         waiting = self._released.get(str(event["session"]))
@@ -167,6 +175,11 @@ class Ownership:
         if self.holds(session_id):
             await self.host.drop(session_id, 1000, "session deleted")
             self.leases.forget(session_id)
+
+    async def _on_membership(self, event: dict[str, Any]) -> None:
+        session_id = str(event["session"])
+        if self.holds(session_id) and isinstance(event.get("user"), str):
+            await self.host.membership(session_id, event["user"])
 
     async def _on_renamed(self, event: dict[str, Any]) -> None:
         if isinstance(event.get("title"), str):

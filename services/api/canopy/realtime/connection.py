@@ -71,6 +71,7 @@ class Connection:
         "_timed_out",
         "_timer",
         "_writer",
+        "generation",
         "manager",
         "metrics",
         "quotas",
@@ -89,6 +90,7 @@ class Connection:
         self.metrics = metrics
         self.quotas = quotas
         self.user_id: str | None = None
+        self.generation: int | None = None  # the user's token generation its token carried (re-checked by accounts)
         self.session: LiveSession | None = None
         self._outbox: deque[bytes | _Close] = deque()
         self._queued = 0  # bytes of the frames in the outbox
@@ -293,6 +295,7 @@ class Connection:
             self.quotas.release_anonymous(self._address())
         # Set before the check so a logout-all running meanwhile finds (and closes) this socket.
         self.user_id = claims.user_id
+        self.generation = claims.generation
         if not await users.token_current(self.manager.store.engine, claims.user_id, claims.generation):
             log.info("refused a WebSocket of a deleted user or with a token ended by logout-all")
             self.close(1008, "invalid or expired token")

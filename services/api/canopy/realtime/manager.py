@@ -119,7 +119,7 @@ class SessionManager:
             raise CanopyError(400, "The owner is not a member of their own session")
         if not await self.store.add_member(session_id, user_id, role):
             raise CanopyError(409, "Already a member; change the role with PATCH")
-        self.membership_changed(session_id, user_id, role, username)
+        await self._membership_stored(session_id, user_id, role, username)
 
     async def set_role(self, session_id: str, actor: Actor, username: str, role: str | None) -> None:
         """Changes a member's role, or removes them (`role` None: the owner, or the member themselves)."""
@@ -132,12 +132,18 @@ class SessionManager:
             raise CanopyError(403, "Only the owner changes members")
         if user_id is None or not await self.store.set_member_role(session_id, user_id, role):
             raise CanopyError(404, "Member not found")
-        self.membership_changed(session_id, user_id, role, username)
+        await self._membership_stored(session_id, user_id, role, username)
+
+    async def _membership_stored(self, session_id: str, user_id: str, role: str | None, username: str) -> None:
+        if session_id in self._live:
+            self.membership_changed(session_id, user_id, role, username)
+        elif self.cluster is not None:  # not in memory here: the replica serving it (if any) is told
+            await self.cluster.membership_changed(session_id, user_id)
 
     def membership_changed(self, session_id: str, user_id: str, role: str | None, username: str) -> None:
         """The one place a stored change of membership reaches the session in memory (a removal closes the
         member's tabs with 1008 `access revoked`). A replica that learns of a change made elsewhere
-        (LISTEN/NOTIFY) calls this too."""
+        (LISTEN/NOTIFY) calls this too (`_membership_elsewhere`)."""
         live = self._live.get(session_id)
         if live is not None:
             live.membership_changed(user_id, role, username)
@@ -230,7 +236,9 @@ class SessionManager:
     # --- the cluster's requests -----------------------------------------------------------
 
     def cluster_host(self) -> Host:
-        return Host(drop=self._drop, retitle=self._retitle, hand_over=self._hand_over)
+        return Host(
+            drop=self._drop, retitle=self._retitle, hand_over=self._hand_over, membership=self._membership_elsewhere
+        )
 
     async def _drop(self, session_id: str, code: int, reason: str) -> None:
         """The lease is gone (taken over, or the session deleted elsewhere): forget the session
@@ -251,6 +259,18 @@ class SessionManager:
         await live.settle()
         await live.persist_seq()
         await self._drop(session_id, CLOSE_MOVED, "session moved to another server")
+
+    async def _membership_elsewhere(self, session_id: str, user_id: str) -> None:
+        """Another replica changed a member of a session served here: the event names the member only,
+        the database says what changed (so a late or repeated event still ends in the stored truth)."""
+        live = self._live.get(session_id)
+        if live is None:
+            return
+        access = await self.store.access(session_id)
+        if access is None:  # deleted meanwhile: its own event closes the tabs
+            return
+        username = access.names.get(user_id) or live.access.names.get(user_id, "unknown")
+        live.membership_changed(user_id, access.roles.get(user_id), username)
 
     def _retitle(self, session_id: str, title: str) -> None:
         live = self._live.get(session_id)
