@@ -447,3 +447,98 @@ async def test_revoking_a_token_on_one_replica_ends_its_mcp_stream_on_another(st
         return replica_metric(stack, 1, MCP_STREAMS) == 0
 
     await asyncio.to_thread(wait_until, stream_gone, 20, "no MCP stream left on replica 1")
+
+
+# ---- agents on a session held by another replica ----------------------------------------------
+
+
+def lease_of(stack: Stack, postgres: LocalPostgres, sid: str) -> tuple[str, int]:
+    """The session's lease row: (owner, epoch). A hand-over changes the owner and bumps the epoch."""
+    row = postgres.sql(f"SELECT owner, epoch FROM session_leases WHERE session_id = '{sid}'", database_of(stack))
+    owner, epoch = row.split("|")
+    return owner, int(epoch)
+
+
+def agui_run(url: str, token: str, sid: str, prompt: str, agent: str) -> list[dict[str, Any]]:
+    """One AG-UI run (`POST /api/agui/sessions/{id}`, answered as SSE): its events, in order."""
+    body = {
+        "threadId": "t",
+        "runId": uuid.uuid4().hex,
+        "state": {},
+        "tools": [],
+        "context": [],
+        "forwardedProps": {},
+        "messages": [{"id": "u", "role": "user", "content": prompt}],
+    }
+    headers = {"Authorization": f"Bearer {token}", "Accept": "text/event-stream", "User-Agent": agent}
+    events = []
+    with httpx.stream("POST", url, json=body, headers=headers, verify=False, timeout=60, trust_env=False) as r:
+        assert r.status_code == 200, r.read()
+        for line in r.iter_lines():
+            if line.startswith("data: "):
+                events.append(json.loads(line.removeprefix("data: ")))
+    return events
+
+
+def added_ids(tab: ClientConnection, count: int) -> list[str]:
+    """Reads the tab until it saw `count` added nodes; a close (1012: the session moved) fails the test."""
+    ids: list[str] = []
+    while len(ids) < count:
+        frame = recv(tab)
+        if frame["type"] == "tree_update" and frame["data"]["delta"]["action"] == "add":
+            ids.append(frame["data"]["delta"]["node"]["id"])
+    return ids
+
+
+def make_pat(stack: Stack, access: str) -> str:
+    created = on_replica(stack, 0, "POST", "/api/tokens", access, json={"name": "Agent", "scope": "write"})
+    assert created.status_code == 201, created.text
+    return str(created.json()["token"])
+
+
+def tool_payload(result: Any) -> dict[str, Any]:
+    assert not result.is_error, result.content
+    return dict(result.structured_content or json.loads(result.content[0].text))
+
+
+def test_an_agui_run_through_nginx_reaches_the_sessions_replica(stack: Stack, postgres: LocalPostgres) -> None:
+    access, sid = session_for(stack)
+    pat = make_pat(stack, access)
+    tab, _ = open_tab(stack.ws_url, access, sid)
+    try:
+        lease = lease_of(stack, postgres, sid)
+        agent = f"agui-{uuid.uuid4().hex}"
+        for i in range(3):  # were they routed like /api/ (round robin), one of three would land elsewhere
+            events = agui_run(f"{stack.base_url}/api/agui/sessions/{sid}", pat, sid, f"Add 'G{i}' under root", agent)
+            assert events[-1]["type"] == "RUN_FINISHED", events[-1]
+            assert added_ids(tab, 1) and lease_of(stack, postgres, sid) == lease
+        tab.send(json.dumps({"type": "ping", "id": "p", "data": {}}))
+        assert recv(tab)["type"] == "pong"  # never closed with 1012
+        wait_logged(stack, agent, count=3)
+        assert len(upstreams_by_agent(stack)[agent]) == 1
+    finally:
+        tab.close()
+
+
+async def test_mcp_writes_on_any_replica_leave_the_session_where_it_is(stack: Stack, postgres: LocalPostgres) -> None:
+    access, sid = session_for(stack)
+    pat = make_pat(stack, access)
+    tab, _ = await asyncio.to_thread(open_tab, stack.ws_url, access, sid)
+    try:
+        lease = lease_of(stack, postgres, sid)
+        urls = [stack.base_url + "/mcp"] + [stack.replica_url(i) + "/mcp" for i in range(REPLICAS)]
+        for n, url in enumerate(urls):  # nginx, then every replica directly: two of them do not hold the session
+            http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {pat}"}, verify=False, trust_env=False)
+            async with http, Client(streamable_http_client(url, http_client=http), cache=None) as mcp:
+                added = tool_payload(
+                    await mcp.call_tool("add_nodes", {"session_id": sid, "parent_id": "root", "values": [f"M{n}"]})
+                )
+                assert added["status"] == "applied"
+                assert await asyncio.to_thread(added_ids, tab, 1) == added["ids"]
+                read = tool_payload(await mcp.call_tool("get_tree", {"session_id": sid}))
+                assert [c["value"] for c in read["tree"]["children"]] == [f"M{i}" for i in range(n + 1)]
+            assert lease_of(stack, postgres, sid) == lease
+        tab.send(json.dumps({"type": "ping", "id": "p", "data": {}}))
+        assert (await asyncio.to_thread(recv, tab))["type"] == "pong"  # never closed with 1012
+    finally:
+        tab.close()
