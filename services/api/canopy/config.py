@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import secrets
+import socket
 from collections import Counter
 from functools import cached_property
 from pathlib import Path
@@ -86,6 +87,10 @@ class Settings(BaseSettings):
     # needs PostgreSQL), and how long a replica's claim on a session lasts unrenewed.
     replicas: int = Field(1, ge=1, le=64)
     lease_seconds: float = Field(10.0, ge=0.5, le=300)
+    # Where the other replicas reach this one's API (an MCP tool call for a session held here is
+    # forwarded to it). Empty: http://API_HOST:API_PORT, with this machine's host name in place of
+    # an API_HOST that listens on every address (0.0.0.0, ::), as in a container.
+    replica_url: str = Field("", max_length=200)
     # Host names /mcp answers to (comma separated; any port): the MCP SDK's DNS-rebinding guard.
     mcp_allowed_hosts: str = "localhost,127.0.0.1,[::1]"
 
@@ -145,6 +150,18 @@ class Settings(BaseSettings):
         """Leases and cross-replica events: on PostgreSQL, whatever the replica count (a lone
         replica pays one renewal per TTL/3 and may be joined by others at any time)."""
         return self.sqlalchemy_url.startswith("postgresql")
+
+    @property
+    def internal_url(self) -> str:
+        """This replica's address for the others (`REPLICA_URL`, or derived from API_HOST:API_PORT)."""
+        if self.replica_url:
+            return self.replica_url.rstrip("/")
+        host = self.api_host
+        if host in ("0.0.0.0", "::", "[::]", ""):  # every address: the others use our host name
+            host = socket.gethostname()
+        elif ":" in host and not host.startswith("["):
+            host = f"[{host}]"
+        return f"http://{host}:{self.api_port}"
 
     @cached_property
     def sqlalchemy_url(self) -> str:

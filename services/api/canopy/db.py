@@ -158,6 +158,8 @@ session_leases = Table(
     Column("owner", String(64), nullable=False),
     Column("epoch", Integer, nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False),
+    # Where the other replicas reach the holder's API (REPLICA_URL): MCP tool calls are forwarded there. Schema 9.
+    Column("address", String(200), nullable=True),
 )
 
 
@@ -238,6 +240,12 @@ def _v8_proposal_authors(conn: Connection) -> None:
             conn.execute(text(f"ALTER TABLE proposals ADD COLUMN {column}"))
 
 
+def _v9_lease_addresses(conn: Connection) -> None:
+    # As in v3: a session_leases table created by this code's `_v5_leases` already has the column.
+    if "address" not in {c["name"] for c in inspect(conn).get_columns("session_leases")}:
+        conn.execute(text("ALTER TABLE session_leases ADD COLUMN address VARCHAR(200)"))
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _v1_auth,
     _v2_sessions,
@@ -247,6 +255,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _v6_collaboration,
     _v7_personal_tokens,
     _v8_proposal_authors,
+    _v9_lease_addresses,
 ]
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from canopy import accounts
-from canopy.agents import agui
+from canopy.agents import agui, forwarding
 from canopy.agents.mcp_server import CanopyMcp, McpMount
 from canopy.agents.streams import AgentStreams
 from canopy.api import auth, health, interchange, sessions, sharing, tokens
@@ -79,11 +79,16 @@ async def _join_cluster(
     under its lease, every commit is fenced by it, and events from the others reach it."""
     if not settings.clustered:
         return None
-    cluster = Ownership(engine, settings.lease_seconds, manager.cluster_host())
+    cluster = Ownership(engine, settings.lease_seconds, manager.cluster_host(), address=settings.internal_url)
     store.set_fence(cluster.leases.check)
     manager.cluster = cluster
     await cluster.start()
-    log.info("replica %s: leases of %.0f s, listening for cluster events", cluster.name, settings.lease_seconds)
+    log.info(
+        "replica %s at %s: leases of %.0f s, listening for cluster events",
+        cluster.name,
+        cluster.address,
+        settings.lease_seconds,
+    )
     return cluster
 
 
@@ -151,6 +156,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(sharing.router)
     app.include_router(tokens.router)
     app.include_router(agui.router)
+    app.include_router(forwarding.router)  # replicas' calls to each other; nginx answers 404 for them
+    app.state.mcp = mcp
     app.add_middleware(McpMount, mcp=mcp)  # /mcp: the MCP SDK's app
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     app.add_middleware(SessionSocketMiddleware)

@@ -37,11 +37,13 @@ from starlette.applications import Starlette
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from canopy import tokens
+from canopy.agents.forwarding import Forwarding
 from canopy.agents.streams import AgentStream, AgentStreams
 from canopy.agents.subscriptions import LegacySubscriptions
 from canopy.agents.tools import AgentError, AgentTools, Caller
 from canopy.agents.watch import TreeWatches
 from canopy.config import Settings
+from canopy.errors import CanopyError
 from canopy.metrics import Metrics
 from canopy.realtime.manager import SessionManager
 
@@ -117,6 +119,8 @@ class CanopyMcp:
         self.engine: AsyncEngine | None = None
         self.metrics = metrics
         self.streams = streams
+        self._secret = settings.secret_key.get_secret_value()
+        self.forwarding: Forwarding | None = None  # session tools: here, or on the replica holding the session
         self.bus = InMemorySubscriptionBus()
         self.watches: TreeWatches | None = None
         self.legacy: LegacySubscriptions | None = None  # 2025-era subscribers, per client connection
@@ -163,6 +167,7 @@ class CanopyMcp:
             self.app = self._build_app()
         self._started = True
         self._tools = AgentTools(sessions)
+        self.forwarding = Forwarding(self._tools, sessions.cluster, self._secret)
         self.watches = TreeWatches(sessions, self._notify, self.metrics.mcp_subscriptions)
         self.legacy = LegacySubscriptions(self.watches, self.streams)
         ready, self._stopping = asyncio.Event(), asyncio.Event()
@@ -188,6 +193,8 @@ class CanopyMcp:
             self._stopping.set()
             await self._task
             self._task = None
+        if self.forwarding is not None:
+            await self.forwarding.close()
 
     # --- requests, each ended with its token -------------------------------------------
 
@@ -240,6 +247,8 @@ class CanopyMcp:
             except AgentError as exc:
                 raise ToolError(str(exc)) from None
 
+        on_session = self._on_session
+
         read_only = ToolAnnotations(read_only_hint=True)
 
         @server.tool(annotations=read_only)
@@ -255,14 +264,14 @@ class CanopyMcp:
         ) -> dict[str, Any]:
             """A session's tree, or the subtree of node_id, down to depth levels (1: the node alone).
             Nodes are {id, value, props?, children}; a node whose children were left out has children_count."""
-            return await call(lambda t, c: t.get_tree(c, session_id, node_id, depth))
+            return await on_session("get_tree", session_id, node_id=node_id, depth=depth)
 
         @server.tool(annotations=read_only)
         async def find_nodes(
             session_id: SessionIdArg, query: Annotated[str, Field(min_length=1, max_length=500)]
         ) -> dict[str, Any]:
             """Nodes whose value contains query (ignoring case), or whose id is query, with their id paths."""
-            return await call(lambda t, c: t.find_nodes(c, session_id, query))
+            return await on_session("find_nodes", session_id, query=query)
 
         @server.tool(annotations=ToolAnnotations(destructive_hint=False))
         async def add_nodes(
@@ -273,7 +282,7 @@ class CanopyMcp:
         ) -> dict[str, Any]:
             """Adds one child of parent_id per value, in order (at index, else at the end). One undoable change;
             in a review-mode session a proposal instead (status "proposed", nothing applied)."""
-            return await call(lambda t, c: t.add_nodes(c, session_id, parent_id, values, index))
+            return await on_session("add_nodes", session_id, parent_id=parent_id, values=values, index=index)
 
         @server.tool(annotations=ToolAnnotations(destructive_hint=False, idempotent_hint=True))
         async def update_node(
@@ -286,7 +295,7 @@ class CanopyMcp:
             ] = None,
         ) -> dict[str, Any]:
             """Renames a node (value) and/or merges props into it. One undoable change (a proposal in review mode)."""
-            return await call(lambda t, c: t.update_node(c, session_id, node_id, value, props))
+            return await on_session("update_node", session_id, node_id=node_id, value=value, props=props)
 
         @server.tool(annotations=ToolAnnotations(destructive_hint=False))
         async def move_node(
@@ -294,17 +303,25 @@ class CanopyMcp:
         ) -> dict[str, Any]:
             """Moves a node (with its subtree) under parent_id, at index or at the end. One undoable change (a proposal
             in review mode)."""
-            return await call(lambda t, c: t.move_node(c, session_id, node_id, parent_id, index))
+            return await on_session("move_node", session_id, node_id=node_id, parent_id=parent_id, index=index)
 
         @server.tool(annotations=ToolAnnotations(destructive_hint=True))
         async def delete_node(session_id: SessionIdArg, node_id: NodeIdArg) -> dict[str, Any]:
             """Deletes a node and everything under it. One undoable change (a proposal in review mode)."""
-            return await call(lambda t, c: t.delete_node(c, session_id, node_id))
+            return await on_session("delete_node", session_id, node_id=node_id)
 
         @server.tool(annotations=ToolAnnotations(destructive_hint=True))
         async def undo(session_id: SessionIdArg) -> dict[str, Any]:
             """Undoes this user's last change in the session (refused while the assistant runs, and in review mode)."""
-            return await call(lambda t, c: t.undo(c, session_id))
+            return await on_session("undo", session_id)
+
+    async def _on_session(self, tool: str, session_id: str, **args: Any) -> dict[str, Any]:
+        """A tool on one session, run here or forwarded to the replica that holds it (`Forwarding`)."""
+        assert self.forwarding is not None
+        try:
+            return await self.forwarding.run(tool, current_caller(), {"session_id": session_id, **args})
+        except AgentError as exc:
+            raise ToolError(str(exc)) from None
 
     # --- the tree resource and its subscriptions ----------------------------------------
 
@@ -316,10 +333,7 @@ class CanopyMcp:
             description="A session's whole tree: {session_id, title, rev, tree}",
         )
         async def tree(session_id: str) -> dict[str, Any]:
-            try:
-                return await self._tools.tree_json(current_caller(), session_id)
-            except AgentError as exc:
-                raise ToolError(str(exc)) from None
+            return await self._on_session("tree_json", session_id)
 
         lowlevel = self.server._lowlevel_server  # MCPServer has no public hook for resources/subscribe
         lowlevel.add_request_handler("resources/subscribe", SubscribeRequestParams, self._subscribe)
@@ -331,12 +345,17 @@ class CanopyMcp:
         if session_id is None:
             raise MCPError(INVALID_PARAMS, f"Not a Canopy tree resource: {uri}")
         caller = current_caller()
+        assert self.sessions is not None
         try:
-            await self._tools.open(caller, session_id, write=False)
+            # Checked in the database, not by loading it: with replicas, the session stays where it is held.
+            self._tools.authorise(caller, session_id, write=False)
+            await self.sessions.access(session_id, caller.user_id)
             assert self.watches is not None
             await self.watches.watch(session_id, caller.user_id)
         except AgentError as exc:
             raise MCPError(INVALID_PARAMS, str(exc)) from None
+        except CanopyError as exc:
+            raise MCPError(INVALID_PARAMS, f"{exc.message} ({exc.code})") from None
         return session_id
 
     async def _subscribe(self, ctx: ServerRequestContext[Any, Any], params: SubscribeRequestParams) -> EmptyResult:

@@ -10,6 +10,7 @@ as to any other change. In a review-mode session a write is a proposal instead (
 
 from __future__ import annotations
 
+import inspect
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,9 @@ from canopy.realtime.session import LiveSession
 from canopy.tokens import PersonalToken
 from canopy.tree import ROOT_ID, Tree
 
+# The operations on one session (each takes `session_id`): run by the replica that holds it.
+WRITE_TOOLS = frozenset({"add_nodes", "update_node", "move_node", "delete_node", "undo"})
+SESSION_TOOLS = frozenset({"get_tree", "find_nodes", "tree_json"}) | WRITE_TOOLS
 MAX_TREE_NODES = 2000  # nodes in one get_tree answer; deeper levels are summarised by a count
 MAX_FOUND = 50
 MAX_VALUES = 100  # values in one add_nodes call
@@ -96,17 +100,33 @@ class AgentTools:
                 f"retry in {wait:.1f} s (429)"
             )
 
-    async def open(self, caller: Caller, session_id: str, *, write: bool) -> LiveSession:
-        """The caller's session, if its token may read (or write) it."""
+    def authorise(self, caller: Caller, session_id: str, *, write: bool) -> None:
+        """Counts the call, and refuses it unless the caller's token may read (or write) the session."""
         self._throttle(caller)
         if write and caller.token.scope != "write":
             raise AgentError("This token is read-only; create a write token to change trees (403)")
         if not caller.token.allows(session_id, write=write):
             raise AgentError("This token is limited to another session (403)")
+
+    async def open(self, caller: Caller, session_id: str, *, write: bool) -> LiveSession:
+        """The caller's session, if its token may read (or write) it."""
+        self.authorise(caller, session_id, write=write)
         try:
             return await self.sessions.get(session_id, caller.user_id)
         except CanopyError as exc:
             raise _canopy(exc) from None
+
+    async def run(self, tool: str, caller: Caller, args: dict[str, Any]) -> dict[str, Any]:
+        """A session tool by name (a call forwarded by another replica, `canopy.agents.forwarding`)."""
+        if tool not in SESSION_TOOLS:
+            raise AgentError(f"Unknown tool {tool!r} (400)")
+        method = getattr(self, tool)
+        try:
+            inspect.signature(method).bind(caller, **args)
+        except TypeError:
+            raise AgentError(f"Bad arguments for {tool} (400)") from None
+        result: dict[str, Any] = await method(caller, **args)
+        return result
 
     def _node(self, live: LiveSession, node_id: str) -> str:
         if node_id not in live.tree:

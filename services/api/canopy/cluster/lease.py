@@ -47,14 +47,16 @@ class Holder:
     owner: str
     epoch: int
     seconds_left: float  # <= 0: expired
+    address: str | None  # where the other replicas reach the holder (REPLICA_URL); None from an older release
 
 
 class Leases:
     """This replica's leases: take, renew, release, and the fence its commits run."""
 
-    def __init__(self, engine: AsyncEngine, owner: str, ttl_seconds: float) -> None:
+    def __init__(self, engine: AsyncEngine, owner: str, ttl_seconds: float, address: str | None = None) -> None:
         self.engine = engine
         self.owner = owner
+        self.address = address
         self.ttl = timedelta(seconds=ttl_seconds)
         self.held: dict[str, Lease] = {}
         # Told (synchronously) which sessions were lost: the manager drops them and closes their tabs.
@@ -68,10 +70,16 @@ class Leases:
             owner=self.owner,
             epoch=1,
             expires_at=func.now() + self.ttl,
+            address=self.address,
         )
         stmt = insert.on_conflict_do_update(
             index_elements=[leases.c.session_id],
-            set_={"owner": self.owner, "epoch": leases.c.epoch + 1, "expires_at": func.now() + self.ttl},
+            set_={
+                "owner": self.owner,
+                "epoch": leases.c.epoch + 1,
+                "expires_at": func.now() + self.ttl,
+                "address": self.address,
+            },
             where=(leases.c.expires_at < func.now()) | (leases.c.owner == self.owner),
         ).returning(leases.c.epoch)
         async with self.engine.begin() as conn:
@@ -87,12 +95,12 @@ class Leases:
         async with self.engine.connect() as conn:
             row = (
                 await conn.execute(
-                    select(leases.c.owner, leases.c.epoch, seconds_left.label("left")).where(
+                    select(leases.c.owner, leases.c.epoch, seconds_left.label("left"), leases.c.address).where(
                         leases.c.session_id == session_id
                     )
                 )
             ).first()
-        return None if row is None else Holder(row.owner, row.epoch, float(row.left))
+        return None if row is None else Holder(row.owner, row.epoch, float(row.left), row.address)
 
     async def renew(self) -> list[str]:
         """Extends every lease held; returns the sessions whose lease was lost (taken over)."""

@@ -51,11 +51,19 @@ def replica_name() -> str:
 
 
 class Ownership:
-    def __init__(self, engine: AsyncEngine, lease_seconds: float, host: Host, name: str | None = None) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        lease_seconds: float,
+        host: Host,
+        name: str | None = None,
+        address: str | None = None,
+    ) -> None:
         self.name = name or replica_name()
         self.lease_seconds = lease_seconds
         self.host = host
-        self.leases = Leases(engine, self.name, lease_seconds)
+        self.address = address  # recorded with every lease taken: where the others forward calls to us
+        self.leases = Leases(engine, self.name, lease_seconds, address)
         self.leases.on_lost = self._lost
         self.bus = ClusterBus(engine, self.name)
         self.bus.on("release", self._on_release)
@@ -118,6 +126,18 @@ class Ownership:
 
     def holds(self, session_id: str) -> bool:
         return session_id in self.leases.held
+
+    async def held_elsewhere(self, session_id: str) -> str | None:
+        """The address of another live replica holding the session's lease (forward to it); None when
+        this replica holds it, or no live replica does (then this one may claim it)."""
+        if self.holds(session_id):
+            return None
+        holder = await self.leases.holder(session_id)
+        if holder is None or holder.seconds_left <= 0 or holder.owner == self.name or not holder.address:
+            return None
+        if holder.address == self.address:  # a restarted process of ours at the same address: its lease is stale
+            return None
+        return holder.address
 
     async def deleted(self, session_id: str) -> None:
         await self.bus.publish("deleted", session=session_id)

@@ -325,6 +325,12 @@ class SessionStore:
             ).first()
         return None if r is None else SessionMeta(r.id, r.user_id, r.title, r.updated_at, r.node_count)
 
+    async def stored_rev(self, session_id: str) -> int | None:
+        """The session's last committed rev; None if there is no such session."""
+        async with self.engine.connect() as conn:
+            rev = (await conn.execute(select(db.sessions.c.rev).where(db.sessions.c.id == session_id))).scalar()
+        return None if rev is None else int(rev)
+
     async def most_recent(self, user_id: str) -> str | None:
         s = db.sessions
         async with self.engine.connect() as conn:
