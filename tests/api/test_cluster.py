@@ -7,7 +7,10 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import httpx
+import orjson
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.testclient import TestClient
@@ -15,6 +18,8 @@ from starlette.websockets import WebSocketDisconnect
 
 from canopy import accounts, db, tokens, users
 from canopy.agents.streams import AgentStream
+from canopy.agents.tools import AgentError, Caller
+from canopy.cluster.calls import CALL_PATH, SIGNATURE_HEADER, TIMESTAMP_HEADER, CallSigner, ReplicaClient
 from canopy.cluster.lease import LeaseLostError, Leases
 from canopy.cluster.notify import ClusterBus
 from canopy.cluster.ownership import Host, Ownership
@@ -24,6 +29,7 @@ from canopy.realtime.store import INITIAL_TREE, SessionStore
 from canopy.services import Services
 from canopy.tree import Change
 from canopy.users import create_user
+from tests.conftest import register_and_login
 from tests.helpers import wait_until
 from tests.support.ws import init, login, recv
 
@@ -359,3 +365,93 @@ def test_a_replica_that_missed_events_rechecks_what_it_holds_open(settings: Sett
                     ws.receive_json()
             assert (closed.value.code, closed.value.reason) == accounts.CLOSE_LOGGED_OUT
         wait_until(lambda: ended == ["first: token revoked", "second: token revoked"], 10, "the other PAT's stream")
+
+
+# ---- MCP tool calls forwarded to the session's holder (canopy/agents/forwarding.py) ------------------
+
+
+async def agent_setup(client: httpx.AsyncClient, app: FastAPI) -> tuple[str, Caller]:
+    """A user's new session and a write token of theirs, as the caller the MCP server would see."""
+    access = await register_and_login(client, "agent-owner", "agent-owner-pass")
+    auth = {"Authorization": f"Bearer {access}"}
+    pat = (await client.post("/api/tokens", json={"name": "Agent", "scope": "write"}, headers=auth)).json()
+    verified = await tokens.verify_token(app.state.services.engine, pat["token"])
+    assert verified is not None
+    store: SessionStore = app.state.services.sessions.store
+    session = await store.create(verified.user_id, "fwd")  # stored, not loaded: no replica holds it yet
+    return session.id, Caller(verified)
+
+
+def forwarded(sid: str, caller: Caller, tool: str = "get_tree", **args: Any) -> bytes:
+    token = caller.token
+    who = {"token_id": token.id, "user_id": token.user_id, "name": token.name, "scope": token.scope}
+    return orjson.dumps({"tool": tool, "args": {"session_id": sid, **args}, "caller": who})
+
+
+async def test_the_replica_call_endpoint_runs_signed_calls_only(
+    app: FastAPI, client: httpx.AsyncClient, settings: Settings
+) -> None:
+    sid, caller = await agent_setup(client, app)
+    signer = CallSigner(settings.secret_key.get_secret_value())
+
+    async def post(body: bytes, headers: dict[str, str]) -> httpx.Response:
+        return await client.post(CALL_PATH, content=body, headers={"Content-Type": "application/json", **headers})
+
+    body = forwarded(sid, caller, "add_nodes", parent_id="root", values=["Forwarded"])
+    assert (await post(body, {})).status_code == 401  # unsigned
+    assert (await post(body, CallSigner("another-secret-key-of-another-cluster").headers(body))).status_code == 401
+    stale = {TIMESTAMP_HEADER: str(int(time.time()) - 600)}
+    stale[SIGNATURE_HEADER] = signer.headers(body)[SIGNATURE_HEADER]
+    assert (await post(body, stale)).status_code == 401
+    tampered = forwarded(sid, caller, "add_nodes", parent_id="root", values=["Tampered"])
+    assert (await post(tampered, signer.headers(body))).status_code == 401
+    assert len(app.state.services.sessions) == 0  # nothing ran: the session was not even loaded
+
+    signed = signer.headers(body)
+    answer = await post(body, signed)
+    assert answer.status_code == 200 and answer.json()["result"]["status"] == "applied", answer.text
+    assert (await post(body, signed)).status_code == 401  # the same call again: a replay
+    tree = (await post(forwarded(sid, caller), signer.headers(forwarded(sid, caller)))).json()["result"]["tree"]
+    assert [c["value"] for c in tree["children"]] == ["Forwarded"]
+    assert await app.state.services.sessions.store.stored_rev(sid) == 1  # one change, stored
+
+    unknown = forwarded(sid, caller, "drop_database")
+    assert (await post(unknown, signer.headers(unknown))).json() == {"error": "Unknown tool 'drop_database' (400)"}
+    bad = forwarded(sid, caller, "add_nodes", parent="root")
+    assert (await post(bad, signer.headers(bad))).json() == {"error": "Bad arguments for add_nodes (400)"}
+    garbage = b'{"tool": 1}'
+    assert (await post(garbage, signer.headers(garbage))).status_code == 422
+
+
+async def test_a_holder_that_does_not_answer_fails_the_call_and_keeps_the_session(
+    app: FastAPI, client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    """The holder's lease is live but it never answers (paused, overloaded): the tool call fails with a
+    clear error after the bound, and the receiving replica neither claims nor loads the session."""
+    sid, caller = await agent_setup(client, app)
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def never_answer(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)  # a real socket that accepts the request and says nothing
+
+    silent = await asyncio.start_server(never_answer, "127.0.0.1", 0)
+    port = silent.sockets[0].getsockname()[1]
+    hung = Leases(engine, "replica-hung", HELD_LEASE_SECONDS, address=f"http://127.0.0.1:{port}")
+    assert await hung.acquire(sid) is not None
+    mcp = app.state.mcp
+    forwarding = mcp.forwarding
+    assert forwarding is not None and forwarding.signer is not None
+    await forwarding.client.aclose()
+    forwarding.client = ReplicaClient(forwarding.signer, timeout=0.5)
+    try:
+        with pytest.raises(AgentError, match=r"did not answer in time; try again in a few seconds \(503\)"):
+            await forwarding.run("add_nodes", caller, {"session_id": sid, "parent_id": "root", "values": ["X"]})
+        assert accepted  # it was asked
+        holder = await hung.holder(sid)
+        assert holder is not None and holder.owner == "replica-hung" and holder.epoch == 1
+        assert len(app.state.services.sessions) == 0  # not loaded here either
+    finally:
+        silent.close()
+        for writer in accepted:
+            writer.close()
+        await silent.wait_closed()

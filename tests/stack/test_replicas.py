@@ -548,3 +548,40 @@ async def test_mcp_writes_on_any_replica_leave_the_session_where_it_is(stack: St
         assert await asyncio.to_thread(still_open, tab)  # never closed with 1012
     finally:
         tab.close()
+
+
+async def test_an_mcp_subscription_on_another_replica_hears_changes_and_leaves_the_session(
+    stack: Stack, postgres: LocalPostgres
+) -> None:
+    access, sid = session_for(stack)
+    pat = make_pat(stack, access)
+    tab, ready = await asyncio.to_thread(open_tab, stack.ws_url, access, sid)
+    try:
+        lease = lease_of(stack, postgres, sid)
+        other = (await asyncio.to_thread(serving_replica, stack, postgres, sid) + 1) % REPLICAS
+        uri = f"canopy://sessions/{sid}/tree"
+        http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {pat}"}, trust_env=False, timeout=30)
+        transport = streamable_http_client(stack.replica_url(other) + "/mcp", http_client=http)
+        async with http, Client(transport, cache=None) as mcp, mcp.listen(resource_subscriptions=[uri]) as listening:
+            assert list(listening.honored.resource_subscriptions or []) == [uri]
+            tab.send(add_op("heard", ready["data"]["rev"]))
+            assert (await asyncio.to_thread(recv, tab))["type"] == "tree_update"
+            event = await asyncio.wait_for(anext(aiter(listening)), 20)  # from the stored rev: within ~1 s
+            assert getattr(event, "uri", None) == uri
+            contents = (await mcp.read_resource(uri)).contents  # forwarded to the holder
+            tree = json.loads(contents[0].text)["tree"]  # type: ignore[union-attr]
+            assert [c["id"] for c in tree["children"]] == ["heard"]
+        assert lease_of(stack, postgres, sid) == lease
+        assert await asyncio.to_thread(still_open, tab)
+    finally:
+        tab.close()
+
+
+def test_the_replicas_internal_endpoint_is_not_reachable_through_nginx(stack: Stack) -> None:
+    with client(stack) as c:
+        for method in ("POST", "GET"):
+            r = c.request(method, "/api/internal/agent-call", content=b"{}")
+            assert (r.status_code, r.json()) == (404, {"detail": "Not Found"})
+        assert c.post("/api/%69nternal/agent-call", content=b"{}").status_code == 404  # nginx decodes first
+    unsigned = httpx.post(stack.replica_url(0) + "/api/internal/agent-call", content=b"{}", trust_env=False, timeout=10)
+    assert unsigned.status_code == 401  # on the API port: there, and refused unsigned

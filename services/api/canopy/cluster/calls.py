@@ -66,10 +66,10 @@ class CallSigner:
 class ReplicaClient:
     """Sends signed calls to other replicas; one connection pool for all of them."""
 
-    def __init__(self, signer: CallSigner) -> None:
+    def __init__(self, signer: CallSigner, timeout: float = CALL_TIMEOUT_SECONDS) -> None:
         self.signer = signer
         self._http = httpx.AsyncClient(
-            timeout=httpx.Timeout(CALL_TIMEOUT_SECONDS, connect=CONNECT_TIMEOUT_SECONDS), trust_env=False
+            timeout=httpx.Timeout(timeout, connect=min(timeout, CONNECT_TIMEOUT_SECONDS)), trust_env=False
         )
 
     async def call(self, address: str, payload: dict[str, Any]) -> dict[str, Any]:
