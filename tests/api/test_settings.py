@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 import secrets
+import socket
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
 from canopy.config import DEFAULT_SECRET, MIN_SECRET_BITS, Settings, secret_bits
+from tests.conftest import make_settings
 from tests.helpers import ApiProcess
 
 
@@ -109,3 +111,12 @@ def test_env_example_lists_every_setting() -> None:
     names = {line.split("=", 1)[0].lstrip("# ").strip() for line in example.splitlines() if "=" in line}
     for field in Settings.model_fields:
         assert field.upper() in names, f"{field.upper()} missing from .env.example"
+
+
+def test_the_replica_address_the_others_use(tmp_path: Path) -> None:
+    assert make_settings(tmp_path, api_host="127.0.0.1", api_port=8001).internal_url == "http://127.0.0.1:8001"
+    everywhere = make_settings(tmp_path, api_host="0.0.0.0", api_port=8000).internal_url
+    assert everywhere == f"http://{socket.gethostname()}:8000"  # as in a container: its host name
+    assert make_settings(tmp_path, api_host="::1").internal_url == "http://[::1]:8000"
+    given = make_settings(tmp_path, replica_url="http://api-2.internal:9000/")
+    assert given.internal_url == "http://api-2.internal:9000"
