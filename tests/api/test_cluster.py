@@ -455,3 +455,20 @@ async def test_a_holder_that_does_not_answer_fails_the_call_and_keeps_the_sessio
         for writer in accepted:
             writer.close()
         await silent.wait_closed()
+
+
+async def test_a_forwarded_call_for_a_session_that_moved_on_is_refused_not_served(
+    app: FastAPI, client: httpx.AsyncClient, engine: AsyncEngine, settings: Settings
+) -> None:
+    """Between the receiver's look-up and the call, a third replica took the session: serving it here
+    would take it back from there. The call is a tool error to retry; the session stays put."""
+    sid, caller = await agent_setup(client, app)
+    third = Leases(engine, "replica-third", HELD_LEASE_SECONDS, address="http://replica-third.invalid:8000")
+    assert await third.acquire(sid) is not None
+    body = forwarded(sid, caller, "add_nodes", parent_id="root", values=["Bounced"])
+    signed = CallSigner(settings.secret_key.get_secret_value()).headers(body)
+    answer = await client.post(CALL_PATH, content=body, headers={"Content-Type": "application/json", **signed})
+    assert answer.json() == {"error": "The session just moved to another server; try again (503)"}
+    holder = await third.holder(sid)
+    assert holder is not None and (holder.owner, holder.epoch) == ("replica-third", 1)
+    assert await app.state.services.sessions.store.stored_rev(sid) == 0

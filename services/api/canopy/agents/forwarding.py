@@ -141,6 +141,11 @@ class Forwarding:
         except (ValidationError, orjson.JSONDecodeError):
             return JSONResponse({"detail": "Not a replica call"}, status_code=422)
         try:
+            session_id = call.args.get("session_id")
+            # Moved on meanwhile (a hand-over between the receiver's look-up and now): serving it here would
+            # take it back from its new holder. The agent retries; the receiver then finds the new holder.
+            if isinstance(session_id, str) and await self.held_elsewhere(session_id) is not None:
+                raise AgentError("The session just moved to another server; try again (503)")
             result = await self.tools.run(call.tool, _caller(call.caller), call.args)
         except AgentError as exc:
             return JSONResponse({"error": str(exc)})

@@ -84,7 +84,10 @@ class ReplicaClient:
             raise ReplicaCallError(f"unreachable ({type(exc).__name__})") from None
         if response.status_code != 200:
             raise ReplicaCallError(f"refused the call ({response.status_code})")
-        answer = response.json()
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = None
         if not isinstance(answer, dict):
             raise ReplicaCallError("answered something else than an object")
         return answer
