@@ -12,7 +12,7 @@ from canopy.assistant.offline.text import NUMBER, number
 
 _COUNT_WORDS: Final = (
     rf"(?:the |my )?(?:last |previous )?({NUMBER}) (?:changes?|steps?|edits?|actions?|turns?|things?|times?)|"
-    rf"({NUMBER}) times|(twice|once)|(?:the |my )?last ({NUMBER})|(?:the |my )?last(?: one)?"
+    rf"({NUMBER}) times|(twice|once)|(?:the |my )?last ({NUMBER})|(?:the |my )?last(?: one)?|(\d{{1,3}})"
 )
 UNDO_RE: Final = re.compile(
     rf"(?:undo|revert|go back|take back|roll ?back)"
@@ -70,6 +70,7 @@ _QUESTIONS: Final = [
         "total",
     ),
     (r"how big is (?:the|my) tree|count(?: the| all)? nodes", "total"),
+    (rf"count(?: the| all)?(?: the)? {_THINGS} (?:of|in|under|inside) (.+)", "count"),
     (rf"how many {_THINGS} (?:does|do) (.+) have", "count"),
     (
         rf"how many {_THINGS} (?:are |do i have |have i got )?(?:there )?"
@@ -94,6 +95,7 @@ _QUESTIONS: Final = [
         r"(?:is there|do i have|do we have|have i got) (?:a|an|any) (?:node|item|task|entry) (?:called|named) (.+)",
         "find",
     ),
+    (r"(?:is there|do i have|do we have|have i got) (?:a|an|any|the) (.+?) (?:node|item|task|entry)", "find"),
     (
         r"(?:find|search(?: for)?|look for|look up|locate)"
         r"(?: (?:a|the|any) (?:node|item|task)s?(?: called| named)?)? (.+)",

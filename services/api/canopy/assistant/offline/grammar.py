@@ -89,6 +89,13 @@ PRONOUNS: Final = frozenset(
         "the new nodes",
         "him",
         "her",
+        "both",
+        "both of them",
+        "all of them",
+        "each of them",
+        "the two",
+        "these two",
+        "those two",
     }
 )
 # Words that place or structure something; left in an unquoted new value they mean we did not
@@ -136,6 +143,7 @@ _VALUE_PREFIXES: Final = [
     rf"(?:{_ART} )?(?:new )?(?:child |top-level |sub-?)?(?:{_CONTAINER}|subtask|step|idea|note)s?:? (?=\ue000)",
     r"(?:with )?(?:the )?(?:values?|names?):? ",
     r"(?-i:(?:tasks?|subtasks?|steps?|notes?|ideas?|items?|entries|entry|nodes?|children|child)):? ",
+    r"(?-i:(?:new )?(?:list|folder|project|group|category|section|board|page|heading)):? (?=[A-Z\ue000])",
 ]
 _ADD_SEPS: Final = [
     (
@@ -145,14 +153,14 @@ _ADD_SEPS: Final = [
     ),
     (r"(?:at|to) the (?:very )?(?:bottom|end) of|as (?:the )?last (?:child|item|node|entry) (?:of|under|in)", "bottom"),
     (
-        r"(?:right |just |directly |immediately )?(?:after|following|behind)|"
+        r"(?:right |just |directly |immediately )?(?:after|following|behind|below)|"
         r"as (?:a |the )?(?:next )?siblings? (?:of|to)",
         "after",
     ),
     (r"(?:right |just |directly |immediately )?(?:before|above|ahead of|in front of)", "before"),
     (
         r"as (?:an? |the )?(?:child|children|subnode|subnodes|item|items|subtasks?|sub-tasks?) (?:of|under|in|to)|"
-        r"under(?:neath)?|beneath|below|inside(?: of)?|within",
+        r"under(?:neath)?|beneath|inside(?: of)?|within",
         "under",
     ),
     (r"into|in|to|onto|on", "in"),
@@ -207,8 +215,17 @@ def _strip_prefix(text: str) -> str:
     return text
 
 
+_BIG_COUNT: Final = re.compile(r"(\d{4,}) (?:new |more |empty |blank )?[a-z][\w-]*s", re.I)
+_ZERO_COUNT: Final = re.compile(r"(?:0|zero|no) (?:new |more )?[a-z][\w-]*s", re.I)
+
+
 def _add_values(left: str) -> Command | None:
     """What to add, from the text before the placement: a count, a node with children, or a list."""
+    if _ZERO_COUNT.fullmatch(left):  # "add 0 tasks": nothing to add, never a node '0 tasks'
+        return Command("add")
+    big = _BIG_COUNT.fullmatch(left)
+    if big and not 1900 <= int(big.group(1)) <= 2099:  # "add 1000 tasks" is refused by the limit; "2025 goals" is a name
+        return Command("add", values=("Item",), count=int(big.group(1)))
     count = re.fullmatch(rf"({NUMBER}|an?|one|another) (?:new |more |empty |blank )?([a-z][\w-]*)", left, re.I)
     if count and (count.group(2).lower().endswith("s") or count.group(1).lower() in ("a", "an", "one", "another")):
         noun = count.group(2)
@@ -287,9 +304,20 @@ def _prop_add(rest: str) -> list[Command]:
     return [_set(ref, key, value)]
 
 
+_LIST_UNDER: Final = re.compile(
+    r"(?:(?:these|the following|this|those)(?: (?:items|nodes|tasks|things|entries|children))? )?"
+    r"(to|in|into|under|inside) (.+?): (.+)",
+    re.I,
+)
+
+
 def gen_add(rest: str) -> list[Command]:
     if props := _prop_add(rest):
         return props
+    listed = _LIST_UNDER.fullmatch(rest)
+    if listed:  # "add to Groceries: eggs, milk, bread"
+        where = "under" if listed.group(1).lower() in ("under", "inside") else "in"
+        return [Command("add", (listed.group(2),), tuple(split_list(listed.group(3))), where=where)]
     rest = _AS_NEW.sub("", rest)
     late = _LATE_NAME.fullmatch(rest)  # "add a subtask to Build called Write tests"
     if late:
@@ -336,6 +364,18 @@ def gen_rename(rest: str) -> list[Command]:
     if bare:
         out.append(Command("rename", (bare.group(1),), (bare.group(2),)))
     return out
+
+
+def gen_call(rest: str) -> list[Command]:
+    """'call Build "Development"', 'name it Beta': the new value is the last words; the longest
+    existing name wins, as the planner takes the first reading whose node exists."""
+    out = gen_rename(rest)
+    return out + [Command("rename", (left,), (right,)) for left, right in _last_word_splits(rest)[::-1]]
+
+
+def gen_assign(rest: str) -> list[Command]:
+    """'assign Launch to Sam': the owner."""
+    return [_set(left, "owner", right) for left, _, right in splits(rest, [("to", "")])]
 
 
 def statement(clause: str) -> list[Command]:
@@ -387,10 +427,17 @@ def gen_props(rest: str) -> list[Command]:
     m = re.fullmatch(rf"(?:the )?({_KNOWN_KEYS}) (\S+) (?:for|on|of) (.+)", rest, re.I)  # set priority high for X
     if m:
         out.append(_set(m.group(3), m.group(1), m.group(2)))
+    m = _KEY_VALUE.fullmatch(rest)  # set Launch priority high
+    if m:
+        out.append(_set(m.group(1), m.group(2) or m.group(4), m.group(3) or m.group(5)))
     for left, _, right in splits(rest, [(r"to|as", "")]):
         if (cmd := _level_or_status(left, right)) is not None:
             out.append(cmd)
     return out
+
+
+# Without "to", only a value that can't be the start of something else: a level, a status.
+_KEY_VALUE: Final = re.compile(rf"(.+?) (?:(priority) ({LEVEL})|(status) ({STATUS_RE}))", re.I)
 
 
 def gen_set(rest: str) -> list[Command]:
@@ -477,12 +524,17 @@ def gen_remove(rest: str) -> list[Command]:
 
 def gen_clear(rest: str) -> list[Command]:
     inner = _children_of(rest)
-    return [*gen_unset(rest), Command("clear", (inner or re.sub(r"^out ", "", rest, flags=re.I),))]
+    if inner is not None:
+        return [Command("clear", (inner,))]
+    return [*gen_unset(rest), Command("clear", (re.sub(r"^out ", "", rest, flags=re.I),))]
 
 
 def gen_move(rest: str) -> list[Command]:
     m = re.fullmatch(
-        r"(.+?) (up|down|to the top|to the bottom|first|last)(?: (?:one|a) (?:place|step|spot|position))?", rest, re.I
+        r"(.+?) (up|down|to the top|to the bottom|first|last)"
+        r"(?: (?:by )?(?:one|a|1)(?: (?:place|step|spot|position|row|line))?)?",
+        rest,
+        re.I,
     )
     out: list[Command] = []
     if m:
@@ -511,11 +563,14 @@ def gen_put(rest: str) -> list[Command]:
     return gen_move(rest) + gen_add(rest)
 
 
+_COPY_OF: Final = re.compile(r"^(?:an? )?(?:cop(?:y|ies)|duplicates?|clones?) of ", re.I)
+
+
 def gen_make(rest: str) -> list[Command]:
-    if re.match(r"(?:a )?cop(?:y|ies) of ", rest, re.I):
+    if _COPY_OF.match(rest):
         return gen_duplicate(rest)
     m = re.fullmatch(
-        rf"(.+?) (?:an?|the) (first |last )?(?:child|subtask|sub-task|subnode|item|{_NOUN}) (?:of|under|in) (.+)",
+        rf"(.+?) (?:(?:an?|the) )?(first |last )?(?:child|sub-?task|sub-?node|sub-?item|item|{_NOUN}) (?:of|under|in) (.+)",
         rest,
         re.I,
     )
@@ -543,7 +598,7 @@ def _last_word_splits(rest: str) -> list[tuple[str, str]]:
 
 
 def gen_duplicate(rest: str) -> list[Command]:
-    rest = re.sub(r"^(?:a )?cop(?:y|ies) of ", "", rest, flags=re.I)
+    rest = _COPY_OF.sub("", rest, count=1)
     out = [Command("duplicate", (rest,))]
     out += [Command("duplicate", (left, right), where=tag) for left, tag, right in splits(rest, _MOVE_SEPS)]
     return out
@@ -581,17 +636,19 @@ VERBS: Final[dict[str, Callable[[str], list[Command]]]] = {
     "new": gen_new,
     "start": gen_start,
     **dict.fromkeys(("rename", "retitle", "relabel"), gen_rename),
+    **dict.fromkeys(("call", "name"), gen_call),
+    "assign": gen_assign,
     "change": gen_change,
     **dict.fromkeys(("set", "update"), gen_set),
     "give": gen_give,
-    "mark": gen_mark,
+    **dict.fromkeys(("mark", "flag"), gen_mark),
     **dict.fromkeys(("complete", "finish", "check", "tick"), gen_complete),
     **dict.fromkeys(("uncheck", "untick", "reopen"), gen_uncheck),
     **dict.fromkeys(("delete", "remove", "erase", "drop", "del", "rm", "trash"), gen_remove),
     **dict.fromkeys(("unset",), gen_unset),
     **dict.fromkeys(("clear", "empty"), gen_clear),
-    **dict.fromkeys(("move", "relocate", "nest", "drag"), gen_move),
-    "put": gen_put,
+    **dict.fromkeys(("move", "relocate", "nest", "drag", "shift"), gen_move),
+    **dict.fromkeys(("put", "place"), gen_put),
     **dict.fromkeys(("outdent", "unindent", "dedent", "unnest"), gen_outdent),
     "indent": gen_indent,
     **dict.fromkeys(("swap", "switch", "exchange"), gen_swap),
@@ -604,15 +661,18 @@ EXAMPLES: Final = {
     **dict.fromkeys(
         ("add", "create", "insert", "append", "include", "new", "put", "start"), "add 'Buy milk' under Shopping"
     ),
-    **dict.fromkeys(("rename", "retitle", "relabel", "change"), "rename Tasks to Projects"),
+    **dict.fromkeys(("rename", "retitle", "relabel", "change", "call", "name"), "rename Tasks to Projects"),
+    "assign": "assign Task 1 to Sam",
     **dict.fromkeys(("set", "update", "give"), "set priority of Task 1 to high"),
     **dict.fromkeys(
-        ("mark", "complete", "finish", "check", "tick", "uncheck", "untick", "reopen"), "mark Task 1 as done"
+        ("mark", "flag", "complete", "finish", "check", "tick", "uncheck", "untick", "reopen"), "mark Task 1 as done"
     ),
     **dict.fromkeys(("delete", "remove", "erase", "drop", "del", "rm", "trash"), "delete Task 1"),
     "unset": "unset priority on Task 1",
     **dict.fromkeys(("clear", "empty"), "clear Project (removes its children)"),
-    **dict.fromkeys(("move", "relocate", "nest", "drag"), "move Task 1 under Done (or: move Launch before Build)"),
+    **dict.fromkeys(
+        ("move", "relocate", "nest", "drag", "shift", "place"), "move Task 1 under Done (or: move Launch before Build)"
+    ),
     "make": "make Task 1 a child of Done",
     **dict.fromkeys(("outdent", "unindent", "dedent", "unnest", "indent"), "indent Task 2 (or: outdent Task 2)"),
     **dict.fromkeys(("swap", "switch", "exchange"), "swap Build and Launch"),
@@ -622,13 +682,14 @@ EXAMPLES: Final = {
         "sort Project alphabetically (or: by priority)",
     ),
 }
-# Two-word verbs read as one ("check off X").
+# Two-word verbs read as one ("check off X", "get rid of X").
 _PHRASAL: Final = re.compile(r"^(check|tick|cross) off ", re.I)
+_DELETE_PHRASE: Final = re.compile(r"^(?:get rid of|throw (?:away|out)|do away with) ", re.I)
 
 
 def clause_verb(clause: str) -> tuple[str, str]:
     """The clause's verb (lower case) and the rest."""
-    clause = _PHRASAL.sub(r"\1 ", clause)
+    clause = _DELETE_PHRASE.sub("delete ", _PHRASAL.sub(r"\1 ", clause))
     clause = re.sub(r"^cross ", "check ", clause, flags=re.I)
     verb, _, rest = clause.partition(" ")
     return verb.lower(), rest.strip()

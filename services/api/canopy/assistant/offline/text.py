@@ -22,7 +22,18 @@ _LEAD_RE: Final = re.compile(
     r"[\s,]+)+",
     re.I,
 )
-_TRAILERS: Final = ("please", "pls", "for me", "thanks", "thank you", "now", "again", "too", "as well")
+# An interjection before a command, only with its punctuation ("oops, undo"; not "Great Britain").
+_FILLER_RE: Final = re.compile(
+    r"^(?:oops|whoops|oh|ah|um+|uh+|hmm+|sorry|actually|wait|right|alright|great|cool|nice|perfect|good|no)"
+    r"\s*[,!.]+\s*",
+    re.I,
+)
+_TRAILERS: Final = ("please", "pls", "for me", "thanks", "thank you", "now", "again", "too", "as well", "instead")
+# A pasted list: one item a line, maybe bulleted or numbered ("- eggs", "2) milk").
+_BULLET_RE: Final = re.compile(r"^\s*(?:[-*\u2022\u2013]|\d{1,3}[.)])\s+")
+_LEADS_IN_RE: Final = re.compile(r"(?::|\b(?:with|called|named|containing|including|are|is|under|to|into|in))$", re.I)
+# "whats under X" reads as "what's under X" (only these two: "its" stays a possessive).
+_CONTRACTION_RE: Final = re.compile(r"\b(what|where)s\b", re.I)
 
 
 class Text:
@@ -30,7 +41,8 @@ class Text:
 
     def __init__(self, prompt: str) -> None:
         self.quotes: list[tuple[str, str]] = []
-        masked = _QUOTE_RE.sub(self._mask, prompt.translate(_CURLY))
+        masked = _QUOTE_RE.sub(self._mask, _lines(prompt.translate(_CURLY)))
+        masked = _CONTRACTION_RE.sub(r"\1's", masked)
         masked = re.sub(r"\s+", " ", masked).strip().lstrip("/")
         self.question = masked.endswith("?")
         self.masked = trim(masked)
@@ -56,12 +68,24 @@ class Text:
         return text, False
 
 
+def _lines(prompt: str) -> str:
+    """Lines after the first read as a comma-separated list, so a pasted list ("add these to Groceries:"
+    then "- eggs", "- milk" on lines of their own) is "add these to Groceries: eggs, milk", and a
+    command a line is "add Alpha, add Beta"."""
+    lines = [line.strip() for line in prompt.splitlines() if line.strip()]
+    if len(lines) < 2:
+        return prompt
+    head = lines[0].rstrip(" ,;")
+    items = ", ".join(i for i in (_BULLET_RE.sub("", line).rstrip(" ,;") for line in lines[1:]) if i)
+    return head + (" " if _LEADS_IN_RE.search(head) else ", ") + items
+
+
 def trim(text: str) -> str:
     """Drops polite padding at either end ("please ...", "... for me") and end punctuation."""
     previous = None
     while previous != text:
         previous = text
-        text = _LEAD_RE.sub("", text).rstrip(" .!?,;")
+        text = _LEAD_RE.sub("", _FILLER_RE.sub("", text)).rstrip(" .!?,;")
         for word in _TRAILERS:
             head = text[: -len(word)]
             if text.lower().endswith(word) and head.endswith((" ", ",")) and head.strip(" ,"):
