@@ -105,6 +105,8 @@ RESERVED: Final = re.compile(
     r"\b(?:and|,) (?:make|set|mark|rename|move|delete|remove|sort|add|create)\b",
     re.I,
 )
+# In a new name: "rename Build to Develop and Lanch to Ship" must not name Build 'Develop and Lanch to Ship'.
+RENAME_RESERVED: Final = re.compile(r"(?:\band|,) \S.*? (?:to|into|->|\u2192) ", re.I)
 
 GENERIC: Final = frozenset(
     {
@@ -742,7 +744,22 @@ def _with_parts(clause: str) -> list[str]:
     return [clause]
 
 
+# A second command with its verb left out: "rename A to B and C to D", "add A under B and C under D".
+_ELIDED: Final = (
+    (re.compile(r"(rename .+? (?:to|into) .+?)(?:,? and|,) (.+? (?:to|into) .+)", re.I), "rename"),
+    (re.compile(r"((?:add|create|insert) .+? under .+?)(?:,? and|,) (.+? under .+)", re.I), "add"),
+)
+
+
+def _elided(clause: str) -> list[str]:
+    for pattern, verb in _ELIDED:
+        m = pattern.fullmatch(clause)
+        if m:
+            return [m.group(1), *_elided(f"{verb} {m.group(2)}")]
+    return [clause]
+
+
 def clauses(masked: str) -> list[str]:
     """The prompt's clauses: split before every "and <verb>" / "then <verb>" / "; <verb>"."""
     parts = [trim(p) for p in _CLAUSE_SEP.split(masked)]
-    return [q for p in parts if p for q in _with_parts(p)]
+    return [r for p in parts if p for q in _with_parts(p) for r in _elided(q)]

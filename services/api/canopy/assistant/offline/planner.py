@@ -34,7 +34,7 @@ from canopy.tree import ROOT_ID, Change, DeltaError, Tree
 _ROOT_WORDS: Final = {"root", "the root", "root node", "the root node", "top level", "the top level", "the top"}
 _REF_TRIM: Final = re.compile(
     r"(?:the |my )?(?:(?:node|item|entry|element|task|list|folder|section|group|project) )?(?:(?:called|named) )?(.+?)"
-    r"(?: (?:node|item|entry|element|list))?",
+    r"(?: (?:nodes?|items?|entry|entries|elements?|list))?",
     re.I,
 )
 _GROUP: Final = re.compile(
@@ -42,6 +42,14 @@ _GROUP: Final = re.compile(
     r"(?:in|of|under|inside|below) (.+)|everything (?:in|under|inside) (.+)",
     re.I,
 )
+# "all done tasks", "the high priority items in Project": nodes picked by their status or priority.
+_BY_STATE: Final = re.compile(
+    rf"(?:all |every |each )?(?:(?:of )?the )?({g.STATUS_RE}|{g.LEVEL}[ -]priority) "
+    r"(?:tasks?|items?|nodes?|children|entries|subtasks?|things|ones)(?: (?:in|under|of|inside) (.+))?",
+    re.I,
+)
+# A prompt that stops mid-command ("set priority of Build to high and"): the rest is missing.
+_DANGLING: Final = re.compile(r"(?:^|\s)(and|or|then|&|plus)$", re.I)
 _LISTY: Final = re.compile(r" and |, |\b(?:it|its|them|their|this|that)\b", re.I)
 _CORE_VERBS: Final = frozenset(
     {
@@ -136,6 +144,13 @@ class Planner:
         return Plan(steps, [], "", redo=count)
 
     def _commands(self, masked: str) -> Plan:
+        dangling = _DANGLING.search(masked)
+        if dangling:
+            raise Stop(
+                f"Your message ends with {quote(dangling.group(1))}, so I think something is missing after it. "
+                "Nothing was changed.",
+                f"Parsing prompt: it ends with {quote(dangling.group(1))}; refusing to guess the rest.",
+            )
         parts = g.clauses(masked)
         try:
             self._run(parts)
@@ -288,12 +303,18 @@ class Planner:
             return True
         values = [*reading.values, *reading.kids]
         return all(
-            not g.RESERVED.search(v)
+            not self._reserved(reading, v)
             and not self._pronoun(v)
             and not (self._vague(v) and reading.count <= 0)
             and not self._names_a_node(v)
             for v in values
         )
+
+    @staticmethod
+    def _reserved(cmd: Command, value: str) -> re.Match[str] | None:
+        """The first placement word left in a new value, if any."""
+        found = g.RESERVED.search(value)
+        return found or (g.RENAME_RESERVED.search(value) if cmd.action == "rename" else None)
 
     def _vague(self, raw: str) -> bool:
         text, quoted = self.text.literal(raw)
@@ -318,7 +339,7 @@ class Planner:
                     f"(add Bread to Shopping list), or quote the value if it is meant literally.",
                     f"Leftover words {quote(named)}: refusing to guess.",
                 )
-            m = g.RESERVED.search(raw)
+            m = self._reserved(cmd, raw)
             if m is None and self._vague(raw) and cmd.count <= 0:
                 return Stop(
                     f"What should the new node be called? {quote(self.text.literal(raw)[0])} is not a name "
@@ -402,10 +423,28 @@ class Planner:
             if kids:
                 self.steps.append(f"{quote(name)}: the {plural(len(kids), 'child')} of {self._shown(parents[0])}.")
                 return kids
+        if (picked := self._by_state(ref)) is not None:
+            return picked
         items = split_list(ref)
         if len(items) > 1 and all(self.lookup(item) for item in items):  # "mark Eggs and Milk as done"
             return list(dict.fromkeys(n for item in items for n in self.resolve_many(item)))
         raise self._not_found(name, hint)
+
+    def _by_state(self, ref: str) -> list[str] | None:
+        """'all done tasks (in Project)': the nodes with that status or priority (one walk, only for
+        a reference of this shape that names no node)."""
+        name, quoted = self.text.literal(ref)
+        m = None if quoted else _BY_STATE.fullmatch(name)
+        if m is None:
+            return None
+        top = self.resolve(m.group(2)) if m.group(2) else ROOT_ID
+        level = re.fullmatch(r"(\w+)[ -]priority", m.group(1), re.I)
+        key, value = ("priority", level.group(1).lower()) if level else ("status", g.status_value(m.group(1)))
+        hits = [i for i in self.tree.iter_ids(top) if i != top and str(self.tree.props(i).get(key, "")).lower() == value]
+        if not hits:
+            raise Stop(f"No node has {key} {quote(value)}, so nothing was changed.")
+        self.steps.append(f"{quote(name)}: {plural(len(hits), 'node')} with {key} {quote(value)}.")
+        return hits
 
     def _ambiguous(self, name: str, ids: list[str]) -> Stop:
         listed = [self._slash_path(i) for i in ids[:MAX_LISTED]]

@@ -28,7 +28,7 @@ _FILLER_RE: Final = re.compile(
     r"\s*[,!.]+\s*",
     re.I,
 )
-_TRAILERS: Final = ("please", "pls", "for me", "thanks", "thank you", "now", "again", "too", "as well", "instead")
+_TRAILERS: Final = ("please", "pls", "for me", "thanks", "thank you", "now", "again", "too", "as well", "also", "instead")
 # A pasted list: one item a line, maybe bulleted or numbered ("- eggs", "2) milk").
 _BULLET_RE: Final = re.compile(r"^\s*(?:[-*\u2022\u2013]|\d{1,3}[.)])\s+")
 _LEADS_IN_RE: Final = re.compile(r"(?::|\b(?:with|called|named|containing|including|are|is|under|to|into|in))$", re.I)
