@@ -744,18 +744,20 @@ def _with_parts(clause: str) -> list[str]:
     return [clause]
 
 
-# A second command with its verb left out: "rename A to B and C to D", "add A under B and C under D".
+# A second command with its verb left out: "rename A to B and C to D", "add A under B and C under D",
+# "set priority of A to high and B to low" (the second clause gets the first one's words before the name).
 _ELIDED: Final = (
-    (re.compile(r"(rename .+? (?:to|into) .+?)(?:,? and|,) (.+? (?:to|into) .+)", re.I), "rename"),
-    (re.compile(r"((?:add|create|insert) .+? under .+?)(?:,? and|,) (.+? under .+)", re.I), "add"),
+    re.compile(r"((rename) .+? (?:to|into) .+?)(?:,? and|,) (.+? (?:to|into) .+)", re.I),
+    re.compile(r"(((?:add|create|insert)) .+? under .+?)(?:,? and|,) (.+? under .+)", re.I),
+    re.compile(rf"(((?:set|change|update) (?:the )?{KEY} (?:of|for|on)) .+? to .+?)(?:,? and|,) (.+? to .+)", re.I),
 )
 
 
 def _elided(clause: str) -> list[str]:
-    for pattern, verb in _ELIDED:
+    for pattern in _ELIDED:
         m = pattern.fullmatch(clause)
         if m:
-            return [m.group(1), *_elided(f"{verb} {m.group(2)}")]
+            return [m.group(1), *_elided(f"{m.group(2)} {m.group(3)}")]
     return [clause]
 
 

@@ -50,6 +50,8 @@ _BY_STATE: Final = re.compile(
 )
 # A prompt that stops mid-command ("set priority of Build to high and"): the rest is missing.
 _DANGLING: Final = re.compile(r"(?:^|\s)(and|or|then|&|plus)$", re.I)
+# A priority or status is one value: "high and frobnicate" holds words we did not understand.
+_JOINED: Final = re.compile(r"(?:\band|,|&) ", re.I)
 _LISTY: Final = re.compile(r" and |, |\b(?:it|its|them|their|this|that)\b", re.I)
 _CORE_VERBS: Final = frozenset(
     {
@@ -291,7 +293,7 @@ class Planner:
 
     def _exists(self, ref: str) -> bool:
         """The reference names a node, or is a list ("Eggs and Milk") whose every item does."""
-        if self.lookup(ref):
+        if self.lookup(ref) or self._state_shaped(ref):
             return True
         items = split_list(ref)
         return len(items) > 1 and all(self.lookup(item) for item in items)
@@ -299,6 +301,8 @@ class Planner:
     def _clean(self, reading: Command) -> bool:
         """New values hold no unquoted placement word ("after", "with", ...) we would be guessing about,
         and no "to <an existing node>" ("add Bread to Shopping list and Milk to Done")."""
+        if reading.action == "set":  # "set priority of A to high and B to low" is two sets, never 'high and B to low'
+            return not any(self._reserved(reading, v) for v in reading.values)
         if reading.action not in ("add", "rename"):
             return True
         values = [*reading.values, *reading.kids]
@@ -313,8 +317,10 @@ class Planner:
     @staticmethod
     def _reserved(cmd: Command, value: str) -> re.Match[str] | None:
         """The first placement word left in a new value, if any."""
-        found = g.RESERVED.search(value)
-        return found or (g.RENAME_RESERVED.search(value) if cmd.action == "rename" else None)
+        if cmd.action == "set":
+            joined = _JOINED.search(value) if cmd.key.lower() in ("priority", "status") else None
+            return joined or g.RENAME_RESERVED.search(value)
+        return g.RESERVED.search(value) or (g.RENAME_RESERVED.search(value) if cmd.action == "rename" else None)
 
     def _vague(self, raw: str) -> bool:
         text, quoted = self.text.literal(raw)
@@ -354,7 +360,7 @@ class Planner:
                 continue
             part = self.text.restore(raw[m.start() :]).strip(" ,")
             whole = self.text.restore(raw).strip()
-            verb = "rename X to" if cmd.action == "rename" else "add"
+            verb = {"rename": "rename X to", "set": f"set {cmd.key} of X to"}.get(cmd.action, "add")
             return Stop(
                 f"I didn't understand {quote(part)}, so I changed nothing. If it is part of the text, put the "
                 f'text in quotes: {verb} "{whole}". Or use a form I know, e.g. add Testing after Build, '
@@ -430,13 +436,18 @@ class Planner:
             return list(dict.fromkeys(n for item in items for n in self.resolve_many(item)))
         raise self._not_found(name, hint)
 
+    def _state_shaped(self, ref: str) -> bool:
+        name, quoted = self.text.literal(ref)
+        return not quoted and _BY_STATE.fullmatch(name) is not None
+
     def _by_state(self, ref: str) -> list[str] | None:
         """'all done tasks (in Project)': the nodes with that status or priority (one walk, only for
         a reference of this shape that names no node)."""
-        name, quoted = self.text.literal(ref)
-        m = None if quoted else _BY_STATE.fullmatch(name)
-        if m is None:
+        if not self._state_shaped(ref):
             return None
+        name = self.text.literal(ref)[0]
+        m = _BY_STATE.fullmatch(name)
+        assert m is not None
         top = self.resolve(m.group(2)) if m.group(2) else ROOT_ID
         level = re.fullmatch(r"(\w+)[ -]priority", m.group(1), re.I)
         key, value = ("priority", level.group(1).lower()) if level else ("status", g.status_value(m.group(1)))
