@@ -754,6 +754,8 @@ _ELIDED: Final = (
 
 
 def _elided(clause: str) -> list[str]:
+    if " and " not in clause and "," not in clause:
+        return [clause]
     for pattern in _ELIDED:
         m = pattern.fullmatch(clause)
         if m:

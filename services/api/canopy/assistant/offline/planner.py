@@ -49,7 +49,7 @@ _BY_STATE: Final = re.compile(
     re.I,
 )
 # A prompt that stops mid-command ("set priority of Build to high and"): the rest is missing.
-_DANGLING: Final = re.compile(r"(?:^|\s)(and|or|then|&|plus)$", re.I)
+_DANGLING: Final = frozenset({"and", "or", "then", "&", "plus"})
 # A priority or status is one value: "high and frobnicate" holds words we did not understand.
 _JOINED: Final = re.compile(r"(?:\band|,|&) ", re.I)
 _LISTY: Final = re.compile(r" and |, |\b(?:it|its|them|their|this|that)\b", re.I)
@@ -146,12 +146,12 @@ class Planner:
         return Plan(steps, [], "", redo=count)
 
     def _commands(self, masked: str) -> Plan:
-        dangling = _DANGLING.search(masked)
-        if dangling:
+        last = masked.rsplit(" ", 1)[-1]
+        if last.lower() in _DANGLING:
             raise Stop(
-                f"Your message ends with {quote(dangling.group(1))}, so I think something is missing after it. "
+                f"Your message ends with {quote(last)}, so I think something is missing after it. "
                 "Nothing was changed.",
-                f"Parsing prompt: it ends with {quote(dangling.group(1))}; refusing to guess the rest.",
+                f"Parsing prompt: it ends with {quote(last)}; refusing to guess the rest.",
             )
         parts = g.clauses(masked)
         try:

@@ -15,20 +15,20 @@ PLACEHOLDER: Final = re.compile(f"{_OPEN}(\\d+){_CLOSE}")
 _QUOTE_RE: Final = re.compile(r"""(?<!\w)'([^'\n]*)'(?!\w)|"([^"\n]*)\"""")
 # Curly quotes read as straight ones; the placeholder marks can't come from the user.
 _CURLY: Final = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', _OPEN: None, _CLOSE: None})
+# Polite padding, and an interjection only with its punctuation ("oops, undo"; not "Great Britain").
 _LEAD_RE: Final = re.compile(
     r"^(?:(?:please|pls|kindly|hey|ok(?:ay)?|now|then|also|and|so|next|after that|afterwards|finally|"
     r"(?:can|could|would|will) you(?: please)?|i (?:want|need|would like) (?:you )?to|i'd like (?:you )?to|"
     r"let's|lets|go ahead and|just|quickly)"
-    r"[\s,]+)+",
+    r"[\s,]+|"
+    r"(?:oops|whoops|oh|ah|um+|uh+|hmm+|sorry|actually|wait|right|alright|great|cool|nice|perfect|good|no)"
+    r"\s*[,!.]+\s*)+",
     re.I,
 )
-# An interjection before a command, only with its punctuation ("oops, undo"; not "Great Britain").
-_FILLER_RE: Final = re.compile(
-    r"^(?:oops|whoops|oh|ah|um+|uh+|hmm+|sorry|actually|wait|right|alright|great|cool|nice|perfect|good|no)"
-    r"\s*[,!.]+\s*",
+_TRAILER_RE: Final = re.compile(
+    r"[ ,](?:please|pls|for me|thanks|thank you|now|again|too|as well|also|instead)$",
     re.I,
 )
-_TRAILERS: Final = ("please", "pls", "for me", "thanks", "thank you", "now", "again", "too", "as well", "also", "instead")
 # A pasted list: one item a line, maybe bulleted or numbered ("- eggs", "2) milk").
 _BULLET_RE: Final = re.compile(r"^\s*(?:[-*\u2022\u2013]|\d{1,3}[.)])\s+")
 _LEADS_IN_RE: Final = re.compile(r"(?::|\b(?:with|called|named|containing|including|are|is|under|to|into|in))$", re.I)
@@ -85,11 +85,10 @@ def trim(text: str) -> str:
     previous = None
     while previous != text:
         previous = text
-        text = _LEAD_RE.sub("", _FILLER_RE.sub("", text)).rstrip(" .!?,;")
-        for word in _TRAILERS:
-            head = text[: -len(word)]
-            if text.lower().endswith(word) and head.endswith((" ", ",")) and head.strip(" ,"):
-                text = head.rstrip(" ,")
+        text = _LEAD_RE.sub("", text).rstrip(" .!?,;")
+        trailer = _TRAILER_RE.search(text)
+        if trailer and text[: trailer.start()].strip(" ,"):
+            text = text[: trailer.start()].rstrip(" ,")
     return text
 
 
