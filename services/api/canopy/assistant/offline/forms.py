@@ -40,7 +40,7 @@ CLEAR_TREE_RE: Final = re.compile(
 )
 HELP_RE: Final = re.compile(
     r"help|\?|commands|usage|cheat ?sheet|what (?:can|do) you (?:do|understand|know)|how does (?:this|it) work|"
-    r"what (?:commands|can i (?:say|type|do))(?: are there)?",
+    r"what (?:commands|can i (?:say|type|do))(?: are there)?|how (?:do|can|should) i .+",
     re.I,
 )
 GREET_RE: Final = re.compile(
@@ -79,7 +79,7 @@ _QUESTIONS: Final = [
     ),
     (rf"(?:what|which) {_THINGS} (?:are|is) (?:marked |set )?(?:as |to )?({STATUS_RE}|{LEVEL} priority)", "filter"),
     (rf"(?:list|show|find)(?: me)? (?:all )?(?:the )?({STATUS_RE}|{LEVEL}[ -]priority) {_THINGS}", "filter"),
-    (r"what(?:'s| is| are| do i have| have i got) (?:under|in|inside|below|beneath) (.+)", "children"),
+    (r"what(?:'s| is| are| do i have| have i got| do we have) (?:under|in|inside|below|beneath|on) (.+)", "children"),
     (r"what(?:'s| is| are) the (?:children|contents|items|subtasks|subnodes) (?:of|under|in) (.+)", "children"),
     (
         r"(?:show|list|display|print|view)(?: me)?(?: (?:all|everything))?(?: the)?"

@@ -226,7 +226,9 @@ def _add_values(left: str) -> Command | None:
     if _ZERO_COUNT.fullmatch(left):  # "add 0 tasks": nothing to add, never a node '0 tasks'
         return Command("add")
     big = _BIG_COUNT.fullmatch(left)
-    if big and not 1900 <= int(big.group(1)) <= 2099:  # "add 1000 tasks" is refused by the limit; "2025 goals" is a name
+    if (
+        big and not 1900 <= int(big.group(1)) <= 2099
+    ):  # "add 1000 tasks" is refused by the limit; "2025 goals" is a name
         return Command("add", values=("Item",), count=int(big.group(1)))
     count = re.fullmatch(rf"({NUMBER}|an?|one|another) (?:new |more |empty |blank )?([a-z][\w-]*)", left, re.I)
     if count and (count.group(2).lower().endswith("s") or count.group(1).lower() in ("a", "an", "one", "another")):
@@ -572,7 +574,8 @@ def gen_make(rest: str) -> list[Command]:
     if _COPY_OF.match(rest):
         return gen_duplicate(rest)
     m = re.fullmatch(
-        rf"(.+?) (?:(?:an?|the) )?(first |last )?(?:child|sub-?task|sub-?node|sub-?item|item|{_NOUN}) (?:of|under|in) (.+)",
+        rf"(.+?) (?:(?:an?|the) )?(first |last )?"
+        rf"(?:child|sub-?task|sub-?node|sub-?item|item|{_NOUN}) (?:of|under|in) (.+)",
         rest,
         re.I,
     )

@@ -149,8 +149,7 @@ class Planner:
         last = masked.rsplit(" ", 1)[-1]
         if last.lower() in _DANGLING:
             raise Stop(
-                f"Your message ends with {quote(last)}, so I think something is missing after it. "
-                "Nothing was changed.",
+                f"Your message ends with {quote(last)}, so I think something is missing after it. Nothing was changed.",
                 f"Parsing prompt: it ends with {quote(last)}; refusing to guess the rest.",
             )
         parts = g.clauses(masked)
@@ -451,7 +450,9 @@ class Planner:
         top = self.resolve(m.group(2)) if m.group(2) else ROOT_ID
         level = re.fullmatch(r"(\w+)[ -]priority", m.group(1), re.I)
         key, value = ("priority", level.group(1).lower()) if level else ("status", g.status_value(m.group(1)))
-        hits = [i for i in self.tree.iter_ids(top) if i != top and str(self.tree.props(i).get(key, "")).lower() == value]
+        hits = [
+            i for i in self.tree.iter_ids(top) if i != top and str(self.tree.props(i).get(key, "")).lower() == value
+        ]
         if not hits:
             raise Stop(f"No node has {key} {quote(value)}, so nothing was changed.")
         self.steps.append(f"{quote(name)}: {plural(len(hits), 'node')} with {key} {quote(value)}.")
@@ -484,6 +485,15 @@ class Planner:
                 f"To join two commands, start the second with a verb I know: {g.EXAMPLES['add']} "
                 "and mark it as done.",
                 f"Leftover words {quote('and ' + tail)}: refusing to guess.",
+            )
+        words = name.split(" ")
+        known = next((k for k in range(len(words) - 1, 0, -1) if self._find(" ".join(words[:k]))), 0)
+        if known and not hint:  # "delete Launch maybe": say which words were not understood
+            head, rest = " ".join(words[:known]), " ".join(words[known:])
+            return Stop(
+                f"No node {quote(name)}. I know {quote(head)}, but not what {quote(rest)} means here. "
+                "Nothing was changed.",
+                f"Leftover words {quote(rest)} after {quote(head)}: refusing to guess.",
             )
         close = self._close(name)
         reply = f"No node {quote(name)}"
