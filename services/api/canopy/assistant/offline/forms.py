@@ -89,6 +89,7 @@ _QUESTIONS: Final = [
     (r"what does (.+) (?:contain|have(?: in it)?)", "children"),
     (r"(?:show|list|display|print|open|expand)(?: me)? (.+)", "children"),
     (r"where(?:'s| is| are| can i find) (.+)", "where"),
+    (r"where did (.+) go", "where"),
     (rf"what(?:'s| is) (?:the )?({KEY}) (?:of|for|on) (.+)", "prop"),
     (rf"what(?:'s| is) (.+?)(?:'s|s') ({KEY})", "prop"),
     (

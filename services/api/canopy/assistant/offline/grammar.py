@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final
 
 from canopy.assistant.offline.text import NUMBER, PLACEHOLDER, number, singular, split_list, splits, trim
@@ -101,7 +101,9 @@ PRONOUNS: Final = frozenset(
 # Words that place or structure something; left in an unquoted new value they mean we did not
 # understand the command, so the value is refused instead of becoming a junk node.
 RESERVED: Final = re.compile(
-    r"\b(?:after|before|between|with|under|underneath|beneath|then|called|named|titled)\b|\bas an? \b|"
+    r"\b(?:after|before|between|with|under|underneath|beneath|beside|then|called|named|titled)\b|\bnext to\b|"
+    r"\bas (?:an?|the|child|children|subtasks?|sub-tasks?|siblings?|first|last)\b|"
+    r"\b(?:at|to) the (?:very )?(?:end|top|bottom|start|beginning|front)\b|"
     r"\b(?:and|,) (?:make|set|mark|rename|move|delete|remove|sort|add|create)\b",
     re.I,
 )
@@ -145,17 +147,24 @@ _VALUE_PREFIXES: Final = [
     rf"(?:{_ART} )?(?:new )?(?:child |top-level |sub-?)?(?:{_CONTAINER}|subtask|step|idea|note)s?:? (?=\ue000)",
     r"(?:with )?(?:the )?(?:values?|names?):? ",
     r"(?-i:(?:tasks?|subtasks?|steps?|notes?|ideas?|items?|entries|entry|nodes?|children|child)):? ",
-    r"(?-i:(?:new )?(?:list|folder|project|group|category|section|board|page|heading)):? (?=[A-Z\ue000])",
+    rf"(?:{_ART} )?new (?:task|todo|to-do|list|folder|project|section|group|category|page|heading|note)s?:? ",
+    # case-sensitive: "create list Books" names Books, "a project plan" stays one name
+    r"(?-i:(?:(?:a|an|the) )?(?:new )?(?:list|folder|project|group|category|section|board|page|heading|task):? "
+    r"(?=[A-Z\ue000]))",
 ]
 _ADD_SEPS: Final = [
     (
         r"(?:at|to) the (?:very )?(?:top|start|beginning|front) of|"
-        r"as (?:the )?first (?:child|item|node|entry) (?:of|under|in)",
+        r"as (?:the )?first (?:child|item|node|entry|task|one) (?:of|under|in)",
         "top",
     ),
-    (r"(?:at|to) the (?:very )?(?:bottom|end) of|as (?:the )?last (?:child|item|node|entry) (?:of|under|in)", "bottom"),
     (
-        r"(?:right |just |directly |immediately )?(?:after|following|behind|below)|"
+        r"(?:at|to) the (?:very )?(?:bottom|end) of|"
+        r"as (?:the )?last (?:child|item|node|entry|task|one) (?:of|under|in)",
+        "bottom",
+    ),
+    (
+        r"(?:right |just |directly |immediately )?(?:after|following|behind|below|next to|beside|alongside)|"
         r"as (?:a |the )?(?:next )?siblings? (?:of|to)",
         "after",
     ),
@@ -315,9 +324,27 @@ _LIST_UNDER: Final = re.compile(
 )
 
 
+_AT_EDGE: Final = re.compile(r"(.+?),? (?:at|to) the (?:very )?(top|start|beginning|front|bottom|end)", re.I)
+
+
+def _at_edge(rest: str) -> list[Command] | None:
+    """'add QA at the end', 'add QA to Project at the top': the edge of the parent (the root if none)."""
+    m = _AT_EDGE.fullmatch(rest)
+    if m is None:
+        return None
+    edge = "bottom" if m.group(2).lower() in ("bottom", "end") else "top"
+    return [
+        replace(c, refs=c.refs or ("root",), where=edge)
+        for c in gen_add(m.group(1))
+        if c.action == "add" and c.where in ("", "in", "under")
+    ]
+
+
 def gen_add(rest: str) -> list[Command]:
     if props := _prop_add(rest):
         return props
+    if (edge := _at_edge(rest)) is not None:
+        return edge
     listed = _LIST_UNDER.fullmatch(rest)
     if listed:  # "add to Groceries: eggs, milk, bread"
         where = "under" if listed.group(1).lower() in ("under", "inside") else "in"
@@ -328,7 +355,7 @@ def gen_add(rest: str) -> list[Command]:
         rest = f"{late.group(2)} {late.group(1)}"
     hint = "" if PLACEHOLDER.search(rest) else rest
     out: list[Command] = []
-    between = re.fullmatch(r"(.+) between (.+?) and (.+)", rest, re.I)
+    between = re.fullmatch(r"(.+?) (?:in )?between (.+?) and (.+)", rest, re.I)
     if between and (what := _add_values(between.group(1))) is not None:
         out.append(Command("add", (between.group(2), between.group(3)), what.values, where="between", count=what.count))
     for left, tag, right in splits(rest, _ADD_SEPS)[::-1][:MAX_READINGS]:
@@ -382,8 +409,14 @@ def gen_assign(rest: str) -> list[Command]:
     return [_set(left, "owner", right) for left, _, right in splits(rest, [("to", "")])]
 
 
+_KEY_IS: Final = re.compile(rf"(?:the )?({_KNOWN_KEYS}) (?:of|for) (.+?) (?:is|should be) (.+)", re.I)
+
+
 def statement(clause: str) -> list[Command]:
     """'Build is done', 'Design is high priority', 'Launch is due 2025-03-01': a clause without a verb."""
+    keyed = _KEY_IS.fullmatch(clause)  # the due date for Launch is 2025-06-01
+    if keyed:
+        return [_set(keyed.group(2), keyed.group(1), keyed.group(3))]
     m = re.fullmatch(r"(.+?) (?:is|are) (?:now )?(?:marked )?(?:as )?(.+)", clause, re.I)
     if not m:
         return []
@@ -431,6 +464,9 @@ def gen_props(rest: str) -> list[Command]:
     m = re.fullmatch(rf"(?:the )?({_KNOWN_KEYS}) (\S+) (?:for|on|of) (.+)", rest, re.I)  # set priority high for X
     if m:
         out.append(_set(m.group(3), m.group(1), m.group(2)))
+    m = _KEY_OF_FOR.fullmatch(rest)  # set a deadline of 2025-06-01 for Launch
+    if m:
+        out.append(_set(m.group(3), m.group(1), m.group(2)))
     m = _KEY_VALUE.fullmatch(rest)  # set Launch priority high
     if m:
         out.append(_set(m.group(1), m.group(2) or m.group(4), m.group(3) or m.group(5)))
@@ -446,6 +482,9 @@ _KEY_VALUE: Final = re.compile(rf"(.+?) (?:(priority) ({LEVEL})|(status) ({STATU
 
 def gen_set(rest: str) -> list[Command]:
     return gen_props(rest)
+
+
+_KEY_OF_FOR: Final = re.compile(rf"(?:an? |the )?({_KNOWN_KEYS}) (?:of|to) (.+?) (?:for|on|to) (.+)", re.I)
 
 
 def gen_give(rest: str) -> list[Command]:
@@ -535,19 +574,26 @@ def gen_clear(rest: str) -> list[Command]:
 
 def gen_move(rest: str) -> list[Command]:
     m = re.fullmatch(
-        r"(.+?) (up|down|to the top|to the bottom|first|last)"
+        r"(.+?) (up|down|to the (?:very )?(?:top|start|beginning|front|first position)|"
+        r"to the (?:very )?(?:bottom|end|last position)|first|last)"
         r"(?: (?:by )?(?:one|a|1)(?: (?:place|step|spot|position|row|line))?)?",
         rest,
         re.I,
     )
     out: list[Command] = []
     if m:
-        where = {"to the top": "first", "to the bottom": "last"}.get(m.group(2).lower(), m.group(2).lower())
+        edge = m.group(2).lower()
+        where = (
+            "first" if edge.startswith("to") and _TOWARD_TOP.search(edge) else "last" if edge.startswith("to") else edge
+        )
         out.append(Command("shift", (m.group(1),), where=where))
     out_of = re.fullmatch(r"(.+?) (?:out of|up a level from|up one level from) (.+)", rest, re.I)
     if out_of:
         out.append(Command("outdent", (out_of.group(1),)))
     return out + [Command("move", (left, right), where=tag) for left, tag, right in splits(rest, _MOVE_SEPS)]
+
+
+_TOWARD_TOP: Final = re.compile(r"top|start|beginning|front|first")
 
 
 def gen_outdent(rest: str) -> list[Command]:
@@ -567,6 +613,7 @@ def gen_put(rest: str) -> list[Command]:
     return gen_move(rest) + gen_add(rest)
 
 
+_POSSESSIVE_VALUE: Final = re.compile(rf"(.+?)(?:'s|s') ({_KNOWN_KEYS}) (?:to |as |= ?)?(.+)", re.I)
 _COPY_OF: Final = re.compile(r"^(?:an? )?(?:cop(?:y|ies)|duplicates?|clones?) of ", re.I)
 
 
@@ -575,7 +622,7 @@ def gen_make(rest: str) -> list[Command]:
         return gen_duplicate(rest)
     m = re.fullmatch(
         rf"(.+?) (?:(?:an?|the) )?(first |last )?"
-        rf"(?:child|sub-?task|sub-?node|sub-?item|item|{_NOUN}) (?:of|under|in) (.+)",
+        rf"(?:child|sub[- ]?task|sub[- ]?node|sub[- ]?item|item|{_NOUN}) (?:of|under|in) (.+)",
         rest,
         re.I,
     )
@@ -583,6 +630,9 @@ def gen_make(rest: str) -> list[Command]:
     if m:
         where = {"first ": "top", "last ": "bottom"}.get((m.group(2) or "").lower(), "in")
         out.append(Command("move", (m.group(1), m.group(3)), where=where))
+    m = _POSSESSIVE_VALUE.fullmatch(rest)  # make Build's priority high
+    if m:
+        out.append(_set(m.group(1), m.group(2), m.group(3)))
     m = re.fullmatch(r"(.+?) (?:a|the) (?:next )?sibling (?:of|to) (.+)", rest, re.I)
     if m:
         out.append(Command("move", (m.group(1), m.group(2)), where="after"))
@@ -708,12 +758,13 @@ _CLAUSE_SEP: Final = re.compile(
 )
 
 
-_WITH_PROP: Final = re.compile(
-    rf"(.+?),? with (?:an? |the )?"
-    rf"(?:({LEVEL}) priority|priority (?:of )?({LEVEL})|status (?:of )?({STATUS_RE})|"
-    r"due (?:date )?(?:of |on )?(\S+))",
-    re.I,
+_PROPS: Final = (
+    rf"(?:an? |the )?(?:({LEVEL}) priority|priority (?:of )?({LEVEL})|status (?:of )?({STATUS_RE})|"
+    r"due (?:date )?(?:of |on |by )?(\S+))"
 )
+_WITH_PROP: Final = re.compile(rf"(.+?),? with {_PROPS}", re.I)
+# An add needs no "with": "add Fix bug, high priority", "add QA (high priority)", "add Taxes due friday".
+_TRAILING_PROP: Final = re.compile(rf"((?:add|create|insert|new|put|append) .+?)(?:, | - | \(| ){_PROPS}\)?", re.I)
 _WITH_KIDS: Final = re.compile(
     r"(.+ (?:under|in|to|into|inside|after|before) .+?) with (?:the )?"
     r"(?:children|subtasks|sub-tasks|items|tasks|entries|"
@@ -730,7 +781,7 @@ def _with_parts(clause: str) -> list[str]:
         return [more.group(1), f"set its {more.group(2)} to {more.group(3)}"] if more else [clause]
     if not re.match(r"(?:add|create|insert|new|make|put|append) ", clause, re.I):
         return [clause]
-    m = _WITH_PROP.fullmatch(clause)
+    m = _WITH_PROP.fullmatch(clause) or _TRAILING_PROP.fullmatch(clause)
     if m:
         level, level2, status, due = m.group(2), m.group(3), m.group(4), m.group(5)
         then = (

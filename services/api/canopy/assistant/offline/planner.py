@@ -34,9 +34,11 @@ from canopy.tree import ROOT_ID, Change, DeltaError, Tree
 _ROOT_WORDS: Final = {"root", "the root", "root node", "the root node", "top level", "the top level", "the top"}
 _REF_TRIM: Final = re.compile(
     r"(?:the |my )?(?:(?:node|item|entry|element|task|list|folder|section|group|project) )?(?:(?:called|named) )?(.+?)"
-    r"(?: (?:nodes?|items?|entry|entries|elements?|list))?",
+    r"(?: (?:nodes?|items?|entry|entries|elements?|list|tasks?))?",
     re.I,
 )
+# "the tasks Build and Launch": tried last, so that "the Tasks node" is still the node 'Tasks'.
+_PLURAL_LEAD: Final = re.compile(r"(?:the |my )?(?:nodes|items|tasks|entries|elements) (.+)", re.I)
 _GROUP: Final = re.compile(
     r"(?:all|every|each)(?: of)?(?: the)? (?:tasks?|children|child|items?|nodes?|subtasks?|entries|entry|things)? ?"
     r"(?:in|of|under|inside|below) (.+)|everything (?:in|under|inside) (.+)",
@@ -52,6 +54,14 @@ _BY_STATE: Final = re.compile(
 _DANGLING: Final = frozenset({"and", "or", "then", "&", "plus"})
 # A priority or status is one value: "high and frobnicate" holds words we did not understand.
 _JOINED: Final = re.compile(r"(?:\band|,|&) ", re.I)
+# "add some tasks": how many, and called what?
+_SOME: Final = re.compile(r"(?:some|several|many|multiple|a bunch of|lots of|a lot of|more) (?:new )?\S+s", re.I)
+# A parent that would be created from a word that names no thing: "add QA to the list" asks which list.
+_NOT_A_NAME: Final = re.compile(
+    r"(?:list|node|item|task|entry|parent|tree|folder|group|section|category|page|one|"
+    r"(?:very )?(?:end|top|bottom|start|beginning|front)(?: of .*)?)",
+    re.I,
+)
 _LISTY: Final = re.compile(r" and |, |\b(?:it|its|them|their|this|that)\b", re.I)
 _CORE_VERBS: Final = frozenset(
     {
@@ -234,7 +244,9 @@ class Planner:
         if not quoted:
             article = re.fullmatch(r"(?:the|my|our) (.+)", name, re.I)
             trimmed = _REF_TRIM.fullmatch(name)
-            names += [m.group(1) for m in (article, trimmed) if m and m.group(1) not in names]
+            plural = _PLURAL_LEAD.fullmatch(name)
+            names += [m.group(1) for m in (article, trimmed, plural) if m and m.group(1) not in names]
+            names += [n[1:-1] for n in names[1:] if len(n) > 2 and n[0] == n[-1] and n[0] in "'\""]  # the "X" task
         for candidate in names:
             ids = self._find(candidate) or self._find_path(candidate)
             if ids:
@@ -323,7 +335,7 @@ class Planner:
 
     def _vague(self, raw: str) -> bool:
         text, quoted = self.text.literal(raw)
-        return not quoted and text.strip().lower() in g.VAGUE
+        return not quoted and (text.strip().lower() in g.VAGUE or _SOME.fullmatch(text.strip()) is not None)
 
     def _names_a_node(self, value: str) -> str:
         """The part of an unquoted value from a placement word that is followed by an existing node's name."""
@@ -388,7 +400,8 @@ class Planner:
             and not re.match(r"(?:the|my) ", name, re.I)
             and not all(PLACEHOLDER.fullmatch(v) for v in reading.values)
         )
-        return not plain_in and not self._close(self.new_name(ref))
+        new = self.new_name(ref)
+        return not plain_in and not _NOT_A_NAME.fullmatch(new) and not self._close(new)
 
     def new_name(self, ref: str) -> str:
         """The value for a parent created from a reference: 'the shopping list' → 'Shopping list'."""

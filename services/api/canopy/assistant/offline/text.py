@@ -93,20 +93,28 @@ def trim(text: str) -> str:
 
 
 def splits(text: str, seps: list[tuple[str, str]]) -> list[tuple[str, str, str]]:
-    """Every way to cut `text` at one separator: (left, tag, right), by position, longest first."""
+    """Every way to cut `text` at one separator: (left, tag, right), by position, longest first. A
+    separator inside a longer one is no cut of its own ("next to", "to the top of": not at "to")."""
     found: list[tuple[int, int, str, str, str]] = []
     for pattern, tag in seps:
         for m in re.finditer(rf" (?:{pattern})(?= )", text, re.I):
             left, right = text[: m.start()].strip(), text[m.end() :].strip()
             if left and right:
                 found.append((m.start(), m.start() - m.end(), left, tag, right))
+    spans = [(start, start - negative) for start, negative, *_ in found]
+    found = [
+        f for f in found if not any(s <= f[0] and f[0] - f[1] <= e and (s, e) != (f[0], f[0] - f[1]) for s, e in spans)
+    ]
     found.sort(key=lambda f: (f[0], f[1]))
     return [(left, tag, right) for _, _, left, tag, right in found]
 
 
+_LIST_SEP: Final = re.compile(r"\s*,\s*(?:and\s+)?|\s+and\s+|\s+as well as\s+|\s+&\s+|\s*;\s*", re.I)
+
+
 def split_list(text: str) -> list[str]:
-    """'A, B and C' → ['A', 'B', 'C'] (also '&', ';' and a comma before 'and')."""
-    parts = re.split(r"\s*,\s*(?:and\s+)?|\s+and\s+|\s+&\s+|\s*;\s*", text, flags=re.I)
+    """'A, B and C' → ['A', 'B', 'C'] (also '&', ';', 'as well as' and a comma before 'and')."""
+    parts = _LIST_SEP.split(text)
     return [p for p in (part.strip() for part in parts) if p]
 
 
