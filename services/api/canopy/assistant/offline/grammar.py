@@ -218,12 +218,12 @@ def status_value(word: str) -> str:
 # ------------------------------------------------------------------- add
 
 
+# One pattern, the prefixes tried in their order (an alternation takes the first that matches).
+_PREFIX_RE: Final = re.compile("^(?:" + "|".join(f"(?:{p})" for p in _VALUE_PREFIXES) + r")(?=\S)", re.I)
+
+
 def _strip_prefix(text: str) -> str:
-    for prefix in _VALUE_PREFIXES:
-        stripped = re.sub(rf"^{prefix}(?=\S)", "", text, count=1, flags=re.I)
-        if stripped != text:
-            return stripped
-    return text
+    return _PREFIX_RE.sub("", text, count=1)
 
 
 _BIG_COUNT: Final = re.compile(r"(\d{4,}) (?:new |more |empty |blank )?[a-z][\w-]*s", re.I)

@@ -25,6 +25,9 @@ _LEAD_RE: Final = re.compile(
     r"\s*[,!.]+\s*)+",
     re.I,
 )
+_TRAILER_ENDS: Final = frozenset(
+    {"please", "pls", "me", "thanks", "you", "now", "again", "too", "well", "also", "instead"}
+)
 _TRAILER_RE: Final = re.compile(
     r"[ ,](?:please|pls|for me|thanks|thank you|now|again|too|as well|also|instead)$",
     re.I,
@@ -72,6 +75,8 @@ def _lines(prompt: str) -> str:
     """Lines after the first read as a comma-separated list, so a pasted list ("add these to Groceries:"
     then "- eggs", "- milk" on lines of their own) is "add these to Groceries: eggs, milk", and a
     command a line is "add Alpha, add Beta"."""
+    if "\n" not in prompt and "\r" not in prompt:
+        return prompt
     lines = [line.strip() for line in prompt.splitlines() if line.strip()]
     if len(lines) < 2:
         return prompt
@@ -86,7 +91,8 @@ def trim(text: str) -> str:
     while previous != text:
         previous = text
         text = _LEAD_RE.sub("", text).rstrip(" .!?,;")
-        trailer = _TRAILER_RE.search(text)
+        last = text[max(text.rfind(" "), text.rfind(",")) + 1 :].lower()
+        trailer = _TRAILER_RE.search(text) if last in _TRAILER_ENDS else None  # the regex only when it can match
         if trailer and text[: trailer.start()].strip(" ,"):
             text = text[: trailer.start()].rstrip(" ,")
     return text
