@@ -15,6 +15,7 @@ _COUNT_WORDS: Final = (
     rf"({NUMBER}) times|(twice|once)|(?:the |my )?last ({NUMBER})|(?:the |my )?last(?: one)?|(\d{{1,3}})"
 )
 UNDO_RE: Final = re.compile(
+    rf"(?:put|bring) (?:it|them) back|"
     rf"(?:undo|revert|go back|take back|roll ?back)"
     rf"(?: (?:that|it|this|my last change|the last (?:change|step|edit|action|turn)|"
     rf"last change|everything i just did|{_COUNT_WORDS}))?",

@@ -45,6 +45,10 @@ VAGUE: Final = frozenset(
     {
         "something",
         "anything",
+        "something else",
+        "anything else",
+        "whatever",
+        "somewhere",
         "stuff",
         "things",
         "more",
@@ -101,7 +105,8 @@ PRONOUNS: Final = frozenset(
 # Words that place or structure something; left in an unquoted new value they mean we did not
 # understand the command, so the value is refused instead of becoming a junk node.
 RESERVED: Final = re.compile(
-    r"\b(?:after|before|between|with|under|underneath|beneath|beside|then|called|named|titled)\b|\bnext to\b|"
+    r"\b(?:after|before|between|with|under|underneath|beneath|beside|then|called|named|titled|somewhere)\b|"
+    r"\bnext to\b|\b(?:at|on) (?:the )?root(?: level)?\b|"
     r"\bas (?:an?|the|child|children|subtasks?|sub-tasks?|siblings?|first|last)\b|"
     r"\b(?:at|to) the (?:very )?(?:end|top|bottom|start|beginning|front)\b|"
     r"\b(?:and|,) (?:make|set|mark|rename|move|delete|remove|sort|add|create)\b",
@@ -327,8 +332,14 @@ _LIST_UNDER: Final = re.compile(
 _AT_EDGE: Final = re.compile(r"(.+?),? (?:at|to) the (?:very )?(top|start|beginning|front|bottom|end)", re.I)
 
 
+_AT_ROOT: Final = re.compile(r"(.+?),? (?:at|on|to|in) (?:the )?(?:root|top)[ -]level|(.+?),? at the root", re.I)
+
+
 def _at_edge(rest: str) -> list[Command] | None:
     """'add QA at the end', 'add QA to Project at the top': the edge of the parent (the root if none)."""
+    top = _AT_ROOT.fullmatch(rest)  # "add QA at root level"
+    if top:
+        return [replace(c, refs=("root",)) for c in gen_add(top.group(1) or top.group(2)) if not c.refs]
     m = _AT_EDGE.fullmatch(rest)
     if m is None:
         return None
@@ -409,11 +420,13 @@ def gen_assign(rest: str) -> list[Command]:
     return [_set(left, "owner", right) for left, _, right in splits(rest, [("to", "")])]
 
 
+_ITS: Final = re.compile(r"^(it|that|this)'s ", re.I)
 _KEY_IS: Final = re.compile(rf"(?:the )?({_KNOWN_KEYS}) (?:of|for) (.+?) (?:is|should be) (.+)", re.I)
 
 
 def statement(clause: str) -> list[Command]:
     """'Build is done', 'Design is high priority', 'Launch is due 2025-03-01': a clause without a verb."""
+    clause = _ITS.sub(r"\1 is ", clause)  # "it's done"
     keyed = _KEY_IS.fullmatch(clause)  # the due date for Launch is 2025-06-01
     if keyed:
         return [_set(keyed.group(2), keyed.group(1), keyed.group(3))]

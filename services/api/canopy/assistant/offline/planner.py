@@ -320,6 +320,7 @@ class Planner:
         return all(
             not self._reserved(reading, v)
             and not self._pronoun(v)
+            and not self._pronoun_first(v)
             and not (self._vague(v) and reading.count <= 0)
             and not self._names_a_node(v)
             for v in values
@@ -332,6 +333,11 @@ class Planner:
             joined = _JOINED.search(value) if cmd.key.lower() in ("priority", "status") else None
             return joined or g.RENAME_RESERVED.search(value)
         return g.RESERVED.search(value) or (g.RENAME_RESERVED.search(value) if cmd.action == "rename" else None)
+
+    def _pronoun_first(self, raw: str) -> bool:
+        """'put it back', 'add them here': 'it'/'them' opens no name."""
+        text, quoted = self.text.literal(raw)
+        return not quoted and text.split(" ", 1)[0].lower() in ("it", "them", "its", "their")
 
     def _vague(self, raw: str) -> bool:
         text, quoted = self.text.literal(raw)
@@ -362,7 +368,7 @@ class Planner:
                     f"What should the new node be called? {quote(self.text.literal(raw)[0])} is not a name "
                     "I can use on its own; quote it if you mean it. Nothing was changed."
                 )
-            if m is None and self._pronoun(raw):
+            if m is None and (self._pronoun(raw) or self._pronoun_first(raw)):
                 return Stop(
                     f"I didn't understand what {quote(self.text.literal(raw)[0])} means here. "
                     f"Try: {g.EXAMPLES.get(cmd.action, g.EXAMPLES['add'])}. Nothing was changed."

@@ -21,8 +21,9 @@ _LEAD_RE: Final = re.compile(
     r"(?:can|could|would|will) you(?: please)?|i (?:want|need|would like) (?:you )?to|i'd like (?:you )?to|"
     r"let's|lets|go ahead and|just|quickly)"
     r"[\s,]+|"
-    r"(?:oops|whoops|oh|ah|um+|uh+|hmm+|sorry|actually|wait|right|alright|great|cool|nice|perfect|good|no)"
-    r"\s*[,!.]+\s*)+",
+    r"(?:oops|whoops|oh|ah|um+|uh+|hmm+|sorry|actually|wait|right|alright|great|cool|nice|perfect|good|no|"
+    r"never ?mind|my bad|my mistake)"
+    r"\s*[,!.]+\s*|(?:oops|whoops|never ?mind|my bad)\s+)+",
     re.I,
 )
 _TRAILER_ENDS: Final = frozenset(
