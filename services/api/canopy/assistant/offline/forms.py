@@ -51,7 +51,7 @@ SHOW_RE: Final = re.compile(
     r"(?:show|list|print|display|describe|summari[sz]e|view)(?: me)?(?: (?:the|all|my))?"
     r"(?: (?:whole |entire )?(?:tree|nodes|items|everything|outline))?|"
     r"what(?:'s| is) in the tree|what does the tree look like|(?:give me )?an? (?:summary|overview)|"
-    r"(?:what(?:'s| is) )?the structure(?: of (?:the|my) tree)?",
+    r"(?:what(?:'s| is) )?the structure(?: of (?:the|my) tree)?|(?:the |my )?tree",
     re.I,
 )
 
@@ -71,6 +71,7 @@ _QUESTIONS: Final = [
         "total",
     ),
     (r"how big is (?:the|my) tree|count(?: the| all)? nodes", "total"),
+    (rf"(?:the )?(?:number|count) of {_THINGS}(?: in (?:the|my) tree)?", "total"),
     (rf"count(?: the| all)?(?: the)? {_THINGS} (?:of|in|under|inside) (.+)", "count"),
     (rf"how many {_THINGS} (?:does|do) (.+) have", "count"),
     (
@@ -80,6 +81,8 @@ _QUESTIONS: Final = [
     ),
     (rf"(?:what|which) {_THINGS} (?:are|is) (?:marked |set )?(?:as |to )?({STATUS_RE}|{LEVEL} priority)", "filter"),
     (rf"(?:list|show|find)(?: me)? (?:all )?(?:the )?({STATUS_RE}|{LEVEL}[ -]priority) {_THINGS}", "filter"),
+    (rf"what(?:'s| is| are) ({STATUS_RE}|{LEVEL}[ -]priority)", "filter"),
+    (r"what(?:'s| is) left (?:on|in|under) (.+)", "children"),
     (r"what(?:'s| is| are| do i have| have i got| do we have) (?:under|in|inside|below|beneath|on) (.+)", "children"),
     (r"what(?:'s| is| are) the (?:children|contents|items|subtasks|subnodes) (?:of|under|in) (.+)", "children"),
     (
@@ -107,6 +110,11 @@ _QUESTIONS: Final = [
 ]
 
 
+# Questions whose key is not a group of the _QUESTIONS kind: "what priority is Design", "is Design done".
+_WHAT_KEY_IS: Final = re.compile(rf"what ({KEY}) (?:is|does) (.+?)(?: have)?", re.I)
+_IS_STATUS: Final = re.compile(rf"is (.+?) (?:marked )?(?:as )?(?:{STATUS_RE})(?: yet)?", re.I)
+
+
 def question(masked: str) -> Question | None:
     for pattern, kind in _QUESTIONS:
         m = re.fullmatch(pattern, masked, re.I)
@@ -119,4 +127,8 @@ def question(masked: str) -> Question | None:
             )
             return Question(kind, ref, key)
         return Question(kind, groups[0] if groups else "")
+    if m := _WHAT_KEY_IS.fullmatch(masked):
+        return Question("prop", m.group(2), m.group(1))
+    if m := _IS_STATUS.fullmatch(masked):
+        return Question("prop", m.group(1), "status")
     return None
