@@ -17,22 +17,24 @@ _QUOTE_RE: Final = re.compile(r"""(?<!\w)'([^'\n]*)'(?!\w)|"([^"\n]*)\"""")
 _CURLY: Final = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', _OPEN: None, _CLOSE: None})
 # Polite padding, and an interjection only with its punctuation ("oops, undo"; not "Great Britain").
 _LEAD_RE: Final = re.compile(
-    r"^(?:(?:please|pls|kindly|hey|ok(?:ay)?|now|then|also|and|so|next|after that|afterwards|finally|"
+    r"^(?:(?:please|pls|plz|kindly|hey|ok(?:ay)?|now|then|also|and|so|next|after that|afterwards|finally|"
     r"(?:can|could|would|will) you(?: please)?|i (?:want|need|would like) (?:you )?to|i'd like (?:you )?to|"
     r"let's|lets|go ahead and|just|quickly)"
     r"[\s,]+|"
     r"(?:oops|whoops|oh|ah|um+|uh+|hmm+|sorry|actually|wait|right|alright|great|cool|nice|perfect|good|no|"
-    r"never ?mind|my bad|my mistake)"
+    r"never ?mind|my bad|my mistake|hi|hello|hey there|hi there)"
     r"\s*[,!.]+\s*|(?:oops|whoops|never ?mind|my bad)\s+)+",
     re.I,
 )
 _TRAILER_ENDS: Final = frozenset(
-    {"please", "pls", "me", "thanks", "you", "now", "again", "too", "well", "also", "instead"}
+    {"please", "pls", "plz", "me", "thanks", "thx", "ty", "you", "now", "again", "too", "well", "also", "instead"}
 )
 _TRAILER_RE: Final = re.compile(
-    r"[ ,](?:please|pls|for me|thanks|thank you|now|again|too|as well|also|instead)$",
+    r"[ ,](?:please|pls|plz|for me|thanks|thx|ty|thank you|now|again|too|as well|also|instead)$",
     re.I,
 )
+# A smiley at the very end is no part of a name: "add Testing after Build :)".
+_SMILEY_RE: Final = re.compile(r"\s+(?:[:;]-?[)(DPp]|[\U0001f44d\U0001f64f\U0001f60a\U0001f642\U0001f600\U0001f604]+)$")
 # A pasted list: one item a line, maybe bulleted or numbered ("- eggs", "2) milk").
 _BULLET_RE: Final = re.compile(r"^\s*(?:[-*\u2022\u2013]|\d{1,3}[.)])\s+")
 _LEADS_IN_RE: Final = re.compile(r"(?::|\b(?:with|called|named|containing|including|are|is|under|to|into|in))$", re.I)
@@ -91,7 +93,7 @@ def trim(text: str) -> str:
     previous = None
     while previous != text:
         previous = text
-        text = _LEAD_RE.sub("", text).rstrip(" .!?,;")
+        text = _SMILEY_RE.sub("", _LEAD_RE.sub("", text)).rstrip(" .!?,;")
         last = text[max(text.rfind(" "), text.rfind(",")) + 1 :].lower()
         trailer = _TRAILER_RE.search(text) if last in _TRAILER_ENDS else None  # the regex only when it can match
         if trailer and text[: trailer.start()].strip(" ,"):
