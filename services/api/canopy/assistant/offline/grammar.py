@@ -622,7 +622,13 @@ def gen_swap(rest: str) -> list[Command]:
     return [Command("swap", (m.group(1), m.group(2)))] if m else []
 
 
+_PUT_AT_LEVEL: Final = re.compile(rf"(.+?) (?:on |at |to |as )?(?:an? )?({LEVEL})[ -]priority", re.I)
+
+
 def gen_put(rest: str) -> list[Command]:
+    level = _PUT_AT_LEVEL.fullmatch(rest)  # "put Launch on high priority" changes Launch, adds nothing
+    if level:
+        return [Command("set", (level.group(1),), (level.group(2).lower(),), key="priority")]
     return gen_move(rest) + gen_add(rest)
 
 
@@ -777,7 +783,9 @@ _PROPS: Final = (
 )
 _WITH_PROP: Final = re.compile(rf"(.+?),? with {_PROPS}", re.I)
 # An add needs no "with": "add Fix bug, high priority", "add QA (high priority)", "add Taxes due friday".
-_TRAILING_PROP: Final = re.compile(rf"((?:add|create|insert|new|put|append) .+?)(?:, | - | \(| ){_PROPS}\)?", re.I)
+_TRAILING_PROP: Final = re.compile(
+    rf"((?:add|create|insert|new|append) .+?)(?:, | - | \(| (?:at|on|as) | ){_PROPS}\)?", re.I
+)
 _WITH_KIDS: Final = re.compile(
     r"(.+ (?:under|in|to|into|inside|after|before) .+?) with (?:the )?"
     r"(?:children|subtasks|sub-tasks|items|tasks|entries|"
