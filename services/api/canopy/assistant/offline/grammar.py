@@ -240,9 +240,8 @@ def _add_values(left: str) -> Command | None:
     if _ZERO_COUNT.fullmatch(left):  # "add 0 tasks": nothing to add, never a node '0 tasks'
         return Command("add")
     big = _BIG_COUNT.fullmatch(left)
-    if (
-        big and not 1900 <= int(big.group(1)) <= 2099
-    ):  # "add 1000 tasks" is refused by the limit; "2025 goals" is a name
+    # "add 1000 tasks" is a count the limit refuses; "add 2025 goals" is a name
+    if big and not 1900 <= int(big.group(1)) <= 2099:
         return Command("add", values=("Item",), count=int(big.group(1)))
     count = re.fullmatch(rf"({NUMBER}|an?|one|another) (?:new |more |empty |blank )?([a-z][\w-]*)", left, re.I)
     if count and (count.group(2).lower().endswith("s") or count.group(1).lower() in ("a", "an", "one", "another")):
@@ -322,16 +321,13 @@ def _prop_add(rest: str) -> list[Command]:
     return [_set(ref, key, value)]
 
 
+# "add (these) to Groceries: eggs, milk": the list after the colon goes under the named parent.
 _LIST_UNDER: Final = re.compile(
     r"(?:(?:these|the following|this|those)(?: (?:items|nodes|tasks|things|entries|children))? )?"
     r"(to|in|into|under|inside) (.+?): (.+)",
     re.I,
 )
-
-
 _AT_EDGE: Final = re.compile(r"(.+?),? (?:at|to) the (?:very )?(top|start|beginning|front|bottom|end)", re.I)
-
-
 _AT_ROOT: Final = re.compile(r"(.+?),? (?:at|on|to|in) (?:the )?(?:root|top)[ -]level|(.+?),? at the root", re.I)
 
 
@@ -458,6 +454,11 @@ def _level_or_status(name: str, tail: str) -> Command | None:
     return None
 
 
+# Without "to", only a value that can't be the start of something else: a level, a status.
+_KEY_VALUE: Final = re.compile(rf"(.+?) (?:(priority) ({LEVEL})|(status) ({STATUS_RE}))", re.I)
+_KEY_OF_FOR: Final = re.compile(rf"(?:an? |the )?({_KNOWN_KEYS}) (?:of|to) (.+?) (?:for|on|to) (.+)", re.I)
+
+
 def gen_props(rest: str) -> list[Command]:
     out: list[Command] = []
     m = re.fullmatch(rf"(.+?)(?:'s|s') ({KEY}) ?(?: to | as |=|: ?)(.+)", rest, re.I) or re.fullmatch(
@@ -489,15 +490,8 @@ def gen_props(rest: str) -> list[Command]:
     return out
 
 
-# Without "to", only a value that can't be the start of something else: a level, a status.
-_KEY_VALUE: Final = re.compile(rf"(.+?) (?:(priority) ({LEVEL})|(status) ({STATUS_RE}))", re.I)
-
-
 def gen_set(rest: str) -> list[Command]:
     return gen_props(rest)
-
-
-_KEY_OF_FOR: Final = re.compile(rf"(?:an? |the )?({_KNOWN_KEYS}) (?:of|to) (.+?) (?:for|on|to) (.+)", re.I)
 
 
 def gen_give(rest: str) -> list[Command]:
@@ -585,6 +579,9 @@ def gen_clear(rest: str) -> list[Command]:
     return [*gen_unset(rest), Command("clear", (re.sub(r"^out ", "", rest, flags=re.I),))]
 
 
+_TOWARD_TOP: Final = re.compile(r"top|start|beginning|front|first")
+
+
 def gen_move(rest: str) -> list[Command]:
     m = re.fullmatch(
         r"(.+?) (up|down|to the (?:very )?(?:top|start|beginning|front|first position)|"
@@ -595,18 +592,14 @@ def gen_move(rest: str) -> list[Command]:
     )
     out: list[Command] = []
     if m:
-        edge = m.group(2).lower()
-        where = (
-            "first" if edge.startswith("to") and _TOWARD_TOP.search(edge) else "last" if edge.startswith("to") else edge
-        )
+        where = m.group(2).lower()
+        if where.startswith("to "):  # "to the start", "to the last position"
+            where = "first" if _TOWARD_TOP.search(where) else "last"
         out.append(Command("shift", (m.group(1),), where=where))
     out_of = re.fullmatch(r"(.+?) (?:out of|up a level from|up one level from) (.+)", rest, re.I)
     if out_of:
         out.append(Command("outdent", (out_of.group(1),)))
     return out + [Command("move", (left, right), where=tag) for left, tag, right in splits(rest, _MOVE_SEPS)]
-
-
-_TOWARD_TOP: Final = re.compile(r"top|start|beginning|front|first")
 
 
 def gen_outdent(rest: str) -> list[Command]:
