@@ -115,7 +115,16 @@ _WHAT_KEY_IS: Final = re.compile(rf"what ({KEY}) (?:is|does) (.+?)(?: have)?", r
 _IS_STATUS: Final = re.compile(rf"is (.+?) (?:marked )?(?:as )?(?:{STATUS_RE})(?: yet)?", re.I)
 
 
+# The first words of every question form: a command ("add ...", "delete ...") skips all of them.
+_QUESTION_STARTS: Final = frozenset(
+    {"how", "count", "the", "number", "what", "which", "list", "show", "find", "display", "print", "view", "open"}
+    | {"expand", "where", "is", "do", "does", "have", "search", "look", "locate"}
+)
+
+
 def question(masked: str) -> Question | None:
+    if masked.split(" ", 1)[0].lower().removesuffix("'s") not in _QUESTION_STARTS:  # "what's", "where's"
+        return None
     for pattern, kind in _QUESTIONS:
         m = re.fullmatch(pattern, masked, re.I)
         if not m:

@@ -246,7 +246,8 @@ class Planner:
             trimmed = _REF_TRIM.fullmatch(name)
             plural = _PLURAL_LEAD.fullmatch(name)
             names += [m.group(1) for m in (article, trimmed, plural) if m and m.group(1) not in names]
-            names += [n[1:-1] for n in names[1:] if len(n) > 2 and n[0] == n[-1] and n[0] in "'\""]  # the "X" task
+            if "'" in name or '"' in name:  # the "X" task
+                names += [n[1:-1] for n in names[1:] if len(n) > 2 and n[0] == n[-1] and n[0] in "'\""]
         for candidate in names:
             ids = self._find(candidate) or self._find_path(candidate)
             if ids:
@@ -334,10 +335,10 @@ class Planner:
             return joined or g.RENAME_RESERVED.search(value)
         return g.RESERVED.search(value) or (g.RENAME_RESERVED.search(value) if cmd.action == "rename" else None)
 
-    def _pronoun_first(self, raw: str) -> bool:
-        """'put it back', 'add them here': 'it'/'them' opens no name."""
-        text, quoted = self.text.literal(raw)
-        return not quoted and text.split(" ", 1)[0].lower() in ("it", "them", "its", "their")
+    @staticmethod
+    def _pronoun_first(raw: str) -> bool:
+        """'put it back', 'add them here': 'it'/'them' opens no name (a quoted value is a placeholder here)."""
+        return raw.strip().split(" ", 1)[0].lower() in ("it", "them", "its", "their")
 
     def _vague(self, raw: str) -> bool:
         text, quoted = self.text.literal(raw)

@@ -110,10 +110,13 @@ def splits(text: str, seps: list[tuple[str, str]]) -> list[tuple[str, str, str]]
             left, right = text[: m.start()].strip(), text[m.end() :].strip()
             if left and right:
                 found.append((m.start(), m.start() - m.end(), left, tag, right))
-    spans = [(start, start - negative) for start, negative, *_ in found]
-    found = [
-        f for f in found if not any(s <= f[0] and f[0] - f[1] <= e and (s, e) != (f[0], f[0] - f[1]) for s, e in spans)
-    ]
+    if len(found) > 1:
+        spans = [(start, start - negative) for start, negative, *_ in found]
+        found = [
+            f
+            for f in found
+            if not any(s <= f[0] and f[0] - f[1] <= e and (s, e) != (f[0], f[0] - f[1]) for s, e in spans)
+        ]
     found.sort(key=lambda f: (f[0], f[1]))
     return [(left, tag, right) for _, _, left, tag, right in found]
 
