@@ -1,6 +1,7 @@
 """The offline assistant against sets of everyday phrasings (issue #14).
 
-Each case in a set (tests/api/data/offline_phrasings.json, and any extra sets named in the
+Each case in a set (tests/api/data/offline_phrasings.json; tests/api/data/offline_phrasings_more.json,
+a second set written as people type, independently of the grammar; and any extra sets named in the
 CANOPY_PHRASING_SETS environment variable, ':'-separated paths in the same format) starts from a named
 tree, sends one or more prompts as turns, and is judged by the resulting tree ("expect", in the
 notation of tests/api/offline_tree_notation.py) or by an unchanged tree plus words the reply must
@@ -27,6 +28,7 @@ from canopy.tree import Change, Tree
 from tests.api.offline_tree_notation import build, parse, render, shape, values
 
 PUBLIC_SET = Path(__file__).parent / "data" / "offline_phrasings.json"
+MORE_SET = Path(__file__).parent / "data" / "offline_phrasings_more.json"
 PASS_RATE = 0.95
 
 
@@ -131,12 +133,13 @@ def judge(case: dict[str, Any], trees: dict[str, str]) -> tuple[bool, bool, str]
 
 def sets() -> list[Path]:
     extra = [Path(p) for p in os.environ.get("CANOPY_PHRASING_SETS", "").split(":") if p]
-    return [PUBLIC_SET, *extra]
+    return [PUBLIC_SET, MORE_SET, *extra]
 
 
-def test_the_public_set_is_big_enough() -> None:
-    data = load(PUBLIC_SET)
-    assert len(data["cases"]) >= 150
+@pytest.mark.parametrize(("path", "least"), [(PUBLIC_SET, 150), (MORE_SET, 120)], ids=["public", "more"])
+def test_the_sets_are_big_enough(path: Path, least: int) -> None:
+    data = load(path)
+    assert len(data["cases"]) >= least
     assert len({json.dumps([c["tree"], c["say"]]) for c in data["cases"]}) == len(data["cases"]), (
         "a case is listed twice"
     )

@@ -12,9 +12,10 @@ from canopy.assistant.offline.text import NUMBER, number
 
 _COUNT_WORDS: Final = (
     rf"(?:the |my )?(?:last |previous )?({NUMBER}) (?:changes?|steps?|edits?|actions?|turns?|things?|times?)|"
-    rf"({NUMBER}) times|(twice|once)|(?:the |my )?last ({NUMBER})|(?:the |my )?last(?: one)?"
+    rf"({NUMBER}) times|(twice|once)|(?:the |my )?last ({NUMBER})|(?:the |my )?last(?: one)?|(\d{{1,3}})"
 )
 UNDO_RE: Final = re.compile(
+    rf"(?:put|bring) (?:it|them) back|"
     rf"(?:undo|revert|go back|take back|roll ?back)"
     rf"(?: (?:that|it|this|my last change|the last (?:change|step|edit|action|turn)|"
     rf"last change|everything i just did|{_COUNT_WORDS}))?",
@@ -40,7 +41,7 @@ CLEAR_TREE_RE: Final = re.compile(
 )
 HELP_RE: Final = re.compile(
     r"help|\?|commands|usage|cheat ?sheet|what (?:can|do) you (?:do|understand|know)|how does (?:this|it) work|"
-    r"what (?:commands|can i (?:say|type|do))(?: are there)?",
+    r"what (?:commands|can i (?:say|type|do))(?: are there)?|how (?:do|can|should) i .+",
     re.I,
 )
 GREET_RE: Final = re.compile(
@@ -50,7 +51,7 @@ SHOW_RE: Final = re.compile(
     r"(?:show|list|print|display|describe|summari[sz]e|view)(?: me)?(?: (?:the|all|my))?"
     r"(?: (?:whole |entire )?(?:tree|nodes|items|everything|outline))?|"
     r"what(?:'s| is) in the tree|what does the tree look like|(?:give me )?an? (?:summary|overview)|"
-    r"(?:what(?:'s| is) )?the structure(?: of (?:the|my) tree)?",
+    r"(?:what(?:'s| is) )?the structure(?: of (?:the|my) tree)?|(?:the |my )?tree",
     re.I,
 )
 
@@ -70,6 +71,8 @@ _QUESTIONS: Final = [
         "total",
     ),
     (r"how big is (?:the|my) tree|count(?: the| all)? nodes", "total"),
+    (rf"(?:the )?(?:number|count) of {_THINGS}(?: in (?:the|my) tree)?", "total"),
+    (rf"count(?: the| all)?(?: the)? {_THINGS} (?:of|in|under|inside) (.+)", "count"),
     (rf"how many {_THINGS} (?:does|do) (.+) have", "count"),
     (
         rf"how many {_THINGS} (?:are |do i have |have i got )?(?:there )?"
@@ -78,7 +81,9 @@ _QUESTIONS: Final = [
     ),
     (rf"(?:what|which) {_THINGS} (?:are|is) (?:marked |set )?(?:as |to )?({STATUS_RE}|{LEVEL} priority)", "filter"),
     (rf"(?:list|show|find)(?: me)? (?:all )?(?:the )?({STATUS_RE}|{LEVEL}[ -]priority) {_THINGS}", "filter"),
-    (r"what(?:'s| is| are| do i have| have i got) (?:under|in|inside|below|beneath) (.+)", "children"),
+    (rf"what(?:'s| is| are) ({STATUS_RE}|{LEVEL}[ -]priority)", "filter"),
+    (r"what(?:'s| is) left (?:on|in|under) (.+)", "children"),
+    (r"what(?:'s| is| are| do i have| have i got| do we have) (?:under|in|inside|below|beneath|on) (.+)", "children"),
     (r"what(?:'s| is| are) the (?:children|contents|items|subtasks|subnodes) (?:of|under|in) (.+)", "children"),
     (
         r"(?:show|list|display|print|view)(?: me)?(?: (?:all|everything))?(?: the)?"
@@ -88,12 +93,14 @@ _QUESTIONS: Final = [
     (r"what does (.+) (?:contain|have(?: in it)?)", "children"),
     (r"(?:show|list|display|print|open|expand)(?: me)? (.+)", "children"),
     (r"where(?:'s| is| are| can i find) (.+)", "where"),
+    (r"where did (.+) go", "where"),
     (rf"what(?:'s| is) (?:the )?({KEY}) (?:of|for|on) (.+)", "prop"),
     (rf"what(?:'s| is) (.+?)(?:'s|s') ({KEY})", "prop"),
     (
         r"(?:is there|do i have|do we have|have i got) (?:a|an|any) (?:node|item|task|entry) (?:called|named) (.+)",
         "find",
     ),
+    (r"(?:is there|do i have|do we have|have i got) (?:a|an|any|the) (.+?) (?:node|item|task|entry)", "find"),
     (
         r"(?:find|search(?: for)?|look for|look up|locate)"
         r"(?: (?:a|the|any) (?:node|item|task)s?(?: called| named)?)? (.+)",
@@ -103,7 +110,21 @@ _QUESTIONS: Final = [
 ]
 
 
+# Questions whose key is not a group of the _QUESTIONS kind: "what priority is Design", "is Design done".
+_WHAT_KEY_IS: Final = re.compile(rf"what ({KEY}) (?:is|does) (.+?)(?: have)?", re.I)
+_IS_STATUS: Final = re.compile(rf"is (.+?) (?:marked )?(?:as )?(?:{STATUS_RE})(?: yet)?", re.I)
+
+
+# The first words of every question form: a command ("add ...", "delete ...") skips all of them.
+_QUESTION_STARTS: Final = frozenset(
+    {"how", "count", "the", "number", "what", "which", "list", "show", "find", "display", "print", "view", "open"}
+    | {"expand", "where", "is", "do", "does", "have", "search", "look", "locate"}
+)
+
+
 def question(masked: str) -> Question | None:
+    if masked.split(" ", 1)[0].lower().removesuffix("'s") not in _QUESTION_STARTS:  # "what's", "where's"
+        return None
     for pattern, kind in _QUESTIONS:
         m = re.fullmatch(pattern, masked, re.I)
         if not m:
@@ -115,4 +136,8 @@ def question(masked: str) -> Question | None:
             )
             return Question(kind, ref, key)
         return Question(kind, groups[0] if groups else "")
+    if m := _WHAT_KEY_IS.fullmatch(masked):
+        return Question("prop", m.group(2), m.group(1))
+    if m := _IS_STATUS.fullmatch(masked):
+        return Question("prop", m.group(1), "status")
     return None

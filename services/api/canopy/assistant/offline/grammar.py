@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final
 
 from canopy.assistant.offline.text import NUMBER, PLACEHOLDER, number, singular, split_list, splits, trim
@@ -45,6 +45,10 @@ VAGUE: Final = frozenset(
     {
         "something",
         "anything",
+        "something else",
+        "anything else",
+        "whatever",
+        "somewhere",
         "stuff",
         "things",
         "more",
@@ -89,15 +93,27 @@ PRONOUNS: Final = frozenset(
         "the new nodes",
         "him",
         "her",
+        "both",
+        "both of them",
+        "all of them",
+        "each of them",
+        "the two",
+        "these two",
+        "those two",
     }
 )
 # Words that place or structure something; left in an unquoted new value they mean we did not
 # understand the command, so the value is refused instead of becoming a junk node.
 RESERVED: Final = re.compile(
-    r"\b(?:after|before|between|with|under|underneath|beneath|then|called|named|titled)\b|\bas an? \b|"
+    r"\b(?:after|before|between|with|under|underneath|beneath|beside|then|called|named|titled|somewhere)\b|"
+    r"\bnext to\b|\b(?:at|on) (?:the )?root(?: level)?\b|"
+    r"\bas (?:an?|the|child|children|subtasks?|sub-tasks?|siblings?|first|last)\b|"
+    r"\b(?:at|to) the (?:very )?(?:end|top|bottom|start|beginning|front)\b|"
     r"\b(?:and|,) (?:make|set|mark|rename|move|delete|remove|sort|add|create)\b",
     re.I,
 )
+# In a new name: "rename Build to Develop and Lanch to Ship" must not name Build 'Develop and Lanch to Ship'.
+RENAME_RESERVED: Final = re.compile(r"(?:\band|,) \S.*? (?:to|into|->|\u2192) ", re.I)
 
 GENERIC: Final = frozenset(
     {
@@ -136,23 +152,31 @@ _VALUE_PREFIXES: Final = [
     rf"(?:{_ART} )?(?:new )?(?:child |top-level |sub-?)?(?:{_CONTAINER}|subtask|step|idea|note)s?:? (?=\ue000)",
     r"(?:with )?(?:the )?(?:values?|names?):? ",
     r"(?-i:(?:tasks?|subtasks?|steps?|notes?|ideas?|items?|entries|entry|nodes?|children|child)):? ",
+    rf"(?:{_ART} )?new (?:task|todo|to-do|list|folder|project|section|group|category|page|heading|note)s?:? ",
+    # case-sensitive: "create list Books" names Books, "a project plan" stays one name
+    r"(?-i:(?:(?:a|an|the) )?(?:new )?(?:list|folder|project|group|category|section|board|page|heading|task):? "
+    r"(?=[A-Z\ue000]))",
 ]
 _ADD_SEPS: Final = [
     (
         r"(?:at|to) the (?:very )?(?:top|start|beginning|front) of|"
-        r"as (?:the )?first (?:child|item|node|entry) (?:of|under|in)",
+        r"as (?:the )?first (?:child|item|node|entry|task|one) (?:of|under|in)",
         "top",
     ),
-    (r"(?:at|to) the (?:very )?(?:bottom|end) of|as (?:the )?last (?:child|item|node|entry) (?:of|under|in)", "bottom"),
     (
-        r"(?:right |just |directly |immediately )?(?:after|following|behind)|"
+        r"(?:at|to) the (?:very )?(?:bottom|end) of|"
+        r"as (?:the )?last (?:child|item|node|entry|task|one) (?:of|under|in)",
+        "bottom",
+    ),
+    (
+        r"(?:right |just |directly |immediately )?(?:after|following|behind|below|next to|beside|alongside)|"
         r"as (?:a |the )?(?:next )?siblings? (?:of|to)",
         "after",
     ),
     (r"(?:right |just |directly |immediately )?(?:before|above|ahead of|in front of)", "before"),
     (
         r"as (?:an? |the )?(?:child|children|subnode|subnodes|item|items|subtasks?|sub-tasks?) (?:of|under|in|to)|"
-        r"under(?:neath)?|beneath|below|inside(?: of)?|within",
+        r"under(?:neath)?|beneath|inside(?: of)?|within",
         "under",
     ),
     (r"into|in|to|onto|on", "in"),
@@ -199,16 +223,26 @@ def status_value(word: str) -> str:
 # ------------------------------------------------------------------- add
 
 
+# One pattern, the prefixes tried in their order (an alternation takes the first that matches).
+_PREFIX_RE: Final = re.compile("^(?:" + "|".join(f"(?:{p})" for p in _VALUE_PREFIXES) + r")(?=\S)", re.I)
+
+
 def _strip_prefix(text: str) -> str:
-    for prefix in _VALUE_PREFIXES:
-        stripped = re.sub(rf"^{prefix}(?=\S)", "", text, count=1, flags=re.I)
-        if stripped != text:
-            return stripped
-    return text
+    return _PREFIX_RE.sub("", text, count=1)
+
+
+_BIG_COUNT: Final = re.compile(r"(\d{4,}) (?:new |more |empty |blank )?[a-z][\w-]*s", re.I)
+_ZERO_COUNT: Final = re.compile(r"(?:0|zero|no) (?:new |more )?[a-z][\w-]*s", re.I)
 
 
 def _add_values(left: str) -> Command | None:
     """What to add, from the text before the placement: a count, a node with children, or a list."""
+    if _ZERO_COUNT.fullmatch(left):  # "add 0 tasks": nothing to add, never a node '0 tasks'
+        return Command("add")
+    big = _BIG_COUNT.fullmatch(left)
+    # "add 1000 tasks" is a count the limit refuses; "add 2025 goals" is a name
+    if big and not 1900 <= int(big.group(1)) <= 2099:
+        return Command("add", values=("Item",), count=int(big.group(1)))
     count = re.fullmatch(rf"({NUMBER}|an?|one|another) (?:new |more |empty |blank )?([a-z][\w-]*)", left, re.I)
     if count and (count.group(2).lower().endswith("s") or count.group(1).lower() in ("a", "an", "one", "another")):
         noun = count.group(2)
@@ -287,16 +321,48 @@ def _prop_add(rest: str) -> list[Command]:
     return [_set(ref, key, value)]
 
 
+# "add (these) to Groceries: eggs, milk": the list after the colon goes under the named parent.
+_LIST_UNDER: Final = re.compile(
+    r"(?:(?:these|the following|this|those)(?: (?:items|nodes|tasks|things|entries|children))? )?"
+    r"(to|in|into|under|inside) (.+?): (.+)",
+    re.I,
+)
+_AT_EDGE: Final = re.compile(r"(.+?),? (?:at|to) the (?:very )?(top|start|beginning|front|bottom|end)", re.I)
+_AT_ROOT: Final = re.compile(r"(.+?),? (?:at|on|to|in) (?:the )?(?:root|top)[ -]level|(.+?),? at the root", re.I)
+
+
+def _at_edge(rest: str) -> list[Command] | None:
+    """'add QA at the end', 'add QA to Project at the top': the edge of the parent (the root if none)."""
+    top = _AT_ROOT.fullmatch(rest)  # "add QA at root level"
+    if top:
+        return [replace(c, refs=("root",)) for c in gen_add(top.group(1) or top.group(2)) if not c.refs]
+    m = _AT_EDGE.fullmatch(rest)
+    if m is None:
+        return None
+    edge = "bottom" if m.group(2).lower() in ("bottom", "end") else "top"
+    return [
+        replace(c, refs=c.refs or ("root",), where=edge)
+        for c in gen_add(m.group(1))
+        if c.action == "add" and c.where in ("", "in", "under")
+    ]
+
+
 def gen_add(rest: str) -> list[Command]:
     if props := _prop_add(rest):
         return props
+    if (edge := _at_edge(rest)) is not None:
+        return edge
+    listed = _LIST_UNDER.fullmatch(rest)
+    if listed:  # "add to Groceries: eggs, milk, bread"
+        where = "under" if listed.group(1).lower() in ("under", "inside") else "in"
+        return [Command("add", (listed.group(2),), tuple(split_list(listed.group(3))), where=where)]
     rest = _AS_NEW.sub("", rest)
     late = _LATE_NAME.fullmatch(rest)  # "add a subtask to Build called Write tests"
     if late:
         rest = f"{late.group(2)} {late.group(1)}"
     hint = "" if PLACEHOLDER.search(rest) else rest
     out: list[Command] = []
-    between = re.fullmatch(r"(.+) between (.+?) and (.+)", rest, re.I)
+    between = re.fullmatch(r"(.+?) (?:in )?between (.+?) and (.+)", rest, re.I)
     if between and (what := _add_values(between.group(1))) is not None:
         out.append(Command("add", (between.group(2), between.group(3)), what.values, where="between", count=what.count))
     for left, tag, right in splits(rest, _ADD_SEPS)[::-1][:MAX_READINGS]:
@@ -338,8 +404,28 @@ def gen_rename(rest: str) -> list[Command]:
     return out
 
 
+def gen_call(rest: str) -> list[Command]:
+    """'call Build "Development"', 'name it Beta': the new value is the last words; the longest
+    existing name wins, as the planner takes the first reading whose node exists."""
+    out = gen_rename(rest)
+    return out + [Command("rename", (left,), (right,)) for left, right in _last_word_splits(rest)[::-1]]
+
+
+def gen_assign(rest: str) -> list[Command]:
+    """'assign Launch to Sam': the owner."""
+    return [_set(left, "owner", right) for left, _, right in splits(rest, [("to", "")])]
+
+
+_ITS: Final = re.compile(r"^(it|that|this)'s ", re.I)
+_KEY_IS: Final = re.compile(rf"(?:the )?({_KNOWN_KEYS}) (?:of|for) (.+?) (?:is|should be) (.+)", re.I)
+
+
 def statement(clause: str) -> list[Command]:
     """'Build is done', 'Design is high priority', 'Launch is due 2025-03-01': a clause without a verb."""
+    clause = _ITS.sub(r"\1 is ", clause)  # "it's done"
+    keyed = _KEY_IS.fullmatch(clause)  # the due date for Launch is 2025-06-01
+    if keyed:
+        return [_set(keyed.group(2), keyed.group(1), keyed.group(3))]
     m = re.fullmatch(r"(.+?) (?:is|are) (?:now )?(?:marked )?(?:as )?(.+)", clause, re.I)
     if not m:
         return []
@@ -368,6 +454,11 @@ def _level_or_status(name: str, tail: str) -> Command | None:
     return None
 
 
+# Without "to", only a value that can't be the start of something else: a level, a status.
+_KEY_VALUE: Final = re.compile(rf"(.+?) (?:(priority) ({LEVEL})|(status) ({STATUS_RE}))", re.I)
+_KEY_OF_FOR: Final = re.compile(rf"(?:an? |the )?({_KNOWN_KEYS}) (?:of|to) (.+?) (?:for|on|to) (.+)", re.I)
+
+
 def gen_props(rest: str) -> list[Command]:
     out: list[Command] = []
     m = re.fullmatch(rf"(.+?)(?:'s|s') ({KEY}) ?(?: to | as |=|: ?)(.+)", rest, re.I) or re.fullmatch(
@@ -387,6 +478,12 @@ def gen_props(rest: str) -> list[Command]:
     m = re.fullmatch(rf"(?:the )?({_KNOWN_KEYS}) (\S+) (?:for|on|of) (.+)", rest, re.I)  # set priority high for X
     if m:
         out.append(_set(m.group(3), m.group(1), m.group(2)))
+    m = _KEY_OF_FOR.fullmatch(rest)  # set a deadline of 2025-06-01 for Launch
+    if m:
+        out.append(_set(m.group(3), m.group(1), m.group(2)))
+    m = _KEY_VALUE.fullmatch(rest)  # set Launch priority high
+    if m:
+        out.append(_set(m.group(1), m.group(2) or m.group(4), m.group(3) or m.group(5)))
     for left, _, right in splits(rest, [(r"to|as", "")]):
         if (cmd := _level_or_status(left, right)) is not None:
             out.append(cmd)
@@ -477,16 +574,27 @@ def gen_remove(rest: str) -> list[Command]:
 
 def gen_clear(rest: str) -> list[Command]:
     inner = _children_of(rest)
-    return [*gen_unset(rest), Command("clear", (inner or re.sub(r"^out ", "", rest, flags=re.I),))]
+    if inner is not None:
+        return [Command("clear", (inner,))]
+    return [*gen_unset(rest), Command("clear", (re.sub(r"^out ", "", rest, flags=re.I),))]
+
+
+_TOWARD_TOP: Final = re.compile(r"top|start|beginning|front|first")
 
 
 def gen_move(rest: str) -> list[Command]:
     m = re.fullmatch(
-        r"(.+?) (up|down|to the top|to the bottom|first|last)(?: (?:one|a) (?:place|step|spot|position))?", rest, re.I
+        r"(.+?) (up|down|to the (?:very )?(?:top|start|beginning|front|first position)|"
+        r"to the (?:very )?(?:bottom|end|last position)|first|last)"
+        r"(?: (?:by )?(?:one|a|1)(?: (?:place|step|spot|position|row|line))?)?",
+        rest,
+        re.I,
     )
     out: list[Command] = []
     if m:
-        where = {"to the top": "first", "to the bottom": "last"}.get(m.group(2).lower(), m.group(2).lower())
+        where = m.group(2).lower()
+        if where.startswith("to "):  # "to the start", "to the last position"
+            where = "first" if _TOWARD_TOP.search(where) else "last"
         out.append(Command("shift", (m.group(1),), where=where))
     out_of = re.fullmatch(r"(.+?) (?:out of|up a level from|up one level from) (.+)", rest, re.I)
     if out_of:
@@ -507,15 +615,26 @@ def gen_swap(rest: str) -> list[Command]:
     return [Command("swap", (m.group(1), m.group(2)))] if m else []
 
 
+_PUT_AT_LEVEL: Final = re.compile(rf"(.+?) (?:on |at |to |as )?(?:an? )?({LEVEL})[ -]priority", re.I)
+
+
 def gen_put(rest: str) -> list[Command]:
+    level = _PUT_AT_LEVEL.fullmatch(rest)  # "put Launch on high priority" changes Launch, adds nothing
+    if level:
+        return [Command("set", (level.group(1),), (level.group(2).lower(),), key="priority")]
     return gen_move(rest) + gen_add(rest)
 
 
+_POSSESSIVE_VALUE: Final = re.compile(rf"(.+?)(?:'s|s') ({_KNOWN_KEYS}) (?:to |as |= ?)?(.+)", re.I)
+_COPY_OF: Final = re.compile(r"^(?:an? )?(?:cop(?:y|ies)|duplicates?|clones?) of ", re.I)
+
+
 def gen_make(rest: str) -> list[Command]:
-    if re.match(r"(?:a )?cop(?:y|ies) of ", rest, re.I):
+    if _COPY_OF.match(rest):
         return gen_duplicate(rest)
     m = re.fullmatch(
-        rf"(.+?) (?:an?|the) (first |last )?(?:child|subtask|sub-task|subnode|item|{_NOUN}) (?:of|under|in) (.+)",
+        rf"(.+?) (?:(?:an?|the) )?(first |last )?"
+        rf"(?:child|sub[- ]?task|sub[- ]?node|sub[- ]?item|item|{_NOUN}) (?:of|under|in) (.+)",
         rest,
         re.I,
     )
@@ -523,6 +642,9 @@ def gen_make(rest: str) -> list[Command]:
     if m:
         where = {"first ": "top", "last ": "bottom"}.get((m.group(2) or "").lower(), "in")
         out.append(Command("move", (m.group(1), m.group(3)), where=where))
+    m = _POSSESSIVE_VALUE.fullmatch(rest)  # make Build's priority high
+    if m:
+        out.append(_set(m.group(1), m.group(2), m.group(3)))
     m = re.fullmatch(r"(.+?) (?:a|the) (?:next )?sibling (?:of|to) (.+)", rest, re.I)
     if m:
         out.append(Command("move", (m.group(1), m.group(2)), where="after"))
@@ -543,7 +665,7 @@ def _last_word_splits(rest: str) -> list[tuple[str, str]]:
 
 
 def gen_duplicate(rest: str) -> list[Command]:
-    rest = re.sub(r"^(?:a )?cop(?:y|ies) of ", "", rest, flags=re.I)
+    rest = _COPY_OF.sub("", rest, count=1)
     out = [Command("duplicate", (rest,))]
     out += [Command("duplicate", (left, right), where=tag) for left, tag, right in splits(rest, _MOVE_SEPS)]
     return out
@@ -581,17 +703,19 @@ VERBS: Final[dict[str, Callable[[str], list[Command]]]] = {
     "new": gen_new,
     "start": gen_start,
     **dict.fromkeys(("rename", "retitle", "relabel"), gen_rename),
+    **dict.fromkeys(("call", "name"), gen_call),
+    "assign": gen_assign,
     "change": gen_change,
     **dict.fromkeys(("set", "update"), gen_set),
     "give": gen_give,
-    "mark": gen_mark,
+    **dict.fromkeys(("mark", "flag"), gen_mark),
     **dict.fromkeys(("complete", "finish", "check", "tick"), gen_complete),
     **dict.fromkeys(("uncheck", "untick", "reopen"), gen_uncheck),
     **dict.fromkeys(("delete", "remove", "erase", "drop", "del", "rm", "trash"), gen_remove),
     **dict.fromkeys(("unset",), gen_unset),
     **dict.fromkeys(("clear", "empty"), gen_clear),
-    **dict.fromkeys(("move", "relocate", "nest", "drag"), gen_move),
-    "put": gen_put,
+    **dict.fromkeys(("move", "relocate", "nest", "drag", "shift"), gen_move),
+    **dict.fromkeys(("put", "place"), gen_put),
     **dict.fromkeys(("outdent", "unindent", "dedent", "unnest"), gen_outdent),
     "indent": gen_indent,
     **dict.fromkeys(("swap", "switch", "exchange"), gen_swap),
@@ -604,15 +728,18 @@ EXAMPLES: Final = {
     **dict.fromkeys(
         ("add", "create", "insert", "append", "include", "new", "put", "start"), "add 'Buy milk' under Shopping"
     ),
-    **dict.fromkeys(("rename", "retitle", "relabel", "change"), "rename Tasks to Projects"),
+    **dict.fromkeys(("rename", "retitle", "relabel", "change", "call", "name"), "rename Tasks to Projects"),
+    "assign": "assign Task 1 to Sam",
     **dict.fromkeys(("set", "update", "give"), "set priority of Task 1 to high"),
     **dict.fromkeys(
-        ("mark", "complete", "finish", "check", "tick", "uncheck", "untick", "reopen"), "mark Task 1 as done"
+        ("mark", "flag", "complete", "finish", "check", "tick", "uncheck", "untick", "reopen"), "mark Task 1 as done"
     ),
     **dict.fromkeys(("delete", "remove", "erase", "drop", "del", "rm", "trash"), "delete Task 1"),
     "unset": "unset priority on Task 1",
     **dict.fromkeys(("clear", "empty"), "clear Project (removes its children)"),
-    **dict.fromkeys(("move", "relocate", "nest", "drag"), "move Task 1 under Done (or: move Launch before Build)"),
+    **dict.fromkeys(
+        ("move", "relocate", "nest", "drag", "shift", "place"), "move Task 1 under Done (or: move Launch before Build)"
+    ),
     "make": "make Task 1 a child of Done",
     **dict.fromkeys(("outdent", "unindent", "dedent", "unnest", "indent"), "indent Task 2 (or: outdent Task 2)"),
     **dict.fromkeys(("swap", "switch", "exchange"), "swap Build and Launch"),
@@ -622,13 +749,14 @@ EXAMPLES: Final = {
         "sort Project alphabetically (or: by priority)",
     ),
 }
-# Two-word verbs read as one ("check off X").
+# Two-word verbs read as one ("check off X", "get rid of X").
 _PHRASAL: Final = re.compile(r"^(check|tick|cross) off ", re.I)
+_DELETE_PHRASE: Final = re.compile(r"^(?:get rid of|throw (?:away|out)|do away with) ", re.I)
 
 
 def clause_verb(clause: str) -> tuple[str, str]:
     """The clause's verb (lower case) and the rest."""
-    clause = _PHRASAL.sub(r"\1 ", clause)
+    clause = _DELETE_PHRASE.sub("delete ", _PHRASAL.sub(r"\1 ", clause))
     clause = re.sub(r"^cross ", "check ", clause, flags=re.I)
     verb, _, rest = clause.partition(" ")
     return verb.lower(), rest.strip()
@@ -642,11 +770,14 @@ _CLAUSE_SEP: Final = re.compile(
 )
 
 
-_WITH_PROP: Final = re.compile(
-    rf"(.+?),? with (?:an? |the )?"
-    rf"(?:({LEVEL}) priority|priority (?:of )?({LEVEL})|status (?:of )?({STATUS_RE})|"
-    r"due (?:date )?(?:of |on )?(\S+))",
-    re.I,
+_PROPS: Final = (
+    rf"(?:an? |the )?(?:({LEVEL}) priority|priority (?:of )?({LEVEL})|status (?:of )?({STATUS_RE})|"
+    r"due (?:date )?(?:of |on |by )?(\S+))"
+)
+_WITH_PROP: Final = re.compile(rf"(.+?),? with {_PROPS}", re.I)
+# An add needs no "with": "add Fix bug, high priority", "add QA (high priority)", "add Taxes due friday".
+_TRAILING_PROP: Final = re.compile(
+    rf"((?:add|create|insert|new|append) .+?)(?:, | - | \(| (?:at|on|as) | ){_PROPS}\)?", re.I
 )
 _WITH_KIDS: Final = re.compile(
     r"(.+ (?:under|in|to|into|inside|after|before) .+?) with (?:the )?"
@@ -664,7 +795,7 @@ def _with_parts(clause: str) -> list[str]:
         return [more.group(1), f"set its {more.group(2)} to {more.group(3)}"] if more else [clause]
     if not re.match(r"(?:add|create|insert|new|make|put|append) ", clause, re.I):
         return [clause]
-    m = _WITH_PROP.fullmatch(clause)
+    m = _WITH_PROP.fullmatch(clause) or _TRAILING_PROP.fullmatch(clause)
     if m:
         level, level2, status, due = m.group(2), m.group(3), m.group(4), m.group(5)
         then = (
@@ -681,7 +812,26 @@ def _with_parts(clause: str) -> list[str]:
     return [clause]
 
 
+# A second command with its verb left out: "rename A to B and C to D", "add A under B and C under D",
+# "set priority of A to high and B to low" (the second clause gets the first one's words before the name).
+_ELIDED: Final = (
+    re.compile(r"((rename) .+? (?:to|into) .+?)(?:,? and|,) (.+? (?:to|into) .+)", re.I),
+    re.compile(r"(((?:add|create|insert)) .+? under .+?)(?:,? and|,) (.+? under .+)", re.I),
+    re.compile(rf"(((?:set|change|update) (?:the )?{KEY} (?:of|for|on)) .+? to .+?)(?:,? and|,) (.+? to .+)", re.I),
+)
+
+
+def _elided(clause: str) -> list[str]:
+    if " and " not in clause and "," not in clause:
+        return [clause]
+    for pattern in _ELIDED:
+        m = pattern.fullmatch(clause)
+        if m:
+            return [m.group(1), *_elided(f"{m.group(2)} {m.group(3)}")]
+    return [clause]
+
+
 def clauses(masked: str) -> list[str]:
     """The prompt's clauses: split before every "and <verb>" / "then <verb>" / "; <verb>"."""
     parts = [trim(p) for p in _CLAUSE_SEP.split(masked)]
-    return [q for p in parts if p for q in _with_parts(p)]
+    return [r for p in parts if p for q in _with_parts(p) for r in _elided(q)]

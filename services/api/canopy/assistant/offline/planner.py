@@ -34,12 +34,32 @@ from canopy.tree import ROOT_ID, Change, DeltaError, Tree
 _ROOT_WORDS: Final = {"root", "the root", "root node", "the root node", "top level", "the top level", "the top"}
 _REF_TRIM: Final = re.compile(
     r"(?:the |my )?(?:(?:node|item|entry|element|task|list|folder|section|group|project) )?(?:(?:called|named) )?(.+?)"
-    r"(?: (?:node|item|entry|element|list))?",
+    r"(?: (?:nodes?|items?|entry|entries|elements?|list|tasks?))?",
     re.I,
 )
+# "the tasks Build and Launch": tried last, so that "the Tasks node" is still the node 'Tasks'.
+_PLURAL_LEAD: Final = re.compile(r"(?:the |my )?(?:nodes|items|tasks|entries|elements) (.+)", re.I)
 _GROUP: Final = re.compile(
     r"(?:all|every|each)(?: of)?(?: the)? (?:tasks?|children|child|items?|nodes?|subtasks?|entries|entry|things)? ?"
     r"(?:in|of|under|inside|below) (.+)|everything (?:in|under|inside) (.+)",
+    re.I,
+)
+# "all done tasks", "the high priority items in Project": nodes picked by their status or priority.
+_BY_STATE: Final = re.compile(
+    rf"(?:all |every |each )?(?:(?:of )?the )?({g.STATUS_RE}|{g.LEVEL}[ -]priority) "
+    r"(?:tasks?|items?|nodes?|children|entries|subtasks?|things|ones)(?: (?:in|under|of|inside) (.+))?",
+    re.I,
+)
+# A prompt that stops mid-command ("set priority of Build to high and"): the rest is missing.
+_DANGLING: Final = frozenset({"and", "or", "then", "&", "plus"})
+# A priority or status is one value: "high and frobnicate" holds words we did not understand.
+_JOINED: Final = re.compile(r"(?:\band|,|&) ", re.I)
+# "add some tasks": how many, and called what?
+_SOME: Final = re.compile(r"(?:some|several|many|multiple|a bunch of|lots of|a lot of|more) (?:new )?\S+s", re.I)
+# A parent that would be created from a word that names no thing: "add QA to the list" asks which list.
+_NOT_A_NAME: Final = re.compile(
+    r"(?:list|node|item|task|entry|parent|tree|folder|group|section|category|page|one|"
+    r"(?:very )?(?:end|top|bottom|start|beginning|front)(?: of .*)?)",
     re.I,
 )
 _LISTY: Final = re.compile(r" and |, |\b(?:it|its|them|their|this|that)\b", re.I)
@@ -136,6 +156,12 @@ class Planner:
         return Plan(steps, [], "", redo=count)
 
     def _commands(self, masked: str) -> Plan:
+        last = masked.rsplit(" ", 1)[-1]
+        if last.lower() in _DANGLING:
+            raise Stop(
+                f"Your message ends with {quote(last)}, so I think something is missing after it. Nothing was changed.",
+                f"Parsing prompt: it ends with {quote(last)}; refusing to guess the rest.",
+            )
         parts = g.clauses(masked)
         try:
             self._run(parts)
@@ -218,7 +244,10 @@ class Planner:
         if not quoted:
             article = re.fullmatch(r"(?:the|my|our) (.+)", name, re.I)
             trimmed = _REF_TRIM.fullmatch(name)
-            names += [m.group(1) for m in (article, trimmed) if m and m.group(1) not in names]
+            plural = _PLURAL_LEAD.fullmatch(name)
+            names += [m.group(1) for m in (article, trimmed, plural) if m and m.group(1) not in names]
+            if "'" in name or '"' in name:  # the "X" task
+                names += [n[1:-1] for n in names[1:] if len(n) > 2 and n[0] == n[-1] and n[0] in "'\""]
         for candidate in names:
             ids = self._find(candidate) or self._find_path(candidate)
             if ids:
@@ -276,7 +305,7 @@ class Planner:
 
     def _exists(self, ref: str) -> bool:
         """The reference names a node, or is a list ("Eggs and Milk") whose every item does."""
-        if self.lookup(ref):
+        if self.lookup(ref) or self._state_shaped(ref):
             return True
         items = split_list(ref)
         return len(items) > 1 and all(self.lookup(item) for item in items)
@@ -284,20 +313,36 @@ class Planner:
     def _clean(self, reading: Command) -> bool:
         """New values hold no unquoted placement word ("after", "with", ...) we would be guessing about,
         and no "to <an existing node>" ("add Bread to Shopping list and Milk to Done")."""
+        if reading.action == "set":  # "set priority of A to high and B to low" is two sets, never 'high and B to low'
+            return not any(self._reserved(reading, v) for v in reading.values)
         if reading.action not in ("add", "rename"):
             return True
         values = [*reading.values, *reading.kids]
         return all(
-            not g.RESERVED.search(v)
+            not self._reserved(reading, v)
             and not self._pronoun(v)
+            and not self._pronoun_first(v)
             and not (self._vague(v) and reading.count <= 0)
             and not self._names_a_node(v)
             for v in values
         )
 
+    @staticmethod
+    def _reserved(cmd: Command, value: str) -> re.Match[str] | None:
+        """The first placement word left in a new value, if any."""
+        if cmd.action == "set":
+            joined = _JOINED.search(value) if cmd.key.lower() in ("priority", "status") else None
+            return joined or g.RENAME_RESERVED.search(value)
+        return g.RESERVED.search(value) or (g.RENAME_RESERVED.search(value) if cmd.action == "rename" else None)
+
+    @staticmethod
+    def _pronoun_first(raw: str) -> bool:
+        """'put it back', 'add them here': 'it'/'them' opens no name (a quoted value is a placeholder here)."""
+        return raw.strip().split(" ", 1)[0].lower() in ("it", "them", "its", "their")
+
     def _vague(self, raw: str) -> bool:
         text, quoted = self.text.literal(raw)
-        return not quoted and text.strip().lower() in g.VAGUE
+        return not quoted and (text.strip().lower() in g.VAGUE or _SOME.fullmatch(text.strip()) is not None)
 
     def _names_a_node(self, value: str) -> str:
         """The part of an unquoted value from a placement word that is followed by an existing node's name."""
@@ -318,13 +363,13 @@ class Planner:
                     f"(add Bread to Shopping list), or quote the value if it is meant literally.",
                     f"Leftover words {quote(named)}: refusing to guess.",
                 )
-            m = g.RESERVED.search(raw)
+            m = self._reserved(cmd, raw)
             if m is None and self._vague(raw) and cmd.count <= 0:
                 return Stop(
                     f"What should the new node be called? {quote(self.text.literal(raw)[0])} is not a name "
                     "I can use on its own; quote it if you mean it. Nothing was changed."
                 )
-            if m is None and self._pronoun(raw):
+            if m is None and (self._pronoun(raw) or self._pronoun_first(raw)):
                 return Stop(
                     f"I didn't understand what {quote(self.text.literal(raw)[0])} means here. "
                     f"Try: {g.EXAMPLES.get(cmd.action, g.EXAMPLES['add'])}. Nothing was changed."
@@ -333,7 +378,7 @@ class Planner:
                 continue
             part = self.text.restore(raw[m.start() :]).strip(" ,")
             whole = self.text.restore(raw).strip()
-            verb = "rename X to" if cmd.action == "rename" else "add"
+            verb = {"rename": "rename X to", "set": f"set {cmd.key} of X to"}.get(cmd.action, "add")
             return Stop(
                 f"I didn't understand {quote(part)}, so I changed nothing. If it is part of the text, put the "
                 f'text in quotes: {verb} "{whole}". Or use a form I know, e.g. add Testing after Build, '
@@ -362,7 +407,8 @@ class Planner:
             and not re.match(r"(?:the|my) ", name, re.I)
             and not all(PLACEHOLDER.fullmatch(v) for v in reading.values)
         )
-        return not plain_in and not self._close(self.new_name(ref))
+        new = self.new_name(ref)
+        return not plain_in and not _NOT_A_NAME.fullmatch(new) and not self._close(new)
 
     def new_name(self, ref: str) -> str:
         """The value for a parent created from a reference: 'the shopping list' → 'Shopping list'."""
@@ -402,10 +448,35 @@ class Planner:
             if kids:
                 self.steps.append(f"{quote(name)}: the {plural(len(kids), 'child')} of {self._shown(parents[0])}.")
                 return kids
+        if (picked := self._by_state(ref)) is not None:
+            return picked
         items = split_list(ref)
         if len(items) > 1 and all(self.lookup(item) for item in items):  # "mark Eggs and Milk as done"
             return list(dict.fromkeys(n for item in items for n in self.resolve_many(item)))
         raise self._not_found(name, hint)
+
+    def _state_shaped(self, ref: str) -> bool:
+        name, quoted = self.text.literal(ref)
+        return not quoted and _BY_STATE.fullmatch(name) is not None
+
+    def _by_state(self, ref: str) -> list[str] | None:
+        """'all done tasks (in Project)': the nodes with that status or priority (one walk, only for
+        a reference of this shape that names no node)."""
+        if not self._state_shaped(ref):
+            return None
+        name = self.text.literal(ref)[0]
+        m = _BY_STATE.fullmatch(name)
+        assert m is not None
+        top = self.resolve(m.group(2)) if m.group(2) else ROOT_ID
+        level = re.fullmatch(r"(\w+)[ -]priority", m.group(1), re.I)
+        key, value = ("priority", level.group(1).lower()) if level else ("status", g.status_value(m.group(1)))
+        hits = [
+            i for i in self.tree.iter_ids(top) if i != top and str(self.tree.props(i).get(key, "")).lower() == value
+        ]
+        if not hits:
+            raise Stop(f"No node has {key} {quote(value)}, so nothing was changed.")
+        self.steps.append(f"{quote(name)}: {plural(len(hits), 'node')} with {key} {quote(value)}.")
+        return hits
 
     def _ambiguous(self, name: str, ids: list[str]) -> Stop:
         listed = [self._slash_path(i) for i in ids[:MAX_LISTED]]
@@ -434,6 +505,15 @@ class Planner:
                 f"To join two commands, start the second with a verb I know: {g.EXAMPLES['add']} "
                 "and mark it as done.",
                 f"Leftover words {quote('and ' + tail)}: refusing to guess.",
+            )
+        words = name.split(" ")
+        known = next((k for k in range(len(words) - 1, 0, -1) if self._find(" ".join(words[:k]))), 0)
+        if known and not hint:  # "delete Launch maybe": say which words were not understood
+            head, rest = " ".join(words[:known]), " ".join(words[known:])
+            return Stop(
+                f"No node {quote(name)}. I know {quote(head)}, but not what {quote(rest)} means here. "
+                "Nothing was changed.",
+                f"Leftover words {quote(rest)} after {quote(head)}: refusing to guess.",
             )
         close = self._close(name)
         reply = f"No node {quote(name)}"

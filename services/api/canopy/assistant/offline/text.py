@@ -15,14 +15,31 @@ PLACEHOLDER: Final = re.compile(f"{_OPEN}(\\d+){_CLOSE}")
 _QUOTE_RE: Final = re.compile(r"""(?<!\w)'([^'\n]*)'(?!\w)|"([^"\n]*)\"""")
 # Curly quotes read as straight ones; the placeholder marks can't come from the user.
 _CURLY: Final = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', _OPEN: None, _CLOSE: None})
+# Polite padding, and an interjection only with its punctuation ("oops, undo"; not "Great Britain").
 _LEAD_RE: Final = re.compile(
-    r"^(?:(?:please|pls|kindly|hey|ok(?:ay)?|now|then|also|and|so|next|after that|afterwards|finally|"
+    r"^(?:(?:please|pls|plz|kindly|hey|ok(?:ay)?|now|then|also|and|so|next|after that|afterwards|finally|"
     r"(?:can|could|would|will) you(?: please)?|i (?:want|need|would like) (?:you )?to|i'd like (?:you )?to|"
     r"let's|lets|go ahead and|just|quickly)"
-    r"[\s,]+)+",
+    r"[\s,]+|"
+    r"(?:oops|whoops|oh|ah|um+|uh+|hmm+|sorry|actually|wait|right|alright|great|cool|nice|perfect|good|no|"
+    r"never ?mind|my bad|my mistake|hi|hello|hey there|hi there)"
+    r"\s*[,!.]+\s*|(?:oops|whoops|never ?mind|my bad)\s+)+",
     re.I,
 )
-_TRAILERS: Final = ("please", "pls", "for me", "thanks", "thank you", "now", "again", "too", "as well")
+_TRAILER_ENDS: Final = frozenset(
+    {"please", "pls", "plz", "me", "thanks", "thx", "ty", "you", "now", "again", "too", "well", "also", "instead"}
+)
+_TRAILER_RE: Final = re.compile(
+    r"[ ,](?:please|pls|plz|for me|thanks|thx|ty|thank you|now|again|too|as well|also|instead)$",
+    re.I,
+)
+# A smiley at the very end is no part of a name: "add Testing after Build :)".
+_SMILEY_RE: Final = re.compile(r"\s+(?:[:;]-?[)(DPp]|[\U0001f44d\U0001f64f\U0001f60a\U0001f642\U0001f600\U0001f604]+)$")
+# A pasted list: one item a line, maybe bulleted or numbered ("- eggs", "2) milk").
+_BULLET_RE: Final = re.compile(r"^\s*(?:[-*\u2022\u2013]|\d{1,3}[.)])\s+")
+_LEADS_IN_RE: Final = re.compile(r"(?::|\b(?:with|called|named|containing|including|are|is|under|to|into|in))$", re.I)
+# "whats under X" reads as "what's under X" (only these two: "its" stays a possessive).
+_CONTRACTION_RE: Final = re.compile(r"\b(what|where)s\b", re.I)
 
 
 class Text:
@@ -30,7 +47,8 @@ class Text:
 
     def __init__(self, prompt: str) -> None:
         self.quotes: list[tuple[str, str]] = []
-        masked = _QUOTE_RE.sub(self._mask, prompt.translate(_CURLY))
+        masked = _QUOTE_RE.sub(self._mask, _lines(prompt.translate(_CURLY)))
+        masked = _CONTRACTION_RE.sub(r"\1's", masked)
         masked = re.sub(r"\s+", " ", masked).strip().lstrip("/")
         self.question = masked.endswith("?")
         self.masked = trim(masked)
@@ -56,34 +74,59 @@ class Text:
         return text, False
 
 
+def _lines(prompt: str) -> str:
+    """Lines after the first read as a comma-separated list, so a pasted list ("add these to Groceries:"
+    then "- eggs", "- milk" on lines of their own) is "add these to Groceries: eggs, milk", and a
+    command a line is "add Alpha, add Beta"."""
+    if "\n" not in prompt and "\r" not in prompt:
+        return prompt
+    lines = [line.strip() for line in prompt.splitlines() if line.strip()]
+    if len(lines) < 2:
+        return prompt
+    head = lines[0].rstrip(" ,;")
+    items = ", ".join(i for i in (_BULLET_RE.sub("", line).rstrip(" ,;") for line in lines[1:]) if i)
+    return head + (" " if _LEADS_IN_RE.search(head) else ", ") + items
+
+
 def trim(text: str) -> str:
     """Drops polite padding at either end ("please ...", "... for me") and end punctuation."""
     previous = None
     while previous != text:
         previous = text
-        text = _LEAD_RE.sub("", text).rstrip(" .!?,;")
-        for word in _TRAILERS:
-            head = text[: -len(word)]
-            if text.lower().endswith(word) and head.endswith((" ", ",")) and head.strip(" ,"):
-                text = head.rstrip(" ,")
+        text = _SMILEY_RE.sub("", _LEAD_RE.sub("", text)).rstrip(" .!?,;")
+        last = text[max(text.rfind(" "), text.rfind(",")) + 1 :].lower()
+        trailer = _TRAILER_RE.search(text) if last in _TRAILER_ENDS else None  # the regex only when it can match
+        if trailer and text[: trailer.start()].strip(" ,"):
+            text = text[: trailer.start()].rstrip(" ,")
     return text
 
 
 def splits(text: str, seps: list[tuple[str, str]]) -> list[tuple[str, str, str]]:
-    """Every way to cut `text` at one separator: (left, tag, right), by position, longest first."""
+    """Every way to cut `text` at one separator: (left, tag, right), by position, longest first. A
+    separator inside a longer one is no cut of its own ("next to", "to the top of": not at "to")."""
     found: list[tuple[int, int, str, str, str]] = []
     for pattern, tag in seps:
         for m in re.finditer(rf" (?:{pattern})(?= )", text, re.I):
             left, right = text[: m.start()].strip(), text[m.end() :].strip()
             if left and right:
                 found.append((m.start(), m.start() - m.end(), left, tag, right))
+    if len(found) > 1:
+        spans = [(start, start - negative) for start, negative, *_ in found]
+        found = [
+            f
+            for f in found
+            if not any(s <= f[0] and f[0] - f[1] <= e and (s, e) != (f[0], f[0] - f[1]) for s, e in spans)
+        ]
     found.sort(key=lambda f: (f[0], f[1]))
     return [(left, tag, right) for _, _, left, tag, right in found]
 
 
+_LIST_SEP: Final = re.compile(r"\s*,\s*(?:and\s+)?|\s+and\s+|\s+as well as\s+|\s+&\s+|\s*;\s*", re.I)
+
+
 def split_list(text: str) -> list[str]:
-    """'A, B and C' → ['A', 'B', 'C'] (also '&', ';' and a comma before 'and')."""
-    parts = re.split(r"\s*,\s*(?:and\s+)?|\s+and\s+|\s+&\s+|\s*;\s*", text, flags=re.I)
+    """'A, B and C' → ['A', 'B', 'C'] (also '&', ';', 'as well as' and a comma before 'and')."""
+    parts = _LIST_SEP.split(text)
     return [p for p in (part.strip() for part in parts) if p]
 
 
