@@ -550,6 +550,30 @@ async def test_mcp_writes_on_any_replica_leave_the_session_where_it_is(stack: St
         tab.close()
 
 
+async def test_a_2025_era_mcp_session_through_nginx_stays_on_one_replica(stack: Stack) -> None:
+    """The 2025 era keeps an `Mcp-Session-Id` session in the replica that answered `initialize`: nginx sends
+    every request of one personal access token to one replica (hashed), or the next request, landing on
+    another replica, would be refused as an unknown session."""
+    access, sid = session_for(stack)
+    pat = make_pat(stack, access)
+    agent = f"mcp-2025-{uuid.uuid4().hex}"
+    headers = {"Authorization": f"Bearer {pat}", "User-Agent": agent}
+    http = httpx2.AsyncClient(headers=headers, verify=False, trust_env=False, timeout=30)
+    async with (
+        http,
+        Client(streamable_http_client(stack.base_url + "/mcp", http_client=http), cache=None, mode="legacy") as mcp,
+    ):
+        for n in range(6):  # round robin over three replicas would have sent some of these elsewhere
+            added = tool_payload(
+                await mcp.call_tool("add_nodes", {"session_id": sid, "parent_id": "root", "values": [f"L{n}"]})
+            )
+            assert added["status"] == "applied"
+        read = tool_payload(await mcp.call_tool("get_tree", {"session_id": sid}))
+        assert [c["value"] for c in read["tree"]["children"]] == [f"L{n}" for n in range(6)]
+    wait_logged(stack, agent, count=8)
+    assert len(upstreams_by_agent(stack)[agent]) == 1
+
+
 async def test_an_mcp_subscription_on_another_replica_hears_changes_and_leaves_the_session(
     stack: Stack, postgres: LocalPostgres
 ) -> None:
