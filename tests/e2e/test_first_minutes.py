@@ -282,5 +282,10 @@ def test_a_phone_viewport_is_accessible(browser: Browser, stack: Stack) -> None:
         expect(tab.get_by_label("Message")).to_be_visible()
         expect(node(tab, "Project")).to_be_attached()
         assert_accessible(tab, "the dashboard on a phone")
+        # Every header control fits on the screen (the header wraps) and takes a tap: Log out does.
+        widths = tab.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+        assert widths[0] <= widths[1], f"the page is {widths[0]} px wide on a {widths[1]} px screen"
+        tab.get_by_role("button", name="Log out").tap()
+        expect(tab.get_by_role("button", name="Log in")).to_be_visible()
     finally:
         phone.close()

@@ -217,7 +217,8 @@ export function DashboardRoute() {
       >
         Skip to the chat and tree
       </a>
-      <header className="flex h-12 shrink-0 items-center gap-2 border-b px-3">
+      {/* Wraps on a phone: every control stays on screen (a row of them would overflow 390 px). */}
+      <header className="flex min-h-12 shrink-0 flex-wrap items-center gap-x-2 gap-y-1 border-b px-3 py-1.5">
         <Button
           variant="ghost"
           size="icon-sm"
@@ -243,7 +244,7 @@ export function DashboardRoute() {
           onReconnect={onReconnect}
           className="ml-2"
         />
-        <div className="ml-auto flex items-center gap-2">
+        <div className="ml-auto flex flex-wrap items-center justify-end gap-2">
           <PresenceAvatars users={collab.users} me={myName} />
           {role === 'owner' && activeId ? (
             <ReviewModeSwitch sessionId={activeId} on={collab.reviewMode} onChanged={onReviewModeChanged} />
@@ -261,7 +262,7 @@ export function DashboardRoute() {
             }}
           >
             <HistoryIcon aria-hidden />
-            History
+            <span className="sr-only sm:not-sr-only">History</span>
           </Button>
           {myName && <span className="hidden text-sm text-muted-foreground sm:inline">{myName}</span>}
           <ImportDialog
@@ -291,7 +292,7 @@ export function DashboardRoute() {
             disabled={logout.isPending}
           >
             <LogOutIcon aria-hidden />
-            Log out
+            <span className="sr-only sm:not-sr-only">Log out</span>
           </Button>
         </div>
       </header>
