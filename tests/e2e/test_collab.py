@@ -205,8 +205,9 @@ def test_review_mode_turns_the_editors_prompt_into_a_proposal(people: People) ->
         expect(page.get_by_role("note", name="Proposal")).to_contain_text("Waiting for review")
         # Nothing applied yet.
         expect(node(page, "Design")).to_have_count(0)
-    # The viewer sees it but cannot decide.
+    # The viewer sees it but cannot decide: no buttons, and the tree's checkboxes are disabled too.
     expect(proposal(people.viewer).get_by_role("button", name="Accept all")).to_have_count(0)
+    expect(tree_checkbox(people.viewer, "Add 'Design' under 'Project'")).to_be_disabled()
     # The tree shows it as a diff: the proposed nodes as green rows in place under their parent (opened for
     # them), each with its checkbox; they are not nodes yet.
     for page in (owner, people.editor, people.viewer):
@@ -223,6 +224,9 @@ def test_review_mode_turns_the_editors_prompt_into_a_proposal(people: People) ->
 
 def test_the_owner_accepts_part_of_the_proposal(people: People) -> None:
     review = proposal(people.owner)
+    # The editor's keyboard focus is on a proposed row: when the proposal is decided it moves to the new node.
+    node(people.editor, "Proposed: Design").click()
+    expect(tree(people.editor)).to_be_focused()
     # Unticked in the tree's overlay: the review list follows.
     tree_checkbox(people.owner, "Add 'Launch' under 'Project'").uncheck()
     expect(review.get_by_role("checkbox", name="Add 'Launch' under 'Project'")).not_to_be_checked()
@@ -238,6 +242,8 @@ def test_the_owner_accepts_part_of_the_proposal(people: People) -> None:
         expect(page.get_by_role("note", name="Proposal")).to_contain_text(
             f"Accepted 2 of 3 changes by {OWNER.username}; 1 rejected"
         )
+    expect(node(people.editor, "Design")).to_have_attribute("aria-selected", "true")
+    expect(tree(people.editor)).to_be_focused()
 
 
 def test_history_lists_who_did_what(people: People) -> None:

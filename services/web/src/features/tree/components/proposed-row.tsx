@@ -13,6 +13,8 @@ export interface ProposedRowProps {
   lit: boolean
   domId: string
   actions: RowActions
+  /** A viewer: the checkboxes show the selection but are disabled (an editor decides). */
+  readOnly: boolean
 }
 
 /**
@@ -29,6 +31,7 @@ export const ProposedRow = memo(function ProposedRow({
   lit,
   domId,
   actions,
+  readOnly,
 }: ProposedRowProps) {
   const { change } = proposed
   const moved = proposed.kind === 'moved'
@@ -60,7 +63,12 @@ export const ProposedRow = memo(function ProposedRow({
           type="checkbox"
           aria-label={`Accept: ${change.description}`}
           checked={change.checked}
-          onClick={(e) => e.stopPropagation()}
+          disabled={readOnly}
+          onClick={(e) => {
+            // The row takes the focus (the tree's, as Space would tick it there): it is handed on when the row goes.
+            e.stopPropagation()
+            actions.focus(index)
+          }}
           onChange={(e) => actions.toggleChange(change.proposalId, change.index, e.target.checked)}
           className="size-3.5 shrink-0 accent-emerald-600"
         />
@@ -88,6 +96,7 @@ export const ProposedRow = memo(function ProposedRow({
               actions={actions}
               label={c.kind === 'removed' ? 'remove' : `→ ${c.detail}`}
               tone={c.kind === 'removed' ? 'red' : 'amber'}
+              disabled={readOnly}
             />
           ))}
         </span>

@@ -167,6 +167,55 @@ describe('TreePanel in a shared session', () => {
       expect(within(oldPlace).getByRole('checkbox', { name: "Accept: Move 'Later' under 'Root'" })).toBeChecked()
     })
 
+    it('shows a viewer the selection with every checkbox disabled: clicks and Space decide nothing', async () => {
+      const onToggleChange = vi.fn()
+      const { user } = setup({ proposed, changes: moveChanges, onToggleChange, readOnly: true })
+      const boxes = within(screen.getByRole('tree', { name: 'Object tree' })).getAllByRole('checkbox')
+      expect(boxes.map((b) => b.getAttribute('aria-label'))).toEqual([
+        "Accept: Add 'Design' under 'Project'",
+        "Accept: Add 'Wireframes' under 'Design'",
+        "Accept: Move 'Later' under 'Root'",
+      ])
+      for (const box of boxes) expect(box).toBeDisabled()
+      await user.click(boxes[0]!)
+      await user.click(screen.getByRole('treeitem', { name: 'Proposed: Design' }))
+      await user.keyboard(' ')
+      expect(onToggleChange).not.toHaveBeenCalled()
+      expect(boxes[0]).toBeChecked()
+    })
+
+    it('hands the focus of a proposed row on when the proposal is decided: to the accepted node', async () => {
+      const { user, rerender } = setup({ proposed })
+      const treeEl = screen.getByRole('tree', { name: 'Object tree' })
+      await user.click(screen.getByRole('treeitem', { name: 'Proposed: Design' }))
+      expect(treeEl).toHaveFocus()
+      // Accepted: Design is a node now, the proposed rows are gone.
+      const accepted: TreeNode = {
+        ...tree,
+        children: [{ ...tree.children[0]!, children: [{ id: 'design', value: 'Design', children: [] }, ...tree.children[0]!.children] }, ...tree.children.slice(1)],
+      }
+      rerender({ tree: accepted, proposed: [] })
+      const design = screen.getByRole('treeitem', { name: 'Design' })
+      expect(design).toHaveAttribute('aria-selected', 'true')
+      expect(treeEl).toHaveAttribute('aria-activedescendant', design.id)
+      expect(treeEl).toHaveFocus()
+    })
+
+    it('hands the focus on to the parent row when the proposal is rejected, even from its checkbox', async () => {
+      const { user, rerender } = setup({ proposed })
+      const treeEl = screen.getByRole('tree', { name: 'Object tree' })
+      const wire = screen.getByRole('treeitem', { name: 'Proposed: Wireframes' })
+      await user.click(within(wire).getByRole('checkbox'))
+      expect(wire).toHaveAttribute('aria-selected', 'true')
+      rerender({ proposed: [] })
+      const project = screen.getByRole('treeitem', { name: 'Project' })
+      expect(project).toHaveAttribute('aria-selected', 'true')
+      expect(treeEl).toHaveAttribute('aria-activedescendant', project.id)
+      expect(treeEl).toHaveFocus()
+      await user.keyboard('{ArrowDown}')
+      expect(screen.getByRole('treeitem', { name: 'Alpha' })).toHaveAttribute('aria-selected', 'true')
+    })
+
     it('highlights them with the emphasis (a hovered change): a moved node at both places', () => {
       setup({ proposed, emphasis: ['design', 'q'] })
       expect(screen.getByRole('treeitem', { name: 'Proposed: Design' })).toHaveAttribute('data-highlight', 'true')

@@ -92,6 +92,19 @@ function rowOf(rows: TreeRows, id: string | null, from = 0, to = rows.nodes.leng
 }
 
 /**
+ * Where the focus goes if focused proposed row `at` disappears (its proposal decided): the node it stands for
+ * (accepted, or a moved node wherever it ended up), else the nearest ancestor that is, or becomes, a node.
+ */
+function proposedFallbacks(rows: TreeRows, at: number): string[] {
+  const ids: string[] = []
+  for (let i = at; i >= 0; i = parentRow(rows.depths, i)) {
+    const id = rows.nodes[i]!.id
+    ids.push(rows.proposed.get(id)?.nodeId ?? id)
+  }
+  return ids
+}
+
+/**
  * The live tree: toolbar, the virtualised view and its keys. Memoised, with stable callbacks down to every
  * row, so chat activity and other state of the page never re-render it; a new tree re-renders it once per
  * animation frame at most (the feed coalesces), and only the rows in view.
@@ -312,8 +325,11 @@ export const TreePanel = memo(function TreePanel({
         dragId.current = null
         setDrop(null)
       },
-      toggleChange: (proposalId, index, on) => now.current.onToggleChange?.(proposalId, index, on),
+      toggleChange: (proposalId, index, on) => {
+        if (!now.current.readOnly) now.current.onToggleChange?.(proposalId, index, on)
+      },
       check: (i) => {
+        if (now.current.readOnly) return // a viewer does not decide on proposals
         const node = now.current.rows.nodes[i]
         const p = node && now.current.rows.proposed.get(node.id)
         if (p?.box) now.current.onToggleChange?.(p.change.proposalId, p.change.index, !p.change.checked)
@@ -377,6 +393,26 @@ export const TreePanel = memo(function TreePanel({
       view.current?.focus()
     }
   }, [rows])
+
+  // A focused proposed row that goes (its proposal decided, here or elsewhere) hands the focus on, and the
+  // keyboard focus too if it was lost with the row (on its checkbox): see proposedFallbacks.
+  const proposedFocus = useRef<string[]>([])
+  useLayoutEffect(() => {
+    if (focusedId === null || !isProposedId(focusedId)) {
+      proposedFocus.current = []
+      return
+    }
+    const at = rowOf(rows, focusedId)
+    if (at >= 0) {
+      proposedFocus.current = proposedFallbacks(rows, at)
+      return
+    }
+    const next = proposedFocus.current.find((id) => rowOf(rows, id) >= 0) ?? null
+    proposedFocus.current = []
+    setFocusedId(next)
+    const owner = document.activeElement
+    if (owner === null || owner === document.body) view.current?.focus()
+  }, [rows, focusedId])
 
   // A change that landed outside the view (another user, the assistant) offers "Jump to change".
   useEffect(() => {

@@ -166,9 +166,15 @@ export const TreeRow = memo(function TreeRow({
       )}
       {changes && !editing && (
         <span className="flex min-w-0 shrink-0 items-center gap-1.5">
-          {removed && <ChangeBox change={removed} actions={actions} label="remove" tone="red" />}
-          {updated && <ChangeBox change={updated} actions={actions} label={`→ ${updated.detail}`} tone="amber" />}
-          {moved && <ChangeBox change={moved} actions={actions} label={moved.detail} tone="sky" />}
+          {removed && <ChangeBox change={removed} actions={actions} label="remove" tone="red" disabled={readOnly} />}
+          {updated && <ChangeBox
+              change={updated}
+              actions={actions}
+              label={`→ ${updated.detail}`}
+              tone="amber"
+              disabled={readOnly}
+            />}
+          {moved && <ChangeBox change={moved} actions={actions} label={moved.detail} tone="sky" disabled={readOnly} />}
         </span>
       )}
       {props.length > 0 && !editing && (
@@ -220,11 +226,14 @@ export function ChangeBox({
   actions,
   label,
   tone,
+  disabled,
 }: {
   change: RowChange
   actions: RowActions
   label: string
   tone: keyof typeof TONES
+  /** A viewer sees the proposal but does not decide on it. */
+  disabled: boolean
 }) {
   return (
     <label
@@ -239,6 +248,7 @@ export function ChangeBox({
         type="checkbox"
         aria-label={`Accept: ${change.description}`}
         checked={change.checked}
+        disabled={disabled}
         onChange={(e) => actions.toggleChange(change.proposalId, change.index, e.target.checked)}
         className="size-3 accent-emerald-600"
       />

@@ -110,6 +110,7 @@ export function TreeView({
           lit={highlight.has(proposed.nodeId)}
           domId={domId}
           actions={actions}
+          readOnly={readOnly}
         />,
       )
       continue
