@@ -85,6 +85,27 @@ describe('SessionsSidebar', () => {
     await waitFor(() => expect(screen.queryByRole('link', { name: /Untitled/ })).not.toBeInTheDocument())
   })
 
+  it("gives the focus back to the session's actions button when its dialog closes", async () => {
+    const { user } = setup()
+    await user.click(await screen.findByRole('button', { name: 'Actions for Alpha' }))
+    await user.click(await screen.findByRole('menuitem', { name: 'Rename' }))
+    await user.type(await screen.findByLabelText('Title'), ' 2{Enter}')
+    await waitFor(() => expect(screen.queryByRole('dialog')).not.toBeInTheDocument())
+    await waitFor(() => expect(screen.getByRole('button', { name: 'Actions for Alpha 2' })).toHaveFocus())
+
+    await user.keyboard('{Enter}')
+    await user.click(await screen.findByRole('menuitem', { name: 'Share' }))
+    await user.keyboard('{Escape}')
+    await waitFor(() => expect(screen.getByRole('button', { name: 'Actions for Alpha 2' })).toHaveFocus())
+
+    // A deleted session's button is gone: the first session in the list takes the focus.
+    await user.click(screen.getByRole('button', { name: 'Actions for Untitled session' }))
+    await user.click(await screen.findByRole('menuitem', { name: 'Delete' }))
+    const dialog = await screen.findByRole('dialog', { name: 'Delete session?' })
+    await user.click(within(dialog).getByRole('button', { name: 'Delete' }))
+    await waitFor(() => expect(screen.getByRole('link', { name: /Alpha 2/ })).toHaveFocus())
+  })
+
   it('searches sessions by title and says when none matches', async () => {
     list = initialList.slice(0, 2)
     const { user } = setup()

@@ -1,4 +1,4 @@
-import { useId, useState, type FormEvent } from 'react'
+import { useId, useRef, useState, type FormEvent } from 'react'
 import { Link } from 'react-router'
 import { toast } from 'sonner'
 import { MoreHorizontalIcon, PencilIcon, PlusIcon, Share2Icon, Trash2Icon } from 'lucide-react'
@@ -74,9 +74,25 @@ export function SessionsSidebar({ activeId, onCreated, onDeleted, className, id 
   const own = matching?.filter((s) => s.role === 'owner') ?? []
   const shared = matching?.filter((s) => s.role !== 'owner') ?? []
   const close = () => setAction(null)
+  const navRef = useRef<HTMLElement>(null)
+  const actedOn = useRef<string | null>(null)
+  const onAction = (a: SessionAction) => {
+    actedOn.current = a.session.session_id
+    setAction(a)
+  }
+  // A session's dialog closed: the menu item that opened it is gone, so the focus goes back to that session's
+  // actions button, or (the session deleted) to the first session in the list, else to "New session".
+  const returnFocus = (e: Event) => {
+    e.preventDefault()
+    const nav = navRef.current
+    if (!nav) return
+    const buttons = Array.from(nav.querySelectorAll<HTMLElement>('[data-session-actions]'))
+    const back = buttons.find((b) => b.dataset.sessionActions === actedOn.current)
+    ;(back ?? nav.querySelector<HTMLElement>('li a') ?? nav.querySelector<HTMLElement>('button'))?.focus()
+  }
 
   return (
-    <nav id={id} aria-labelledby={headingId} className={cn('flex min-h-0 flex-col gap-2', className)}>
+    <nav ref={navRef} id={id} aria-labelledby={headingId} className={cn('flex min-h-0 flex-col gap-2', className)}>
       <div className="flex items-center justify-between gap-2 px-3 pt-3">
         <h2 id={headingId} className="text-sm font-semibold">
           Sessions
@@ -132,20 +148,25 @@ export function SessionsSidebar({ activeId, onCreated, onDeleted, className, id 
             No session matches “{query.trim()}”.
           </p>
         )}
-        <SessionList sessions={own} activeId={activeId} onAction={setAction} />
+        <SessionList sessions={own} activeId={activeId} onAction={onAction} />
         {shared.length > 0 && (
           <>
             <h3 className="px-2 pt-3 pb-1 text-xs font-semibold text-muted-foreground uppercase">Shared with me</h3>
-            <SessionList sessions={shared} activeId={activeId} onAction={setAction} label="Shared with me" />
+            <SessionList sessions={shared} activeId={activeId} onAction={onAction} label="Shared with me" />
           </>
         )}
       </div>
-      {action?.kind === 'rename' && <RenameDialog session={action.session} onClose={close} />}
-      {action?.kind === 'share' && <ShareDialog session={action.session} onClose={close} />}
+      {action?.kind === 'rename' && (
+        <RenameDialog session={action.session} onClose={close} onCloseAutoFocus={returnFocus} />
+      )}
+      {action?.kind === 'share' && (
+        <ShareDialog session={action.session} onClose={close} onCloseAutoFocus={returnFocus} />
+      )}
       {action?.kind === 'delete' && (
         <DeleteDialog
           session={action.session}
           onClose={close}
+          onCloseAutoFocus={returnFocus}
           onDeleted={(id) => {
             close()
             onDeleted(id)
@@ -205,6 +226,7 @@ function SessionList({
                     size="icon-sm"
                     className="absolute top-1.5 right-1"
                     aria-label={`Actions for ${title}`}
+                    data-session-actions={s.session_id}
                   >
                     <MoreHorizontalIcon aria-hidden />
                   </Button>
@@ -233,7 +255,14 @@ function SessionList({
   )
 }
 
-function RenameDialog({ session, onClose }: { session: SessionSummary; onClose: () => void }) {
+interface SessionDialogProps {
+  session: SessionSummary
+  onClose: () => void
+  /** Where the focus goes once the dialog has closed (see SessionsSidebar's returnFocus). */
+  onCloseAutoFocus: (e: Event) => void
+}
+
+function RenameDialog({ session, onClose, onCloseAutoFocus }: SessionDialogProps) {
   const rename = useRenameSession()
   const [title, setTitle] = useState(session.title ?? '')
   const inputId = useId()
@@ -250,7 +279,7 @@ function RenameDialog({ session, onClose }: { session: SessionSummary; onClose: 
 
   return (
     <Dialog open onOpenChange={(open) => !open && onClose()}>
-      <DialogContent>
+      <DialogContent onCloseAutoFocus={onCloseAutoFocus}>
         <form onSubmit={onSubmit} className="grid gap-4">
           <DialogHeader>
             <DialogTitle>Rename session</DialogTitle>
@@ -277,16 +306,13 @@ function RenameDialog({ session, onClose }: { session: SessionSummary; onClose: 
 function DeleteDialog({
   session,
   onClose,
+  onCloseAutoFocus,
   onDeleted,
-}: {
-  session: SessionSummary
-  onClose: () => void
-  onDeleted: (id: string) => void
-}) {
+}: SessionDialogProps & { onDeleted: (id: string) => void }) {
   const del = useDeleteSession()
   return (
     <Dialog open onOpenChange={(open) => !open && onClose()}>
-      <DialogContent>
+      <DialogContent onCloseAutoFocus={onCloseAutoFocus}>
         <DialogHeader>
           <DialogTitle>Delete session?</DialogTitle>
           <DialogDescription>

@@ -31,7 +31,16 @@ function errorText(err: unknown): string {
  * The owner's share dialog: add a member by username with a role, list the
  * members, change a role, remove one (their open tabs close at once).
  */
-export function ShareDialog({ session, onClose }: { session: SessionSummary; onClose: () => void }) {
+export function ShareDialog({
+  session,
+  onClose,
+  onCloseAutoFocus,
+}: {
+  session: SessionSummary
+  onClose: () => void
+  /** Where the focus goes once the dialog has closed (the menu item that opened it is gone). */
+  onCloseAutoFocus?: (e: Event) => void
+}) {
   const id = session.session_id
   const members = useMembers(id)
   const add = useAddMember(id)
@@ -56,7 +65,7 @@ export function ShareDialog({ session, onClose }: { session: SessionSummary; onC
 
   return (
     <Dialog open onOpenChange={(open) => !open && onClose()}>
-      <DialogContent>
+      <DialogContent onCloseAutoFocus={onCloseAutoFocus}>
         <DialogHeader>
           <DialogTitle>Share session</DialogTitle>
           <DialogDescription>
