@@ -75,7 +75,21 @@ def test_create_and_revoke_a_token(page: Page) -> None:
     dialog = page.get_by_role("dialog")
     expect(dialog.get_by_label("Token")).to_have_value(re.compile(r"^cnp_"))
     dialog.get_by_role("button", name="Done").click()
+    expect(page.get_by_label("Name", exact=True)).to_be_focused()  # back to the form, not lost
     row = page.get_by_role("row", name=re.compile("Claude Desktop"))
     expect(row).to_contain_text("Read and write")
     row.get_by_role("button", name="Revoke Claude Desktop").click()
+    ask = page.get_by_role("alertdialog", name="Revoke “Claude Desktop”?")
+    expect(ask.get_by_role("button", name="Cancel")).to_be_focused()  # the safe choice is the default
+    ask.get_by_role("button", name="Revoke", exact=True).click()
     expect(page.get_by_text("No tokens yet.")).to_be_visible()
+    expect(page.get_by_role("heading", name="Your tokens")).to_be_focused()
+
+
+def test_the_settings_pages_have_a_main_landmark_and_link_each_other(page: Page) -> None:
+    expect(page.get_by_role("main")).to_contain_text("Your tokens")
+    page.get_by_role("link", name="Account").click()
+    expect(page.get_by_role("heading", name="Account", level=1)).to_be_visible()
+    expect(page.get_by_role("main")).to_contain_text("Sign out of all devices")
+    page.get_by_role("link", name="Access tokens").click()
+    expect(page.get_by_role("heading", name="Personal access tokens", level=1)).to_be_visible()

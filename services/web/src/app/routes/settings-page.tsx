@@ -17,7 +17,7 @@ export function SettingsPage({ title, links, children }: { title: string; links?
         <h1 className="mr-auto text-lg font-semibold">{title}</h1>
         {links}
       </header>
-      {children}
+      <main className="flex flex-col gap-4">{children}</main>
     </div>
   )
 }

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { screen, within } from '@testing-library/react'
+import { screen, waitFor, within } from '@testing-library/react'
 import userEvent from '@testing-library/user-event'
 import { auth } from '@/lib/auth'
 import { json, mockFetch, renderWithClient } from '@/testing/render'
@@ -62,15 +62,30 @@ describe('TokensSettings', () => {
     expect(JSON.parse(post.init!.body as string)).toEqual({ name: 'Claude Desktop', scope: 'write', expires_days: 30 })
     await user.click(within(dialog).getByRole('button', { name: 'Done' }))
     expect(screen.queryByRole('dialog')).toBeNull()
+    // The focus goes back to the form (the Create button is disabled until a new name is typed).
+    await waitFor(() => expect(screen.getByLabelText('Name')).toHaveFocus())
     expect(await screen.findByRole('row', { name: /Claude Desktop/ })).toHaveTextContent('Read and write')
     expect(screen.queryByText('cnp_secret-shown-once')).toBeNull()
     expect(screen.queryByDisplayValue('cnp_secret-shown-once')).toBeNull()
   })
 
-  it('revokes a token', async () => {
+  it('revokes a token after asking (Cancel, the default, changes nothing), then focuses the list', async () => {
     const { calls, user } = setup()
-    await user.click(await screen.findByRole('button', { name: 'Revoke Old script' }))
+    const button = await screen.findByRole('button', { name: 'Revoke Old script' })
+    await user.click(button)
+    let ask = await screen.findByRole('alertdialog', { name: 'Revoke “Old script”?' })
+    expect(within(ask).getByRole('button', { name: 'Cancel' })).toHaveFocus()
+    await user.keyboard('{Enter}')
+    await waitFor(() => expect(screen.queryByRole('alertdialog')).toBeNull())
+    await waitFor(() => expect(button).toHaveFocus())
+    expect(calls.some((c) => c.method === 'DELETE')).toBe(false)
+
+    await user.click(button)
+    ask = await screen.findByRole('alertdialog', { name: 'Revoke “Old script”?' })
+    await user.click(within(ask).getByRole('button', { name: 'Revoke' }))
     expect(await screen.findByText('No tokens yet.')).toBeInTheDocument()
     expect(calls.some((c) => c.method === 'DELETE' && c.url === '/api/tokens/t1')).toBe(true)
+    // Its row is gone: the focus is on the list's heading, not lost.
+    await waitFor(() => expect(screen.getByRole('heading', { name: 'Your tokens' })).toHaveFocus())
   })
 })

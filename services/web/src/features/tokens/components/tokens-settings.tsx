@@ -1,6 +1,16 @@
-import { useState, type FormEvent } from 'react'
+import { useRef, useState, type FormEvent, type MouseEvent, type RefObject } from 'react'
 import { toast } from 'sonner'
 import { CopyIcon, KeyRoundIcon, TrashIcon } from 'lucide-react'
+import {
+  AlertDialog,
+  AlertDialogAction,
+  AlertDialogCancel,
+  AlertDialogContent,
+  AlertDialogDescription,
+  AlertDialogFooter,
+  AlertDialogHeader,
+  AlertDialogTitle,
+} from '@/components/ui/alert-dialog'
 import { Button } from '@/components/ui/button'
 import {
   Dialog,
@@ -50,6 +60,8 @@ export function TokensSettings({ sessions }: TokensSettingsProps) {
   const tokens = useTokens()
   const [created, setCreated] = useState<CreatedToken | null>(null)
   const titles = new Map(sessions.map((s) => [s.id, s.title]))
+  const nameField = useRef<HTMLInputElement>(null)
+  const listHeading = useRef<HTMLHeadingElement>(null)
 
   return (
     <div className="flex flex-col gap-6">
@@ -61,18 +73,19 @@ export function TokensSettings({ sessions }: TokensSettingsProps) {
           A personal access token lets an outside agent (an MCP client such as Claude Desktop, or an AG-UI app) read
           or edit your trees at <code>/mcp</code> and <code>/api/agui/…</code>. It works nowhere else.
         </p>
-        <CreateTokenForm sessions={sessions} onCreated={setCreated} />
+        <CreateTokenForm sessions={sessions} onCreated={setCreated} nameField={nameField} />
       </section>
       <section aria-labelledby="tokens-heading" className="flex flex-col gap-3">
-        <h2 id="tokens-heading" className="text-base font-semibold">
+        <h2 id="tokens-heading" ref={listHeading} tabIndex={-1} className="text-base font-semibold outline-none">
           Your tokens
         </h2>
         {tokens.isPending && <p className="text-sm text-muted-foreground">Loading…</p>}
         {tokens.isError && <p className="text-sm text-destructive">Could not load your tokens.</p>}
         {tokens.data && tokens.data.length === 0 && <p className="text-sm text-muted-foreground">No tokens yet.</p>}
-        {tokens.data && tokens.data.length > 0 && <TokenTable tokens={tokens.data} titles={titles} />}
+        {tokens.data && tokens.data.length > 0 && <TokenTable tokens={tokens.data} titles={titles} listHeading={listHeading} />}
       </section>
-      <CreatedTokenDialog token={created} onClose={() => setCreated(null)} />
+      {/* Closed: the focus goes back to the form (its Create button is disabled until a new name is typed). */}
+      <CreatedTokenDialog token={created} onClose={() => setCreated(null)} returnFocus={nameField} />
     </div>
   )
 }
@@ -80,9 +93,11 @@ export function TokensSettings({ sessions }: TokensSettingsProps) {
 function CreateTokenForm({
   sessions,
   onCreated,
+  nameField,
 }: {
   sessions: SessionChoice[]
   onCreated: (token: CreatedToken) => void
+  nameField: RefObject<HTMLInputElement | null>
 }) {
   const create = useCreateToken()
   const [name, setName] = useState('')
@@ -115,6 +130,7 @@ function CreateTokenForm({
         <Label htmlFor="token-name">Name</Label>
         <Input
           id="token-name"
+          ref={nameField}
           value={name}
           maxLength={100}
           required
@@ -175,11 +191,49 @@ function CreateTokenForm({
   )
 }
 
-function TokenTable({ tokens, titles }: { tokens: PersonalToken[]; titles: Map<string, string> }) {
+function TokenTable({
+  tokens,
+  titles,
+  listHeading,
+}: {
+  tokens: PersonalToken[]
+  titles: Map<string, string>
+  listHeading: RefObject<HTMLHeadingElement | null>
+}) {
   const revoke = useRevokeToken()
+  const [asking, setAsking] = useState<PersonalToken | null>(null)
+  const table = useRef<HTMLTableElement>(null)
+  const revokedAt = useRef<number | null>(null)
+  const opener = useRef<HTMLElement | null>(null)
+
+  const confirm = (e: MouseEvent) => {
+    e.preventDefault() // stays open (both buttons disabled) until the server answers
+    const t = asking
+    if (!t) return
+    revoke.mutate(t.id, {
+      onSuccess: () => {
+        revokedAt.current = tokens.findIndex((x) => x.id === t.id)
+        toast.success(`Revoked “${t.name}”`)
+      },
+      onError: () => toast.error('Could not revoke the token'),
+      onSettled: () => setAsking(null),
+    })
+  }
+  // Cancelled: back to the row's Revoke button (Radix would focus a Trigger, and there is none). Revoked: that
+  // row is gone, so the focus goes to the Revoke button now in its place (or the one above), or to the list's
+  // heading when none is left.
+  const afterClose = (e: Event) => {
+    e.preventDefault()
+    const at = revokedAt.current
+    revokedAt.current = null
+    if (at === null) return void opener.current?.focus()
+    const buttons = table.current?.querySelectorAll<HTMLElement>('button[data-revoke]') ?? []
+    ;(buttons[Math.min(at, buttons.length - 1)] ?? listHeading.current)?.focus()
+  }
+
   return (
     <div className="overflow-x-auto">
-      <table className="w-full text-left text-sm">
+      <table ref={table} className="w-full text-left text-sm">
         <thead className="text-muted-foreground">
           <tr>
             <th className="py-1 pr-3 font-medium">Name</th>
@@ -211,13 +265,12 @@ function TokenTable({ tokens, titles }: { tokens: PersonalToken[]; titles: Map<s
                   variant="ghost"
                   size="sm"
                   aria-label={`Revoke ${t.name}`}
+                  data-revoke
                   disabled={revoke.isPending}
-                  onClick={() =>
-                    revoke.mutate(t.id, {
-                      onSuccess: () => toast.success(`Revoked “${t.name}”`),
-                      onError: () => toast.error('Could not revoke the token'),
-                    })
-                  }
+                  onClick={(e) => {
+                    opener.current = e.currentTarget
+                    setAsking(t)
+                  }}
                 >
                   <TrashIcon aria-hidden />
                   Revoke
@@ -227,11 +280,36 @@ function TokenTable({ tokens, titles }: { tokens: PersonalToken[]; titles: Map<s
           ))}
         </tbody>
       </table>
+      <AlertDialog open={asking !== null} onOpenChange={(open) => !open && !revoke.isPending && setAsking(null)}>
+        <AlertDialogContent onCloseAutoFocus={afterClose}>
+          <AlertDialogHeader>
+            <AlertDialogTitle>Revoke “{asking?.name}”?</AlertDialogTitle>
+            <AlertDialogDescription>
+              Whatever uses this token (an MCP client, an AG-UI app) loses its access at once. This cannot be
+              undone; you can create a new token.
+            </AlertDialogDescription>
+          </AlertDialogHeader>
+          <AlertDialogFooter>
+            <AlertDialogCancel disabled={revoke.isPending}>Cancel</AlertDialogCancel>
+            <AlertDialogAction variant="destructive" disabled={revoke.isPending} onClick={confirm}>
+              {revoke.isPending ? 'Revoking…' : 'Revoke'}
+            </AlertDialogAction>
+          </AlertDialogFooter>
+        </AlertDialogContent>
+      </AlertDialog>
     </div>
   )
 }
 
-function CreatedTokenDialog({ token, onClose }: { token: CreatedToken | null; onClose: () => void }) {
+function CreatedTokenDialog({
+  token,
+  onClose,
+  returnFocus,
+}: {
+  token: CreatedToken | null
+  onClose: () => void
+  returnFocus: RefObject<HTMLElement | null>
+}) {
   const copy = async () => {
     if (!token) return
     try {
@@ -243,7 +321,12 @@ function CreatedTokenDialog({ token, onClose }: { token: CreatedToken | null; on
   }
   return (
     <Dialog open={token !== null} onOpenChange={(open) => !open && onClose()}>
-      <DialogContent>
+      <DialogContent
+        onCloseAutoFocus={(e) => {
+          e.preventDefault()
+          returnFocus.current?.focus()
+        }}
+      >
         <DialogHeader>
           <DialogTitle>Token “{token?.name}” created</DialogTitle>
           <DialogDescription>
