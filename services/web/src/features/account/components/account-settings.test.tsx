@@ -56,6 +56,8 @@ describe('AccountSettings', () => {
     await user.click(screen.getByRole('button', { name: 'Change password' }))
     expect(await screen.findByRole('alert')).toHaveTextContent('The current password is wrong.')
     expect(current).toHaveAttribute('aria-invalid', 'true')
+    // The focus is in the field to fix, not lost with the button (disabled while it waited).
+    await waitFor(() => expect(current).toHaveFocus())
 
     answer = refused('Password is one of the most common passwords; choose another')
     await user.clear(current)
@@ -66,6 +68,7 @@ describe('AccountSettings', () => {
         'Password is one of the most common passwords; choose another',
       ),
     )
+    await waitFor(() => expect(screen.getByLabelText('New password')).toHaveFocus())
     expect(onSignedOut).not.toHaveBeenCalled()
     expect(auth.getState().status).toBe('authenticated')
   })
@@ -74,10 +77,12 @@ describe('AccountSettings', () => {
     const { calls, user } = setup(() => json(null, 204))
     await user.click(screen.getByRole('button', { name: 'Change password' }))
     expect(screen.getByRole('alert')).toHaveTextContent('Enter your current password.')
+    expect(screen.getByLabelText('Current password')).toHaveFocus()
     await user.type(screen.getByLabelText('Current password'), 'old-pass-word-1')
     await user.type(screen.getByLabelText('New password'), 'short')
     await user.click(screen.getByRole('button', { name: 'Change password' }))
     expect(screen.getByRole('alert')).toHaveTextContent('The new password needs 8 to 256 characters.')
+    expect(screen.getByLabelText('New password')).toHaveFocus()
     expect(calls).toHaveLength(0)
   })
 

@@ -1,4 +1,4 @@
-import { useId, useState, type FormEvent, type MouseEvent } from 'react'
+import { useEffect, useId, useRef, useState, type FormEvent, type MouseEvent } from 'react'
 import { KeyRoundIcon, LogOutIcon } from 'lucide-react'
 import {
   AlertDialog,
@@ -52,6 +52,10 @@ function ChangePasswordForm({ onChanged }: { onChanged: () => void }) {
   const [clientError, setClientError] = useState<string | null>(null)
   const ids = { current: useId(), next: useId(), hint: useId(), error: useId() }
   const error = clientError ?? (change.error ? problem(change.error) : null)
+  // A refusal puts the focus in the field to fix (the button, disabled while waiting, would have dropped it).
+  const currentField = useRef<HTMLInputElement>(null)
+  const nextField = useRef<HTMLInputElement>(null)
+  const submitButton = useRef<HTMLButtonElement>(null)
 
   const submit = (e: FormEvent) => {
     e.preventDefault()
@@ -59,14 +63,22 @@ function ChangePasswordForm({ onChanged }: { onChanged: () => void }) {
     change.reset()
     if (!current) {
       setClientError('Enter your current password.')
+      currentField.current?.focus()
       return
     }
     if (next.length < MIN_PASSWORD || next.length > MAX_PASSWORD) {
       setClientError(`The new password needs ${MIN_PASSWORD} to ${MAX_PASSWORD} characters.`)
+      nextField.current?.focus()
       return
     }
     change.mutate({ current_password: current, new_password: next })
   }
+  const failure = change.error
+  useEffect(() => {
+    if (!failure) return
+    const field = !(failure instanceof ApiError) ? submitButton : failure.status === 403 ? currentField : nextField
+    field.current?.focus()
+  }, [failure])
 
   return (
     <section aria-labelledby="password-heading" className="flex flex-col gap-3">
@@ -81,6 +93,7 @@ function ChangePasswordForm({ onChanged }: { onChanged: () => void }) {
           <Label htmlFor={ids.current}>Current password</Label>
           <Input
             id={ids.current}
+            ref={currentField}
             type="password"
             autoComplete="current-password"
             value={current}
@@ -93,6 +106,7 @@ function ChangePasswordForm({ onChanged }: { onChanged: () => void }) {
           <Label htmlFor={ids.next}>New password</Label>
           <Input
             id={ids.next}
+            ref={nextField}
             type="password"
             autoComplete="new-password"
             value={next}
@@ -109,7 +123,7 @@ function ChangePasswordForm({ onChanged }: { onChanged: () => void }) {
           </p>
         )}
         <div>
-          <Button type="submit" disabled={change.isPending}>
+          <Button ref={submitButton} type="submit" disabled={change.isPending}>
             <KeyRoundIcon aria-hidden />
             {change.isPending ? 'Changing…' : 'Change password'}
           </Button>
