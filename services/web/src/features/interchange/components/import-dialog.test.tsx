@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { fireEvent, screen, waitFor } from '@testing-library/react'
+import { fireEvent, screen, waitFor, within } from '@testing-library/react'
 import userEvent from '@testing-library/user-event'
 import { auth } from '@/lib/auth'
 import { json, mockFetch, renderWithClient } from '@/testing/render'
@@ -30,7 +30,10 @@ describe('file helpers', () => {
 describe('ImportDialog', () => {
   function setup(sessionId: string | null = 's1') {
     const { fn, calls } = mockFetch({
-      'POST /api/sessions/import': () => json({ session_id: 'new-1', title: 'plan' }, 201),
+      'POST /api/sessions/import': (init) =>
+        (init!.body as string).includes('# Trip')
+          ? json({ detail: "line 3: expected a bullet ('- text') or a property ('key:: value')" }, 422)
+          : json({ session_id: 'new-1', title: 'plan' }, 201),
       'POST /api/sessions/s1/import': () => json({ rev: 4, added: 2, ids: ['n-a', 'n-b'] }),
     })
     vi.stubGlobal('fetch', fn)
@@ -68,5 +71,20 @@ describe('ImportDialog', () => {
     await waitFor(() => expect(onImported).toHaveBeenCalledWith('s1'))
     const post = calls.find((c) => c.url === '/api/sessions/s1/import')!
     expect(JSON.parse(post.init!.body as string)).toMatchObject({ format: 'opml', parent_id: 'root' })
+  })
+
+  it("shows the server's refusal in the dialog, focuses the file to choose another, and clears it then", async () => {
+    const { onImported, user } = setup()
+    await user.click(screen.getByRole('button', { name: 'Import' }))
+    await user.upload(screen.getByLabelText('File'), new File(['# Trip\n\nSome text\n'], 'trip.md'))
+    await user.click(screen.getAllByRole('button', { name: 'Import' }).at(-1)!)
+    const dialog = screen.getByRole('dialog', { name: 'Import a tree' })
+    expect(await within(dialog).findByRole('alert')).toHaveTextContent(
+      "line 3: expected a bullet ('- text') or a property ('key:: value')",
+    )
+    await waitFor(() => expect(screen.getByLabelText('File')).toHaveFocus())
+    expect(onImported).not.toHaveBeenCalled()
+    await user.upload(screen.getByLabelText('File'), new File(['- Trip\n'], 'trip.md'))
+    expect(within(dialog).queryByRole('alert')).not.toBeInTheDocument()
   })
 })

@@ -1,4 +1,4 @@
-import { useState, type DragEvent } from 'react'
+import { useRef, useState, type DragEvent } from 'react'
 import { toast } from 'sonner'
 import { UploadIcon } from 'lucide-react'
 import { Button } from '@/components/ui/button'
@@ -39,15 +39,19 @@ export function ImportDialog({ sessionId, onImported }: ImportDialogProps) {
   const [format, setFormat] = useState<OutlineFormat>('markdown')
   const [target, setTarget] = useState<'new' | 'here'>('new')
   const [dragging, setDragging] = useState(false)
+  /** Why the file was refused (the server's words, with the line), shown in the dialog beside the file. */
+  const [error, setError] = useState<string | null>(null)
+  const fileInput = useRef<HTMLInputElement>(null)
   const importer = useImport()
   const count = file ? countNodes(format, file.content) : null
 
   const take = async (picked: File | undefined) => {
     if (!picked) return
     if (picked.size > ONE_MB) {
-      toast.error('That file is over 1 MB, the import limit')
+      setError('That file is over 1 MB, the import limit.')
       return
     }
+    setError(null)
     setFile({ name: picked.name, content: await picked.text() })
     setFormat(formatOf(picked.name) ?? format)
   }
@@ -80,7 +84,11 @@ export function ImportDialog({ sessionId, onImported }: ImportDialogProps) {
           setFile(null)
           onImported(done.sessionId)
         },
-        onError: (err) => toast.error(err instanceof ApiError ? err.message : 'Import failed'),
+        onError: (err) => {
+          setError(err instanceof ApiError ? err.message : 'Import failed: the server could not be reached.')
+          // The Import button was disabled while waiting (the focus went with it): back to choosing a file.
+          fileInput.current?.focus()
+        },
       },
     )
   }
@@ -90,7 +98,10 @@ export function ImportDialog({ sessionId, onImported }: ImportDialogProps) {
       open={open}
       onOpenChange={(o) => {
         setOpen(o)
-        if (!o) setFile(null)
+        if (!o) {
+          setFile(null)
+          setError(null)
+        }
       }}
     >
       <DialogTrigger asChild>
@@ -123,6 +134,7 @@ export function ImportDialog({ sessionId, onImported }: ImportDialogProps) {
           </Label>
           <input
             id="import-file"
+            ref={fileInput}
             type="file"
             accept=".json,.md,.markdown,.txt,.opml,.xml"
             className="max-w-full text-sm"
@@ -135,7 +147,10 @@ export function ImportDialog({ sessionId, onImported }: ImportDialogProps) {
             <NativeSelect
               id="import-format"
               value={format}
-              onChange={(e) => setFormat(e.target.value as OutlineFormat)}
+              onChange={(e) => {
+                setFormat(e.target.value as OutlineFormat)
+                setError(null)
+              }}
             >
               {FORMATS.map((f) => (
                 <option key={f.format} value={f.format}>
@@ -163,6 +178,11 @@ export function ImportDialog({ sessionId, onImported }: ImportDialogProps) {
               ? `This does not look like ${FORMATS.find((f) => f.format === format)?.label}.`
               : `${count} ${count === 1 ? 'node' : 'nodes'} to import.`}
         </p>
+        {error && (
+          <p role="alert" className="text-sm text-destructive">
+            {error}
+          </p>
+        )}
         <DialogFooter>
           <Button onClick={submit} disabled={!file || importer.isPending}>
             Import
