@@ -147,6 +147,20 @@ def test_a_skip_link_leads_past_the_header_and_sessions(page: Page) -> None:
     assert page.evaluate("() => document.getElementById('main').contains(document.activeElement)")
 
 
+def test_skip_links_lead_straight_to_the_message_box_and_the_tree(page: Page) -> None:
+    # Past the conversation too: it has two or three stops per message (copy, reasoning).
+    for name, target in (("Skip to the message box", page.get_by_label("Message")), ("Skip to the tree", tree(page))):
+        page.reload()
+        expect_connected(page)
+        page.keyboard.press("Tab")
+        while not page.get_by_role("link", name=name).evaluate("(a) => a === document.activeElement"):
+            page.keyboard.press("Tab")
+            assert page.evaluate("() => document.activeElement.tagName") == "A", f"{name} is not among the first links"
+        expect(page.get_by_role("link", name=name)).to_be_in_viewport()
+        page.keyboard.press("Enter")
+        expect(target).to_be_focused()
+
+
 def test_chat_and_tree_share_the_space_40_60_beside_the_sidebar(page: Page) -> None:
     chat = page.get_by_role("tablist", name="Chat views").locator("xpath=..")
     tree_section = page.get_by_role("region", name=re.compile(r"Object tree"))

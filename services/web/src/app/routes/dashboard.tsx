@@ -27,6 +27,7 @@ import { useSessionStatus, useSessionSocket } from '@/lib/use-session-socket'
 import { cn } from '@/lib/utils'
 import { ConnectionBadge } from '../components/connection-badge'
 import { ProposalArea } from '../components/proposal-area'
+import { SkipLinks } from '../components/skip-links'
 import { useProposalSelection } from '../components/use-proposal-selection'
 import { useCollabFrames } from './use-collab-frames'
 import { useSelectionPresence } from './use-selection-presence'
@@ -211,12 +212,7 @@ export function DashboardRoute() {
 
   return (
     <div className="flex h-dvh flex-col">
-      <a
-        href="#main"
-        className="sr-only rounded-md bg-background px-3 py-2 text-sm font-medium shadow focus:not-sr-only focus:absolute focus:top-2 focus:left-2 focus:z-50 focus:ring-[3px] focus:ring-ring/50"
-      >
-        Skip to the chat and tree
-      </a>
+      <SkipLinks />
       {/* Wraps on a phone: every control stays on screen (a row of them would overflow 390 px). */}
       <header className="flex min-h-12 shrink-0 flex-wrap items-center gap-x-2 gap-y-1 border-b px-3 py-1.5">
         <Button
