@@ -259,6 +259,34 @@ describe('TreePanel', () => {
     expect(await screen.findByRole('textbox', { name: 'Node value' })).toHaveValue('Task 2')
   })
 
+  it('a dropped draft hands the focus back: to the row above it, or to the node just added before it', async () => {
+    const { onOp, user, rerender } = setup()
+    const treeEl = screen.getByRole('tree', { name: 'Object tree' })
+    const active = () => document.getElementById(treeEl.getAttribute('aria-activedescendant') ?? '')
+    await user.click(screen.getByRole('treeitem', { name: 'Task 1' }))
+    await user.keyboard('{Enter}')
+    await user.keyboard('{Escape}') // dropped at once: back on Task 1
+    expect(treeEl).toHaveFocus()
+    expect(active()).toHaveAccessibleName('Task 1')
+    await user.keyboard('{Insert}{Escape}') // a first child dropped: back on its parent
+    expect(active()).toHaveAccessibleName('Task 1')
+    await user.click(screen.getByRole('treeitem', { name: 'Task 2' }))
+    await user.keyboard('{Insert}{Escape}') // a last child dropped: back on the row above it
+    expect(active()).toHaveAccessibleName('Sub task')
+
+    // Enter on a new node: sent, and the next one's draft opens; dropping that focuses the new node (once it lands).
+    await user.click(screen.getByRole('treeitem', { name: 'Sub task' }))
+    await user.keyboard('{Enter}')
+    await user.type(await screen.findByRole('textbox', { name: 'Node value' }), 'Deep{Enter}')
+    await user.keyboard('{Escape}')
+    const added = onOp.mock.calls[0]![0].delta.node as TreeNode
+    const t2 = tree.children[1]!
+    rerender({ tree: { ...tree, children: [tree.children[0]!, { ...t2, children: [...t2.children, added] }] }, rev: 8 })
+    expect(active()).toHaveAccessibleName('Deep')
+    await user.keyboard('{ArrowUp}')
+    expect(active()).toHaveAccessibleName('Sub task')
+  })
+
   it('filters nodes by value or props', async () => {
     const { user } = setup()
     await user.type(screen.getByRole('searchbox', { name: 'Filter nodes' }), 'sub')

@@ -15,7 +15,15 @@ import {
 } from '../model/decorations'
 import { isProposedId, realChildren } from '../model/proposed'
 import { ancestorsOf, parentRow, pathAt } from '../model/row-model'
-import { draftParentPath, indentDraft, newDraft, outdentDraft, withDraft, type Draft } from '../model/draft'
+import {
+  besideDraft,
+  draftParentPath,
+  indentDraft,
+  newDraft,
+  outdentDraft,
+  withDraft,
+  type Draft,
+} from '../model/draft'
 import {
   downloadJson,
   moveDelta,
@@ -184,7 +192,13 @@ export const TreePanel = memo(function TreePanel({
     const commitDraft = (d: Draft, value: string | null) => {
       setDraft(null)
       const v = value?.trim() ?? ''
-      if (!v) return false
+      if (!v) {
+        // Dropped: the focus goes to the node just added before it (Enter on a new node opened this draft; it
+        // may not have landed yet), else to the row above it, not to the row that is gone.
+        const tree = now.current.tree
+        setFocusedId(pendingFocus.current ?? (tree && besideDraft(tree, d)))
+        return false
+      }
       const delta: Delta = {
         action: 'add',
         path: childrenPath(draftParentPath(d)),

@@ -27,6 +27,13 @@ export function nodeAtIds(tree: TreeNode, ids: readonly string[]): TreeNode | nu
   return node ?? null
 }
 
+/** Where the focus goes when a draft is dropped: the node before it among its siblings, else its parent. */
+export function besideDraft(tree: TreeNode, d: Draft): string | null {
+  const parent = nodeAtIds(tree, d.parentIds)
+  if (!parent) return null
+  return parent.children[Math.min(d.index, parent.children.length) - 1]?.id ?? parent.id
+}
+
 /** The draft one level in (Tab): the last child of its previous sibling; null when it has none. */
 export function indentDraft(tree: TreeNode, d: Draft, value: string): Draft | null {
   const parent = nodeAtIds(tree, d.parentIds)
