@@ -140,6 +140,31 @@ describe('the dashboard in a shared session', () => {
     )
   })
 
+  it('moves the focus on when the proposal holding it is decided: to the next proposal, then to the tree', async () => {
+    const { sock } = await openAs('editor')
+    const second = { ...proposal, id: 'pr2', author: { username: 'ann', via: 'assistant' } }
+    act(() => sock.receive({ type: 'proposal', data: { proposal }, seq: 11 }))
+    act(() => sock.receive({ type: 'proposal', data: { proposal: second }, seq: 12 }))
+    const user = userEvent.setup()
+    const first = screen.getByRole('region', { name: 'Proposal from eddie' })
+    within(first).getByRole('button', { name: 'Accept all' }).focus()
+    await user.keyboard('{Enter}')
+    expect(sock.sentOfType('proposal_decision').map((f) => f.data)).toEqual([{ proposal_id: 'pr1', accept: 'all' }])
+    const resolved = (id: string, seq: number) =>
+      act(() =>
+        sock.receive({
+          type: 'proposal_resolved',
+          data: { proposal_id: id, accepted: [], rejected: [0, 1], conflicts: [], decided_by: 'olive' },
+          seq,
+        }),
+      )
+    resolved('pr1', 13)
+    const next = screen.getByRole('region', { name: 'Proposal from ann' })
+    expect(within(next).getByRole('checkbox', { name: "Add 'Design' under 'Project'" })).toHaveFocus()
+    resolved('pr2', 14) // decided elsewhere, the focus still in it
+    expect(screen.getByRole('tree', { name: 'Object tree' })).toHaveFocus()
+  })
+
   it('says so and leaves the session when the owner revokes our access', async () => {
     const { sock, router } = await openAs('editor')
     act(() => sock.serverClose(1008, 'access revoked'))
