@@ -299,6 +299,17 @@ def test_a_phone_viewport_is_accessible(browser: Browser, stack: Stack) -> None:
         # Every header control fits on the screen (the header wraps) and takes a tap: Log out does.
         widths = tab.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
         assert widths[0] <= widths[1], f"the page is {widths[0]} px wide on a {widths[1]} px screen"
+        # The parts stack and the page scrolls: chat, then the tree with room for its rows, then the history
+        # (squeezed into the screen's height, the tree's column collapsed and the history was drawn over it).
+        tab.get_by_role("button", name="History").tap()
+        expect(tab.get_by_role("list", name="Change sets")).to_be_visible()
+        tree_box = tab.get_by_role("region", name=re.compile(r"Object tree")).bounding_box()
+        history_box = tab.get_by_role("heading", name="History").bounding_box()
+        composer_box = tab.get_by_label("Message").bounding_box()
+        assert tree_box and history_box and composer_box
+        assert composer_box["y"] + composer_box["height"] <= tree_box["y"], (composer_box, tree_box)
+        assert tree_box["height"] >= 300, tree_box
+        assert tree_box["y"] + tree_box["height"] <= history_box["y"], (tree_box, history_box)
         tab.get_by_role("button", name="Log out").tap()
         expect(tab.get_by_role("button", name="Log in")).to_be_visible()
     finally:

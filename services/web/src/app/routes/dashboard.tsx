@@ -304,7 +304,9 @@ export function DashboardRoute() {
             className="max-h-64 shrink-0 border-b md:max-h-none md:w-60 md:border-r md:border-b-0"
           />
         )}
-        <main id="main" tabIndex={-1} className="flex min-h-0 min-w-0 flex-1 flex-col outline-none md:flex-row">
+        {/* On a phone the page scrolls and each part takes the height it needs (squeezed into the screen's height
+            the tree's column collapsed, and the history panel after it was drawn over it). */}
+        <main id="main" tabIndex={-1} className="flex min-w-0 flex-col outline-none md:min-h-0 md:flex-1 md:flex-row">
           <ChatPanel
             state={chat}
             canSend={session.state !== 'offline'}
@@ -313,9 +315,9 @@ export function DashboardRoute() {
             onTyping={editable ? onTyping : undefined}
             typingNote={typingText(collab.users, myName)}
             readOnly={!editable}
-            className={cn('flex min-h-[60vh] flex-col p-3 md:min-h-0 md:w-2/5 md:border-r')}
+            className={cn('flex h-[75dvh] flex-col p-3 md:h-auto md:min-h-0 md:w-2/5 md:border-r')}
           />
-          <div className="flex min-h-0 min-w-0 flex-1 flex-col md:w-3/5">
+          <div className="flex min-h-[70vh] min-w-0 flex-1 flex-col md:min-h-0 md:w-3/5">
           <ProposalArea
             client={client}
             tree={feed.tree}
