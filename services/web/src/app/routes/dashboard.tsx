@@ -349,6 +349,7 @@ export function DashboardRoute() {
             <HistoryPanel
               sessionId={activeId}
               onHighlight={setHistoryHighlight}
+              tree={feed.tree}
               className="max-h-80 shrink-0 border-t p-3 md:max-h-none md:w-72 md:border-t-0 md:border-l"
             />
           )}

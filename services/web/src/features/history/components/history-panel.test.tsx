@@ -59,4 +59,28 @@ describe('HistoryPanel', () => {
       '/api/sessions/s1/history?limit=30&before=2',
     ])
   })
+
+  it("names a node by its value where the summary has only its id (a move, a props change)", async () => {
+    const items = [
+      item(3, { summary: 'Move n-l, update n-d', nodes: ['n-l', 'n-d'] }),
+      item(2, { summary: "Update n-gone", nodes: ['n-gone'] }),
+      item(1, { summary: "Add 'n-l'", nodes: ['n-l'] }),
+    ]
+    vi.stubGlobal('fetch', mockFetch({ 'GET /api/sessions/s1/history': () => json({ items, next_before: null }) }).fn)
+    const tree = {
+      id: 'root',
+      value: 'Root',
+      children: [
+        { id: 'n-l', value: 'Launch', children: [] },
+        { id: 'n-d', value: "Bob's design", children: [] },
+      ],
+    }
+    renderWithClient(<HistoryPanel sessionId="s1" onHighlight={vi.fn()} tree={tree} />)
+    const list = await screen.findByRole('list', { name: 'Change sets' })
+    const entries = await within(list).findAllByRole('listitem')
+    expect(entries[0]).toHaveTextContent(`Move 'Launch', update "Bob's design"`)
+    expect(entries[0]).toHaveAccessibleName(`Move 'Launch', update "Bob's design", by eddie`)
+    expect(entries[1]).toHaveTextContent('Update n-gone') // gone from the tree: its id stays
+    expect(entries[2]).toHaveTextContent("Add 'n-l'") // a quoted value is never replaced
+  })
 })
