@@ -52,6 +52,8 @@ describe('LoginForm', () => {
     await user.type(screen.getByLabelText('Password'), 'wrongwrong')
     await user.click(screen.getByRole('button', { name: 'Log in' }))
     expect(await screen.findByRole('alert')).toHaveTextContent('Invalid username or password.')
+    // The focus is in the password, to type it again (not lost with the button, disabled while it waited).
+    await waitFor(() => expect(screen.getByLabelText('Password')).toHaveFocus())
     expect(onSuccess).not.toHaveBeenCalled()
     expect(auth.getAccessToken()).toBeNull()
   })
@@ -63,6 +65,7 @@ describe('LoginForm', () => {
     renderWithClient(<LoginForm onSuccess={vi.fn()} />)
     await user.click(screen.getByRole('button', { name: 'Log in' }))
     expect(await screen.findByRole('alert')).toHaveTextContent('Enter your username and password.')
+    expect(screen.getByLabelText('Username')).toHaveFocus()
     expect(calls).toHaveLength(0)
   })
 
@@ -96,8 +99,10 @@ describe('LoginForm', () => {
     await user.type(screen.getByLabelText('Password'), 'short')
     await user.click(screen.getByRole('button', { name: 'Create account' }))
     expect(await screen.findByRole('alert')).toHaveTextContent('Password: 8 to 256 characters.')
+    expect(screen.getByLabelText('Password')).toHaveFocus()
     await user.type(screen.getByLabelText('Password'), '-but-longer')
     await user.click(screen.getByRole('button', { name: 'Create account' }))
     expect(await screen.findByRole('alert')).toHaveTextContent('That username is already taken.')
+    await waitFor(() => expect(screen.getByLabelText('Username')).toHaveFocus())
   })
 })

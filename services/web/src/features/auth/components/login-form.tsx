@@ -1,4 +1,4 @@
-import { useId, useState, type FormEvent } from 'react'
+import { useEffect, useId, useRef, useState, type FormEvent } from 'react'
 import { Button } from '@/components/ui/button'
 import { Card, CardContent, CardDescription, CardFooter, CardHeader, CardTitle } from '@/components/ui/card'
 import { Input } from '@/components/ui/input'
@@ -49,6 +49,18 @@ export function LoginForm({ onSuccess, initialMode = 'login' }: LoginFormProps) 
     ? registerMutation.error && registerError(registerMutation.error)
     : loginMutation.error && loginError(loginMutation.error)
   const error = clientError ?? serverError ?? null
+  // A refusal puts the focus in the field to fix (the button, disabled while waiting, would have dropped it).
+  const userField = useRef<HTMLInputElement>(null)
+  const passField = useRef<HTMLInputElement>(null)
+  const submitButton = useRef<HTMLButtonElement>(null)
+  const failure = registering ? registerMutation.error : loginMutation.error
+  useEffect(() => {
+    if (!failure) return
+    if (!(failure instanceof ApiError)) return void submitButton.current?.focus()
+    const field = registering && failure.status === 409 ? userField.current : passField.current
+    field?.focus()
+    field?.select() // to type it again
+  }, [failure, registering])
 
   function switchMode() {
     setMode(registering ? 'login' : 'register')
@@ -63,15 +75,18 @@ export function LoginForm({ onSuccess, initialMode = 'login' }: LoginFormProps) 
     const credentials = { username: username.trim(), password }
     if (!credentials.username || !password) {
       setClientError('Enter your username and password.')
+      ;(credentials.username ? passField : userField).current?.focus()
       return
     }
     if (registering) {
       if (!USERNAME_RE.test(credentials.username)) {
         setClientError('Username: 3–32 letters, digits, “_”, “.” or “-”.')
+        userField.current?.focus()
         return
       }
       if (password.length < 8 || password.length > 256) {
         setClientError('Password: 8 to 256 characters.')
+        passField.current?.focus()
         return
       }
       registerMutation.mutate(credentials, { onSuccess })
@@ -94,6 +109,7 @@ export function LoginForm({ onSuccess, initialMode = 'login' }: LoginFormProps) 
             <Label htmlFor={ids.user}>Username</Label>
             <Input
               id={ids.user}
+              ref={userField}
               name="username"
               autoComplete="username"
               autoCapitalize="none"
@@ -109,6 +125,7 @@ export function LoginForm({ onSuccess, initialMode = 'login' }: LoginFormProps) 
             <Label htmlFor={ids.pass}>Password</Label>
             <Input
               id={ids.pass}
+              ref={passField}
               name="password"
               type="password"
               autoComplete={registering ? 'new-password' : 'current-password'}
@@ -130,7 +147,7 @@ export function LoginForm({ onSuccess, initialMode = 'login' }: LoginFormProps) 
           )}
         </CardContent>
         <CardFooter className="mt-6 flex flex-col gap-2">
-          <Button type="submit" className="w-full" disabled={pending}>
+          <Button ref={submitButton} type="submit" className="w-full" disabled={pending}>
             {registering ? 'Create account' : 'Log in'}
           </Button>
           <Button type="button" variant="link" className="w-full" onClick={switchMode} disabled={pending}>
