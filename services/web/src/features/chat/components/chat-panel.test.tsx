@@ -82,6 +82,18 @@ describe('ChatPanel', () => {
     expect(screen.getByText('12.5')).toBeInTheDocument()
   })
 
+  it('keeps the focus in the box when Send or Stop is clicked (both buttons go or turn off)', async () => {
+    const { onSend, onStop, user } = setup()
+    const box = screen.getByRole('textbox', { name: 'Message' })
+    await user.type(box, 'add X')
+    await user.click(screen.getByRole('button', { name: 'Send' }))
+    expect(onSend).toHaveBeenCalledWith('add X')
+    expect(box).toHaveFocus()
+    await user.click(screen.getByRole('button', { name: 'Stop' }))
+    expect(onStop).toHaveBeenCalled()
+    expect(box).toHaveFocus()
+  })
+
   it('shows prompts from another tab, history on connect, and never renders raw HTML', async () => {
     const { push } = setup()
     push({

@@ -95,6 +95,8 @@ export function ChatPanel({
     typing.stop()
     onSend(prompt)
     setDraft('')
+    // Sent with the button: the focus comes back to the box (the button, disabled until the next prompt, drops it).
+    inputRef.current?.focus()
   }
 
   function onKeyDown(e: KeyboardEvent<HTMLTextAreaElement>) {
@@ -170,7 +172,14 @@ export function ChatPanel({
               </span>
             )}
             {state.busy && (
-              <Button type="button" variant="outline" onClick={onStop}>
+              <Button
+                type="button"
+                variant="outline"
+                onClick={() => {
+                  onStop()
+                  inputRef.current?.focus() // the button goes when the turn ends
+                }}
+              >
                 <SquareIcon aria-hidden />
                 Stop
               </Button>
