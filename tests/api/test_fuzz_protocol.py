@@ -68,6 +68,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         rate_limit_frame_burst=10**9,
         rate_limit_prompts_per_minute=10**9,
         tree_max_nodes=2000,
+        access_token_minutes=24 * 60,  # the long run (200,000 frames) may outlive the default 30 minutes
     )
     with TestClient(create_app(s)) as tc:
         live = Live(tc, login(tc, "fuzzer"))
