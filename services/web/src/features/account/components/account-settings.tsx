@@ -1,16 +1,7 @@
 import { useEffect, useId, useRef, useState, type FormEvent, type MouseEvent } from 'react'
 import { KeyRoundIcon, LogOutIcon } from 'lucide-react'
-import {
-  AlertDialog,
-  AlertDialogAction,
-  AlertDialogCancel,
-  AlertDialogContent,
-  AlertDialogDescription,
-  AlertDialogFooter,
-  AlertDialogHeader,
-  AlertDialogTitle,
-  AlertDialogTrigger,
-} from '@/components/ui/alert-dialog'
+import { AlertDialog, AlertDialogTrigger } from '@/components/ui/alert-dialog'
+import { ConfirmContent } from '@/components/confirm-content'
 import { Button } from '@/components/ui/button'
 import { Input } from '@/components/ui/input'
 import { Label } from '@/components/ui/label'
@@ -168,21 +159,14 @@ function SignOutEverywhere({ onDone }: { onDone: () => void }) {
             </Button>
           </AlertDialogTrigger>
         </div>
-        <AlertDialogContent>
-          <AlertDialogHeader>
-            <AlertDialogTitle>Sign out of all devices?</AlertDialogTitle>
-            <AlertDialogDescription>
-              Every login of yours ends, this tab included, and so do your personal access tokens. You will need
-              to log in again on each device.
-            </AlertDialogDescription>
-          </AlertDialogHeader>
-          <AlertDialogFooter>
-            <AlertDialogCancel disabled={logoutAll.isPending}>Cancel</AlertDialogCancel>
-            <AlertDialogAction variant="destructive" disabled={logoutAll.isPending} onClick={confirm}>
-              {logoutAll.isPending ? 'Signing out…' : 'Sign out everywhere'}
-            </AlertDialogAction>
-          </AlertDialogFooter>
-        </AlertDialogContent>
+        <ConfirmContent
+          title="Sign out of all devices?"
+          description="Every login of yours ends, this tab included, and so do your personal access tokens. You will need to log in again on each device."
+          action="Sign out everywhere"
+          pendingAction="Signing out…"
+          pending={logoutAll.isPending}
+          onConfirm={confirm}
+        />
       </AlertDialog>
     </section>
   )

@@ -1,16 +1,8 @@
 import { useRef, useState, type FormEvent, type MouseEvent, type RefObject } from 'react'
 import { toast } from 'sonner'
 import { CopyIcon, KeyRoundIcon, TrashIcon } from 'lucide-react'
-import {
-  AlertDialog,
-  AlertDialogAction,
-  AlertDialogCancel,
-  AlertDialogContent,
-  AlertDialogDescription,
-  AlertDialogFooter,
-  AlertDialogHeader,
-  AlertDialogTitle,
-} from '@/components/ui/alert-dialog'
+import { AlertDialog } from '@/components/ui/alert-dialog'
+import { ConfirmContent } from '@/components/confirm-content'
 import { Button } from '@/components/ui/button'
 import {
   Dialog,
@@ -281,21 +273,15 @@ function TokenTable({
         </tbody>
       </table>
       <AlertDialog open={asking !== null} onOpenChange={(open) => !open && !revoke.isPending && setAsking(null)}>
-        <AlertDialogContent onCloseAutoFocus={afterClose}>
-          <AlertDialogHeader>
-            <AlertDialogTitle>Revoke “{asking?.name}”?</AlertDialogTitle>
-            <AlertDialogDescription>
-              Whatever uses this token (an MCP client, an AG-UI app) loses its access at once. This cannot be
-              undone; you can create a new token.
-            </AlertDialogDescription>
-          </AlertDialogHeader>
-          <AlertDialogFooter>
-            <AlertDialogCancel disabled={revoke.isPending}>Cancel</AlertDialogCancel>
-            <AlertDialogAction variant="destructive" disabled={revoke.isPending} onClick={confirm}>
-              {revoke.isPending ? 'Revoking…' : 'Revoke'}
-            </AlertDialogAction>
-          </AlertDialogFooter>
-        </AlertDialogContent>
+        <ConfirmContent
+          title={`Revoke “${asking?.name ?? ''}”?`}
+          description="Whatever uses this token (an MCP client, an AG-UI app) loses its access at once. This cannot be undone; you can create a new token."
+          action="Revoke"
+          pendingAction="Revoking…"
+          pending={revoke.isPending}
+          onConfirm={confirm}
+          onCloseAutoFocus={afterClose}
+        />
       </AlertDialog>
     </div>
   )
