@@ -25,6 +25,7 @@ from mcp_types import CallToolResult, ServerNotification
 from websockets.typing import Origin
 
 from tests.helpers import wait_until
+from tests.support.metrics import scrape
 from tests.support.stack import Stack, insecure_ssl_context
 
 PASSWORD = "stack-password-1"
@@ -105,11 +106,7 @@ SUBSCRIBERS = 'canopy_agent_streams{kind="mcp_subscription"}'
 
 
 def metric(stack: Stack, name: str) -> float:
-    """A gauge from the API's /metrics (on the API port: nginx does not serve it)."""
-    for line in httpx.get(stack.api_url + "/metrics", trust_env=False, timeout=10).text.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[-1])
-    raise AssertionError(f"no metric {name}")
+    return scrape(stack.api_url, name)
 
 
 async def metrics_until(stack: Stack, what: str, **expected: float) -> None:
@@ -362,7 +359,7 @@ async def test_review_mode_makes_an_agents_writes_proposals_a_tab_decides(stack:
     assert actors == [("agent", "Reviewer bot")] * 2  # the agent's own write, then the accepted proposal
 
 
-async def _until_ended(sub: Any) -> str:
+async def listen_until_ended(sub: Any) -> str:
     """Reads a listen stream until it ends: closed by the server, or dropped."""
     try:
         async for _event in sub:
@@ -385,7 +382,7 @@ async def test_revoking_a_token_ends_its_open_streams(stack: Stack) -> None:
             # held open: the legacy client's GET stream and the listen stream; one subscription each
             await metrics_until(stack, "both streams open", subscriptions=2, subscribers=1, streams=2)
             assert account.rest.delete(f"/api/tokens/{token['id']}").status_code == 204
-            assert await asyncio.wait_for(_until_ended(sub), 10) in ("closed", "lost")
+            assert await asyncio.wait_for(listen_until_ended(sub), 10) in ("closed", "lost")
             await metrics_until(stack, "every stream of the token ended", subscriptions=0, subscribers=0, streams=0)
 
 

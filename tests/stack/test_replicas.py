@@ -26,13 +26,13 @@ import httpx2
 import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
-from mcp.client.subscriptions import SubscriptionLost
 from sqlalchemy.engine import make_url
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from tests.helpers import wait_until
 from tests.pg import LocalPostgres
+from tests.stack.test_mcp import listen_until_ended
 from tests.stack.test_stack import (  # noqa: F401 - re-run here through three replicas
     client,
     new_user,
@@ -55,6 +55,7 @@ from tests.stack.test_stack import (  # noqa: F401 - re-run here through three r
     test_websocket_with_a_bad_token_is_closed_1008,
     wait_logged,
 )
+from tests.support.metrics import scrape
 from tests.support.stack import Stack, insecure_ssl_context, running_stack
 
 REPLICAS = 3
@@ -409,20 +410,7 @@ MCP_STREAMS = 'canopy_agent_streams{kind="mcp"}'
 
 
 def replica_metric(stack: Stack, index: int, name: str) -> float:
-    for line in httpx.get(stack.replica_url(index) + "/metrics", trust_env=False, timeout=10).text.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[-1])
-    raise AssertionError(f"no metric {name}")
-
-
-async def listen_until_ended(listening: Any) -> str:
-    """Reads an MCP listen stream until it ends: closed by the server, or dropped."""
-    try:
-        async for _event in listening:
-            pass
-    except SubscriptionLost:
-        return "lost"
-    return "closed"
+    return scrape(stack.replica_url(index), name)
 
 
 async def test_revoking_a_token_on_one_replica_ends_its_mcp_stream_on_another(stack: Stack) -> None:
