@@ -106,7 +106,16 @@ def test_each_user_is_told_their_own_undo_state_and_only_when_it_changes(tc: Tes
             assert attach(alice3, t["alice"], sid) == BOTH
 
 
-def test_a_turn_turns_undo_off_for_everyone_until_it_ends(tc: TestClient) -> None:
+def until_final(ws: Any, frame_id: str) -> None:
+    while True:
+        frame = recv(ws, undo_state=True)
+        if frame["type"] == "assistant_response" and frame.get("id") == frame_id and not frame["data"]["chunk"]:
+            return
+
+
+def test_a_turn_is_not_told_only_its_change_set_is(tc: TestClient) -> None:
+    """undo_state leaves turns out (clients see a turn from its frames; undo during one is 409): a turn's
+    start and end send nothing, its change set tells the prompting user once."""
     sid, t = shared_session(tc)
     with tc.websocket_connect("/ws/session") as alice, tc.websocket_connect("/ws/session") as bob:
         attach(alice, t["alice"], sid)
@@ -116,14 +125,14 @@ def test_a_turn_turns_undo_off_for_everyone_until_it_ends(tc: TestClient) -> Non
         assert next_state(bob) == UNDO
 
         alice.send_json({"type": "user_prompt", "data": {"prompt": "add 'Gamma' to root"}, "id": "q"})
-        # bob: off while the turn runs (undo would be 409), back when it has ended
-        assert next_state(bob) == NOTHING
-        assert next_state(bob) == UNDO
-        # alice: nothing to undo before, nothing during, her turn's change set after
-        assert next_state(alice) == UNDO
-        assert told(alice, "f1") == [] and told(bob, "f1") == []
+        assert next_state(alice) == UNDO  # her turn's change set, on its first change
+        until_final(alice, "q")
+        until_final(bob, "q")
+        assert told(alice, "f1") == [] and told(bob, "f1") == []  # nothing at the turn's start or end
         assert request(alice, "undo", "u1")["data"]["origin"] == "undo"
         assert next_state(alice) == REDO
+        assert request(bob, "undo", "u2")["data"]["origin"] == "undo"
+        assert next_state(bob) == REDO
 
 
 def test_a_role_change_tells_the_member(tc: TestClient) -> None:

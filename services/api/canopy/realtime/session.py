@@ -155,7 +155,7 @@ class LiveSession:
         self.seq = self.seq_ceiling = stored.seq_ceiling
         self.replay = ReplayBuffer(config.replay_frames, config.replay_bytes)
         self.peers: set[Peer] = set()
-        self.turns = TurnRunner(on_end=self._send_undo_states)
+        self.turns = TurnRunner()
         self.undo_board = UndoBoard()
         for cs in stored.change_sets:
             cs.moved_at = cs.number
@@ -198,7 +198,6 @@ class LiveSession:
                     host, self.config.provider, self.metrics, actor.through("assistant"), prompt, frame_id, history
                 )
             )
-            self._send_undo_states()  # undo and redo wait for the turn's end
 
     async def cancel(self, actor: Actor) -> None:
         """Stops the running turn (409 when none is); returns once it has ended or after a grace period."""
@@ -389,7 +388,7 @@ class LiveSession:
             raise CanopyError(403, "Viewers cannot change this session")
 
     def _undo_state_of(self, user_id: str) -> UndoState:
-        return undo_state(user_id, self.access.role_of(user_id), self.turns.running, self.undo_stack, self.redo_stack)
+        return undo_state(user_id, self.access.role_of(user_id), self.undo_stack, self.redo_stack)
 
     def _send_undo_state(self, peer: Peer, user_id: str) -> None:
         """A newly attached tab learns its user's undo state (after session_ready and any replayed frames)."""
@@ -399,8 +398,9 @@ class LiveSession:
 
     def _send_undo_states(self) -> None:
         """Tells each user with tabs here whether they can undo / redo, when that changed since they were
-        last told (`undo_state`, unicast, no seq). Called after every change, at a turn's start and end,
-        and on a role change; cheap: one walk down the stacks per user with tabs, none during a turn."""
+        last told (`undo_state`, unicast, no seq). Called after every change and on a role change; cheap:
+        one walk down the stacks per user with tabs. A turn's start and end change nothing here: clients
+        see a turn run from its frames (docs/protocol.md, `undo_state`)."""
         tabs: dict[str, list[Peer]] = {}
         for peer in self.peers:
             tab = self.presence.tabs.get(peer)

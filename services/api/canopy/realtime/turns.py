@@ -258,9 +258,7 @@ class TurnRunner:
     has ended. The session calls it under its lock (start) or outside it (cancel, stop: a
     cancelled turn needs the lock to send its last frames)."""
 
-    def __init__(self, on_end: Callable[[], None] | None = None) -> None:
-        # Called once a turn has ended and `running` is false again (the session tells tabs undo is back).
-        self._on_end = on_end
+    def __init__(self) -> None:
         self.current: Turn | None = None
         # The running turn's change set, opened by its first change (all its changes undo as one).
         self.change_set: ChangeSet | None = None
@@ -284,8 +282,6 @@ class TurnRunner:
         finally:
             self.current = None
             self.change_set = None
-            if self._on_end is not None:
-                self._on_end()
 
     async def cancel(self) -> None:
         """Stops the running turn's provider and gives the turn a moment to send its last frames."""

@@ -2,7 +2,7 @@
 
 Undo is per user (`LiveSession.undo` reverts the caller's own latest change set), so whether Undo
 and Redo can do anything differs per user. The session works it out from its in-memory stacks
-after every change, turn start and turn end, and sends a user's tabs a frame only when that user's
+after every change and role change, and sends a user's tabs a frame only when that user's
 answer changed since the last one they were told (and once to each tab as it attaches).
 """
 
@@ -31,13 +31,12 @@ def _has_own(stack: list[ChangeSet], user_id: str) -> bool:
     return any(cs.actor.user_id == user_id for cs in reversed(stack))
 
 
-def undo_state(
-    user_id: str, role: str | None, turn_running: bool, undo_stack: list[ChangeSet], redo_stack: list[ChangeSet]
-) -> UndoState:
-    """Whether `undo` / `redo` of this user would find a change set of theirs now. A viewer has none;
-    during a turn both are refused (409), so both are off. A later change of another user to the same
-    nodes can still refuse it (409 naming who): that check is left to the request itself."""
-    if turn_running or role is None or role == "viewer":
+def undo_state(user_id: str, role: str | None, undo_stack: list[ChangeSet], redo_stack: list[ChangeSet]) -> UndoState:
+    """Whether `undo` / `redo` of this user would find a change set of theirs. A viewer has none. It
+    leaves out what the request itself checks: while a turn runs both are refused (409; clients see
+    the turn from its frames, so telling them at each turn's start and end would be two frames per
+    turn for nothing), and a later change of another user to the same nodes can refuse it (409 naming who)."""
+    if role is None or role == "viewer":
         return NOTHING
     return UndoState(_has_own(undo_stack, user_id), _has_own(redo_stack, user_id))
 

@@ -131,6 +131,15 @@ describe('the app', () => {
     act(() => sock.receive({ type: 'undo_state', session_id: 's1', data: { can_undo: true, can_redo: true } }))
     await user.click(redo)
     expect(sock.sent.map((f) => f.type).slice(-2)).toEqual(['undo', 'redo'])
+    // undo_state leaves turns out: both are off while a turn runs (anyone's: its chat_message starts it)
+    act(() => sock.receive({ type: 'chat_message', session_id: 's1', id: 'x1', seq: 9, data: { role: 'user', content: 'hi' } }))
+    expect(undo).toBeDisabled()
+    expect(redo).toBeDisabled()
+    act(() =>
+      sock.receive({ type: 'assistant_response', session_id: 's1', id: 'x1', seq: 10, data: { text: 'Hello.', chunk: false } }),
+    )
+    expect(undo).toBeEnabled()
+    expect(redo).toBeEnabled()
     // another session's state (a switch in flight) is not this one's
     act(() => sock.receive({ type: 'undo_state', session_id: 's0', data: { can_undo: true, can_redo: true } }))
     expect(undo).toBeDisabled()

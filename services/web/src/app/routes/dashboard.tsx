@@ -333,8 +333,8 @@ export function DashboardRoute() {
             validate={validateOp}
             onUndo={onUndo}
             onRedo={onRedo}
-            canUndo={undoState.canUndo}
-            canRedo={undoState.canRedo}
+            canUndo={undoState.canUndo && !chat.busy}
+            canRedo={undoState.canRedo && !chat.busy}
             readOnly={!editable}
             onSelect={onSelect}
             emphasis={emphasis}

@@ -10,7 +10,8 @@ const NOTHING: UndoAvailability = { canUndo: false, canRedo: false }
 
 /**
  * Whether this user has anything to undo or redo in the attached session: the server's `undo_state` frames
- * (per user, on attach and whenever it changes; docs/protocol.md). Nothing until the session's first one
+ * (per user, on attach and whenever it changes; docs/protocol.md). They leave turns out: the dashboard also
+ * turns both off while the chat shows a turn running. Nothing until the session's first one
  * arrives, and nothing for a session other than `sessionId` (a switch in progress).
  */
 export function useUndoState(client: SessionSocket, sessionId: string | null): UndoAvailability {
