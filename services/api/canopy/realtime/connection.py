@@ -1,9 +1,10 @@
 """One WebSocket connection (one browser tab): authentication, frame handling, ordered sending.
 
-Frames are read and handled one at a time, in order. Sending goes through a bounded
-outbox drained by a writer task, so a slow tab never blocks a session's broadcast;
-a tab that falls too far behind is closed (1013) and resumes with `last_seq`. The
-writer task exists only while frames are waiting, so an idle tab holds no task.
+Frames are read and handled one at a time, in order. A frame goes out at once while the
+socket takes it; otherwise it waits in a bounded outbox drained by a writer task, so a
+slow tab never blocks a session's broadcast; a tab that falls too far behind is closed
+(1013) and resumes with `last_seq`. The writer task exists only while frames are waiting,
+so an idle tab holds no task.
 
 The outbox has a byte budget (`WS_OUTBOX_MAX_BYTES`) for the frames waiting behind the next
 one to go out, and back-pressure: while more than a quarter of the budget waits, the reader
@@ -163,8 +164,38 @@ class Connection:
 
     def _push(self, item: bytes | _Close) -> None:
         self._outbox.append(item)
-        if self._writer is None and not self._finished:
+        if self._writer is None and not self._finished and not self._send_now():
             self._writer = asyncio.create_task(self._flush(), name="ws-writer")
+
+    def _send_now(self) -> bool:
+        """Sends the queued frames right here while the socket takes each at once, which is the usual
+        case: uvicorn's send (websockets-sansio, pinned in worker.py) writes to the transport without
+        suspending unless flow control has paused it. A task per flush cost more than the sending.
+        False leaves the rest to a writer task: a close, or a send that would wait. Such a send is
+        closed at its first suspension, where it has written nothing yet, and the writer sends it again."""
+        outbox = self._outbox
+        while outbox:
+            item = outbox[0]
+            if isinstance(item, _Close):
+                return False
+            step = self.ws.send({"type": "websocket.send", "text": item.decode()})
+            try:
+                step.send(None)
+            except StopIteration:
+                pass
+            except (WebSocketDisconnect, RuntimeError, OSError):
+                self._finish()
+                return True
+            else:
+                step.close()
+                return False
+            outbox.popleft()
+            self._queued -= len(item)
+            if item is self._snapshot:
+                self._snapshot = None
+        if self._drained is not None:
+            self._drained.set()
+        return True
 
     def send(
         self, frame_type: str, data: dict[str, Any], frame_id: str | None = None, error: tuple[int, str] | None = None

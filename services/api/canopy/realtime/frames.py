@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 
 _second: list[Any] = [-1, ""]  # the last whole second formatted: most frames share it
+_milli: list[Any] = [-1, ""]  # the last millisecond's timestamp: a turn's frames often share it
 
 
 # Every frame `encode` builds starts with its type: a queued snapshot is recognised by this prefix.
@@ -16,11 +17,16 @@ SNAPSHOT_PREFIX = b'{"type":"tree_snapshot"'
 
 def timestamp() -> str:
     """UTC, ISO 8601 with milliseconds: 2026-11-26T00:41:09.123Z."""
-    now = time.time()
-    whole = int(now)
+    milli = int(time.time() * 1000)
+    if milli == _milli[0]:
+        text: str = _milli[1]
+        return text
+    whole = milli // 1000
     if whole != _second[0]:
         _second[0], _second[1] = whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
-    return f"{_second[1]}.{int((now - whole) * 1000):03d}Z"
+    text = f"{_second[1]}.{milli % 1000:03d}Z"
+    _milli[0], _milli[1] = milli, text
+    return text
 
 
 def encode(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import logging
 import time
 from collections import deque
@@ -916,5 +917,6 @@ class LiveSession:
     def chat_context(self, limit: int) -> list[ChatMessage]:
         if limit <= 0:
             return []
-        recent = list(self.history)[-limit:]
-        return [ChatMessage(m["role"], m["content"]) for m in recent if m["content"]]
+        # From the end: the history holds up to HISTORY_LIMIT messages, the provider gets the last few.
+        recent = itertools.islice(reversed(self.history), limit)
+        return [ChatMessage(m["role"], m["content"]) for m in recent if m["content"]][::-1]
