@@ -242,10 +242,10 @@ def test_the_owner_accepts_part_of_the_proposal(people: People) -> None:
         expect(page.get_by_role("note", name="Proposal")).to_contain_text(
             f"Accepted 2 of 3 changes by {OWNER.username}; 1 rejected"
         )
-    # The keyboard focus stays in the tree. Which row gets it is not asserted here: when proposal_resolved
-    # renders before the accepted tree_update (the tree feed coalesces per animation frame), the focus falls
-    # back to the ancestor ('Project') instead of 'Design' — a known race, listed in the closing note; the
-    # hand-over itself is covered by tree-collab.test.tsx.
+    # The editor's focus went from the proposed row to the accepted node, not to its parent: the accepted
+    # tree_update and proposal_resolved render together (the tree feed catches up; app/collab.test.tsx).
+    expect(node(people.editor, "Design")).to_have_attribute("aria-selected", "true")
+    expect(node(people.editor, "Project")).to_have_attribute("aria-selected", "false")
     expect(tree(people.editor)).to_be_focused()
 
 

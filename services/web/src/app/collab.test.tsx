@@ -165,6 +165,37 @@ describe('the dashboard in a shared session', () => {
     expect(screen.getByRole('tree', { name: 'Object tree' })).toHaveFocus()
   })
 
+  it('hands the focus of a proposed row to the accepted node, though the tree feed renders a frame late', async () => {
+    // The server sends the accepted change's tree_update, then proposal_resolved; the tree feed coalesces per
+    // animation frame, the collaboration state does not: both must reach the tree in the same render, or the
+    // proposed row goes before its node arrives and the focus falls back to the parent.
+    const { sock } = await openAs('editor')
+    act(() => sock.receive({ type: 'proposal', data: { proposal }, seq: 11 }))
+    const user = userEvent.setup()
+    await user.click(screen.getByRole('treeitem', { name: 'Proposed: Design' }))
+    const treeEl = screen.getByRole('tree', { name: 'Object tree' })
+    expect(treeEl).toHaveFocus()
+    act(() =>
+      sock.receive({
+        type: 'tree_update',
+        data: { delta: proposal.deltas[0], rev: 5, origin: 'proposal' },
+        seq: 12,
+      }),
+    )
+    act(() =>
+      sock.receive({
+        type: 'proposal_resolved',
+        data: { proposal_id: 'pr1', accepted: [0], rejected: [1], conflicts: [], decided_by: 'olive' },
+        seq: 13,
+      }),
+    )
+    const design = await screen.findByRole('treeitem', { name: 'Design' })
+    expect(design).toHaveAttribute('aria-selected', 'true')
+    expect(screen.getByRole('treeitem', { name: 'Project' })).toHaveAttribute('aria-selected', 'false')
+    expect(treeEl).toHaveAttribute('aria-activedescendant', design.id)
+    expect(treeEl).toHaveFocus()
+  })
+
   it('says so and leaves the session when the owner revokes our access', async () => {
     const { sock, router } = await openAs('editor')
     act(() => sock.serverClose(1008, 'access revoked'))

@@ -87,7 +87,7 @@ export function DashboardRoute() {
   const session = useSessionStatus(client)
   // The tree, at most once per animation frame.
   const feed = useTreeFeed(client)
-  useCollabFrames(client, dispatchCollab)
+  useCollabFrames(client, dispatchCollab, feed.catchUp)
   const undoState = useUndoState(client, session.sessionId)
   const proposals = useProposalSelection(collab.proposals)
 

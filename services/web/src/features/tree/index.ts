@@ -1,5 +1,5 @@
 export { TreePanel, type TreePanelProps } from './components/tree-panel'
-export { useTreeFeed, type TreeFeed, type TreeSource } from './hooks/use-tree-feed'
+export { useTreeFeed, type LiveTreeFeed, type TreeFeed, type TreeSource } from './hooks/use-tree-feed'
 export {
   addChildDelta,
   renameDelta,

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { useState } from 'react'
 import { act, renderHook, waitFor } from '@testing-library/react'
 import type { TreeNode } from '@/lib/protocol'
 import { useTreeFeed, type TreeFeed, type TreeSource } from './use-tree-feed'
@@ -64,5 +65,32 @@ describe('useTreeFeed', () => {
       push({ tree: node('edited'), rev: 8, lastChange: { ids: ['root'], version: 2, origin: 'user' } })
     })
     expect(result.current.rev).toBe(7) // a delta waits for its frame
+  })
+
+  it('catches up on demand: the waiting tree renders now, in the same render as state set beside it', () => {
+    const { src, push } = source({ tree: node('v0'), rev: 0, lastChange: null })
+    let renders = 0
+    const { result } = renderHook(() => {
+      renders++
+      const [other, setOther] = useState(0)
+      return { feed: useTreeFeed(src), other, setOther }
+    })
+    act(() => {
+      push({ tree: node('v1'), rev: 1, lastChange: { ids: ['a'], version: 1, origin: 'proposal' } })
+    })
+    expect(result.current.feed.rev).toBe(0) // waiting for its frame
+    const before = renders
+    act(() => {
+      result.current.feed.catchUp()
+      result.current.setOther(1)
+    })
+    expect(renders - before).toBe(1)
+    expect(result.current.feed.rev).toBe(1)
+    expect(result.current.feed.lastChange).toMatchObject({ ids: ['a'], version: 1 })
+    expect(result.current.other).toBe(1)
+    // Nothing waiting: nothing to render.
+    const settled = renders
+    act(() => result.current.feed.catchUp())
+    expect(renders).toBe(settled)
   })
 })

@@ -1,4 +1,4 @@
-import { useEffect, useState } from 'react'
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react'
 import type { TreeNode } from '@/lib/protocol'
 
 export interface TreeChangeInfo {
@@ -21,6 +21,16 @@ export interface TreeSource {
   getSnapshot(): TreeFeed
 }
 
+/** The feed, and a way to render what is waiting for the next frame now. */
+export interface LiveTreeFeed extends TreeFeed {
+  /**
+   * Hands on at once the tree that is waiting for the next animation frame (nothing when none is). Called in
+   * the same task as another state update, React renders both together: the caller's state and the tree it
+   * goes with show in one render (a decided proposal's rows go in the render its accepted nodes arrive in).
+   */
+  catchUp(): void
+}
+
 /** A frame's wait when rAF does not run (a background tab is throttled, not stopped). */
 const FALLBACK_MS = 100
 
@@ -34,8 +44,9 @@ function pick(s: TreeFeed): TreeFeed {
  * `lastChange` of that render (so no highlight or "jump to change" is lost). A snapshot is passed on at
  * once. Nothing else of the session's state (connection, chat) reaches the tree through this hook.
  */
-export function useTreeFeed(source: TreeSource): TreeFeed {
+export function useTreeFeed(source: TreeSource): LiveTreeFeed {
   const [feed, setFeed] = useState(() => pick(source.getSnapshot()))
+  const pending = useRef<(() => void) | null>(null)
   useEffect(() => {
     let raf = 0
     let timer: ReturnType<typeof setTimeout> | null = null
@@ -70,15 +81,20 @@ export function useTreeFeed(source: TreeSource): TreeFeed {
       raf = typeof requestAnimationFrame === 'function' ? requestAnimationFrame(flush) : 0
       timer = setTimeout(flush, FALLBACK_MS)
     }
+    pending.current = () => {
+      if (raf || timer) flush()
+    }
     const off = source.subscribe(onChange)
     // Anything that changed between the first render and this effect.
     if (source.getSnapshot().tree !== feed.tree) onChange()
     return () => {
       off()
+      pending.current = null
       if (raf) cancelAnimationFrame(raf)
       if (timer) clearTimeout(timer)
     }
     // eslint-disable-next-line react-hooks/exhaustive-deps -- feed.tree is only the catch-up check at subscribe time
   }, [source])
-  return feed
+  const catchUp = useCallback(() => pending.current?.(), [])
+  return useMemo(() => ({ ...feed, catchUp }), [feed, catchUp])
 }
