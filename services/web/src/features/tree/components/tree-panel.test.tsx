@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest'
-import { render, screen, waitFor, within } from '@testing-library/react'
+import { fireEvent, render, screen, waitFor, within } from '@testing-library/react'
 import userEvent from '@testing-library/user-event'
 import { toast } from 'sonner'
 import type { Delta, TreeNode } from '@/lib/protocol'
@@ -143,6 +143,44 @@ describe('TreePanel', () => {
     treeEl.focus()
     await user.keyboard('{Shift>}{Tab}{/Shift}')
     expect(treeEl).not.toHaveFocus() // not editing: Tab leaves the tree
+  })
+
+  it('Tab into the tree lands on a row: the first, else the selected one, scrolled back into view', async () => {
+    const children: TreeNode[] = []
+    for (let i = 0; i < 200; i++) children.push({ id: `n${i}`, value: `Node ${i}`, children: [] })
+    const onSelect = vi.fn()
+    const { user } = setup({ tree: { id: 'root', value: 'Root', children }, onSelect })
+    const treeEl = screen.getByRole('tree', { name: 'Object tree' })
+    screen.getByRole('button', { name: 'Export JSON' }).focus()
+    await user.tab()
+    expect(treeEl).toHaveFocus()
+    const root = screen.getByRole('treeitem', { name: 'Root' })
+    expect(root).toHaveAttribute('aria-selected', 'true')
+    expect(treeEl).toHaveAttribute('aria-activedescendant', root.id)
+    expect(onSelect).toHaveBeenLastCalledWith('root')
+    await user.keyboard('{End}')
+    expect(screen.getByRole('treeitem', { name: 'Node 199' })).toHaveAttribute('aria-selected', 'true')
+    // Out, scrolled back to the top (the selected row leaves the DOM), and in again.
+    await user.tab({ shift: true })
+    expect(treeEl).not.toHaveFocus()
+    treeEl.scrollTop = 0
+    fireEvent.scroll(treeEl)
+    expect(screen.queryByRole('treeitem', { name: 'Node 199' })).not.toBeInTheDocument()
+    await user.tab()
+    expect(treeEl).toHaveFocus()
+    const last = screen.getByRole('treeitem', { name: 'Node 199' })
+    expect(last).toHaveAttribute('aria-selected', 'true')
+    expect(treeEl).toHaveAttribute('aria-activedescendant', last.id)
+  })
+
+  it('a click into the tree selects the row clicked, not the first one on the way', async () => {
+    const onSelect = vi.fn()
+    const { user } = setup({ onSelect })
+    await user.click(screen.getByRole('treeitem', { name: 'Task 2' }))
+    expect(screen.getByRole('tree', { name: 'Object tree' })).toHaveFocus()
+    expect(screen.getByRole('treeitem', { name: 'Root' })).toHaveAttribute('aria-selected', 'false')
+    expect(onSelect.mock.calls.map(([id]) => id as unknown)).not.toContain('root')
+    expect(onSelect).toHaveBeenLastCalledWith('t2')
   })
 
   it('the node details panel adds, edits and removes props as one change; focus returns to its opener', async () => {

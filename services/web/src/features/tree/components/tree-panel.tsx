@@ -428,6 +428,17 @@ export const TreePanel = memo(function TreePanel({
     if (owner === null || owner === document.body) view.current?.focus()
   }, [rows, focusedId])
 
+  // Tabbing into the tree lands on a row, as in an ARIA tree: the selected one (scrolled into view, as the
+  // virtualised view only names a mounted row), else the first.
+  const onFocusIn = () => {
+    const at = rowOf(rows, focusedId)
+    const land = at >= 0 ? at : 0
+    const node = rows.nodes[land]
+    if (!node) return
+    if (node.id !== focusedId) setFocusedId(node.id)
+    view.current?.scrollTo(land)
+  }
+
   // A change that landed outside the view (another user, the assistant) offers "Jump to change".
   useEffect(() => {
     if (!lastChange || lastChange.origin === 'snapshot' || lastChange.ids.length === 0) return
@@ -502,6 +513,7 @@ export const TreePanel = memo(function TreePanel({
             rings={rings}
             changes={changes}
             onKeyDown={onKeyDown}
+            onFocusIn={onFocusIn}
           />
         ) : (
           <p className="p-4 text-sm text-muted-foreground">Loading the tree…</p>

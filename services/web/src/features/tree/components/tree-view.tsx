@@ -29,6 +29,11 @@ export interface TreeViewProps {
   rings: ReadonlyMap<string, readonly RowRing[]>
   changes: ReadonlyMap<string, readonly RowChange[]>
   onKeyDown: (e: KeyboardEvent<HTMLDivElement>) => void
+  /**
+   * The focus came into the tree from outside, neither by a click (that row is selected) nor through this
+   * handle's `focus()` (its caller picks the row): by Tab or Shift+Tab, a skip link.
+   */
+  onFocusIn?: () => void
   ref?: Ref<TreeViewHandle>
 }
 
@@ -51,9 +56,14 @@ export function TreeView({
   rings,
   changes,
   onKeyDown,
+  onFocusIn,
   ref,
 }: TreeViewProps) {
   const scroller = useRef<HTMLDivElement>(null)
+  // Set from a pointer press until it is released (the focus it brings is for the row under the pointer), and
+  // during the handle's focus() (its caller has set the focused row).
+  const pressed = useRef(false)
+  const focusing = useRef(false)
   const [scrollTop, setScrollTop] = useState(0)
   const count = rows.nodes.length
 
@@ -83,7 +93,14 @@ export function TreeView({
         const view = scroller.current?.clientHeight || height
         return [Math.floor(top / ROW_HEIGHT), Math.ceil((top + view) / ROW_HEIGHT)]
       },
-      focus: () => scroller.current?.focus({ preventScroll: true }),
+      focus: () => {
+        focusing.current = true
+        try {
+          scroller.current?.focus({ preventScroll: true })
+        } finally {
+          focusing.current = false
+        }
+      },
     }),
     [height, scrollTo],
   )
@@ -143,6 +160,14 @@ export function TreeView({
       tabIndex={0}
       aria-activedescendant={active}
       onKeyDown={onKeyDown}
+      onPointerDown={() => (pressed.current = true)}
+      onPointerUp={() => (pressed.current = false)}
+      onFocus={(e) => {
+        const from = e.relatedTarget
+        const outside = !(from instanceof Node && e.currentTarget.contains(from))
+        if (e.target === e.currentTarget && outside && !pressed.current && !focusing.current) onFocusIn?.()
+      }}
+      onBlur={() => (pressed.current = false)}
       onScroll={(e) => setScrollTop(e.currentTarget.scrollTop)}
       style={{ height }}
       className="relative overflow-auto outline-none focus-visible:ring-2 focus-visible:ring-ring/50"
