@@ -258,6 +258,33 @@ describe('TreePanel', () => {
     expect(onRedo).not.toHaveBeenCalled()
   })
 
+  it('keeps the focus when Undo or Redo turns off under it: on the other one, else in the tree', async () => {
+    const { onUndo, onRedo, user, rerender } = setup({ canUndo: true, canRedo: false })
+    const undo = screen.getByRole('button', { name: 'Undo' })
+    const redo = screen.getByRole('button', { name: 'Redo' })
+    await user.click(screen.getByRole('treeitem', { name: 'Task 2' }))
+    await user.click(undo)
+    expect(onUndo).toHaveBeenCalledTimes(1)
+    rerender({ canUndo: false, canRedo: true }) // that emptied the stack: nothing to undo, something to redo
+    expect(undo).toBeDisabled()
+    expect(redo).toHaveFocus()
+    await user.keyboard('{Enter}')
+    expect(onRedo).toHaveBeenCalledTimes(1)
+    rerender({ canUndo: true, canRedo: false })
+    expect(undo).toHaveFocus()
+    rerender({ canUndo: false, canRedo: false }) // neither: the tree, on its selected row
+    const treeEl = screen.getByRole('tree', { name: 'Object tree' })
+    expect(treeEl).toHaveFocus()
+    const row = screen.getByRole('treeitem', { name: 'Task 2' })
+    expect(row).toHaveAttribute('aria-selected', 'true')
+    expect(treeEl).toHaveAttribute('aria-activedescendant', row.id)
+    // Turning off while something else has the focus moves nothing.
+    rerender({ canUndo: true, canRedo: true })
+    screen.getByRole('searchbox', { name: 'Filter nodes' }).focus()
+    rerender({ canUndo: false, canRedo: false })
+    expect(screen.getByRole('searchbox', { name: 'Filter nodes' })).toHaveFocus()
+  })
+
   it('Enter on a row adds a sibling after it and starts editing it: one add, sent with its value', async () => {
     const { onOp, user } = setup()
     await user.click(screen.getByRole('treeitem', { name: 'Task 1' }))

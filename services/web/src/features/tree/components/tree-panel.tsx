@@ -1,4 +1,4 @@
-import { memo, useEffect, useId, useLayoutEffect, useMemo, useRef, useState, type KeyboardEvent } from 'react'
+import { memo, useCallback, useEffect, useId, useLayoutEffect, useMemo, useRef, useState, type KeyboardEvent } from 'react'
 import { toast } from 'sonner'
 import type { Delta, TreeNode } from '@/lib/protocol'
 import { cn } from '@/lib/utils'
@@ -428,6 +428,8 @@ export const TreePanel = memo(function TreePanel({
     if (owner === null || owner === document.body) view.current?.focus()
   }, [rows, focusedId])
 
+  const focusTree = useCallback(() => view.current?.enter(), [])
+
   // Tabbing into the tree lands on a row, as in an ARIA tree: the selected one (scrolled into view, as the
   // virtualised view only names a mounted row), else the first.
   const onFocusIn = () => {
@@ -483,6 +485,7 @@ export const TreePanel = memo(function TreePanel({
         onRedo={onRedo}
         canUndo={canUndo}
         canRedo={canRedo}
+        onFocusTree={focusTree}
         onAdd={() => actions.addChild(target())}
         onRename={() => actions.edit(target())}
         onDelete={() => actions.remove(target())}

@@ -1,4 +1,4 @@
-import { memo, useId } from 'react'
+import { memo, useId, useLayoutEffect, useRef } from 'react'
 import {
   ArrowDownToLineIcon,
   ChevronsDownUpIcon,
@@ -35,6 +35,8 @@ export interface TreeToolbarProps {
   /** Whether there is anything of this user's to undo / redo (the server's `undo_state`). */
   canUndo: boolean
   canRedo: boolean
+  /** Puts the keyboard focus in the tree (Undo and Redo both turned off while one of them had it). */
+  onFocusTree: () => void
   onAdd: () => void
   onRename: () => void
   onDelete: () => void
@@ -55,6 +57,22 @@ function matchText(matches: number | null): string {
 /** The tree panel's heading, Undo/Redo, and its tools (filter with its match count, edits, expand/collapse, export). */
 export const TreeToolbar = memo(function TreeToolbar(p: TreeToolbarProps) {
   const filterId = useId()
+  const undoOff = !p.hasTree || !p.canUndo
+  const redoOff = !p.hasTree || !p.canRedo
+  const undoRef = useRef<HTMLButtonElement>(null)
+  const redoRef = useRef<HTMLButtonElement>(null)
+  const onFocusTree = p.onFocusTree
+  // Undo (or Redo) turned off while it had the focus, e.g. pressing it emptied its stack: the browser would drop
+  // the focus to the page (Chromium does so at its next rendering update, so the button still has it here).
+  // It goes to the other one if that is on (undone, there is something to redo), else to the tree.
+  useLayoutEffect(() => {
+    const active = document.activeElement
+    const onUndo = active === undoRef.current
+    if (!((onUndo && undoOff) || (active === redoRef.current && redoOff))) return
+    const other = onUndo ? (redoOff ? null : redoRef.current) : undoOff ? null : undoRef.current
+    if (other) other.focus()
+    else onFocusTree()
+  }, [undoOff, redoOff, onFocusTree])
   return (
     <>
       <div className="flex flex-wrap items-center gap-1.5">
@@ -69,15 +87,23 @@ export const TreeToolbar = memo(function TreeToolbar(p: TreeToolbarProps) {
         )}
         {!p.readOnly && (
           <>
-            <Button size="sm" variant="outline" onClick={p.onUndo} disabled={!p.hasTree || !p.canUndo} aria-keyshortcuts="Control+Z">
+            <Button
+              ref={undoRef}
+              size="sm"
+              variant="outline"
+              onClick={p.onUndo}
+              disabled={undoOff}
+              aria-keyshortcuts="Control+Z"
+            >
               <Undo2Icon aria-hidden />
               Undo
             </Button>
             <Button
+              ref={redoRef}
               size="sm"
               variant="outline"
               onClick={p.onRedo}
-              disabled={!p.hasTree || !p.canRedo}
+              disabled={redoOff}
               aria-keyshortcuts="Control+Shift+Z"
             >
               <Redo2Icon aria-hidden />

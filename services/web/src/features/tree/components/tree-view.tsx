@@ -13,7 +13,10 @@ export interface TreeViewHandle {
   inView(index: number): boolean
   /** The rows in view: first, and one past the last (a change's row is looked for only there). */
   visibleRange(): [number, number]
+  /** Focuses the tree; the caller has set the focused row. */
   focus(): void
+  /** Focuses the tree as Tab into it does (`onFocusIn`: the selected row, else the first). */
+  enter(): void
 }
 
 export interface TreeViewProps {
@@ -101,6 +104,7 @@ export function TreeView({
           focusing.current = false
         }
       },
+      enter: () => scroller.current?.focus({ preventScroll: true }),
     }),
     [height, scrollTo],
   )
