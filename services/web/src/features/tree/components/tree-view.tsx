@@ -166,6 +166,7 @@ export function TreeView({
       onKeyDown={onKeyDown}
       onPointerDown={() => (pressed.current = true)}
       onPointerUp={() => (pressed.current = false)}
+      onPointerCancel={() => (pressed.current = false)}
       onFocus={(e) => {
         const from = e.relatedTarget
         const outside = !(from instanceof Node && e.currentTarget.contains(from))
