@@ -30,7 +30,10 @@ ROOT = Path(__file__).resolve().parent.parent
 SECRET = "bench-ab-secret-key-0123456789-abcdefghijklmnop"
 
 
-def start_api(checkout: Path, data_dir: str) -> tuple[subprocess.Popen[bytes], str]:
+def start_api(
+    checkout: Path, data_dir: str, wrapper: tuple[str, ...] = (), ready_within: float = 60
+) -> tuple[subprocess.Popen[bytes], str]:
+    """The checkout's API on a free port; `wrapper` runs gunicorn under another program (valgrind)."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LLM_", "RATE_LIMIT_", "WS_"))}
     env.update(
@@ -48,9 +51,12 @@ def start_api(checkout: Path, data_dir: str) -> tuple[subprocess.Popen[bytes], s
     )
     gunicorn = str(ROOT / ".venv/bin/gunicorn")
     config = str(checkout / "services/api/gunicorn.conf.py")
+    command = [*wrapper, gunicorn, "--no-control-socket", "-c", config, "canopy.main:app"]
+    if wrapper:  # a wrapped worker is slow: more than gunicorn's 60 s heartbeat at start
+        command[-2:-2] = ["--timeout", "3600"]
     with open(Path(data_dir) / "api.log", "wb") as log:
         proc = subprocess.Popen(
-            [gunicorn, "--no-control-socket", "-c", config, "canopy.main:app"],
+            command,
             cwd=checkout,
             env=env,
             stdout=log,
@@ -60,11 +66,11 @@ def start_api(checkout: Path, data_dir: str) -> tuple[subprocess.Popen[bytes], s
 
     def ready() -> bool:
         try:
-            return httpx.get(url + "/api/healthz", trust_env=False).status_code == 200
+            return httpx.get(url + "/api/healthz", trust_env=False, timeout=30).status_code == 200
         except httpx.HTTPError:
             return False
 
-    wait_until(ready, 60, f"the API of {checkout} answers")
+    wait_until(ready, ready_within, f"the API of {checkout} answers")
     return proc, url
 
 
