@@ -164,7 +164,7 @@ class SessionManager:
             created = await self.store.create_loaded(user_id, username, DEFAULT_TITLE)
             return await self._load(created.meta.id, created)
         live = self._live.get(recent) or await self._load(recent)
-        if live.role_of(user_id) is None:  # not theirs after all (their own, so never): as `get`
+        if live.role_of(user_id) is None:  # kept from `get`: their own session always passes
             raise CanopyError(404, "Session not found")
         return live
 
