@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -64,15 +64,23 @@ async def find_by_id(engine: AsyncEngine, user_id: str) -> StoredUser | None:
     return None if row is None else StoredUser(User(row.id, row.username, row.token_generation), row.password_hash)
 
 
+# Built once: every REST request and every socket's authentication runs it (no password hash read).
+_USER_BY_ID = select(db.users.c.id, db.users.c.username, db.users.c.token_generation).where(
+    db.users.c.id == bindparam("user_id")
+)
+
+
 async def get_user(engine: AsyncEngine, user_id: str) -> User | None:
-    stored = await find_by_id(engine, user_id)
-    return None if stored is None else stored.user
+    async with engine.connect() as conn:
+        row = (await conn.execute(_USER_BY_ID, {"user_id": user_id})).first()
+    return None if row is None else User(row.id, row.username, row.token_generation)
 
 
-async def token_current(engine: AsyncEngine, user_id: str, generation: int) -> bool:
-    """The user exists and the token's generation is theirs (not ended by logout-all or a password change)."""
+async def current_user(engine: AsyncEngine, user_id: str, generation: int) -> User | None:
+    """The user, if they exist and the token's generation is theirs (not ended by logout-all or a
+    password change); None otherwise."""
     user = await get_user(engine, user_id)
-    return user is not None and user.token_generation == generation
+    return user if user is not None and user.token_generation == generation else None
 
 
 async def generations(engine: AsyncEngine, user_ids: set[str]) -> dict[str, int]:

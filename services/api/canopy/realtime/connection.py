@@ -79,6 +79,7 @@ class Connection:
         "session",
         "settings",
         "user_id",
+        "username",
         "ws",
     )
 
@@ -91,6 +92,7 @@ class Connection:
         self.metrics = metrics
         self.quotas = quotas
         self.user_id: str | None = None
+        self.username: str | None = None  # from the token check; a user's first session is made with it
         self.generation: int | None = None  # the user's token generation its token carried (re-checked by accounts)
         self.session: LiveSession | None = None
         self._outbox: deque[bytes | _Close] = deque()
@@ -327,10 +329,12 @@ class Connection:
         # Set before the check so a logout-all running meanwhile finds (and closes) this socket.
         self.user_id = claims.user_id
         self.generation = claims.generation
-        if not await users.token_current(self.manager.store.engine, claims.user_id, claims.generation):
+        user = await users.current_user(self.manager.store.engine, claims.user_id, claims.generation)
+        if user is None:
             log.info("refused a WebSocket of a deleted user or with a token ended by logout-all")
             self.close(1008, "invalid or expired token")
             return False
+        self.username = user.username
         return True
 
     async def _read_loop(self) -> None:
@@ -491,8 +495,8 @@ class Connection:
         elif self.user_id is None:
             self.close(1008, "missing token")
             return
-        assert self.user_id is not None
-        live = await self.manager.open_for(self.user_id, self._routed_session(frame.data.session_id))
+        assert self.user_id is not None and self.username is not None
+        live = await self.manager.open_for(self.user_id, self.username, self._routed_session(frame.data.session_id))
         if self.session is not None:
             self.session.detach(self)
             self.session = None

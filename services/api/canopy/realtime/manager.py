@@ -20,7 +20,7 @@ from canopy.metrics import Metrics
 from canopy.ratelimit import SlidingWindow
 from canopy.realtime.changes import Actor
 from canopy.realtime.session import DEFAULT_TITLE, LiveSession, Peer, SessionConfig
-from canopy.realtime.store import Access, SessionMeta, SessionStore
+from canopy.realtime.store import Access, SessionMeta, SessionStore, StoredSession
 from canopy.tree import TreeLimits
 
 log = logging.getLogger("canopy.sessions")
@@ -70,21 +70,22 @@ class SessionManager:
             raise CanopyError(404, "Session not found")
         return live
 
-    async def _load(self, session_id: str) -> LiveSession:
+    async def _load(self, session_id: str, created: StoredSession | None = None) -> LiveSession:
+        """`created`: a session just created here, as stored (not read back)."""
         task = self._loading.get(session_id)
         if task is None:
-            task = asyncio.create_task(self._load_now(session_id), name="session-load")
+            task = asyncio.create_task(self._load_now(session_id, created), name="session-load")
             self._loading[session_id] = task
             task.add_done_callback(lambda _done: self._loading.pop(session_id, None))
         return await asyncio.shield(task)
 
-    async def _load_now(self, session_id: str) -> LiveSession:
+    async def _load_now(self, session_id: str, created: StoredSession | None) -> LiveSession:
         live = self._live.get(session_id)
         if live is not None:
             return live
         if self.cluster is not None:
             await self.cluster.claim(session_id)  # before reading: the previous holder has stored everything
-        stored = await self.store.load(session_id, message_limit=200)
+        stored = created or await self.store.load(session_id, message_limit=200)
         if stored is None:  # deleted meanwhile
             if self.cluster is not None:
                 await self.cluster.let_go(session_id)
@@ -153,13 +154,19 @@ class SessionManager:
         live = await self.get(session_id, actor.user_id)
         await live.set_review_mode(actor, on)
 
-    async def open_for(self, user_id: str, session_id: str | None) -> LiveSession:
+    async def open_for(self, user_id: str, username: str, session_id: str | None) -> LiveSession:
+        """The session a socket's init_session asks for: by id, or else the user's most recent own one, or
+        else a new one (their first). Their own sessions need no access check before loading."""
         if session_id is not None:
             return await self.get(session_id, user_id)
         recent = await self.store.most_recent(user_id)
         if recent is None:
-            recent = (await self.store.create(user_id, DEFAULT_TITLE)).id
-        return await self.get(recent, user_id)
+            created = await self.store.create_loaded(user_id, username, DEFAULT_TITLE)
+            return await self._load(created.meta.id, created)
+        live = self._live.get(recent) or await self._load(recent)
+        if live.role_of(user_id) is None:  # kept from `get`: their own session always passes
+            raise CanopyError(404, "Session not found")
+        return live
 
     async def create(self, user_id: str, title: str | None) -> LiveSession:
         meta = await self.store.create(user_id, title or DEFAULT_TITLE)

@@ -14,8 +14,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, and_, bindparam, delete, func, insert, not_, select, update
+from sqlalchemy import Connection, and_, bindparam, case, delete, func, insert, not_, null, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql import Select
+from sqlalchemy.sql.elements import BindParameter
 
 from canopy import db
 from canopy.realtime.changes import VIA_VALUES, Actor, ChangeSet
@@ -24,6 +26,7 @@ from canopy.tree import Change
 
 INITIAL_TREE: dict[str, Any] = {"id": "root", "value": "Root", "children": []}
 UNDO_DEPTH = 100  # change sets kept undoable per session
+_INITIAL_SNAPSHOT = orjson.dumps(INITIAL_TREE).decode()
 
 
 def db_text(value: str) -> str:
@@ -146,6 +149,58 @@ STATEMENT_ORDER = (
 )
 
 
+# Read on socket attaches and session loads: built once, not per call (building a statement is event-loop
+# time on every attach).
+_MOST_RECENT = (
+    select(db.sessions.c.id)
+    .where(db.sessions.c.user_id == bindparam("user_id"))
+    .order_by(db.sessions.c.updated_at.desc())
+    .limit(1)
+)
+_OWNER, _MEMBER = db.users.alias("owner"), db.users.alias("member")
+_ACCESS = (
+    select(
+        db.sessions.c.user_id.label("owner_id"),
+        _OWNER.c.username.label("owner_name"),
+        db.session_members.c.user_id.label("member_id"),
+        db.session_members.c.role,
+        _MEMBER.c.username.label("member_name"),
+    )
+    .select_from(
+        db.sessions.outerjoin(_OWNER, _OWNER.c.id == db.sessions.c.user_id)
+        .outerjoin(db.session_members, db.session_members.c.session_id == db.sessions.c.id)
+        .outerjoin(_MEMBER, _MEMBER.c.id == db.session_members.c.user_id)
+    )
+    .where(db.sessions.c.id == bindparam("session_id"))
+)
+_PROPOSALS = (  # every proposal of a session; the decided ones without their (unused) deltas
+    select(
+        *(col for col in db.proposals.c if col.name != "deltas"),
+        case((db.proposals.c.status == "open", db.proposals.c.deltas), else_=null()).label("deltas"),
+    )
+    .where(db.proposals.c.session_id == bindparam("session_id"))
+    .order_by(db.proposals.c.created_at, db.proposals.c.id)
+)
+
+
+def _stored_size() -> Select[tuple[int | None, int | None, int | None]]:
+    s, c, m = db.sessions, db.changes, db.messages
+    user: BindParameter[str] = bindparam("user_id")
+    mine = select(s.c.id).where(s.c.user_id == user).scalar_subquery()
+    return select(
+        select(func.sum(func.length(s.c.snapshot))).where(s.c.user_id == user).scalar_subquery(),
+        select(func.sum(func.length(c.c.delta) + func.length(c.c.inverse)))
+        .where(c.c.session_id.in_(mine))
+        .scalar_subquery(),
+        select(func.sum(func.length(m.c.content) + func.coalesce(func.length(m.c.meta), 0)))
+        .where(m.c.session_id.in_(mine))
+        .scalar_subquery(),
+    )
+
+
+_STORED_SIZE = _stored_size()  # snapshots, change log, messages: three sums in one statement
+
+
 def _drop_undone(conn: Connection, session_id: str, user_id: str) -> None:
     """A user's new change set discards their redo stack (undone change sets of others stay)."""
     cs, c, s = db.change_sets, db.changes, db.sessions
@@ -178,23 +233,31 @@ class SessionStore:
 
     async def create(self, user_id: str, title: str) -> SessionMeta:
         moment = now()
-        meta = SessionMeta(str(uuid.uuid4()), user_id, title, moment, 1)
+        meta = SessionMeta(str(uuid.uuid4()), user_id, db_text(title), moment, 1)
         async with self.engine.begin() as conn:
             await conn.execute(
                 insert(db.sessions).values(
                     id=meta.id,
                     user_id=user_id,
-                    title=db_text(title),
+                    title=meta.title,
                     created_at=moment,
                     updated_at=moment,
                     rev=0,
                     seq_ceiling=0,
                     node_count=1,
-                    snapshot=orjson.dumps(INITIAL_TREE).decode(),
+                    snapshot=_INITIAL_SNAPSHOT,
                     snapshot_rev=0,
                 )
             )
         return meta
+
+    async def create_loaded(self, user_id: str, username: str, title: str) -> StoredSession:
+        """Creates a session and returns it as `load` would read it back, without reading it back:
+        everything in it was just written (an owner named `username`, no members, no history)."""
+        meta = await self.create(user_id, title)
+        return StoredSession(
+            meta, orjson.loads(_INITIAL_SNAPSHOT), 0, [], 0, [], [], Access(user_id, {}, {user_id: username})
+        )
 
     async def list_for(self, user_id: str) -> list[SessionMeta]:
         s = db.sessions
@@ -216,19 +279,9 @@ class SessionStore:
     async def stored_size(self, user_id: str) -> int:
         """Characters of snapshots, change log and chat messages stored for the user's sessions (the
         storage quota's measure: JSON and text, so about their bytes)."""
-        s, c, m = db.sessions, db.changes, db.messages
-        mine = select(s.c.id).where(s.c.user_id == user_id).scalar_subquery()
-        total = 0
         async with self.engine.connect() as conn:
-            for query in (
-                select(func.sum(func.length(s.c.snapshot))).where(s.c.user_id == user_id),
-                select(func.sum(func.length(c.c.delta) + func.length(c.c.inverse))).where(c.c.session_id.in_(mine)),
-                select(func.sum(func.length(m.c.content) + func.coalesce(func.length(m.c.meta), 0))).where(
-                    m.c.session_id.in_(mine)
-                ),
-            ):
-                total += int((await conn.execute(query)).scalar_one() or 0)
-        return total
+            row = (await conn.execute(_STORED_SIZE, {"user_id": user_id})).one()
+        return sum(int(part or 0) for part in row)
 
     async def list_visible(self, user_id: str) -> list[tuple[SessionMeta, str, str]]:
         """The user's own sessions and those shared with them, most recently updated first:
@@ -332,13 +385,9 @@ class SessionStore:
         return None if rev is None else int(rev)
 
     async def most_recent(self, user_id: str) -> str | None:
-        s = db.sessions
+        """The id of the user's most recently updated own session (every socket attaching without an id asks)."""
         async with self.engine.connect() as conn:
-            return (
-                await conn.execute(
-                    select(s.c.id).where(s.c.user_id == user_id).order_by(s.c.updated_at.desc()).limit(1)
-                )
-            ).scalar()
+            return (await conn.execute(_MOST_RECENT, {"user_id": user_id})).scalar()
 
     async def rename(self, session_id: str, title: str) -> None:
         # updated_at stays: a rename is not activity, and the list (most recent first) keeps its order.
@@ -353,40 +402,27 @@ class SessionStore:
             await conn.execute(delete(db.sessions).where(db.sessions.c.id == session_id))
 
     async def load(self, session_id: str, message_limit: int) -> StoredSession | None:
-        s, c, cs, m = db.sessions, db.changes, db.change_sets, db.messages
+        """The session as stored, in six statements (one more when a change set's actor is neither
+        its owner nor a member): the row, change sets, their changes and the log, messages, access,
+        proposals."""
+        s, cs, m = db.sessions, db.change_sets, db.messages
         async with self.engine.connect() as conn:
             row = (await conn.execute(select(s).where(s.c.id == session_id))).first()
             if row is None:
                 return None
-            log = [
-                orjson.loads(r.delta)
-                for r in await conn.execute(
-                    select(c.c.delta).where(c.c.session_id == session_id, c.c.rev > row.snapshot_rev).order_by(c.c.rev)
-                )
-            ]
             sets = {
                 r.number: ChangeSet(r.number, _actor(r, row.user_id), [], r.undone)
                 for r in await conn.execute(select(cs).where(cs.c.session_id == session_id).order_by(cs.c.number))
             }
-            for r in await conn.execute(
-                select(c.c.change_set, c.c.delta, c.c.inverse)
-                .where(c.c.session_id == session_id, c.c.change_set.in_(list(sets)))
-                .order_by(c.c.rev)
-            ):
-                sets[r.change_set].changes.append(Change(orjson.loads(r.delta), orjson.loads(r.inverse)))
+            log = await _changes(conn, session_id, row.snapshot_rev, sets)
             recent = (
                 await conn.execute(
                     select(m).where(m.c.session_id == session_id).order_by(m.c.id.desc()).limit(message_limit)
                 )
             ).all()
-            access = await _access(conn, session_id, row.user_id)
+            access = await _access(conn, session_id) or Access(row.user_id)
             access.names.update(await _names(conn, {cs.actor.user_id for cs in sets.values()} - set(access.names)))
-            open_proposals = await _open_proposals(conn, session_id)
-            p = db.proposals
-            decided = [
-                r[0]
-                for r in await conn.execute(select(p.c.id).where(p.c.session_id == session_id, p.c.status != "open"))
-            ]
+            open_proposals, decided = await _proposals(conn, session_id)
         messages = [
             StoredMessage(r.role, r.content, iso(r.created_at), orjson.loads(r.meta) if r.meta else None)
             for r in reversed(recent)
@@ -409,8 +445,7 @@ class SessionStore:
     async def access(self, session_id: str) -> Access | None:
         """The session's owner and members, or None for an unknown session."""
         async with self.engine.connect() as conn:
-            owner = (await conn.execute(select(db.sessions.c.user_id).where(db.sessions.c.id == session_id))).scalar()
-            return None if owner is None else await _access(conn, session_id, owner)
+            return await _access(conn, session_id)
 
     async def usernames(self, user_ids: set[str]) -> dict[str, str]:
         async with self.engine.connect() as conn:
@@ -603,29 +638,61 @@ async def _names(conn: AsyncConnection, user_ids: set[str]) -> dict[str, str]:
     return {r.id: r.username for r in rows}
 
 
-async def _access(conn: AsyncConnection, session_id: str, owner_id: str) -> Access:
-    m = db.session_members
-    roles = {
-        r.user_id: r.role for r in await conn.execute(select(m.c.user_id, m.c.role).where(m.c.session_id == session_id))
-    }
-    return Access(owner_id, roles, await _names(conn, {owner_id, *roles}))
+async def _access(conn: AsyncConnection, session_id: str) -> Access | None:
+    """Owner, members and their names in one statement (a row per member); None for an unknown session."""
+    rows = (await conn.execute(_ACCESS, {"session_id": session_id})).all()
+    if not rows:
+        return None
+    first = rows[0]
+    access = Access(first.owner_id)
+    if first.owner_name is not None:
+        access.names[first.owner_id] = first.owner_name
+    for r in rows:
+        if r.member_id is not None:
+            access.roles[r.member_id] = r.role
+            if r.member_name is not None:
+                access.names[r.member_id] = r.member_name
+    return access
 
 
-async def _open_proposals(conn: AsyncConnection, session_id: str) -> list[StoredProposal]:
-    p = db.proposals
-    rows = await conn.execute(
-        select(p).where(p.c.session_id == session_id, p.c.status == "open").order_by(p.c.created_at, p.c.id)
-    )
-    return [
-        StoredProposal(
-            r.id,
-            r.base_rev,
-            r.author_user_id,
-            r.summary,
-            orjson.loads(r.deltas),
-            iso(r.created_at),
-            author_via=r.author_via or "assistant",  # NULL in rows stored before schema 8
-            author_name=r.author_name,
+async def _changes(
+    conn: AsyncConnection, session_id: str, snapshot_rev: int, sets: dict[int, ChangeSet]
+) -> list[dict[str, Any]]:
+    """One read of the change log for both of its uses: the deltas after the snapshot (returned, in rev
+    order, to replay) and the changes of the change sets still kept (appended to `sets`, for undo)."""
+    c = db.changes
+    wanted = c.c.rev > snapshot_rev
+    if sets:
+        wanted = wanted | c.c.change_set.in_(list(sets))
+    log: list[dict[str, Any]] = []
+    query = select(c.c.change_set, c.c.rev, c.c.delta, c.c.inverse).where(c.c.session_id == session_id, wanted)
+    for r in await conn.execute(query.order_by(c.c.rev)):
+        if r.rev > snapshot_rev:
+            log.append(orjson.loads(r.delta))
+        owner = sets.get(r.change_set) if r.change_set is not None else None
+        if owner is not None:  # parsed again: the replayed delta and the kept change share no objects
+            owner.changes.append(Change(orjson.loads(r.delta), orjson.loads(r.inverse)))
+    return log
+
+
+async def _proposals(conn: AsyncConnection, session_id: str) -> tuple[list[StoredProposal], list[str]]:
+    """The open proposals (oldest first) and the ids of the decided ones, in one statement."""
+    open_ones: list[StoredProposal] = []
+    decided: list[str] = []
+    for r in await conn.execute(_PROPOSALS, {"session_id": session_id}):
+        if r.status != "open":
+            decided.append(r.id)
+            continue
+        open_ones.append(
+            StoredProposal(
+                r.id,
+                r.base_rev,
+                r.author_user_id,
+                r.summary,
+                orjson.loads(r.deltas),
+                iso(r.created_at),
+                author_via=r.author_via or "assistant",  # NULL in rows stored before schema 8
+                author_name=r.author_name,
+            )
         )
-        for r in rows
-    ]
+    return open_ones, decided
