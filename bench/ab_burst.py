@@ -51,9 +51,9 @@ def start_api(
     )
     gunicorn = str(ROOT / ".venv/bin/gunicorn")
     config = str(checkout / "services/api/gunicorn.conf.py")
-    command = [*wrapper, gunicorn, "--no-control-socket", "-c", config, "canopy.main:app"]
-    if wrapper:  # a wrapped worker is slow: more than gunicorn's 60 s heartbeat at start
-        command[-2:-2] = ["--timeout", "3600"]
+    # A wrapped worker is slow: its start can outlast gunicorn's 60 s heartbeat.
+    slow = ["--timeout", "3600"] if wrapper else []
+    command = [*wrapper, gunicorn, "--no-control-socket", *slow, "-c", config, "canopy.main:app"]
     with open(Path(data_dir) / "api.log", "wb") as log:
         proc = subprocess.Popen(
             command,
@@ -65,6 +65,8 @@ def start_api(
     url = f"http://127.0.0.1:{port}"
 
     def ready() -> bool:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the API of {checkout} exited ({proc.returncode}); see {data_dir}/api.log")
         try:
             return httpx.get(url + "/api/healthz", trust_env=False, timeout=30).status_code == 200
         except httpx.HTTPError:
