@@ -36,14 +36,16 @@ _ids = itertools.count()
 
 
 def _callgrind(action: str, worker: int) -> None:
-    subprocess.run(["callgrind_control", *action.split(), str(worker)], check=True, capture_output=True)
+    done = subprocess.run(["callgrind_control", *action.split(), str(worker)], capture_output=True, text=True)
+    if done.returncode != 0 or "No active callgrind" in done.stdout:  # it exits 0 when it found no run
+        raise RuntimeError(f"callgrind_control {action} {worker}: {done.stdout}{done.stderr}")
 
 
 def _count(worker: int, out_dir: str, tag: str) -> int:
     """Stops counting, dumps, and returns the dump's instruction total."""
     _callgrind("-i off", worker)
     before = set(glob.glob(f"{out_dir}/cg.{worker}.*"))
-    _callgrind(f"-d {tag}", worker)
+    _callgrind(f"--dump={tag}", worker)
     wait_until(lambda: bool(set(glob.glob(f"{out_dir}/cg.{worker}.*")) - before), 60, "callgrind's dump")
     (dump,) = set(glob.glob(f"{out_dir}/cg.{worker}.*")) - before
     wait_until(lambda: "\ntotals:" in Path(dump).read_text(), 60, "the dump's totals")
@@ -72,6 +74,7 @@ async def one_run(checkout: Path, users: int, rounds: int) -> str:
         "valgrind",
         "--tool=callgrind",
         "--instr-atstart=no",
+        "--trace-children=yes",  # without it, callgrind_control does not find the forked worker
         f"--callgrind-out-file={data_dir}/cg.%p",
         sys.executable,
     )
