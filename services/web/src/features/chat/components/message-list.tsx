@@ -96,7 +96,7 @@ function MessageItem({ message: m, author, shared }: { message: ChatMessage; aut
       {author !== null ? (
         // The name as text (not a colour), read first like the hidden "You:" of a solo chat.
         <span className="px-1 text-xs font-medium text-muted-foreground">
-          {author}
+          <span>{author}</span>
           <span className="sr-only">:</span>
         </span>
       ) : (
