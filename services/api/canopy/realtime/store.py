@@ -413,9 +413,9 @@ class SessionStore:
             await conn.execute(delete(db.sessions).where(db.sessions.c.id == session_id))
 
     async def load(self, session_id: str, message_limit: int) -> StoredSession | None:
-        """The session as stored, in six statements (one more when a change set's actor or a
-        message's author is neither its owner nor a member): the row, change sets, their changes and the log, messages, access,
-        proposals."""
+        """The session as stored, in six statements (one more when a change set's actor or a message's
+        author is neither its owner nor a member): the row, change sets, their changes and the log,
+        messages, access, proposals."""
         s, cs, m = db.sessions, db.change_sets, db.messages
         async with self.engine.connect() as conn:
             row = (await conn.execute(select(s).where(s.c.id == session_id))).first()
