@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from canopy.assistant.base import TurnContext
-from canopy.realtime.changes import ChangeSet
+from canopy.realtime.changes import Actor, ChangeSet
 from canopy.realtime.store import INITIAL_TREE, Access, SessionMeta, StoredMessage, StoredProposal, StoredSession
 from canopy.tree import Change
 
@@ -99,9 +99,10 @@ class MemoryStore:
         content: str,
         meta: dict[str, Any] | None = None,
         seq_ceiling: int | None = None,
+        author: Actor | None = None,
     ) -> StoredMessage:
         self._check()
-        message = StoredMessage(role, content, "2026-01-01T00:00:00Z", meta)
+        message = StoredMessage(role, content, "2026-01-01T00:00:00Z", meta, author)
         self.messages.append(message)
         if seq_ceiling is not None:
             self.seq_ceiling = seq_ceiling

@@ -198,6 +198,10 @@ def test_review_mode_turns_the_editors_prompt_into_a_proposal(people: People) ->
         expect(page.get_by_text("Review mode", exact=True)).to_be_visible()
 
     send_prompt(people.editor, "add 'Design', 'Build' and 'Launch' under 'Project'")
+    # Who said it: the others see the editor's name on the prompt (a shared session), the editor "You".
+    for page, name in ((owner, EDITOR.username), (people.viewer, EDITOR.username), (people.editor, "You")):
+        said = page.get_by_role("log", name="Conversation").get_by_role("listitem")
+        expect(said.filter(has_text=re.compile(r"add 'Design', 'Build'")).get_by_text(name, exact=True)).to_be_visible()
     for page in (owner, people.editor, people.viewer):
         review = proposal(page)
         expect(review).to_be_visible(timeout=TURN_TIMEOUT)

@@ -146,6 +146,11 @@ messages = Table(
     Column("meta", Text, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Index("ix_messages_session", "session_id", "id"),
+    # Who wrote it (schema 10; NULL in older rows, which show no author): a prompt's user and how it
+    # came ("user" from a tab, "agent" with `author_name` the token's name); an answer's prompter, "assistant".
+    Column("author_user_id", String(36), nullable=True),
+    Column("author_via", String(16), nullable=True),
+    Column("author_name", String(100), nullable=True),
 )
 
 
@@ -246,6 +251,14 @@ def _v9_lease_addresses(conn: Connection) -> None:
         conn.execute(text("ALTER TABLE session_leases ADD COLUMN address VARCHAR(200)"))
 
 
+def _v10_message_authors(conn: Connection) -> None:
+    # As in v3: a messages table created by this code's `_v2_sessions` already has the columns.
+    present = {c["name"] for c in inspect(conn).get_columns("messages")}
+    for column in ("author_user_id VARCHAR(36)", "author_via VARCHAR(16)", "author_name VARCHAR(100)"):
+        if column.split()[0] not in present:
+            conn.execute(text(f"ALTER TABLE messages ADD COLUMN {column}"))
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _v1_auth,
     _v2_sessions,
@@ -256,6 +269,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _v7_personal_tokens,
     _v8_proposal_authors,
     _v9_lease_addresses,
+    _v10_message_authors,
 ]
 
 

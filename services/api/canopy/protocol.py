@@ -219,9 +219,28 @@ class _ServerFrame(_Model):
     seq: int | None = Field(None, description="per-session sequence number of broadcast frames")
 
 
+Role = Literal["owner", "editor", "viewer"]
+ViaName = Literal["user", "assistant", "agent", "import"]
+
+
+class ActorData(_Model):
+    """Who made a change: the user it is attributed to, and how it came."""
+
+    username: str
+    via: ViaName
+    name: str | None = Field(
+        None, description="what acted for the user: an agent's token name (via agent), an import's format (via import)"
+    )
+
+
 class ChatMessageData(_Model):
     role: Literal["user", "assistant"]
     content: str
+    author: ActorData | None = Field(
+        None,
+        description="who wrote it: a prompt's user (via user, or via agent with the token's name); an answer, "
+        "the user the assistant answered (via assistant). Absent from messages stored before authors were",
+    )
     created_at: str | None = None
     cancelled: bool | None = None
     error: ErrorInfo | None = None
@@ -247,20 +266,6 @@ class TreeLimitsData(_Model):
 class AssistantInfo(_Model):
     name: str = Field(description='the active provider: "offline" or "openai"')
     examples: list[str] = Field(description="commands the assistant understands, for a cheat sheet; empty for a model")
-
-
-Role = Literal["owner", "editor", "viewer"]
-ViaName = Literal["user", "assistant", "agent", "import"]
-
-
-class ActorData(_Model):
-    """Who made a change: the user it is attributed to, and how it came."""
-
-    username: str
-    via: ViaName
-    name: str | None = Field(
-        None, description="what acted for the user: an agent's token name (via agent), an import's format (via import)"
-    )
 
 
 class ProposalData(_Model):

@@ -104,6 +104,7 @@ class SessionStorage(Protocol):
         content: str,
         meta: dict[str, Any] | None = None,
         seq_ceiling: int | None = None,
+        author: Actor | None = None,
     ) -> StoredMessage: ...
 
     async def set_seq_ceiling(self, session_id: str, ceiling: int) -> None: ...
@@ -125,8 +126,11 @@ class SessionConfig:
     replay_bytes: int = 4 * 1024 * 1024  # the replay buffer's byte budget (REPLAY_BUFFER_MAX_BYTES)
 
 
-def _message_dict(message: StoredMessage) -> dict[str, Any]:
+def _message_dict(message: StoredMessage, author: dict[str, str] | None) -> dict[str, Any]:
+    """A message as chat_history (and the REST session) show it; `author` its author's actor data."""
     out: dict[str, Any] = {"role": message.role, "content": message.content, "created_at": message.created_at}
+    if author is not None:
+        out["author"] = author
     if message.meta:
         out.update(message.meta)
     return out
@@ -169,7 +173,10 @@ class LiveSession:
         self.proposals: dict[str, StoredProposal] = {p.id: p for p in stored.proposals}
         self.decided: set[str] = set(stored.decided_proposals)
         self.presence = PresenceBoard(self._send_presence)
-        self.history: deque[dict[str, Any]] = deque((_message_dict(m) for m in stored.messages), maxlen=HISTORY_LIMIT)
+        self.history: deque[dict[str, Any]] = deque(
+            (_message_dict(m, self._actor_data(m.author) if m.author else None) for m in stored.messages),
+            maxlen=HISTORY_LIMIT,
+        )
         self.last_active = time.monotonic()
         self._critical: set[asyncio.Task[Any]] = set()
 
@@ -187,10 +194,10 @@ class LiveSession:
             if self.turns.running:
                 raise CanopyError(409, "A turn is already running in this session")
             history = self.chat_context(self.config.history_messages)
-            await self._record_message("user", prompt)
+            author = await self._record_message("user", prompt, author=actor)
             prompts.hit(actor.user_id)  # a prompt refused for storage does not count
             await self._title_from(prompt)
-            await self._publish("chat_message", {"role": "user", "content": prompt}, frame_id)
+            await self._publish("chat_message", {"role": "user", "content": prompt, "author": author}, frame_id)
             host: TurnHost = self
             if self.review_mode:  # the turn works on a scratch copy; its changes become a proposal
                 host = ReviewHost(self, Tree.from_dict(self.tree.to_dict(), self.tree.rev, self.config.limits))
@@ -539,8 +546,9 @@ class LiveSession:
     async def _publish_end(self, end: TurnEnd) -> None:
         """Stores the answer first (its commit also reserves seq numbers), then sends debug and the end."""
         failure = end.failure
+        turn = self.turns.current  # still the ending turn: the runner lets it go after end_turn returns
         try:
-            await self._record_message("assistant", end.text, end.meta)
+            await self._record_message("assistant", end.text, end.meta, turn.actor if turn is not None else None)
         except StorageError:
             failure = failure or ProviderError(500, "The answer could not be stored")
         await self._publish("debug", end.debug, end.frame_id)
@@ -902,17 +910,22 @@ class LiveSession:
 
     # --- chat -------------------------------------------------------------------------
 
-    async def _record_message(self, role: str, content: str, meta: dict[str, Any] | None = None) -> None:
-        """Commits a chat message; the caller holds the lock and broadcasts it (one frame) after."""
+    async def _record_message(
+        self, role: str, content: str, meta: dict[str, Any] | None = None, author: Actor | None = None
+    ) -> dict[str, str] | None:
+        """Commits a chat message; the caller holds the lock and broadcasts it (one frame) after.
+        Returns the author's actor data (as history holds it), for the frame to share."""
         ceiling = self._ceiling_due(1)
         try:
-            stored = await self.store.add_message(self.id, role, content, meta, seq_ceiling=ceiling)
+            stored = await self.store.add_message(self.id, role, content, meta, seq_ceiling=ceiling, author=author)
         except Exception as exc:
             log_storage_failure(log, "could not store a message in session %s", self.id, exc=exc)
             raise StorageError("Storage unavailable; the message was not stored") from exc
         if ceiling is not None:
             self.seq_ceiling = ceiling
-        self.history.append(_message_dict(stored))
+        author_data = self._actor_data(author) if author is not None else None
+        self.history.append(_message_dict(stored, author_data))
+        return author_data
 
     def chat_context(self, limit: int) -> list[ChatMessage]:
         if limit <= 0:

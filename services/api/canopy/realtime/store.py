@@ -59,6 +59,9 @@ class StoredMessage:
     content: str
     created_at: str
     meta: dict[str, Any] | None
+    # Who wrote it (schema 10): a prompt's user ("user", or "agent" with the token's name), an answer's
+    # prompter ("assistant"). None for messages stored before authors were.
+    author: Actor | None = None
 
 
 @dataclass(slots=True)
@@ -215,6 +218,14 @@ def _drop_undone(conn: Connection, session_id: str, user_id: str) -> None:
     if undone:
         conn.execute(update(c).where(c.c.session_id == session_id, c.c.change_set.in_(undone)).values(change_set=None))
         conn.execute(delete(cs).where(cs.c.session_id == session_id, cs.c.number.in_(undone)))
+
+
+def _author(row: Any) -> Actor | None:
+    """A message's author; None for rows stored before schema 10 (or with a `via` this code does not know)."""
+    if row.author_user_id is None:
+        return None
+    via = next((v for v in VIA_VALUES if v == row.author_via), None)
+    return None if via is None else Actor(row.author_user_id, via, row.author_name)
 
 
 def _actor(row: Any, owner: str) -> Actor:
@@ -402,9 +413,9 @@ class SessionStore:
             await conn.execute(delete(db.sessions).where(db.sessions.c.id == session_id))
 
     async def load(self, session_id: str, message_limit: int) -> StoredSession | None:
-        """The session as stored, in six statements (one more when a change set's actor is neither
-        its owner nor a member): the row, change sets, their changes and the log, messages, access,
-        proposals."""
+        """The session as stored, in six statements (one more when a change set's actor or a message's
+        author is neither its owner nor a member): the row, change sets, their changes and the log,
+        messages, access, proposals."""
         s, cs, m = db.sessions, db.change_sets, db.messages
         async with self.engine.connect() as conn:
             row = (await conn.execute(select(s).where(s.c.id == session_id))).first()
@@ -420,13 +431,18 @@ class SessionStore:
                     select(m).where(m.c.session_id == session_id).order_by(m.c.id.desc()).limit(message_limit)
                 )
             ).all()
+            messages = [
+                StoredMessage(
+                    r.role, r.content, iso(r.created_at), orjson.loads(r.meta) if r.meta else None, _author(r)
+                )
+                for r in reversed(recent)
+            ]
             access = await _access(conn, session_id) or Access(row.user_id)
-            access.names.update(await _names(conn, {cs.actor.user_id for cs in sets.values()} - set(access.names)))
+            # Actors and authors who are no longer members (or never were: an old owner's rows) still get names;
+            # members' names are known already, so usually this asks nothing.
+            actors = {cs.actor.user_id for cs in sets.values()} | {m.author.user_id for m in messages if m.author}
+            access.names.update(await _names(conn, actors - set(access.names)))
             open_proposals, decided = await _proposals(conn, session_id)
-        messages = [
-            StoredMessage(r.role, r.content, iso(r.created_at), orjson.loads(r.meta) if r.meta else None)
-            for r in reversed(recent)
-        ]
         meta = SessionMeta(row.id, row.user_id, row.title, row.updated_at, row.node_count)
         return StoredSession(
             meta,
@@ -600,6 +616,7 @@ class SessionStore:
         content: str,
         meta: dict[str, Any] | None = None,
         seq_ceiling: int | None = None,
+        author: Actor | None = None,
     ) -> StoredMessage:
         moment = now()
         touch: tuple[Any, dict[str, Any]] = (_TOUCH, {"b_session": session_id, "b_updated_at": moment})
@@ -617,13 +634,17 @@ class SessionStore:
                             "content": db_text(content),
                             "meta": orjson.dumps(meta).decode() if meta else None,
                             "created_at": moment,
+                            # Always every key: a group commit runs one executemany over many writes' rows.
+                            "author_user_id": author.user_id if author else None,
+                            "author_via": author.via if author else None,
+                            "author_name": author.name if author else None,
                         },
                     ),
                     touch,
                 ],
             )
         )
-        return StoredMessage(role, content, iso(moment), meta)
+        return StoredMessage(role, content, iso(moment), meta, author)
 
 
 def _resolution(session_id: str, proposal_id: str, outcome: dict[str, Any]) -> dict[str, Any]:

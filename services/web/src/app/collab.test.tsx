@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { act, fireEvent, render, screen, waitFor, within } from '@testing-library/react'
 import userEvent from '@testing-library/user-event'
 import { createMemoryRouter, RouterProvider } from 'react-router'
+import { sessionsKeys } from '@/features/sessions'
 import { auth } from '@/lib/auth'
 import { FakeSocket, ready } from '@/testing/fake-socket'
 import { createTestQueryClient, json, mockFetch } from '@/testing/render'
@@ -10,10 +11,13 @@ import { routes } from './router'
 
 const tree = { id: 'root', value: 'Root', children: [{ id: 'p', value: 'Project', children: [] }] }
 
+let queryClient = createTestQueryClient()
+
 function renderApp(path: string) {
   const router = createMemoryRouter(routes, { initialEntries: [path] })
+  queryClient = createTestQueryClient()
   render(
-    <AppProvider queryClient={createTestQueryClient()}>
+    <AppProvider queryClient={queryClient}>
       <RouterProvider router={router} />
     </AppProvider>,
   )
@@ -49,17 +53,23 @@ const presence = (users: Array<Record<string, unknown>>) => ({
   data: { users: users.map((u) => ({ role: 'editor', tabs: 1, selected: null, typing: false, ...u })) },
 })
 
-beforeEach(() => {
-  FakeSocket.reset()
-  vi.stubGlobal('WebSocket', FakeSocket)
+/** The REST answers the dashboard needs; `members` answers the owner's member list (else 404). */
+function stubFetch(members?: Array<{ username: string; role: string }>) {
   vi.stubGlobal(
     'fetch',
     mockFetch({
       'GET /api/sessions': () =>
         json([{ session_id: 's1', title: 'Plans', updated_at: '2025-01-02T10:00:00Z', node_count: 2, role: 'owner', owner: 'olive' }]),
       'GET /api/auth/me': () => json({ id: 1, username: 'olive' }),
+      ...(members ? { 'GET /api/sessions/s1/members': () => json(members) } : {}),
     }).fn,
   )
+}
+
+beforeEach(() => {
+  FakeSocket.reset()
+  vi.stubGlobal('WebSocket', FakeSocket)
+  stubFetch()
   auth.setSession({ access_token: 'tok', expires_in: 1800 })
 })
 afterEach(() => {
@@ -205,6 +215,47 @@ describe('the dashboard in a shared session', () => {
     await waitFor(() => expect(FakeSocket.instances.length).toBe(2))
     act(() => FakeSocket.last.open())
     expect(FakeSocket.last.sent[0]!.data).not.toHaveProperty('session_id')
+  })
+})
+
+describe('who said it in the chat', () => {
+  const history = (messages: Array<Record<string, unknown>>) => ({ type: 'chat_history', data: { messages } })
+  const olives = { role: 'user', content: "add 'Project'", author: { username: 'olive', via: 'user' } }
+  const prompts = () => within(log()).getAllByRole('listitem').filter((li) => li.dataset.role === 'user')
+
+  it('names nobody while the owner is alone in the session', async () => {
+    stubFetch([{ username: 'olive', role: 'owner' }])
+    const { sock } = await openAs('owner')
+    act(() => sock.receive(history([olives])))
+    act(() => sock.receive(presence([{ username: 'olive', role: 'owner' }])))
+    await screen.findByText("add 'Project'")
+    await waitFor(() => expect(queryClient.getQueryState(sessionsKeys.members('s1'))?.status).toBe('success'))
+    expect(within(log()).queryByText('You')).not.toBeInTheDocument()
+    // Someone joins (a member the list did not know yet): now it is a shared chat.
+    act(() => sock.receive(presence([{ username: 'olive', role: 'owner' }, { username: 'eddie' }])))
+    expect(within(log()).getByText('You')).toBeInTheDocument()
+  })
+
+  it('says "You" on the owner’s prompts once the session has another member, and names the others', async () => {
+    stubFetch([
+      { username: 'olive', role: 'owner' },
+      { username: 'eddie', role: 'editor' },
+    ])
+    const { sock } = await openAs('owner')
+    act(() => sock.receive(history([olives])))
+    expect(await within(log()).findByText('You')).toBeInTheDocument()
+    act(() =>
+      sock.receive({
+        type: 'chat_message',
+        id: 'e1',
+        seq: 11,
+        data: { role: 'user', content: "add 'Design'", author: { username: 'eddie', via: 'user' } },
+      }),
+    )
+    expect(prompts().map((li) => li.textContent)).toEqual([
+      expect.stringMatching(/^You:add 'Project'/),
+      expect.stringMatching(/^eddie:add 'Design'/),
+    ])
   })
 })
 

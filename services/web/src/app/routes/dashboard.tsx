@@ -6,7 +6,7 @@ import { HistoryIcon, KeyRoundIcon, LogOutIcon, PanelLeftIcon, TreeDeciduousIcon
 import { Badge } from '@/components/ui/badge'
 import { Button } from '@/components/ui/button'
 import { useLogout, useMe } from '@/features/auth'
-import { ChatPanel, chatReducer, initialChatState } from '@/features/chat'
+import { ChatPanel, chatReducer, hasOtherAuthors, initialChatState } from '@/features/chat'
 import {
   canEdit,
   collabReducer,
@@ -19,7 +19,14 @@ import {
 } from '@/features/collab'
 import { HistoryPanel } from '@/features/history'
 import { ExportMenu, ImportDialog } from '@/features/interchange'
-import { ReviewModeSwitch, SessionsSidebar, sessionsKeys, sessionTitle, useSessions } from '@/features/sessions'
+import {
+  ReviewModeSwitch,
+  SessionsSidebar,
+  sessionsKeys,
+  sessionTitle,
+  useMembers,
+  useSessions,
+} from '@/features/sessions'
 import { TreePanel, useTreeFeed, type TreeOp } from '@/features/tree'
 import { auth } from '@/lib/auth'
 import type { Delta } from '@/lib/protocol'
@@ -209,6 +216,14 @@ export function DashboardRoute() {
   }, [historyHighlight, hoveredChange])
   const sessions = useSessions()
   const active = sessions.data?.find((s) => s.session_id === activeId)
+  // Only an owner needs the member list to know the session is shared (a member is one of two at least).
+  const members = useMembers(activeId ?? '', role === 'owner' && activeId !== null)
+  // More than one member (or someone else here, or someone else's prompt in the chat, a former member's
+  // included): prompts show who wrote them. Alone in a session the chat looks as it always did.
+  const sharedChat =
+    role !== 'owner' ||
+    (members.data?.length ?? 0) > 1 ||
+    (myName !== null && (collab.users.some((u) => u.username !== myName) || hasOtherAuthors(chat.messages, myName)))
 
   return (
     <div className="flex h-dvh flex-col">
@@ -315,6 +330,8 @@ export function DashboardRoute() {
             onTyping={editable ? onTyping : undefined}
             typingNote={typingText(collab.users, myName)}
             readOnly={!editable}
+            shared={sharedChat}
+            me={myName}
             className={cn('flex h-[75dvh] flex-col p-3 md:h-auto md:min-h-0 md:w-2/5 md:border-r')}
           />
           <div className="flex min-h-[70vh] min-w-0 flex-1 flex-col md:min-h-0 md:w-3/5">

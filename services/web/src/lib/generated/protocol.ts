@@ -454,6 +454,10 @@ export interface ChatHistoryData {
  * via the `definition` "ChatMessageData".
  */
 export interface ChatMessageData {
+  /**
+   * who wrote it: a prompt's user (via user, or via agent with the token's name); an answer, the user the assistant answered (via assistant). Absent from messages stored before authors were
+   */
+  author?: ActorData1 | null
   cancelled?: boolean | null
   content: string
   created_at?: string | null
@@ -467,6 +471,20 @@ export interface ChatMessageData {
    * the answer was cut short, and why
    */
   truncated?: ('length' | 'content_filter') | null
+}
+/**
+ * Who made a change: the user it is attributed to, and how it came.
+ *
+ * This interface was referenced by `Protocol`'s JSON-Schema
+ * via the `definition` "ActorData".
+ */
+export interface ActorData1 {
+  /**
+   * what acted for the user: an agent's token name (via agent), an import's format (via import)
+   */
+  name?: string | null
+  username: string
+  via: 'user' | 'assistant' | 'agent' | 'import'
 }
 /**
  * This interface was referenced by `Protocol`'s JSON-Schema
@@ -580,20 +598,6 @@ export interface TreeUpdateData {
   delta: AddDelta | UpdateDelta | RemoveDelta | MoveDelta
   origin: 'assistant' | 'user' | 'undo' | 'proposal'
   rev: number
-}
-/**
- * Who made a change: the user it is attributed to, and how it came.
- *
- * This interface was referenced by `Protocol`'s JSON-Schema
- * via the `definition` "ActorData".
- */
-export interface ActorData1 {
-  /**
-   * what acted for the user: an agent's token name (via agent), an import's format (via import)
-   */
-  name?: string | null
-  username: string
-  via: 'user' | 'assistant' | 'agent' | 'import'
 }
 /**
  * This interface was referenced by `Protocol`'s JSON-Schema

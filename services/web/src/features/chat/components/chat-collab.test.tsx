@@ -104,3 +104,57 @@ describe('ChatPanel in a shared session', () => {
     expect(note).toHaveTextContent('Accepted 1 of 3 changes by olive; 1 rejected; 1 conflict: Node C not found')
   })
 })
+
+describe('ChatPanel: who wrote each prompt', () => {
+  const history = {
+    type: 'chat_history',
+    data: {
+      messages: [
+        { role: 'user', content: 'from before authors', created_at: '2025-01-01T10:00:00Z' },
+        { role: 'user', content: "add 'A'", author: { username: 'olive', via: 'user' } },
+        { role: 'assistant', content: "Added 'A'.", author: { username: 'olive', via: 'assistant' } },
+        { role: 'user', content: "add 'B'", author: { username: 'eddie', via: 'user' } },
+        { role: 'user', content: "add 'C'", author: { username: 'eddie', via: 'agent', name: 'Copilot' } },
+      ],
+    },
+  }
+  /** Each message as a screen reader starts it (the sr-only prefixes included), and the visible names. */
+  const items = () => within(log()).getAllByRole('listitem').map((li) => li.textContent)
+
+  it('names each prompt’s author in a shared session, "You" for one’s own', () => {
+    let dispatch!: (a: ChatAction) => void
+    render(<Harness bind={(d) => (dispatch = d)} shared me="olive" />)
+    act(() => dispatch({ type: 'frame', frame: history as unknown as ServerFrame }))
+    act(() => dispatch({ type: 'prompt_sent', id: 'q1', text: "add 'D'" }))
+    expect(items()).toEqual([
+      expect.stringMatching(/^Prompt:from before authors/), // stored before authors: no name shown
+      expect.stringMatching(/^You:add 'A'/),
+      expect.stringMatching(/^Assistant:Added 'A'/), // answers stay as they were
+      expect.stringMatching(/^eddie:add 'B'/),
+      expect.stringMatching(/^eddie via Copilot:add 'C'/),
+      expect.stringMatching(/^You:add 'D'/), // sent from this tab, not echoed yet
+    ])
+    // The names are visible text, not only a colour or a hidden label.
+    expect(within(log()).getByText('eddie')).toBeVisible()
+    expect(within(log()).getAllByText('You')).toHaveLength(2)
+  })
+
+  it('shows no names in a session of one', () => {
+    const { push } = setup({ me: 'olive' })
+    push(history)
+    expect(within(log()).queryByText('You')).not.toBeInTheDocument()
+    expect(within(log()).queryByText('eddie')).not.toBeInTheDocument()
+    expect(items()[1]).toMatch(/^You:add 'A'/) // the hidden prefix a solo chat always had
+  })
+
+  it('names the author of a prompt another member sends live', () => {
+    const { push } = setup({ shared: true, me: 'olive' })
+    push({
+      type: 'chat_message',
+      id: 'x1',
+      seq: 1,
+      data: { role: 'user', content: "add 'E'", author: { username: 'eddie', via: 'user' } },
+    })
+    expect(items()).toEqual([expect.stringMatching(/^eddie:add 'E'/)])
+  })
+})

@@ -33,6 +33,10 @@ export interface ChatPanelProps {
   typingNote?: string | null
   /** A viewer's chat: the conversation without a composer. */
   readOnly?: boolean
+  /** A session of more than one member: prompts show their author's name ("You" for one's own). */
+  shared?: boolean
+  /** The signed-in user's name, to tell their prompts from others'. */
+  me?: string | null
   className?: string
 }
 
@@ -76,6 +80,8 @@ export function ChatPanel({
   onTyping,
   typingNote = null,
   readOnly = false,
+  shared = false,
+  me = null,
   className,
 }: ChatPanelProps) {
   const [draft, setDraft] = useState('')
@@ -129,7 +135,7 @@ export function ChatPanel({
         <TabsTrigger value="debug">Debug</TabsTrigger>
       </TabsList>
       <TabsContent value="chat" className="flex min-h-0 flex-col gap-2">
-        <MessageList messages={state.messages} />
+        <MessageList messages={state.messages} shared={shared} me={me} />
         <p aria-live="polite" className="min-h-4 px-1 text-xs text-muted-foreground italic">
           {typingNote}
         </p>

@@ -2,10 +2,18 @@ import { useEffect, useRef, useState } from 'react'
 import { CheckIcon, ChevronRightIcon, CopyIcon } from 'lucide-react'
 import { Collapsible, CollapsibleContent, CollapsibleTrigger } from '@/components/ui/collapsible'
 import { cn } from '@/lib/utils'
-import type { ChatMessage, ProposalNote, Truncation } from '../model/chat-reducer'
+import { authorLabel, type ChatMessage, type ProposalNote, type Truncation } from '../model/chat-reducer'
 import { Markdown } from './markdown'
 
-export function MessageList({ messages }: { messages: ChatMessage[] }) {
+export interface MessageListProps {
+  messages: ChatMessage[]
+  /** A chat of several people: prompts show who wrote them ("You" for `me`'s). */
+  shared?: boolean
+  /** The signed-in user's name (their prompts show as "You"). */
+  me?: string | null
+}
+
+export function MessageList({ messages, shared = false, me = null }: MessageListProps) {
   const ref = useRef<HTMLDivElement>(null)
   const stick = useRef(true)
 
@@ -33,7 +41,7 @@ export function MessageList({ messages }: { messages: ChatMessage[] }) {
       ) : (
         <ol className="flex flex-col gap-3 p-1">
           {messages.map((m) => (
-            <MessageItem key={m.key} message={m} />
+            <MessageItem key={m.key} message={m} author={shared ? authorLabel(m, me) : null} shared={shared} />
           ))}
         </ol>
       )}
@@ -70,7 +78,13 @@ function ProposalItem({ note }: { note: ProposalNote }) {
   )
 }
 
-function MessageItem({ message: m }: { message: ChatMessage }) {
+/** What a screen reader hears before a message whose author is not shown: whose it is, as far as known. */
+function speaker(isUser: boolean, shared: boolean): string {
+  if (!isUser) return 'Assistant:'
+  return shared ? 'Prompt:' : 'You:' // alone in a session every prompt is one's own
+}
+
+function MessageItem({ message: m, author, shared }: { message: ChatMessage; author: string | null; shared: boolean }) {
   if (m.proposal) return <ProposalItem note={m.proposal} />
   const isUser = m.role === 'user'
   return (
@@ -79,7 +93,15 @@ function MessageItem({ message: m }: { message: ChatMessage }) {
       aria-busy={m.streaming || undefined}
       data-role={m.role}
     >
-      <span className="sr-only">{isUser ? 'You:' : 'Assistant:'}</span>
+      {author !== null ? (
+        // The name as text (not a colour), read first like the hidden "You:" of a solo chat.
+        <span className="px-1 text-xs font-medium text-muted-foreground">
+          <span>{author}</span>
+          <span className="sr-only">:</span>
+        </span>
+      ) : (
+        <span className="sr-only">{speaker(isUser, shared)}</span>
+      )}
       {m.reasoning.length > 0 && <Reasoning steps={m.reasoning} running={m.streaming} />}
       {(m.text || m.streaming || !m.error) && (
         <div

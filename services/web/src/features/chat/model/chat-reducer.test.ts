@@ -58,3 +58,29 @@ describe('outcomeText', () => {
     expect(s.messages.filter((m) => m.proposal?.id === 'p1')).toHaveLength(1)
   })
 })
+
+describe('chatReducer: message authors', () => {
+  it('keeps a well-formed author and drops a malformed one (the message stays)', async () => {
+    const { hasOtherAuthors } = await import('./chat-reducer')
+    const s = chatReducer(
+      initialChatState,
+      frame({
+        type: 'chat_history',
+        data: {
+          messages: [
+            { role: 'user', content: 'a', author: { username: 'olive', via: 'user' } },
+            { role: 'user', content: 'b', author: { username: 7 } },
+            { role: 'user', content: 'c', author: 'eddie' },
+          ],
+        },
+      }),
+    )
+    expect(s.messages.map((m) => [m.text, m.author])).toEqual([
+      ['a', { username: 'olive', via: 'user' }],
+      ['b', undefined],
+      ['c', undefined],
+    ])
+    expect(hasOtherAuthors(s.messages, 'olive')).toBe(false)
+    expect(hasOtherAuthors(s.messages, 'eddie')).toBe(true)
+  })
+})

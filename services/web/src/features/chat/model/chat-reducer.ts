@@ -35,6 +35,41 @@ export interface ChatMessage {
   at?: string
   /** A proposal of the assistant (review mode): the message shows its summary, then its outcome. */
   proposal?: ProposalNote
+  /** Who wrote it, as the server says (absent for messages stored before authors were, and our own unsent ones). */
+  author?: Author
+}
+
+/** A message's author: the user, and how it came (`user`, `agent` with the token's `name`, `assistant`). */
+export interface Author {
+  username: string
+  via: string
+  name?: string
+}
+
+/** The `author` of a chat_message or history entry, when it is well formed. */
+export function authorOf(raw: unknown): Author | undefined {
+  if (!raw || typeof raw !== 'object') return undefined
+  const { username, via, name } = raw as { username?: unknown; via?: unknown; name?: unknown }
+  if (typeof username !== 'string' || typeof via !== 'string') return undefined
+  return typeof name === 'string' ? { username, via, name } : { username, via }
+}
+
+/**
+ * The name a shared session's chat shows on a prompt: "You" for one's own (sent from this tab, or
+ * written by `me`), else the author's username; "… via <token>" for an outside agent's. Null when
+ * unknown (a message stored before authors were) and for the assistant's answers.
+ */
+export function authorLabel(m: ChatMessage, me: string | null): string | null {
+  if (m.role !== 'user') return null
+  if (m.clientId !== undefined) return 'You'
+  if (!m.author) return null
+  const who = me !== null && m.author.username === me ? 'You' : m.author.username
+  return m.author.via === 'agent' && m.author.name ? `${who} via ${m.author.name}` : who
+}
+
+/** Whether someone other than `me` wrote a prompt in this chat (then it is a shared chat, whoever is a member now). */
+export function hasOtherAuthors(messages: readonly ChatMessage[], me: string | null): boolean {
+  return messages.some((m) => m.role === 'user' && m.author !== undefined && m.author.username !== me)
 }
 
 export interface ProposalNote {
@@ -110,6 +145,7 @@ function fromHistory(m: HistoryMessage): ChatMessage | null {
     cancelled: m.cancelled === true ? true : undefined,
     truncated: truncationOf(m.truncated),
     error,
+    author: authorOf(m.author),
   }
 }
 
@@ -227,14 +263,16 @@ function onFrame(state: ChatState, frame: ServerFrame): ChatState {
       }
       const text = chatMessageText(frame.data)
       const role = frame.data.role === 'assistant' ? 'assistant' : 'user'
-      return {
-        ...state,
-        busy: role === 'user' ? true : state.busy,
-        messages: [
-          ...state.messages,
-          { key: nextKey(), role, text, reasoning: [], streaming: false, at: frame.timestamp ?? undefined },
-        ],
+      const message: ChatMessage = {
+        key: nextKey(),
+        role,
+        text,
+        reasoning: [],
+        streaming: false,
+        at: frame.timestamp ?? undefined,
+        author: authorOf(frame.data.author),
       }
+      return { ...state, busy: role === 'user' ? true : state.busy, messages: [...state.messages, message] }
     }
     case 'reasoning': {
       const text = reasoningText(frame.data)

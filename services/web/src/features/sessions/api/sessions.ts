@@ -97,10 +97,12 @@ export function useSetReviewMode() {
 const membersPath = (id: string, username?: string) =>
   `/api/sessions/${encodeURIComponent(id)}/members${username === undefined ? '' : `/${encodeURIComponent(username)}`}`
 
-export function useMembers(id: string) {
+/** `enabled` false: not fetched (e.g. no session yet). */
+export function useMembers(id: string, enabled = true) {
   return useQuery({
     queryKey: sessionsKeys.members(id),
     queryFn: ({ signal }) => apiFetch<Member[]>(membersPath(id), { signal }),
+    enabled,
   })
 }
 
