@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from canopy.assistant.offline.planner import Planner
 
 _KEY_OK: Final = re.compile(r"[a-z_][a-z0-9_.-]{0,63}")
+_KEY_SPACES: Final = re.compile(r"[\s-]+")
+_LEVEL_PRIORITY: Final = re.compile(r"(\w+)[ -]priority", re.I)
 Built = tuple[str, list[str]]
 
 
@@ -123,7 +125,7 @@ def build_rename(p: Planner, cmd: Command) -> Built:
 
 
 def _key(p: Planner, raw: str) -> str:
-    key = re.sub(r"[\s-]+", "_", p.text.literal(raw)[0].strip().lower())
+    key = _KEY_SPACES.sub("_", p.text.literal(raw)[0].strip().lower())
     key = {"due": "due_date", "deadline": "due_date", "duedate": "due_date", "colour": "color"}.get(key, key)
     if not _KEY_OK.fullmatch(key):
         raise _stop(
@@ -458,7 +460,7 @@ def _filter(p: Planner, wanted: str) -> str:
     """'which tasks are done' / 'list high priority items': nodes whose status or priority matches."""
     from canopy.assistant.offline.grammar import status_value
 
-    level = re.fullmatch(r"(\w+)[ -]priority", wanted, re.I)
+    level = _LEVEL_PRIORITY.fullmatch(wanted)
     key, value = ("priority", level.group(1).lower()) if level else ("status", status_value(wanted))
     hits = [i for i in p.tree.iter_ids() if str(p.tree.props(i).get(key, "")).lower() == value]
     if not hits:

@@ -26,6 +26,7 @@ _DONE_VERBS: Final = {
 }
 _DONE_AT_SENTENCE: Final = re.compile(r"(?:^|(?<=[.!?] ))(" + "|".join(_DONE_VERBS) + r")\b")
 PROPOSAL_NOTE: Final = "Nothing changes until an editor accepts the proposal."
+_WORDS: Final = re.compile(r"\s*\S+\s*")
 
 
 def as_proposal(reply: str) -> str:
@@ -37,7 +38,7 @@ def as_proposal(reply: str) -> str:
 
 def chunk_reply(reply: str, max_chunks: int = 8) -> list[str]:
     """Split a reply on word boundaries into a few chunks that concatenate to exactly `reply`."""
-    words = re.findall(r"\s*\S+\s*", reply) or ([reply] if reply else [])
+    words = _WORDS.findall(reply) or ([reply] if reply else [])
     count = min(len(words), max_chunks, max(3, -(-len(words) // 4)))
     if count <= 1:
         return ["".join(words)] if words else []

@@ -64,7 +64,7 @@ class Question:
 
 
 _THINGS: Final = r"(?:nodes|items|things|entries|tasks|children|kids|subtasks|elements|rows)"
-_QUESTIONS: Final = [
+_QUESTION_FORMS: Final = [
     (
         rf"how many {_THINGS}(?: (?:are|do i have|do we have|have i got|exist))?(?: there)?"
         r"(?: (?:in|on) (?:the|my|this) (?:tree|outline|session))?(?: (?:are )?there| in total| altogether| overall)?",
@@ -108,6 +108,11 @@ _QUESTIONS: Final = [
     ),
     (r"does (.+) exist", "find"),
 ]
+# Compiled once; a "prop" form names its key first ("what is the priority of X") or last ("X's priority").
+_KEY_FIRST: Final = "what(?:'s| is) (?:the )?"
+_QUESTIONS: Final = tuple(
+    (re.compile(pattern, re.I), kind, pattern.startswith(_KEY_FIRST)) for pattern, kind in _QUESTION_FORMS
+)
 
 
 # Questions whose key is not a group of the _QUESTIONS kind: "what priority is Design", "is Design done".
@@ -125,15 +130,13 @@ _QUESTION_STARTS: Final = frozenset(
 def question(masked: str) -> Question | None:
     if masked.split(" ", 1)[0].lower().removesuffix("'s") not in _QUESTION_STARTS:  # "what's", "where's"
         return None
-    for pattern, kind in _QUESTIONS:
-        m = re.fullmatch(pattern, masked, re.I)
+    for pattern, kind, key_first in _QUESTIONS:
+        m = pattern.fullmatch(masked)
         if not m:
             continue
         groups = m.groups()
         if kind == "prop":
-            key, ref = (
-                (groups[0], groups[1]) if pattern.startswith("what(?:'s| is) (?:the )?") else (groups[1], groups[0])
-            )
+            key, ref = (groups[0], groups[1]) if key_first else (groups[1], groups[0])
             return Question(kind, ref, key)
         return Question(kind, groups[0] if groups else "")
     if m := _WHAT_KEY_IS.fullmatch(masked):

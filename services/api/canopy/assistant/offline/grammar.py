@@ -17,7 +17,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Final
 
-from canopy.assistant.offline.text import NUMBER, PLACEHOLDER, number, singular, split_list, splits, trim
+from canopy.assistant.offline.text import (
+    NUMBER,
+    PLACEHOLDER,
+    number,
+    separators,
+    singular,
+    split_list,
+    splits,
+    trim,
+)
 
 MAX_READINGS: Final = 24  # readings of one clause that are tried against the tree
 
@@ -157,7 +166,7 @@ _VALUE_PREFIXES: Final = [
     r"(?-i:(?:(?:a|an|the) )?(?:new )?(?:list|folder|project|group|category|section|board|page|heading|task):? "
     r"(?=[A-Z\ue000]))",
 ]
-_ADD_SEPS: Final = [
+_ADD_SEPS: Final = separators(
     (
         r"(?:at|to) the (?:very )?(?:top|start|beginning|front) of|"
         r"as (?:the )?first (?:child|item|node|entry|task|one) (?:of|under|in)",
@@ -180,11 +189,15 @@ _ADD_SEPS: Final = [
         "under",
     ),
     (r"into|in|to|onto|on", "in"),
-]
-_MOVE_SEPS: Final = [*_ADD_SEPS[:5], (r"into|in|to|onto", "in")]
-_RENAME_SEPS: Final = [(r"to|as|into|=|->|\u2192", "")]
-_FROM_SEPS: Final = [(r"from|under|in|inside", "")]
-_ON_SEPS: Final = [(r"on|for|of", "")]
+)
+_MOVE_SEPS: Final = (*_ADD_SEPS[:5], *separators((r"into|in|to|onto", "in")))
+_RENAME_SEPS: Final = separators((r"to|as|into|=|->|\u2192", ""))
+_FROM_SEPS: Final = separators((r"from|under|in|inside", ""))
+_ON_SEPS: Final = separators((r"on|for|of", ""))
+_TO_SEPS: Final = separators(("to", ""))
+_AS_SEPS: Final = separators(("as", ""))
+_TO_AS_SEPS: Final = separators((r"to|as", ""))
+_BE_AS_SEPS: Final = separators((r"be|as|into", ""))
 NAMEKEYS: Final = {"value", "name", "title", "label", "text"}
 KEY: Final = r"(?:\ue000\d+\ue001|[a-z_][\w.-]*(?: [a-z_][\w.-]*){0,2}?)"
 _KNOWN_KEYS: Final = r"(?:priority|status|due date|due|deadline|owner|assignee|tags?|colou?r|estimate|progress|notes?)"
@@ -233,6 +246,17 @@ def _strip_prefix(text: str) -> str:
 
 _BIG_COUNT: Final = re.compile(r"(\d{4,}) (?:new |more |empty |blank )?[a-z][\w-]*s", re.I)
 _ZERO_COUNT: Final = re.compile(r"(?:0|zero|no) (?:new |more )?[a-z][\w-]*s", re.I)
+_COUNT: Final = re.compile(rf"({NUMBER}|an?|one|another) (?:new |more |empty |blank )?([a-z][\w-]*)", re.I)
+_NOUN_RE: Final = re.compile(_NOUN, re.I)
+_KID_NOUN: Final = re.compile(r"child|children|subtasks?", re.I)
+_LISTED: Final = re.compile(
+    rf"({NUMBER}) (?:new )?(?:{_NOUN}|{_CONTAINER}s?) (?:called |named |with (?:the )?values? )?:? ?(.+)", re.I
+)
+_COLON: Final = re.compile(r"(.+?): (.+)")
+_KIDS_NOUN: Final = re.compile(rf"^(?:the )?(?:{_NOUN}|tasks|items|subtasks|steps|entries)(?: called| named)?:? ", re.I)
+_KIDS_PLURAL: Final = re.compile(r"^[a-z]+s:? (?=[A-Z\ue000])")
+_HAS_CONTAINER: Final = re.compile(rf"\b{_CONTAINER}s?\b", re.I)
+_ARTICLE: Final = re.compile(r"(?:a|an|the|new|a new) (\S.*)", re.I)
 
 
 def _add_values(left: str) -> Command | None:
@@ -243,10 +267,10 @@ def _add_values(left: str) -> Command | None:
     # "add 1000 tasks" is a count the limit refuses; "add 2025 goals" is a name
     if big and not 1900 <= int(big.group(1)) <= 2099:
         return Command("add", values=("Item",), count=int(big.group(1)))
-    count = re.fullmatch(rf"({NUMBER}|an?|one|another) (?:new |more |empty |blank )?([a-z][\w-]*)", left, re.I)
+    count = _COUNT.fullmatch(left)
     if count and (count.group(2).lower().endswith("s") or count.group(1).lower() in ("a", "an", "one", "another")):
         noun = count.group(2)
-        if re.fullmatch(_NOUN, noun, re.I) and not re.fullmatch(r"child|children|subtasks?", noun, re.I):
+        if _NOUN_RE.fullmatch(noun) and not _KID_NOUN.fullmatch(noun):
             noun = "Item"
         name = singular(noun).capitalize()
         if count.group(1).lower() in ("a", "an", "one", "another"):
@@ -254,26 +278,20 @@ def _add_values(left: str) -> Command | None:
             generic = singular(noun).lower() in GENERIC or noun == "Item"
             return Command("add", values=(name,), count=1 if generic else 0)
         return Command("add", values=(name,), count=number(count.group(1)))
-    listed = re.fullmatch(
-        rf"({NUMBER}) (?:new )?(?:{_NOUN}|{_CONTAINER}s?) (?:called |named |with (?:the )?values? )?:? ?(.+)",
-        left,
-        re.I,
-    )
+    listed = _LISTED.fullmatch(left)
     if listed:
         values = tuple(split_list(listed.group(2)))
         if len(values) > 1 or number(listed.group(1)) == 1:
             return Command("add", values=values, count=-number(listed.group(1)))  # negative: a check only
-    colon = re.fullmatch(r"(.+?): (.+)", _strip_prefix(left))
+    colon = _COLON.fullmatch(_strip_prefix(left))
     if colon and len(split_list(colon.group(2))) > 1:  # "a grocery list: eggs, milk, bread"
         return Command("add", values=(_value_name(colon.group(1)),), kids=tuple(split_list(colon.group(2))))
     head, sep, tail = _strip_prefix(left).partition(" with ")
     if sep and head and tail:
-        named = re.sub(
-            rf"^(?:the )?(?:{_NOUN}|tasks|items|subtasks|steps|entries)(?: called| named)?:? ", "", tail, flags=re.I
-        )
+        named = _KIDS_NOUN.sub("", tail)
         if named == tail and len(split_list(tail)) > 1:  # "with phases Design, Build and Launch"
-            named = re.sub(r"^[a-z]+s:? (?=[A-Z\ue000])", "", tail)
-        container = re.search(rf"\b{_CONTAINER}s?\b", head, re.I) or _strip_prefix(left) != left
+            named = _KIDS_PLURAL.sub("", tail)
+        container = _HAS_CONTAINER.search(head) or _strip_prefix(left) != left
         # "with a, b and c" or "a list ... with x" make children; "Meeting with Bob" is not understood
         if named != tail or container or len(split_list(named)) > 1:
             return Command("add", values=(_value_name(head),), kids=tuple(split_list(named)))
@@ -283,7 +301,7 @@ def _add_values(left: str) -> Command | None:
 def _value_name(text: str) -> str:
     """'a list called X' → X; 'a shopping list' → 'Shopping list' (an article is never part of a name)."""
     text = _strip_prefix(text)
-    article = re.fullmatch(r"(?:a|an|the|new|a new) (\S.*)", text, re.I)
+    article = _ARTICLE.fullmatch(text)
     if article and not PLACEHOLDER.fullmatch(article.group(1)):
         return article.group(1)[:1].upper() + article.group(1)[1:]
     return text
@@ -347,6 +365,9 @@ def _at_edge(rest: str) -> list[Command] | None:
     ]
 
 
+_BETWEEN: Final = re.compile(r"(.+?) (?:in )?between (.+?) and (.+)", re.I)
+
+
 def gen_add(rest: str) -> list[Command]:
     if props := _prop_add(rest):
         return props
@@ -362,7 +383,7 @@ def gen_add(rest: str) -> list[Command]:
         rest = f"{late.group(2)} {late.group(1)}"
     hint = "" if PLACEHOLDER.search(rest) else rest
     out: list[Command] = []
-    between = re.fullmatch(r"(.+?) (?:in )?between (.+?) and (.+)", rest, re.I)
+    between = _BETWEEN.fullmatch(rest)
     if between and (what := _add_values(between.group(1))) is not None:
         out.append(Command("add", (between.group(2), between.group(3)), what.values, where="between", count=what.count))
     for left, tag, right in splits(rest, _ADD_SEPS)[::-1][:MAX_READINGS]:
@@ -376,29 +397,36 @@ def gen_add(rest: str) -> list[Command]:
     return out
 
 
+_NEW_NOUN: Final = re.compile(rf"^(?:child )?(?:{_NOUN}|{_CONTAINER}s?)(?: called| named)?:? (?=\S)", re.I)
+_A_NEW: Final = re.compile(r"(?:an? |a new |new )", re.I)
+
+
 def gen_new(rest: str) -> list[Command]:
-    noun = rf"^(?:child )?(?:{_NOUN}|{_CONTAINER}s?)(?: called| named)?:? (?=\S)"
-    return gen_add(re.sub(noun, "", rest, count=1, flags=re.I))
+    return gen_add(_NEW_NOUN.sub("", rest, count=1))
 
 
 def gen_start(rest: str) -> list[Command]:
     """'start a list called Books' (but not 'start Build')."""
-    return gen_add(rest) if re.match(r"(?:an? |a new |new )", rest, re.I) else []
+    return gen_add(rest) if _A_NEW.match(rest) else []
 
 
 # ------------------------------------------------------------- rename and props
 
 
+_NAMES: Final = "(?:value|name|title|label|text)"
+_NAME_OF: Final = re.compile(rf"^(?:the )?{_NAMES} of ", re.I)
+_NAME_POSSESSIVE: Final = re.compile(rf"(.+?)(?:'s|s') {_NAMES} (?:to|as|=) (.+)", re.I)
+_NAME_ITS: Final = re.compile(rf"(its|their) {_NAMES} (?:to|as|=) (.+)", re.I)
+_BARE_QUOTE: Final = re.compile(r"(.+) (\ue000\d+\ue001)")
+
+
 def gen_rename(rest: str) -> list[Command]:
-    names = "(?:value|name|title|label|text)"
-    rest = re.sub(rf"^(?:the )?{names} of ", "", rest, count=1, flags=re.I)
-    possessive = re.fullmatch(rf"(.+?)(?:'s|s') {names} (?:to|as|=) (.+)", rest, re.I) or re.fullmatch(
-        rf"(its|their) {names} (?:to|as|=) (.+)", rest, re.I
-    )
+    rest = _NAME_OF.sub("", rest, count=1)
+    possessive = _NAME_POSSESSIVE.fullmatch(rest) or _NAME_ITS.fullmatch(rest)
     if possessive:
         return [Command("rename", (possessive.group(1),), (possessive.group(2),))]
     out = [Command("rename", (left,), (right,)) for left, _, right in splits(rest, _RENAME_SEPS)]
-    bare = re.fullmatch(r"(.+) (\ue000\d+\ue001)", rest)  # rename Launch "Go live"
+    bare = _BARE_QUOTE.fullmatch(rest)  # rename Launch "Go live"
     if bare:
         out.append(Command("rename", (bare.group(1),), (bare.group(2),)))
     return out
@@ -413,11 +441,13 @@ def gen_call(rest: str) -> list[Command]:
 
 def gen_assign(rest: str) -> list[Command]:
     """'assign Launch to Sam': the owner."""
-    return [_set(left, "owner", right) for left, _, right in splits(rest, [("to", "")])]
+    return [_set(left, "owner", right) for left, _, right in splits(rest, _TO_SEPS)]
 
 
 _ITS: Final = re.compile(r"^(it|that|this)'s ", re.I)
 _KEY_IS: Final = re.compile(rf"(?:the )?({_KNOWN_KEYS}) (?:of|for) (.+?) (?:is|should be) (.+)", re.I)
+_IS: Final = re.compile(r"(.+?) (?:is|are) (?:now )?(?:marked )?(?:as )?(.+)", re.I)
+_DUE: Final = re.compile(r"due (?:on |by )?(.+)", re.I)
 
 
 def statement(clause: str) -> list[Command]:
@@ -426,10 +456,10 @@ def statement(clause: str) -> list[Command]:
     keyed = _KEY_IS.fullmatch(clause)  # the due date for Launch is 2025-06-01
     if keyed:
         return [_set(keyed.group(2), keyed.group(1), keyed.group(3))]
-    m = re.fullmatch(r"(.+?) (?:is|are) (?:now )?(?:marked )?(?:as )?(.+)", clause, re.I)
+    m = _IS.fullmatch(clause)
     if not m:
         return []
-    due = re.fullmatch(r"due (?:on |by )?(.+)", m.group(2), re.I)
+    due = _DUE.fullmatch(m.group(2))
     if due:
         return [Command("set", (m.group(1),), (due.group(1),), key="due_date")]
     cmd = _level_or_status(m.group(1), m.group(2))
@@ -444,12 +474,16 @@ def _set(name: str, key: str, value: str) -> Command:
     return Command("set", (name,), (value,), key=key)
 
 
+_LEVEL_TAIL: Final = re.compile(rf"(?:an? )?({LEVEL})(?: priority|-priority)|priority ({LEVEL})", re.I)
+_STATUS_WORD: Final = re.compile(STATUS_RE, re.I)
+
+
 def _level_or_status(name: str, tail: str) -> Command | None:
     """'high priority' / 'done': the value forms that need no key."""
-    level = re.fullmatch(rf"(?:an? )?({LEVEL})(?: priority|-priority)|priority ({LEVEL})", tail, re.I)
+    level = _LEVEL_TAIL.fullmatch(tail)
     if level:
         return Command("set", (name,), ((level.group(1) or level.group(2)).lower(),), key="priority")
-    if re.fullmatch(STATUS_RE, tail, re.I):
+    if _STATUS_WORD.fullmatch(tail):
         return Command("set", (name,), (status_value(tail),), key="status")
     return None
 
@@ -457,25 +491,29 @@ def _level_or_status(name: str, tail: str) -> Command | None:
 # Without "to", only a value that can't be the start of something else: a level, a status.
 _KEY_VALUE: Final = re.compile(rf"(.+?) (?:(priority) ({LEVEL})|(status) ({STATUS_RE}))", re.I)
 _KEY_OF_FOR: Final = re.compile(rf"(?:an? |the )?({_KNOWN_KEYS}) (?:of|to) (.+?) (?:for|on|to) (.+)", re.I)
+_POSSESSIVE_KEY: Final = re.compile(rf"(.+?)(?:'s|s') ({KEY}) ?(?: to | as |=|: ?)(.+)", re.I)
+_ITS_KEY: Final = re.compile(rf"(its|their) ({KEY}) ?(?: to | as |=|: ?)(.+)", re.I)
+_KEY_OF: Final = re.compile(rf"(?:the )?({KEY}) (?:of|for|on) (.+)", re.I)
+_KEY_TO: Final = re.compile(rf"(?:the )?({KEY}) ?(?: to | as |=|: ?)(.+)", re.I)
+_NAME_KEY_TO: Final = re.compile(rf"(.+) ({_KNOWN_KEYS}) (?:to|as|=) (.+)", re.I)
+_KEY_WORD_FOR: Final = re.compile(rf"(?:the )?({_KNOWN_KEYS}) (\S+) (?:for|on|of) (.+)", re.I)
 
 
 def gen_props(rest: str) -> list[Command]:
     out: list[Command] = []
-    m = re.fullmatch(rf"(.+?)(?:'s|s') ({KEY}) ?(?: to | as |=|: ?)(.+)", rest, re.I) or re.fullmatch(
-        rf"(its|their) ({KEY}) ?(?: to | as |=|: ?)(.+)", rest, re.I
-    )
+    m = _POSSESSIVE_KEY.fullmatch(rest) or _ITS_KEY.fullmatch(rest)
     if m:
         out.append(_set(m.group(1), m.group(2), m.group(3).strip()))
-    m = re.fullmatch(rf"(?:the )?({KEY}) (?:of|for|on) (.+)", rest, re.I)
+    m = _KEY_OF.fullmatch(rest)
     if m:
         out += [_set(name, m.group(1), value) for name, _, value in splits(m.group(2), _RENAME_SEPS)]
-    m = re.fullmatch(rf"(?:the )?({KEY}) ?(?: to | as |=|: ?)(.+)", rest, re.I)
+    m = _KEY_TO.fullmatch(rest)
     if m:
         out += [_set(name, m.group(1), value) for value, _, name in splits(m.group(2), _ON_SEPS)]
-    m = re.fullmatch(rf"(.+) ({_KNOWN_KEYS}) (?:to|as|=) (.+)", rest, re.I)
+    m = _NAME_KEY_TO.fullmatch(rest)
     if m:
         out.append(_set(m.group(1), m.group(2), m.group(3)))
-    m = re.fullmatch(rf"(?:the )?({_KNOWN_KEYS}) (\S+) (?:for|on|of) (.+)", rest, re.I)  # set priority high for X
+    m = _KEY_WORD_FOR.fullmatch(rest)  # set priority high for X
     if m:
         out.append(_set(m.group(3), m.group(1), m.group(2)))
     m = _KEY_OF_FOR.fullmatch(rest)  # set a deadline of 2025-06-01 for Launch
@@ -484,7 +522,7 @@ def gen_props(rest: str) -> list[Command]:
     m = _KEY_VALUE.fullmatch(rest)  # set Launch priority high
     if m:
         out.append(_set(m.group(1), m.group(2) or m.group(4), m.group(3) or m.group(5)))
-    for left, _, right in splits(rest, [(r"to|as", "")]):
+    for left, _, right in splits(rest, _TO_AS_SEPS):
         if (cmd := _level_or_status(left, right)) is not None:
             out.append(cmd)
     return out
@@ -494,10 +532,13 @@ def gen_set(rest: str) -> list[Command]:
     return gen_props(rest)
 
 
+_GIVE_KEY_OF: Final = re.compile(rf"(.+?) (?:an? |the )?({KEY}) of (.+)", re.I)
+
+
 def gen_give(rest: str) -> list[Command]:
     """'give Design high priority' / 'give Design a priority of high'."""
     out = gen_props(rest)
-    m = re.fullmatch(rf"(.+?) (?:an? |the )?({KEY}) of (.+)", rest, re.I)
+    m = _GIVE_KEY_OF.fullmatch(rest)
     if m:
         out.append(_set(m.group(1), m.group(2), m.group(3)))
     for left, right in _last_word_splits(rest):
@@ -510,11 +551,14 @@ def gen_change(rest: str) -> list[Command]:
     return gen_props(rest) + gen_rename(rest)
 
 
+_MARK_TAIL: Final = re.compile(rf"(.+) ({STATUS_RE}|{LEVEL} priority)", re.I)
+
+
 def gen_mark(rest: str) -> list[Command]:
     out: list[Command] = []
-    for left, _, right in splits(rest, [("as", "")]):
+    for left, _, right in splits(rest, _AS_SEPS):
         out.append(_level_or_status(left, right) or Command("set", (left,), (status_value(right),), key="status"))
-    m = re.fullmatch(rf"(.+) ({STATUS_RE}|{LEVEL} priority)", rest, re.I)
+    m = _MARK_TAIL.fullmatch(rest)
     if m and (cmd := _level_or_status(m.group(1), m.group(2))) is not None:
         out.append(cmd)
     return out
@@ -528,14 +572,17 @@ def gen_uncheck(rest: str) -> list[Command]:
     return [Command("set", (rest,), ("todo",), key="status")]
 
 
+_UNSET_KEY_OF: Final = re.compile(rf"(?:the )?({KEY}) (?:property |prop |field )?(of|on|from|for) (.+)", re.I)
+_UNSET_POSSESSIVE: Final = re.compile(rf"(.+?)(?:'s|s') ({KEY})(?: property| prop| field)?", re.I)
+_UNSET_ITS: Final = re.compile(rf"(its|their) ({KEY})(?: property| prop| field)?", re.I)
+
+
 def gen_unset(rest: str) -> list[Command]:
     out: list[Command] = []
-    m = re.fullmatch(rf"(?:the )?({KEY}) (?:property |prop |field )?(of|on|from|for) (.+)", rest, re.I)
+    m = _UNSET_KEY_OF.fullmatch(rest)
     if m:
         out.append(Command("unset", (m.group(3),), key=m.group(1), where=m.group(2).lower()))
-    m = re.fullmatch(rf"(.+?)(?:'s|s') ({KEY})(?: property| prop| field)?", rest, re.I) or re.fullmatch(
-        rf"(its|their) ({KEY})(?: property| prop| field)?", rest, re.I
-    )
+    m = _UNSET_POSSESSIVE.fullmatch(rest) or _UNSET_ITS.fullmatch(rest)
     if m:
         out.append(Command("unset", (m.group(1),), key=m.group(2)))
     return out
@@ -544,23 +591,24 @@ def gen_unset(rest: str) -> list[Command]:
 # ------------------------------------------------------------- structure
 
 
+_CHILDREN_OF: Final = re.compile(
+    r"(?:all )?(?:of )?(?:the )?(?:children|subnodes|subtasks|tasks|items|nodes|entries|contents|everything|all) "
+    r"(?:of|under|in|inside|from) (.+)",
+    re.I,
+)
+_WITH_ITS_KIDS: Final = re.compile(
+    r" (?:and|with|including) (?:all )?(?:of )?(?:its|their) (?:children|subtasks|contents|kids)$", re.I
+)
+_OUT: Final = re.compile(r"^out ", re.I)
+
+
 def _children_of(rest: str) -> str | None:
-    m = re.fullmatch(
-        r"(?:all )?(?:of )?(?:the )?(?:children|subnodes|subtasks|tasks|items|nodes|entries|contents|everything|all) "
-        r"(?:of|under|in|inside|from) (.+)",
-        rest,
-        re.I,
-    )
+    m = _CHILDREN_OF.fullmatch(rest)
     return m.group(1) if m else None
 
 
 def gen_remove(rest: str) -> list[Command]:
-    rest = re.sub(
-        r" (?:and|with|including) (?:all )?(?:of )?(?:its|their) (?:children|subtasks|contents|kids)$",
-        "",
-        rest,
-        flags=re.I,
-    )
+    rest = _WITH_ITS_KIDS.sub("", rest)
     inner = _children_of(rest)
     if inner is not None:
         return [Command("clear", (inner,))]
@@ -576,42 +624,45 @@ def gen_clear(rest: str) -> list[Command]:
     inner = _children_of(rest)
     if inner is not None:
         return [Command("clear", (inner,))]
-    return [*gen_unset(rest), Command("clear", (re.sub(r"^out ", "", rest, flags=re.I),))]
+    return [*gen_unset(rest), Command("clear", (_OUT.sub("", rest),))]
 
 
 _TOWARD_TOP: Final = re.compile(r"top|start|beginning|front|first")
+_SHIFT: Final = re.compile(
+    r"(.+?) (up|down|to the (?:very )?(?:top|start|beginning|front|first position)|"
+    r"to the (?:very )?(?:bottom|end|last position)|first|last)"
+    r"(?: (?:by )?(?:one|a|1)(?: (?:place|step|spot|position|row|line))?)?",
+    re.I,
+)
+_OUT_OF: Final = re.compile(r"(.+?) (?:out of|up a level from|up one level from) (.+)", re.I)
+_ONE_LEVEL: Final = re.compile(r" (?:one level|a level)$", re.I)
+_SWAP: Final = re.compile(r"(.+?) (?:and|with) (.+)", re.I)
 
 
 def gen_move(rest: str) -> list[Command]:
-    m = re.fullmatch(
-        r"(.+?) (up|down|to the (?:very )?(?:top|start|beginning|front|first position)|"
-        r"to the (?:very )?(?:bottom|end|last position)|first|last)"
-        r"(?: (?:by )?(?:one|a|1)(?: (?:place|step|spot|position|row|line))?)?",
-        rest,
-        re.I,
-    )
+    m = _SHIFT.fullmatch(rest)
     out: list[Command] = []
     if m:
         where = m.group(2).lower()
         if where.startswith("to "):  # "to the start", "to the last position"
             where = "first" if _TOWARD_TOP.search(where) else "last"
         out.append(Command("shift", (m.group(1),), where=where))
-    out_of = re.fullmatch(r"(.+?) (?:out of|up a level from|up one level from) (.+)", rest, re.I)
+    out_of = _OUT_OF.fullmatch(rest)
     if out_of:
         out.append(Command("outdent", (out_of.group(1),)))
     return out + [Command("move", (left, right), where=tag) for left, tag, right in splits(rest, _MOVE_SEPS)]
 
 
 def gen_outdent(rest: str) -> list[Command]:
-    return [Command("outdent", (re.sub(r" (?:one level|a level)$", "", rest, flags=re.I),))]
+    return [Command("outdent", (_ONE_LEVEL.sub("", rest),))]
 
 
 def gen_indent(rest: str) -> list[Command]:
-    return [Command("indent", (re.sub(r" (?:one level|a level)$", "", rest, flags=re.I),))]
+    return [Command("indent", (_ONE_LEVEL.sub("", rest),))]
 
 
 def gen_swap(rest: str) -> list[Command]:
-    m = re.fullmatch(r"(.+?) (?:and|with) (.+)", rest, re.I)
+    m = _SWAP.fullmatch(rest)
     return [Command("swap", (m.group(1), m.group(2)))] if m else []
 
 
@@ -627,17 +678,20 @@ def gen_put(rest: str) -> list[Command]:
 
 _POSSESSIVE_VALUE: Final = re.compile(rf"(.+?)(?:'s|s') ({_KNOWN_KEYS}) (?:to |as |= ?)?(.+)", re.I)
 _COPY_OF: Final = re.compile(r"^(?:an? )?(?:cop(?:y|ies)|duplicates?|clones?) of ", re.I)
+_CHILD_OF: Final = re.compile(
+    rf"(.+?) (?:(?:an?|the) )?(first |last )?"
+    rf"(?:child|sub[- ]?task|sub[- ]?node|sub[- ]?item|item|{_NOUN}) (?:of|under|in) (.+)",
+    re.I,
+)
+_SIBLING_OF: Final = re.compile(r"(.+?) (?:a|the) (?:next )?sibling (?:of|to) (.+)", re.I)
+_TOP_LEVEL: Final = re.compile(r"(.+?) (?:a )?top-level(?: node| item)?", re.I)
+_A_THING: Final = re.compile(rf"(?:{_ART}|new) ", re.I)
 
 
 def gen_make(rest: str) -> list[Command]:
     if _COPY_OF.match(rest):
         return gen_duplicate(rest)
-    m = re.fullmatch(
-        rf"(.+?) (?:(?:an?|the) )?(first |last )?"
-        rf"(?:child|sub[- ]?task|sub[- ]?node|sub[- ]?item|item|{_NOUN}) (?:of|under|in) (.+)",
-        rest,
-        re.I,
-    )
+    m = _CHILD_OF.fullmatch(rest)
     out: list[Command] = []
     if m:
         where = {"first ": "top", "last ": "bottom"}.get((m.group(2) or "").lower(), "in")
@@ -645,16 +699,16 @@ def gen_make(rest: str) -> list[Command]:
     m = _POSSESSIVE_VALUE.fullmatch(rest)  # make Build's priority high
     if m:
         out.append(_set(m.group(1), m.group(2), m.group(3)))
-    m = re.fullmatch(r"(.+?) (?:a|the) (?:next )?sibling (?:of|to) (.+)", rest, re.I)
+    m = _SIBLING_OF.fullmatch(rest)
     if m:
         out.append(Command("move", (m.group(1), m.group(2)), where="after"))
-    m = re.fullmatch(r"(.+?) (?:a )?top-level(?: node| item)?", rest, re.I)
+    m = _TOP_LEVEL.fullmatch(rest)
     if m:
         out.append(Command("move", (m.group(1), "root"), where="in"))
-    for left, _, right in splits(rest, [(r"be|as|into", "")]) + [(p[0], "", p[1]) for p in _last_word_splits(rest)]:
+    for left, _, right in splits(rest, _BE_AS_SEPS) + [(p[0], "", p[1]) for p in _last_word_splits(rest)]:
         if (cmd := _level_or_status(left, right)) is not None:
             out.append(cmd)
-    if re.match(rf"(?:{_ART}|new) ", rest, re.I):
+    if _A_THING.match(rest):
         out += gen_add(rest)
     return out
 
@@ -671,25 +725,31 @@ def gen_duplicate(rest: str) -> list[Command]:
     return out
 
 
-_ORDER: Final = [
-    (r"alphabetically|by (?:name|title|value|text)|a-z|a to z|in alphabetical order", "name"),
-    (r"z-a|z to a|reverse alphabetically|in reverse alphabetical order|by (?:name|title) descending", "-name"),
-    (r"by priority", "priority"),
-]
+_ORDER: Final = tuple(
+    (re.compile(rf"(?:(.+?) )?(?:{pattern})", re.I), order)
+    for pattern, order in (
+        (r"alphabetically|by (?:name|title|value|text)|a-z|a to z|in alphabetical order", "name"),
+        (r"z-a|z to a|reverse alphabetically|in reverse alphabetical order|by (?:name|title) descending", "-name"),
+        (r"by priority", "priority"),
+    )
+)
+_SORT_KIDS_OF: Final = re.compile(r"^(?:the )?(?:children|items|nodes|entries|subtasks|tasks) (?:of|under|in) ", re.I)
+_SORT_KIDS_POSSESSIVE: Final = re.compile(r"^(.+?)(?:'s|s') (?:children|items|subtasks|entries|tasks)(?= |$)", re.I)
+_SORT_BY_KEY: Final = re.compile(rf"(?:(.+?) )?by ({KEY})( descending| desc| in reverse)?", re.I)
 
 
 def gen_sort(rest: str) -> list[Command]:
-    rest = re.sub(r"^(?:the )?(?:children|items|nodes|entries|subtasks|tasks) (?:of|under|in) ", "", rest, flags=re.I)
-    rest = re.sub(r"^(.+?)(?:'s|s') (?:children|items|subtasks|entries|tasks)(?= |$)", r"\1", rest, flags=re.I)
+    rest = _SORT_KIDS_OF.sub("", rest)
+    rest = _SORT_KIDS_POSSESSIVE.sub(r"\1", rest)
     out: list[Command] = []
     for pattern, order in _ORDER:
-        m = re.fullmatch(rf"(?:(.+?) )?(?:{pattern})", rest, re.I)
+        m = pattern.fullmatch(rest)
         if m:
             out.append(Command("sort", (m.group(1) or "root",), where=order))
-    m = re.fullmatch(rf"(?:(.+?) )?by ({KEY})( descending| desc| in reverse)?", rest, re.I)
+    m = _SORT_BY_KEY.fullmatch(rest)
     if m and not out:
         out.append(Command("sort", (m.group(1) or "root",), key=m.group(2), where="-key" if m.group(3) else "key"))
-    if not out and rest and not re.search(r" by ", rest):
+    if not out and rest and " by " not in rest:
         out.append(Command("sort", (rest,), where="name"))
     return out
 
@@ -752,12 +812,13 @@ EXAMPLES: Final = {
 # Two-word verbs read as one ("check off X", "get rid of X").
 _PHRASAL: Final = re.compile(r"^(check|tick|cross) off ", re.I)
 _DELETE_PHRASE: Final = re.compile(r"^(?:get rid of|throw (?:away|out)|do away with) ", re.I)
+_CROSS: Final = re.compile(r"^cross ", re.I)
 
 
 def clause_verb(clause: str) -> tuple[str, str]:
     """The clause's verb (lower case) and the rest."""
     clause = _DELETE_PHRASE.sub("delete ", _PHRASAL.sub(r"\1 ", clause))
-    clause = re.sub(r"^cross ", "check ", clause, flags=re.I)
+    clause = _CROSS.sub("check ", clause)
     verb, _, rest = clause.partition(" ")
     return verb.lower(), rest.strip()
 
@@ -787,13 +848,18 @@ _WITH_KIDS: Final = re.compile(
 )
 
 
+_SETS: Final = re.compile(r"(?:set|change|update) ", re.I)
+_AND_KEY_TO: Final = re.compile(rf"(.+?),? and (?:its |the |their )?({_KNOWN_KEYS}) (?:to|as|=) (.+)", re.I)
+_ADDS: Final = re.compile(r"(?:add|create|insert|new|make|put|append) ", re.I)
+
+
 def _with_parts(clause: str) -> list[str]:
     """'add Fix bug under Project with high priority' → the add, then 'set its priority to high';
     'set X's priority to high and due date to friday' → two sets."""
-    if re.match(r"(?:set|change|update) ", clause, re.I):
-        more = re.fullmatch(rf"(.+?),? and (?:its |the |their )?({_KNOWN_KEYS}) (?:to|as|=) (.+)", clause, re.I)
+    if _SETS.match(clause):
+        more = _AND_KEY_TO.fullmatch(clause)
         return [more.group(1), f"set its {more.group(2)} to {more.group(3)}"] if more else [clause]
-    if not re.match(r"(?:add|create|insert|new|make|put|append) ", clause, re.I):
+    if not _ADDS.match(clause):
         return [clause]
     m = _WITH_PROP.fullmatch(clause) or _TRAILING_PROP.fullmatch(clause)
     if m:

@@ -63,6 +63,13 @@ _NOT_A_NAME: Final = re.compile(
     re.I,
 )
 _LISTY: Final = re.compile(r" and |, |\b(?:it|its|them|their|this|that)\b", re.I)
+_THANKS: Final = re.compile(r"thank", re.I)
+_ARTICLE: Final = re.compile(r"(?:the|my|our) (.+)", re.I)
+_THE_MY: Final = re.compile(r"(?:the|my) (.+)", re.I)
+_THE_MY_START: Final = re.compile(r"(?:the|my) ", re.I)
+_PATH_SEP: Final = re.compile(r"\s*(?:/|>|\u203a)\s*")
+_PLACED_IN: Final = re.compile(r" (?:to|in|into|on|onto|inside|within) (.+)$", re.I)
+_LEVEL_PRIORITY: Final = re.compile(r"(\w+)[ -]priority", re.I)
 _CORE_VERBS: Final = frozenset(
     {
         "add",
@@ -136,7 +143,7 @@ class Planner:
             return self._show()
         greeting = forms.GREET_RE.fullmatch(masked)
         if greeting or forms.HELP_RE.fullmatch(masked) or not masked:
-            if greeting and re.match(r"thank", masked, re.I):
+            if greeting and _THANKS.match(masked):
                 return Plan(
                     ["Parsing prompt: thanks."], [], "You're welcome! Ask 'what can you do?' to see what I understand."
                 )
@@ -242,7 +249,7 @@ class Planner:
             return [ROOT_ID]
         names = [name]
         if not quoted:
-            article = re.fullmatch(r"(?:the|my|our) (.+)", name, re.I)
+            article = _ARTICLE.fullmatch(name)
             trimmed = _REF_TRIM.fullmatch(name)
             plural = _PLURAL_LEAD.fullmatch(name)
             names += [m.group(1) for m in (article, trimmed, plural) if m and m.group(1) not in names]
@@ -271,7 +278,7 @@ class Planner:
 
     def _find_path(self, name: str) -> list[str]:
         """'Project/Task 1' (or 'Project > Task 1'): the last part, under nodes named by the parts before."""
-        parts = [p.strip() for p in re.split(r"\s*(?:/|>|\u203a)\s*", name.strip()) if p.strip()]
+        parts = [p.strip() for p in _PATH_SEP.split(name.strip()) if p.strip()]
         if len(parts) < 2:
             return []
         if parts[0].casefold() == "root":
@@ -346,7 +353,7 @@ class Planner:
 
     def _names_a_node(self, value: str) -> str:
         """The part of an unquoted value from a placement word that is followed by an existing node's name."""
-        for m in re.finditer(r" (?:to|in|into|on|onto|inside|within) (.+)$", value, re.I):
+        for m in _PLACED_IN.finditer(value):
             words = m.group(1).split(" ")
             if any(self._find(" ".join(words[:i])) for i in range(len(words), 0, -1)):
                 return value[m.start() :].strip()
@@ -404,7 +411,7 @@ class Planner:
             and not quoted
             and not name[:1].isupper()  # "add Go to school" stays a question; "add X to Inbox" creates Inbox
             and not reading.count
-            and not re.match(r"(?:the|my) ", name, re.I)
+            and not _THE_MY_START.match(name)
             and not all(PLACEHOLDER.fullmatch(v) for v in reading.values)
         )
         new = self.new_name(ref)
@@ -413,7 +420,7 @@ class Planner:
     def new_name(self, ref: str) -> str:
         """The value for a parent created from a reference: 'the shopping list' → 'Shopping list'."""
         name, quoted = self.text.literal(ref)
-        article = None if quoted else re.fullmatch(r"(?:the|my) (.+)", name.strip(), re.I)
+        article = None if quoted else _THE_MY.fullmatch(name.strip())
         return article.group(1)[:1].upper() + article.group(1)[1:] if article else name.strip()
 
     def resolve(self, ref: str, hint: str = "") -> str:
@@ -468,7 +475,7 @@ class Planner:
         m = _BY_STATE.fullmatch(name)
         assert m is not None
         top = self.resolve(m.group(2)) if m.group(2) else ROOT_ID
-        level = re.fullmatch(r"(\w+)[ -]priority", m.group(1), re.I)
+        level = _LEVEL_PRIORITY.fullmatch(m.group(1))
         key, value = ("priority", level.group(1).lower()) if level else ("status", g.status_value(m.group(1)))
         hits = [
             i for i in self.tree.iter_ids(top) if i != top and str(self.tree.props(i).get(key, "")).lower() == value

@@ -40,6 +40,7 @@ _BULLET_RE: Final = re.compile(r"^\s*(?:[-*\u2022\u2013]|\d{1,3}[.)])\s+")
 _LEADS_IN_RE: Final = re.compile(r"(?::|\b(?:with|called|named|containing|including|are|is|under|to|into|in))$", re.I)
 # "whats under X" reads as "what's under X" (only these two: "its" stays a possessive).
 _CONTRACTION_RE: Final = re.compile(r"\b(what|where)s\b", re.I)
+_SPACES: Final = re.compile(r"\s+")
 
 
 class Text:
@@ -49,7 +50,7 @@ class Text:
         self.quotes: list[tuple[str, str]] = []
         masked = _QUOTE_RE.sub(self._mask, _lines(prompt.translate(_CURLY)))
         masked = _CONTRACTION_RE.sub(r"\1's", masked)
-        masked = re.sub(r"\s+", " ", masked).strip().lstrip("/")
+        masked = _SPACES.sub(" ", masked).strip().lstrip("/")
         self.question = masked.endswith("?")
         self.masked = trim(masked)
 
@@ -101,12 +102,20 @@ def trim(text: str) -> str:
     return text
 
 
-def splits(text: str, seps: list[tuple[str, str]]) -> list[tuple[str, str, str]]:
+Separators = tuple[tuple[re.Pattern[str], str], ...]
+
+
+def separators(*pairs: tuple[str, str]) -> Separators:
+    """(pattern, tag) pairs for `splits`, compiled once: a pattern matches between two spaces."""
+    return tuple((re.compile(rf" (?:{pattern})(?= )", re.I), tag) for pattern, tag in pairs)
+
+
+def splits(text: str, seps: Separators) -> list[tuple[str, str, str]]:
     """Every way to cut `text` at one separator: (left, tag, right), by position, longest first. A
     separator inside a longer one is no cut of its own ("next to", "to the top of": not at "to")."""
     found: list[tuple[int, int, str, str, str]] = []
     for pattern, tag in seps:
-        for m in re.finditer(rf" (?:{pattern})(?= )", text, re.I):
+        for m in pattern.finditer(text):
             left, right = text[: m.start()].strip(), text[m.end() :].strip()
             if left and right:
                 found.append((m.start(), m.start() - m.end(), left, tag, right))
@@ -186,6 +195,10 @@ def plural(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
+_INT: Final = re.compile(r"-?\d{1,15}")
+_FLOAT: Final = re.compile(r"-?\d{1,15}\.\d{1,15}")
+
+
 def scalar(text: str, quoted: bool) -> str | int | float | bool | None:
     """A prop value as typed: numbers, true/false and none read as such unless quoted."""
     if quoted:
@@ -195,8 +208,8 @@ def scalar(text: str, quoted: bool) -> str | int | float | bool | None:
         return low in ("true", "yes")
     if low in ("null", "none", "nothing"):
         return None
-    if re.fullmatch(r"-?\d{1,15}", text):
+    if _INT.fullmatch(text):
         return int(text)
-    if re.fullmatch(r"-?\d{1,15}\.\d{1,15}", text):
+    if _FLOAT.fullmatch(text):
         return float(text)
     return text
