@@ -101,18 +101,31 @@ _PRIORITY_RANK: Final = {
 
 
 class Planner:
+    """Plans one prompt. Builders read the tree through `tree`, never through a reference kept across an
+    `emit`: the latest emitted change is tried on the tree only when something reads it (see `emit`)."""
+
     def __init__(self, prompt: str, tree: Tree, new_id: Callable[[], str], recent: Sequence[str] = ()) -> None:
         self.text = Text(prompt)
-        self.tree = tree
+        self._tree = tree
         self._new_id = new_id
         self._issued: set[str] = set()
         self._index: dict[str, list[str]] | None = None
         self._close_cache: dict[tuple[str, int], list[str]] = {}
+        self._lookups: dict[tuple[str, int], list[str]] = {}
         self.steps: list[str] = []
         self.deltas: list[dict[str, Any]] = []
         self._applied: list[Change] = []
+        self._pending: tuple[dict[str, Any], int] | None = None  # the latest delta, not yet tried; len(steps) then
+        self._clean_reading: Command | None = None
         self.replies: list[str] = []
         self.last: list[str] = [i for i in recent if i in tree and i != ROOT_ID]
+
+    @property
+    def tree(self) -> Tree:
+        """The tree with every emitted change tried on it."""
+        if self._pending is not None:
+            self._try_pending()
+        return self._tree
 
     # ------------------------------------------------------------------ entry
 
@@ -126,9 +139,10 @@ class Planner:
 
     def _rollback(self) -> None:
         """Takes back the trial changes, latest first: the tree and its rev are as they were."""
+        self._pending = None
         while self._applied:
             change = self._applied.pop()
-            self.tree.revert(change)
+            self._tree.revert(change)
             self._reindex(change.inverse, change.delta)
 
     def _dispatch(self) -> Plan:
@@ -187,7 +201,7 @@ class Planner:
 
     def _reset(self) -> None:
         self._rollback()
-        self._issued, self._close_cache = set(), {}
+        self._issued, self._close_cache, self._lookups = set(), {}, {}
         self.steps, self.deltas, self.replies = [], [], []
 
     def _run(self, parts: list[str]) -> None:
@@ -205,7 +219,7 @@ class Planner:
             if not readings:
                 raise self._not_understood(part, verb if generate else "", number, len(parts))
             try:
-                self._build(self._choose(readings))
+                self._build(self._choose(readings), last=number == len(parts) - 1)
             except Stop as stop:
                 if len(parts) > 1:
                     stop.reply = f"In {quote(self.text.restore(part))}: {stop.reply} Nothing was changed."
@@ -301,12 +315,14 @@ class Planner:
             found = sum(1 for ref in reading.refs if self._exists(ref))
             clean = self._clean(reading)
             if found == len(reading.refs) and clean:
+                self._clean_reading = reading
                 return reading
             score = found * 2 + clean
             if score > best_score:
                 best, best_score = reading, score
         for reading in readings[: g.MAX_READINGS]:
             if self._creatable(reading) and self._clean(reading):
+                self._clean_reading = reading
                 return reading
         return best
 
@@ -556,14 +572,30 @@ class Planner:
     # ------------------------------------------------------------- changing
 
     def emit(self, delta: dict[str, Any]) -> None:
-        """Adds a delta to the plan and applies it to the tree, for the clauses after it (see `plan`)."""
+        """Adds a delta to the plan; it is applied to the tree, for what reads the tree after it (see
+        `plan`), when something does. The plan's last change is only validated (`_settle`): applying and
+        reverting it cost twice that, for nothing to read it."""
+        if self._pending is not None:
+            self._try_pending()
+        self._pending = (delta, len(self.steps))
+        self.deltas.append(delta)
+
+    def _try_pending(self, *, apply: bool = True) -> None:
+        """Applies (or only validates) the pending delta; a delta that does not fit stops the plan as if
+        it had failed when emitted: the steps noted since are dropped."""
+        assert self._pending is not None
+        delta, steps = self._pending
+        self._pending = None
         try:
-            change = self.tree.apply(delta)
+            if not apply:
+                self._tree.validate(delta)
+                return
+            change = self._tree.apply(delta)
         except DeltaError as exc:
+            del self.steps[steps:], self.deltas[-1]
             raise Stop(f"I couldn't change the tree: {exc.message}. Nothing was changed.") from None
         self._applied.append(change)
         self._reindex(change.delta, change.inverse)
-        self.deltas.append(delta)
 
     def _reindex(self, done: dict[str, Any], undone: dict[str, Any]) -> None:
         """Keeps the name index in step with a change (`done`, whose inverse is `undone`) instead of
@@ -605,9 +637,10 @@ class Planner:
         return text
 
     def fresh_id(self) -> str:
+        tree = self.tree  # first: a pending delta that does not fit stops the plan before an id is drawn
         node_id = self._new_id()
         for attempt in range(1, 1000):
-            if node_id not in self._issued and node_id not in self.tree:
+            if node_id not in self._issued and node_id not in tree:
                 break
             node_id = self._new_id() if attempt < 100 else f"{node_id}-{attempt}"
         self._issued.add(node_id)
@@ -625,10 +658,20 @@ class Planner:
         self.emit(delta)
         return node_id
 
-    def _build(self, cmd: Command) -> None:
-        if not self._clean(cmd):
+    def _build(self, cmd: Command, *, last: bool = False) -> None:
+        """Runs the command's builder; after the last clause nothing reads the tree, so its final change
+        is validated, not applied."""
+        known_clean, self._clean_reading = cmd is self._clean_reading, None  # `_choose` just checked it
+        if not known_clean and not self._clean(cmd):
             raise self._leftover(cmd)
-        reply, touched = actions.BUILDERS[cmd.action](self, cmd)
+        try:
+            reply, touched = actions.BUILDERS[cmd.action](self, cmd)
+        except Stop:
+            if self._pending is not None:  # it came first: a failure to apply it is the reason to give
+                self._try_pending(apply=False)
+            raise
+        if self._pending is not None:
+            self._try_pending(apply=not last)
         self.replies.append(reply)
         if touched:
             self.last = touched
