@@ -241,7 +241,8 @@ _PREFIX_RE: Final = re.compile("^(?:" + "|".join(f"(?:{p})" for p in _VALUE_PREF
 
 
 def _strip_prefix(text: str) -> str:
-    return _PREFIX_RE.sub("", text, count=1)
+    m = _PREFIX_RE.match(text)
+    return text[m.end() :] if m else text
 
 
 _BIG_COUNT: Final = re.compile(r"(\d{4,}) (?:new |more |empty |blank )?[a-z][\w-]*s", re.I)
@@ -283,19 +284,20 @@ def _add_values(left: str) -> Command | None:
         values = tuple(split_list(listed.group(2)))
         if len(values) > 1 or number(listed.group(1)) == 1:
             return Command("add", values=values, count=-number(listed.group(1)))  # negative: a check only
-    colon = _COLON.fullmatch(_strip_prefix(left))
+    stripped = _strip_prefix(left)
+    colon = _COLON.fullmatch(stripped)
     if colon and len(split_list(colon.group(2))) > 1:  # "a grocery list: eggs, milk, bread"
         return Command("add", values=(_value_name(colon.group(1)),), kids=tuple(split_list(colon.group(2))))
-    head, sep, tail = _strip_prefix(left).partition(" with ")
+    head, sep, tail = stripped.partition(" with ")
     if sep and head and tail:
         named = _KIDS_NOUN.sub("", tail)
         if named == tail and len(split_list(tail)) > 1:  # "with phases Design, Build and Launch"
             named = _KIDS_PLURAL.sub("", tail)
-        container = _HAS_CONTAINER.search(head) or _strip_prefix(left) != left
+        container = _HAS_CONTAINER.search(head) or stripped != left
         # "with a, b and c" or "a list ... with x" make children; "Meeting with Bob" is not understood
         if named != tail or container or len(split_list(named)) > 1:
             return Command("add", values=(_value_name(head),), kids=tuple(split_list(named)))
-    return Command("add", values=tuple(_value_name(v) for v in split_list(_strip_prefix(left))))
+    return Command("add", values=tuple(_value_name(v) for v in split_list(stripped)))
 
 
 def _value_name(text: str) -> str:

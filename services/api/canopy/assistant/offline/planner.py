@@ -261,6 +261,12 @@ class Planner:
             return list(self.last)
         if not quoted and name.lower() in _ROOT_WORDS:
             return [ROOT_ID]
+        key = (ref, len(self.deltas))  # readings and builders look the same names up again
+        if (known := self._lookups.get(key)) is None:
+            known = self._lookups[key] = self._lookup_name(name, quoted)
+        return list(known)
+
+    def _lookup_name(self, name: str, quoted: bool) -> list[str]:
         names = [name]
         if not quoted:
             article = _ARTICLE.fullmatch(name)
@@ -276,8 +282,9 @@ class Planner:
         return []
 
     def _ensure_index(self) -> dict[str, list[str]]:
+        tree = self.tree  # first: a pending change is applied, and the index kept in step with it
         if self._index is None:
-            self._index = self.tree.name_index()
+            self._index = tree.name_index()
         return self._index
 
     def _find(self, name: str) -> list[str]:

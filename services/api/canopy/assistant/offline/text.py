@@ -48,6 +48,7 @@ class Text:
 
     def __init__(self, prompt: str) -> None:
         self.quotes: list[tuple[str, str]] = []
+        self._literals: dict[str, tuple[str, bool]] = {}
         masked = _QUOTE_RE.sub(self._mask, _lines(prompt.translate(_CURLY)))
         masked = _CONTRACTION_RE.sub(r"\1's", masked)
         masked = _SPACES.sub(" ", masked).strip().lstrip("/")
@@ -61,10 +62,18 @@ class Text:
 
     def restore(self, part: str) -> str:
         """The part as the user typed it, quotes included."""
+        if _OPEN not in part:
+            return part
         return PLACEHOLDER.sub(lambda m: self.quotes[int(m.group(1))][0], part)
 
     def literal(self, part: str) -> tuple[str, bool]:
-        """The text a part stands for, and whether it was one quoted string."""
+        """The text a part stands for, and whether it was one quoted string (kept: a plan asks about the
+        same parts many times)."""
+        if (known := self._literals.get(part)) is None:
+            known = self._literals[part] = self._literal(part)
+        return known
+
+    def _literal(self, part: str) -> tuple[str, bool]:
         part = part.strip()
         whole = PLACEHOLDER.fullmatch(part)
         if whole:
@@ -133,8 +142,23 @@ def splits(text: str, seps: Separators) -> list[tuple[str, str, str]]:
 _LIST_SEP: Final = re.compile(r"\s*,\s*(?:and\s+)?|\s+and\s+|\s+as well as\s+|\s+&\s+|\s*;\s*", re.I)
 
 
+def lacks(text: str, *words: str) -> bool:
+    """Whether `text` holds none of `words` (lower-case ASCII) in any case: a case-insensitive pattern that
+    needs one of them cannot match, so it need not run. Judged only for ASCII text (beyond ASCII, re.I
+    matches more than lower() shows: 'ſ' is an 's'); otherwise False."""
+    if not text.isascii():
+        return False
+    low = text.lower()
+    for word in words:
+        if word in low:
+            return False
+    return True
+
+
 def split_list(text: str) -> list[str]:
     """'A, B and C' → ['A', 'B', 'C'] (also '&', ';', 'as well as' and a comma before 'and')."""
+    if lacks(text, ",", "&", ";", "and", "as well as"):  # most values are one item: skip the split's scan
+        return [stripped] if (stripped := text.strip()) else []
     parts = _LIST_SEP.split(text)
     return [p for p in (part.strip() for part in parts) if p]
 
