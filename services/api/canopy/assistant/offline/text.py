@@ -40,7 +40,6 @@ _BULLET_RE: Final = re.compile(r"^\s*(?:[-*\u2022\u2013]|\d{1,3}[.)])\s+")
 _LEADS_IN_RE: Final = re.compile(r"(?::|\b(?:with|called|named|containing|including|are|is|under|to|into|in))$", re.I)
 # "whats under X" reads as "what's under X" (only these two: "its" stays a possessive).
 _CONTRACTION_RE: Final = re.compile(r"\b(what|where)s\b", re.I)
-_SPACES: Final = re.compile(r"\s+")
 
 
 class Text:
@@ -49,9 +48,13 @@ class Text:
     def __init__(self, prompt: str) -> None:
         self.quotes: list[tuple[str, str]] = []
         self._literals: dict[str, tuple[str, bool]] = {}
-        masked = _QUOTE_RE.sub(self._mask, _lines(prompt.translate(_CURLY)))
-        masked = _CONTRACTION_RE.sub(r"\1's", masked)
-        masked = _SPACES.sub(" ", masked).strip().lstrip("/")
+        # Each step only when the prompt holds what it looks for: most prompts are plain ASCII commands.
+        masked = _lines(prompt if prompt.isascii() else prompt.translate(_CURLY))
+        if "'" in masked or '"' in masked:
+            masked = _QUOTE_RE.sub(self._mask, masked)
+        if not lacks(masked, "whats", "wheres"):
+            masked = _CONTRACTION_RE.sub(r"\1's", masked)
+        masked = " ".join(masked.split()).lstrip("/")  # runs of whitespace as one space, none at the ends
         self.question = masked.endswith("?")
         self.masked = trim(masked)
 
@@ -103,7 +106,11 @@ def trim(text: str) -> str:
     previous = None
     while previous != text:
         previous = text
-        text = _SMILEY_RE.sub("", _LEAD_RE.sub("", text)).rstrip(" .!?,;")
+        if lead := _LEAD_RE.match(text):
+            text = text[lead.end() :]
+        if ":" in text or ";" in text or not text.isascii():  # a smiley needs one of them
+            text = _SMILEY_RE.sub("", text)
+        text = text.rstrip(" .!?,;")
         last = text[max(text.rfind(" "), text.rfind(",")) + 1 :].lower()
         trailer = _TRAILER_RE.search(text) if last in _TRAILER_ENDS else None  # the regex only when it can match
         if trailer and text[: trailer.start()].strip(" ,"):
@@ -145,14 +152,10 @@ _LIST_SEP: Final = re.compile(r"\s*,\s*(?:and\s+)?|\s+and\s+|\s+as well as\s+|\s
 def lacks(text: str, *words: str) -> bool:
     """Whether `text` holds none of `words` (lower-case ASCII) in any case: a case-insensitive pattern that
     needs one of them cannot match, so it need not run. Judged only for ASCII text (beyond ASCII, re.I
-    matches more than lower() shows: 'ſ' is an 's'); otherwise False."""
+    matches more than lower() shows: the long s, U+017F, is an 's'); otherwise False."""
     if not text.isascii():
         return False
-    low = text.lower()
-    for word in words:
-        if word in low:
-            return False
-    return True
+    return not any(map(text.lower().__contains__, words))
 
 
 def split_list(text: str) -> list[str]:
