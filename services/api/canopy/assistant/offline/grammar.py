@@ -20,6 +20,8 @@ from typing import Final
 from canopy.assistant.offline.text import (
     NUMBER,
     PLACEHOLDER,
+    Gated,
+    lacks,
     number,
     separators,
     singular,
@@ -309,22 +311,22 @@ def _value_name(text: str) -> str:
     return text
 
 
-_AS_NEW: Final = re.compile(
+_AS_NEW: Final = Gated(
     r" as (?:an? |the )?(?:new )?(?:top-level |separate )?"
     r"(?:project|list|node|item|task|section|category|entry|group)$",
-    re.I,
+    " as ",
 )
-_LATE_NAME: Final = re.compile(
+_LATE_NAME: Final = Gated(
     r"(?:an? |the )?(?:new )?[a-z][\w-]* ((?:to|under|in|into|inside|for) .+?) "
     r"(?:called|named|titled|saying) (.+)",
-    re.I,
+    *("called", "named", "titled", "saying"),
 )
 
 
-_PROP_ADD: Final = re.compile(
+_PROP_ADD: Final = Gated(
     rf"(?:an? |the )?(?:({LEVEL}) priority|priority (?:of )?({LEVEL})|status (?:of )?(\S+(?: progress)?)|"
     r"(due date|deadline|tag|label|note|owner|assignee|colou?r|estimate) (?:of )?(.+?)) (?:to|on|for) (.+)",
-    re.I,
+    *("priority", "status", "due date", "deadline", "tag", "label", "note", "owner", "assignee", "colo", "estimate"),
 )
 
 
@@ -347,8 +349,10 @@ _LIST_UNDER: Final = re.compile(
     r"(to|in|into|under|inside) (.+?): (.+)",
     re.I,
 )
-_AT_EDGE: Final = re.compile(r"(.+?),? (?:at|to) the (?:very )?(top|start|beginning|front|bottom|end)", re.I)
-_AT_ROOT: Final = re.compile(r"(.+?),? (?:at|on|to|in) (?:the )?(?:root|top)[ -]level|(.+?),? at the root", re.I)
+_AT_EDGE: Final = Gated(r"(.+?),? (?:at|to) the (?:very )?(top|start|beginning|front|bottom|end)", "at the", "to the")
+_AT_ROOT: Final = Gated(
+    r"(.+?),? (?:at|on|to|in) (?:the )?(?:root|top)[ -]level|(.+?),? at the root", "level", "at the root"
+)
 
 
 def _at_edge(rest: str) -> list[Command] | None:
@@ -367,7 +371,7 @@ def _at_edge(rest: str) -> list[Command] | None:
     ]
 
 
-_BETWEEN: Final = re.compile(r"(.+?) (?:in )?between (.+?) and (.+)", re.I)
+_BETWEEN: Final = Gated(r"(.+?) (?:in )?between (.+?) and (.+)", "between")
 
 
 def gen_add(rest: str) -> list[Command]:
@@ -375,7 +379,7 @@ def gen_add(rest: str) -> list[Command]:
         return props
     if (edge := _at_edge(rest)) is not None:
         return edge
-    listed = _LIST_UNDER.fullmatch(rest)
+    listed = _LIST_UNDER.fullmatch(rest) if ": " in rest else None
     if listed:  # "add to Groceries: eggs, milk, bread"
         where = "under" if listed.group(1).lower() in ("under", "inside") else "in"
         return [Command("add", (listed.group(2),), tuple(split_list(listed.group(3))), where=where)]
@@ -837,16 +841,16 @@ _PROPS: Final = (
     rf"(?:an? |the )?(?:({LEVEL}) priority|priority (?:of )?({LEVEL})|status (?:of )?({STATUS_RE})|"
     r"due (?:date )?(?:of |on |by )?(\S+))"
 )
-_WITH_PROP: Final = re.compile(rf"(.+?),? with {_PROPS}", re.I)
+_WITH_PROP: Final = Gated(rf"(.+?),? with {_PROPS}", "with")
 # An add needs no "with": "add Fix bug, high priority", "add QA (high priority)", "add Taxes due friday".
-_TRAILING_PROP: Final = re.compile(
-    rf"((?:add|create|insert|new|append) .+?)(?:, | - | \(| (?:at|on|as) | ){_PROPS}\)?", re.I
+_TRAILING_PROP: Final = Gated(
+    rf"((?:add|create|insert|new|append) .+?)(?:, | - | \(| (?:at|on|as) | ){_PROPS}\)?", "priority", "status", "due"
 )
-_WITH_KIDS: Final = re.compile(
+_WITH_KIDS: Final = Gated(
     r"(.+ (?:under|in|to|into|inside|after|before) .+?) with (?:the )?"
     r"(?:children|subtasks|sub-tasks|items|tasks|entries|"
     r"nodes|steps|subnodes)(?: called| named)?:? (.+)",
-    re.I,
+    "with",
 )
 
 
@@ -901,5 +905,9 @@ def _elided(clause: str) -> list[str]:
 
 def clauses(masked: str) -> list[str]:
     """The prompt's clauses: split before every "and <verb>" / "then <verb>" / "; <verb>"."""
-    parts = [trim(p) for p in _CLAUSE_SEP.split(masked)]
+    # A separator needs one of these; `masked` (Text.masked) is trimmed already, so one part stays as it is.
+    if lacks(masked, ",", ";", ".", "then", "and", "also"):
+        parts = [masked]
+    else:
+        parts = [trim(p) for p in _CLAUSE_SEP.split(masked)]
     return [r for p in parts if p for q in _with_parts(p) for r in _elided(q)]

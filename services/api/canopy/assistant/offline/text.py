@@ -158,6 +158,24 @@ def lacks(text: str, *words: str) -> bool:
     return not any(map(text.lower().__contains__, words))
 
 
+class Gated:
+    """A case-insensitive pattern and words (lower-case ASCII) of which every match holds one: a text that
+    lacks them all is not scanned (most clauses hold none of a special form's words, and a failed scan
+    costs about as much as a match)."""
+
+    __slots__ = ("pattern", "words")
+
+    def __init__(self, pattern: str, *words: str) -> None:
+        self.pattern = re.compile(pattern, re.I)
+        self.words = words
+
+    def fullmatch(self, text: str) -> re.Match[str] | None:
+        return None if lacks(text, *self.words) else self.pattern.fullmatch(text)
+
+    def sub(self, repl: str, text: str) -> str:
+        return text if lacks(text, *self.words) else self.pattern.sub(repl, text)
+
+
 def split_list(text: str) -> list[str]:
     """'A, B and C' → ['A', 'B', 'C'] (also '&', ';', 'as well as' and a comma before 'and')."""
     if lacks(text, ",", "&", ";", "and", "as well as"):  # most values are one item: skip the split's scan
