@@ -14,16 +14,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from typing import Final
+from typing import Final, NamedTuple
 
 from canopy.assistant.offline.text import (
     NUMBER,
     PLACEHOLDER,
     Gated,
+    Separators,
     lacks,
     number,
-    separators,
     singular,
     split_list,
     splits,
@@ -33,12 +32,12 @@ from canopy.assistant.offline.text import (
 MAX_READINGS: Final = 24  # readings of one clause that are tried against the tree
 
 
-@dataclass(frozen=True, slots=True)
-class Command:
+class Command(NamedTuple):
     """One reading of a clause: an action and the node references it needs.
 
     ``where`` is a placement: "" (under, at the end), "under"/"in" (the same, "under" may create a
     missing parent), "top", "bottom", "after", "before", "up", "down"; for sort it is the order.
+    A named tuple: a prompt makes many readings, and one costs a sixth of a frozen dataclass's.
     """
 
     action: str
@@ -168,7 +167,7 @@ _VALUE_PREFIXES: Final = [
     r"(?-i:(?:(?:a|an|the) )?(?:new )?(?:list|folder|project|group|category|section|board|page|heading|task):? "
     r"(?=[A-Z\ue000]))",
 ]
-_ADD_SEPS: Final = separators(
+_ADD_SEPS: Final = Separators(
     (
         r"(?:at|to) the (?:very )?(?:top|start|beginning|front) of|"
         r"as (?:the )?first (?:child|item|node|entry|task|one) (?:of|under|in)",
@@ -192,14 +191,14 @@ _ADD_SEPS: Final = separators(
     ),
     (r"into|in|to|onto|on", "in"),
 )
-_MOVE_SEPS: Final = (*_ADD_SEPS[:5], *separators((r"into|in|to|onto", "in")))
-_RENAME_SEPS: Final = separators((r"to|as|into|=|->|\u2192", ""))
-_FROM_SEPS: Final = separators((r"from|under|in|inside", ""))
-_ON_SEPS: Final = separators((r"on|for|of", ""))
-_TO_SEPS: Final = separators(("to", ""))
-_AS_SEPS: Final = separators(("as", ""))
-_TO_AS_SEPS: Final = separators((r"to|as", ""))
-_BE_AS_SEPS: Final = separators((r"be|as|into", ""))
+_MOVE_SEPS: Final = Separators(*_ADD_SEPS.pairs[:5], (r"into|in|to|onto", "in"))
+_RENAME_SEPS: Final = Separators((r"to|as|into|=|->|\u2192", ""))
+_FROM_SEPS: Final = Separators((r"from|under|in|inside", ""))
+_ON_SEPS: Final = Separators((r"on|for|of", ""))
+_TO_SEPS: Final = Separators(("to", ""))
+_AS_SEPS: Final = Separators(("as", ""))
+_TO_AS_SEPS: Final = Separators((r"to|as", ""))
+_BE_AS_SEPS: Final = Separators((r"be|as|into", ""))
 NAMEKEYS: Final = {"value", "name", "title", "label", "text"}
 KEY: Final = r"(?:\ue000\d+\ue001|[a-z_][\w.-]*(?: [a-z_][\w.-]*){0,2}?)"
 _KNOWN_KEYS: Final = r"(?:priority|status|due date|due|deadline|owner|assignee|tags?|colou?r|estimate|progress|notes?)"
@@ -243,6 +242,8 @@ _PREFIX_RE: Final = re.compile("^(?:" + "|".join(f"(?:{p})" for p in _VALUE_PREF
 
 
 def _strip_prefix(text: str) -> str:
+    if " " not in text:  # every prefix ends in a space
+        return text
     m = _PREFIX_RE.match(text)
     return text[m.end() :] if m else text
 
@@ -359,13 +360,13 @@ def _at_edge(rest: str) -> list[Command] | None:
     """'add QA at the end', 'add QA to Project at the top': the edge of the parent (the root if none)."""
     top = _AT_ROOT.fullmatch(rest)  # "add QA at root level"
     if top:
-        return [replace(c, refs=("root",)) for c in gen_add(top.group(1) or top.group(2)) if not c.refs]
+        return [c._replace(refs=("root",)) for c in gen_add(top.group(1) or top.group(2)) if not c.refs]
     m = _AT_EDGE.fullmatch(rest)
     if m is None:
         return None
     edge = "bottom" if m.group(2).lower() in ("bottom", "end") else "top"
     return [
-        replace(c, refs=c.refs or ("root",), where=edge)
+        c._replace(refs=c.refs or ("root",), where=edge)
         for c in gen_add(m.group(1))
         if c.action == "add" and c.where in ("", "in", "under")
     ]

@@ -7,6 +7,7 @@ characters that are removed from the prompt first, so a user cannot forge one.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Final
 
@@ -118,44 +119,18 @@ def trim(text: str) -> str:
     return text
 
 
-Separators = tuple[tuple[re.Pattern[str], str], ...]
-
-
-def separators(*pairs: tuple[str, str]) -> Separators:
-    """(pattern, tag) pairs for `splits`, compiled once: a pattern matches between two spaces."""
-    return tuple((re.compile(rf" (?:{pattern})(?= )", re.I), tag) for pattern, tag in pairs)
-
-
-def splits(text: str, seps: Separators) -> list[tuple[str, str, str]]:
-    """Every way to cut `text` at one separator: (left, tag, right), by position, longest first. A
-    separator inside a longer one is no cut of its own ("next to", "to the top of": not at "to")."""
-    found: list[tuple[int, int, str, str, str]] = []
-    for pattern, tag in seps:
-        for m in pattern.finditer(text):
-            left, right = text[: m.start()].strip(), text[m.end() :].strip()
-            if left and right:
-                found.append((m.start(), m.start() - m.end(), left, tag, right))
-    if len(found) > 1:
-        spans = [(start, start - negative) for start, negative, *_ in found]
-        found = [
-            f
-            for f in found
-            if not any(s <= f[0] and f[0] - f[1] <= e and (s, e) != (f[0], f[0] - f[1]) for s, e in spans)
-        ]
-    found.sort(key=lambda f: (f[0], f[1]))
-    return [(left, tag, right) for _, _, left, tag, right in found]
-
-
-_LIST_SEP: Final = re.compile(r"\s*,\s*(?:and\s+)?|\s+and\s+|\s+as well as\s+|\s+&\s+|\s*;\s*", re.I)
+@functools.lru_cache(maxsize=64)
+def _folded(text: str) -> str | None:
+    """`text` lower-cased when it is ASCII, else None (kept: a clause is asked about many words)."""
+    return text.lower() if text.isascii() else None
 
 
 def lacks(text: str, *words: str) -> bool:
     """Whether `text` holds none of `words` (lower-case ASCII) in any case: a case-insensitive pattern that
     needs one of them cannot match, so it need not run. Judged only for ASCII text (beyond ASCII, re.I
     matches more than lower() shows: the long s, U+017F, is an 's'); otherwise False."""
-    if not text.isascii():
-        return False
-    return not any(map(text.lower().__contains__, words))
+    low = _folded(text)
+    return low is not None and not any(map(low.__contains__, words))
 
 
 class Gated:
@@ -174,6 +149,56 @@ class Gated:
 
     def sub(self, repl: str, text: str) -> str:
         return text if lacks(text, *self.words) else self.pattern.sub(repl, text)
+
+
+class Separators:
+    """(pattern, tag) pairs for `splits`, each pattern matching between two spaces, scanned in one pass:
+    at each space, a lookahead per separator notes whether (and how far) it matches there."""
+
+    __slots__ = ("pairs", "scan", "tags")
+
+    def __init__(self, *pairs: tuple[str, str]) -> None:
+        self.pairs = pairs
+        self.tags = tuple(tag for _, tag in pairs)
+        # A space, then what follows it: the leading literal lets the scan jump from space to space.
+        self.scan = re.compile(" " + "".join(rf"(?=((?:{pattern})(?= ))|)" for pattern, _ in pairs), re.I)
+
+    def matches(self, text: str) -> list[tuple[int, int, str]]:
+        """(start, end, tag) of every separator's matches, as one `finditer` per separator would find
+        them: left to right, each match starting after that separator's previous one ends."""
+        out: list[tuple[int, int, str]] = []
+        free = [0] * len(self.tags)  # where each separator's next match may start
+        for m in self.scan.finditer(text):
+            if m.lastindex is None:  # no separator here
+                continue
+            for i, group in enumerate(m.groups()):
+                if group is not None and m.start() >= free[i]:
+                    end = m.end() + len(group)
+                    out.append((m.start(), end, self.tags[i]))
+                    free[i] = end
+        return out
+
+
+def splits(text: str, seps: Separators) -> list[tuple[str, str, str]]:
+    """Every way to cut `text` at one separator: (left, tag, right), by position, longest first. A
+    separator inside a longer one is no cut of its own ("next to", "to the top of": not at "to")."""
+    found: list[tuple[int, int, str, str, str]] = []
+    for start, end, tag in seps.matches(text):
+        left, right = text[:start].strip(), text[end:].strip()
+        if left and right:
+            found.append((start, start - end, left, tag, right))
+    if len(found) > 1:
+        spans = [(start, start - negative) for start, negative, *_ in found]
+        found = [
+            f
+            for f in found
+            if not any(s <= f[0] and f[0] - f[1] <= e and (s, e) != (f[0], f[0] - f[1]) for s, e in spans)
+        ]
+    found.sort(key=lambda f: (f[0], f[1]))
+    return [(left, tag, right) for _, _, left, tag, right in found]
+
+
+_LIST_SEP: Final = re.compile(r"\s*,\s*(?:and\s+)?|\s+and\s+|\s+as well as\s+|\s+&\s+|\s*;\s*", re.I)
 
 
 def split_list(text: str) -> list[str]:
