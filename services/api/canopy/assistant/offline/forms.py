@@ -56,6 +56,12 @@ SHOW_RE: Final = re.compile(
 )
 
 
+# Any of the forms above (each still decides which one it is): a prompt that is none of them costs one scan.
+ANY_FORM_RE: Final = re.compile(
+    "|".join(f"(?:{form.pattern})" for form in (UNDO_RE, REDO_RE, CLEAR_TREE_RE, HELP_RE, GREET_RE, SHOW_RE)), re.I
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Question:
     kind: str  # total | count | children | where | prop | find

@@ -18,10 +18,10 @@ from typing import Final, NamedTuple
 
 from canopy.assistant.offline.text import (
     NUMBER,
+    NUMBER_WORDS,
     PLACEHOLDER,
-    Gated,
     Separators,
-    lacks,
+    folded,
     number,
     singular,
     split_list,
@@ -263,8 +263,37 @@ _HAS_CONTAINER: Final = re.compile(rf"\b{_CONTAINER}s?\b", re.I)
 _ARTICLE: Final = re.compile(r"(?:a|an|the|new|a new) (\S.*)", re.I)
 
 
+# The first words a count can open with ("0 tasks", "a task", "a couple of items", "3 notes: a, b, c").
+_COUNT_STARTS: Final = frozenset(
+    {"0", "zero", "no", "a", "an", "one", "another", *(w.split()[0] for w in NUMBER_WORDS)}
+)
+
+
 def _add_values(left: str) -> Command | None:
     """What to add, from the text before the placement: a count, a node with children, or a list."""
+    first = left.partition(" ")[0].lower()
+    if first in _COUNT_STARTS or first[:1].isdigit() or not left.isascii():  # (re.I: see text.folded)
+        counted = _counted(left)
+        if counted is not None:
+            return counted
+    stripped = _strip_prefix(left)
+    colon = _COLON.fullmatch(stripped)
+    if colon and len(split_list(colon.group(2))) > 1:  # "a grocery list: eggs, milk, bread"
+        return Command("add", values=(_value_name(colon.group(1)),), kids=tuple(split_list(colon.group(2))))
+    head, sep, tail = stripped.partition(" with ")
+    if sep and head and tail:
+        named = _KIDS_NOUN.sub("", tail)
+        if named == tail and len(split_list(tail)) > 1:  # "with phases Design, Build and Launch"
+            named = _KIDS_PLURAL.sub("", tail)
+        container = _HAS_CONTAINER.search(head) or stripped != left
+        # "with a, b and c" or "a list ... with x" make children; "Meeting with Bob" is not understood
+        if named != tail or container or len(split_list(named)) > 1:
+            return Command("add", values=(_value_name(head),), kids=tuple(split_list(named)))
+    return Command("add", values=tuple(_value_name(v) for v in split_list(stripped)))
+
+
+def _counted(left: str) -> Command | None:
+    """'add 0 tasks', 'add 3 tasks', 'add a task', 'add 2 items: A, B': a count, or None."""
     if _ZERO_COUNT.fullmatch(left):  # "add 0 tasks": nothing to add, never a node '0 tasks'
         return Command("add")
     big = _BIG_COUNT.fullmatch(left)
@@ -287,20 +316,7 @@ def _add_values(left: str) -> Command | None:
         values = tuple(split_list(listed.group(2)))
         if len(values) > 1 or number(listed.group(1)) == 1:
             return Command("add", values=values, count=-number(listed.group(1)))  # negative: a check only
-    stripped = _strip_prefix(left)
-    colon = _COLON.fullmatch(stripped)
-    if colon and len(split_list(colon.group(2))) > 1:  # "a grocery list: eggs, milk, bread"
-        return Command("add", values=(_value_name(colon.group(1)),), kids=tuple(split_list(colon.group(2))))
-    head, sep, tail = stripped.partition(" with ")
-    if sep and head and tail:
-        named = _KIDS_NOUN.sub("", tail)
-        if named == tail and len(split_list(tail)) > 1:  # "with phases Design, Build and Launch"
-            named = _KIDS_PLURAL.sub("", tail)
-        container = _HAS_CONTAINER.search(head) or stripped != left
-        # "with a, b and c" or "a list ... with x" make children; "Meeting with Bob" is not understood
-        if named != tail or container or len(split_list(named)) > 1:
-            return Command("add", values=(_value_name(head),), kids=tuple(split_list(named)))
-    return Command("add", values=tuple(_value_name(v) for v in split_list(stripped)))
+    return None
 
 
 def _value_name(text: str) -> str:
@@ -312,22 +328,22 @@ def _value_name(text: str) -> str:
     return text
 
 
-_AS_NEW: Final = Gated(
+_AS_NEW: Final = re.compile(
     r" as (?:an? |the )?(?:new )?(?:top-level |separate )?"
     r"(?:project|list|node|item|task|section|category|entry|group)$",
-    " as ",
+    re.I,
 )
-_LATE_NAME: Final = Gated(
+_LATE_NAME: Final = re.compile(
     r"(?:an? |the )?(?:new )?[a-z][\w-]* ((?:to|under|in|into|inside|for) .+?) "
     r"(?:called|named|titled|saying) (.+)",
-    *("called", "named", "titled", "saying"),
+    re.I,
 )
 
 
-_PROP_ADD: Final = Gated(
+_PROP_ADD: Final = re.compile(
     rf"(?:an? |the )?(?:({LEVEL}) priority|priority (?:of )?({LEVEL})|status (?:of )?(\S+(?: progress)?)|"
     r"(due date|deadline|tag|label|note|owner|assignee|colou?r|estimate) (?:of )?(.+?)) (?:to|on|for) (.+)",
-    *("priority", "status", "due date", "deadline", "tag", "label", "note", "owner", "assignee", "colo", "estimate"),
+    re.I,
 )
 
 
@@ -350,18 +366,16 @@ _LIST_UNDER: Final = re.compile(
     r"(to|in|into|under|inside) (.+?): (.+)",
     re.I,
 )
-_AT_EDGE: Final = Gated(r"(.+?),? (?:at|to) the (?:very )?(top|start|beginning|front|bottom|end)", "at the", "to the")
-_AT_ROOT: Final = Gated(
-    r"(.+?),? (?:at|on|to|in) (?:the )?(?:root|top)[ -]level|(.+?),? at the root", "level", "at the root"
-)
+_AT_EDGE: Final = re.compile(r"(.+?),? (?:at|to) the (?:very )?(top|start|beginning|front|bottom|end)", re.I)
+_AT_ROOT: Final = re.compile(r"(.+?),? (?:at|on|to|in) (?:the )?(?:root|top)[ -]level|(.+?),? at the root", re.I)
 
 
-def _at_edge(rest: str) -> list[Command] | None:
+def _at_edge(rest: str, low: str | None) -> list[Command] | None:
     """'add QA at the end', 'add QA to Project at the top': the edge of the parent (the root if none)."""
-    top = _AT_ROOT.fullmatch(rest)  # "add QA at root level"
-    if top:
+    top = _AT_ROOT.fullmatch(rest) if low is None or "level" in low or "at the root" in low else None
+    if top:  # "add QA at root level"
         return [c._replace(refs=("root",)) for c in gen_add(top.group(1) or top.group(2)) if not c.refs]
-    m = _AT_EDGE.fullmatch(rest)
+    m = _AT_EDGE.fullmatch(rest) if low is None or "at the" in low or "to the" in low else None
     if m is None:
         return None
     edge = "bottom" if m.group(2).lower() in ("bottom", "end") else "top"
@@ -372,13 +386,14 @@ def _at_edge(rest: str) -> list[Command] | None:
     ]
 
 
-_BETWEEN: Final = Gated(r"(.+?) (?:in )?between (.+?) and (.+)", "between")
+_BETWEEN: Final = re.compile(r"(.+?) (?:in )?between (.+?) and (.+)", re.I)
 
 
 def gen_add(rest: str) -> list[Command]:
     if props := _prop_add(rest):
         return props
-    if (edge := _at_edge(rest)) is not None:
+    low = folded(rest)  # the words the costlier forms need
+    if (edge := _at_edge(rest, low)) is not None:
         return edge
     listed = _LIST_UNDER.fullmatch(rest) if ": " in rest else None
     if listed:  # "add to Groceries: eggs, milk, bread"
@@ -390,7 +405,7 @@ def gen_add(rest: str) -> list[Command]:
         rest = f"{late.group(2)} {late.group(1)}"
     hint = "" if PLACEHOLDER.search(rest) else rest
     out: list[Command] = []
-    between = _BETWEEN.fullmatch(rest)
+    between = _BETWEEN.fullmatch(rest) if low is None or "between" in low else None
     if between and (what := _add_values(between.group(1))) is not None:
         out.append(Command("add", (between.group(2), between.group(3)), what.values, where="between", count=what.count))
     for left, tag, right in splits(rest, _ADD_SEPS)[::-1][:MAX_READINGS]:
@@ -822,11 +837,16 @@ _DELETE_PHRASE: Final = re.compile(r"^(?:get rid of|throw (?:away|out)|do away w
 _CROSS: Final = re.compile(r"^cross ", re.I)
 
 
+_PHRASE_STARTS: Final = frozenset({"check", "tick", "cross", "get", "throw", "do"})
+
+
 def clause_verb(clause: str) -> tuple[str, str]:
     """The clause's verb (lower case) and the rest."""
-    clause = _DELETE_PHRASE.sub("delete ", _PHRASAL.sub(r"\1 ", clause))
-    clause = _CROSS.sub("check ", clause)
     verb, _, rest = clause.partition(" ")
+    if verb.lower() in _PHRASE_STARTS or not clause.isascii():  # the phrases' first words (re.I: ASCII only)
+        clause = _DELETE_PHRASE.sub("delete ", _PHRASAL.sub(r"\1 ", clause))
+        clause = _CROSS.sub("check ", clause)
+        verb, _, rest = clause.partition(" ")
     return verb.lower(), rest.strip()
 
 
@@ -842,16 +862,16 @@ _PROPS: Final = (
     rf"(?:an? |the )?(?:({LEVEL}) priority|priority (?:of )?({LEVEL})|status (?:of )?({STATUS_RE})|"
     r"due (?:date )?(?:of |on |by )?(\S+))"
 )
-_WITH_PROP: Final = Gated(rf"(.+?),? with {_PROPS}", "with")
+_WITH_PROP: Final = re.compile(rf"(.+?),? with {_PROPS}", re.I)
 # An add needs no "with": "add Fix bug, high priority", "add QA (high priority)", "add Taxes due friday".
-_TRAILING_PROP: Final = Gated(
-    rf"((?:add|create|insert|new|append) .+?)(?:, | - | \(| (?:at|on|as) | ){_PROPS}\)?", "priority", "status", "due"
+_TRAILING_PROP: Final = re.compile(
+    rf"((?:add|create|insert|new|append) .+?)(?:, | - | \(| (?:at|on|as) | ){_PROPS}\)?", re.I
 )
-_WITH_KIDS: Final = Gated(
+_WITH_KIDS: Final = re.compile(
     r"(.+ (?:under|in|to|into|inside|after|before) .+?) with (?:the )?"
     r"(?:children|subtasks|sub-tasks|items|tasks|entries|"
     r"nodes|steps|subnodes)(?: called| named)?:? (.+)",
-    "with",
+    re.I,
 )
 
 
@@ -867,6 +887,9 @@ def _with_parts(clause: str) -> list[str]:
         more = _AND_KEY_TO.fullmatch(clause)
         return [more.group(1), f"set its {more.group(2)} to {more.group(3)}"] if more else [clause]
     if not _ADDS.match(clause):
+        return [clause]
+    low = folded(clause)  # each form below needs one of these words
+    if low is not None and "with" not in low and "priority" not in low and "status" not in low and "due" not in low:
         return [clause]
     m = _WITH_PROP.fullmatch(clause) or _TRAILING_PROP.fullmatch(clause)
     if m:
@@ -907,7 +930,8 @@ def _elided(clause: str) -> list[str]:
 def clauses(masked: str) -> list[str]:
     """The prompt's clauses: split before every "and <verb>" / "then <verb>" / "; <verb>"."""
     # A separator needs one of these; `masked` (Text.masked) is trimmed already, so one part stays as it is.
-    if lacks(masked, ",", ";", ".", "then", "and", "also"):
+    low = folded(masked)  # a separator needs one of these
+    if low is not None and not any(word in low for word in (",", ";", ".", "then", "and", "also")):
         parts = [masked]
     else:
         parts = [trim(p) for p in _CLAUSE_SEP.split(masked)]

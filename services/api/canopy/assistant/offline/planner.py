@@ -147,6 +147,12 @@ class Planner:
 
     def _dispatch(self) -> Plan:
         masked = self.text.masked
+        if masked and not forms.ANY_FORM_RE.fullmatch(masked):  # most prompts: one scan instead of six
+            asked = forms.question(masked)
+            return self._answer(asked) if asked is not None else self._commands(masked)
+        return self._form(masked)
+
+    def _form(self, masked: str) -> Plan:
         if undo := forms.UNDO_RE.fullmatch(masked):
             return self._history("undo", forms.steps_of(undo))
         if redo := forms.REDO_RE.fullmatch(masked):

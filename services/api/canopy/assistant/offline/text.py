@@ -7,7 +7,6 @@ characters that are removed from the prompt first, so a user cannot forge one.
 
 from __future__ import annotations
 
-import functools
 import re
 from typing import Final
 
@@ -53,7 +52,7 @@ class Text:
         masked = _lines(prompt if prompt.isascii() else prompt.translate(_CURLY))
         if "'" in masked or '"' in masked:
             masked = _QUOTE_RE.sub(self._mask, masked)
-        if not lacks(masked, "whats", "wheres"):
+        if (low := folded(masked)) is None or "whats" in low or "wheres" in low:
             masked = _CONTRACTION_RE.sub(r"\1's", masked)
         masked = " ".join(masked.split()).lstrip("/")  # runs of whitespace as one space, none at the ends
         self.question = masked.endswith("?")
@@ -119,36 +118,12 @@ def trim(text: str) -> str:
     return text
 
 
-@functools.lru_cache(maxsize=64)
-def _folded(text: str) -> str | None:
-    """`text` lower-cased when it is ASCII, else None (kept: a clause is asked about many words)."""
+def folded(text: str) -> str | None:
+    """`text` lower-cased, to look for a pattern's words before running a case-insensitive pattern that
+    needs one of them (a failed scan costs about as much as a match, and most clauses hold none of a
+    special form's words); None beyond ASCII, where re.I matches more than lower() shows (the long s,
+    U+017F, is an 's') and every pattern must run."""
     return text.lower() if text.isascii() else None
-
-
-def lacks(text: str, *words: str) -> bool:
-    """Whether `text` holds none of `words` (lower-case ASCII) in any case: a case-insensitive pattern that
-    needs one of them cannot match, so it need not run. Judged only for ASCII text (beyond ASCII, re.I
-    matches more than lower() shows: the long s, U+017F, is an 's'); otherwise False."""
-    low = _folded(text)
-    return low is not None and not any(map(low.__contains__, words))
-
-
-class Gated:
-    """A case-insensitive pattern and words (lower-case ASCII) of which every match holds one: a text that
-    lacks them all is not scanned (most clauses hold none of a special form's words, and a failed scan
-    costs about as much as a match)."""
-
-    __slots__ = ("pattern", "words")
-
-    def __init__(self, pattern: str, *words: str) -> None:
-        self.pattern = re.compile(pattern, re.I)
-        self.words = words
-
-    def fullmatch(self, text: str) -> re.Match[str] | None:
-        return None if lacks(text, *self.words) else self.pattern.fullmatch(text)
-
-    def sub(self, repl: str, text: str) -> str:
-        return text if lacks(text, *self.words) else self.pattern.sub(repl, text)
 
 
 class Separators:
@@ -203,13 +178,15 @@ _LIST_SEP: Final = re.compile(r"\s*,\s*(?:and\s+)?|\s+and\s+|\s+as well as\s+|\s
 
 def split_list(text: str) -> list[str]:
     """'A, B and C' → ['A', 'B', 'C'] (also '&', ';', 'as well as' and a comma before 'and')."""
-    if lacks(text, ",", "&", ";", "and", "as well as"):  # most values are one item: skip the split's scan
+    low = folded(text)  # most values are one item: skip the split's scan
+    listed = low is None or "," in low or "&" in low or ";" in low or "and" in low or "as well as" in low
+    if not listed:
         return [stripped] if (stripped := text.strip()) else []
     parts = _LIST_SEP.split(text)
     return [p for p in (part.strip() for part in parts) if p]
 
 
-_NUMBERS: Final = {
+NUMBER_WORDS: Final = {
     "one": 1,
     "two": 2,
     "three": 3,
@@ -227,12 +204,12 @@ _NUMBERS: Final = {
     "twice": 2,
     "once": 1,
 }
-NUMBER: Final = r"(?:\d{1,3}|" + "|".join(sorted(_NUMBERS, key=len, reverse=True)) + ")"
+NUMBER: Final = r"(?:\d{1,3}|" + "|".join(sorted(NUMBER_WORDS, key=len, reverse=True)) + ")"
 
 
 def number(word: str) -> int:
     word = word.lower().strip()
-    return int(word) if word.isdigit() else _NUMBERS[word]
+    return int(word) if word.isdigit() else NUMBER_WORDS[word]
 
 
 def singular(noun: str) -> str:
