@@ -263,9 +263,9 @@ class Planner:
 
     def lookup(self, ref: str) -> list[str]:
         name, quoted = self.text.literal(ref)
-        if self._pronoun(ref):
+        if not quoted and (low := name.lower()) in g.PRONOUNS:  # as `_pronoun`
             return list(self.last)
-        if not quoted and name.lower() in _ROOT_WORDS:
+        if not quoted and low in _ROOT_WORDS:
             return [ROOT_ID]
         key = (ref, len(self.deltas))  # readings and builders look the same names up again
         if (known := self._lookups.get(key)) is None:
@@ -353,15 +353,12 @@ class Planner:
             return not any(self._reserved(reading, v) for v in reading.values)
         if reading.action not in ("add", "rename"):
             return True
-        values = [*reading.values, *reading.kids]
-        return all(
-            not self._reserved(reading, v)
-            and not self._pronoun(v)
-            and not self._pronoun_first(v)
-            and not (self._vague(v) and reading.count <= 0)
-            and not self._names_a_node(v)
-            for v in values
-        )
+        for value in (*reading.values, *reading.kids):
+            if self._reserved(reading, value) or self._pronoun(value) or self._pronoun_first(value):
+                return False
+            if (reading.count <= 0 and self._vague(value)) or self._names_a_node(value):
+                return False
+        return True
 
     @staticmethod
     def _reserved(cmd: Command, value: str) -> re.Match[str] | None:
@@ -463,9 +460,9 @@ class Planner:
 
     def resolve_many(self, ref: str, hint: str = "") -> list[str]:
         """One node, or every node a pronoun stands for."""
-        name = self.text.literal(ref)[0]
+        name, quoted = self.text.literal(ref)
         ids = self.lookup(ref)
-        if self._pronoun(ref):
+        if not quoted and name.lower() in g.PRONOUNS:  # as `_pronoun`
             if not ids:
                 raise Stop(
                     f"I don't know what {quote(name)} refers to here: name the node instead.",
@@ -478,7 +475,7 @@ class Planner:
             return ids
         if ids:
             raise self._ambiguous(name, ids)
-        group = _GROUP.fullmatch(self.text.literal(ref)[0]) if not self.text.literal(ref)[1] else None
+        group = _GROUP.fullmatch(name) if not quoted else None
         if group and (parents := self.lookup(group.group(1) or group.group(2))):  # "mark all tasks in Project as done"
             kids = [k for parent in parents[:1] for k in self.tree.children(parent)]
             if kids:
