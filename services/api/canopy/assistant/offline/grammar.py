@@ -46,7 +46,7 @@ class Command(NamedTuple):
     key: str = ""
     where: str = ""
     kids: tuple[str, ...] = ()  # "create X with a, b and c": the new node's children
-    count: int = 0  # "add 5 tasks": values is ("Task",)
+    count: int = 0  # type: ignore[assignment]  # "add 5 tasks": values is ("Task",); shadows tuple.count, unused
     hint: str = ""  # the unquoted add text, for a "put it in quotes" hint
 
 
