@@ -536,3 +536,12 @@ def test_a_plan_applies_to_the_tree_it_was_planned_on() -> None:
         tree.apply(delta)
     research = tree.children("work")[-1]
     assert tree.value(research) == "Research" and tree.props(research) == {"priority": "low"}
+
+
+@pytest.mark.parametrize("word", ["f\u0130ve", "f\u0131ve", "F\u0130VE", "\u017fix"])
+def test_number_words_with_letters_case_folding_maps_onto_ascii(word: str) -> None:
+    """The patterns match number words ignoring case, which folds dotted and dotless I and the long s onto
+    ASCII letters; reading the number must fold them the same way (it raised KeyError)."""
+    ascii_word = "six" if word.startswith("\u017f") else "five"
+    tree = Tree.from_dict({"id": "root", "value": "Root", "children": []})
+    assert len(plan(f"add {word} tasks", tree).deltas) == len(plan(f"add {ascii_word} tasks", tree).deltas) > 1

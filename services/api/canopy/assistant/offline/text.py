@@ -207,9 +207,20 @@ NUMBER_WORDS: Final = {
 NUMBER: Final = r"(?:\d{1,3}|" + "|".join(sorted(NUMBER_WORDS, key=len, reverse=True)) + ")"
 
 
+# Patterns match number words with re.IGNORECASE, which also folds a few non-ASCII letters onto ASCII ones
+# (dotted and dotless I onto 'i', long s onto 's', the Kelvin sign onto 'k') that str.lower() leaves as they are.
+_NUMBER_WORD_RES: Final = [(re.compile(re.escape(w), re.IGNORECASE), n) for w, n in NUMBER_WORDS.items()]
+
+
 def number(word: str) -> int:
-    word = word.lower().strip()
-    return int(word) if word.isdigit() else NUMBER_WORDS[word]
+    """The value of a word NUMBER matched: digits or one of NUMBER_WORDS, in any case."""
+    word = word.strip()
+    if word.isdigit():
+        return int(word)
+    value = NUMBER_WORDS.get(word.lower())
+    if value is not None:
+        return value
+    return next(n for pattern, n in _NUMBER_WORD_RES if pattern.fullmatch(word))
 
 
 def singular(noun: str) -> str:
