@@ -184,12 +184,16 @@ async def run_server(rep: Report, quick: bool, workdir: Path) -> None:
                 )
                 rep.note(
                     "Prompt latency, the same burst against the last idle-machine run before issues #12-#17 "
-                    "(commit ad94848, p50 34 ms): an A/B of the two commits under equal load measured the "
-                    "worker's CPU per prompt (whole turn, socket attach included) at 2.2 ms then and 3.3 ms "
-                    "now. The largest single part is the offline assistant v2's planner (#14: a grammar with "
-                    "readings for 258 phrasings; ~5% of the worker's turn time then, ~14% now), then one "
-                    "database read per socket authentication (#12: token generation, the user still exists) "
-                    "and presence frames. Paced prompts (next row) moved from p50 3.4 to 3.8 ms."
+                    "(commit ad94848, p50 34 ms), in counted instructions (python -m bench.ab_instructions: "
+                    "valgrind, so the machine's drifting speed does not enter; 2026-11-26 23:40-23:51 UTC): per "
+                    "prompt ad94848 2.16-2.18 M, cc1ed02 (#13's refactor alone) 2.22 M, ac45e15 (+ #12's "
+                    "hardening and the offline assistant v2 of #14) 2.94 M, 7516b62 (+ #15-#18) 3.03 M, HEAD "
+                    "2.45 M; per socket attach 2.62-2.66, 2.74, 3.79, 4.13 and 3.17 M. HEAD's remaining +12% per "
+                    "prompt is what #14-#17 added to a turn (the planner's wider grammar, ~+60k; per-user undo "
+                    "state, actors and authors on frames and rows, quotas); per attach, #12's token-generation "
+                    "check. What took it back: the offline planner (0.83 M -> 0.34 M instructions per plan), two "
+                    "undo_state frames per turn gone (clients see turns from their frames), no writer task per "
+                    "flush, fewer statements per attach, and the worker's gc.freeze() (docs/operations.md)."
                 )
         rep.note(
             "Prompt latency: API directly (no nginx), OFFLINE_CHUNK_DELAY_MS=0, each user its own session; "
