@@ -44,6 +44,10 @@ MAX_SESSION_ID = 64  # as init_session.data.session_id
 STRIKE_WINDOW_SECONDS = 10.0
 
 
+def _text(frame: bytes) -> dict[str, Any]:
+    return {"type": "websocket.send", "text": frame.decode()}
+
+
 class _Close:
     __slots__ = ("code", "reason")
 
@@ -180,7 +184,7 @@ class Connection:
             item = outbox[0]
             if isinstance(item, _Close):
                 return False
-            step = self.ws.send({"type": "websocket.send", "text": item.decode()})
+            step = self.ws.send(_text(item))
             try:
                 step.send(None)
             except StopIteration:
@@ -192,12 +196,16 @@ class Connection:
                 step.close()
                 return False
             outbox.popleft()
-            self._queued -= len(item)
-            if item is self._snapshot:
-                self._snapshot = None
+            self._taken(item)
         if self._drained is not None:
             self._drained.set()
         return True
+
+    def _taken(self, item: bytes) -> None:
+        """`item` left the outbox to be sent: it no longer counts against the budget."""
+        self._queued -= len(item)
+        if item is self._snapshot:
+            self._snapshot = None
 
     def send(
         self, frame_type: str, data: dict[str, Any], frame_id: str | None = None, error: tuple[int, str] | None = None
@@ -221,10 +229,8 @@ class Connection:
                     await self.ws.close(item.code, item.reason)
                     self._finish()
                     return
-                self._queued -= len(item)
-                if item is self._snapshot:
-                    self._snapshot = None
-                await self.ws.send({"type": "websocket.send", "text": item.decode()})
+                self._taken(item)
+                await self.ws.send(_text(item))
                 if self._drained is not None and self._queued <= self._high_water() // 2:
                     self._drained.set()
         except (WebSocketDisconnect, RuntimeError, OSError):
