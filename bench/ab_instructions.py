@@ -22,15 +22,12 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
-
-import orjson
 
 from bench import server
 from bench.ab_burst import start_api
 from tests.helpers import wait_until
 from tests.support.users import make_users
-from tests.support.ws_client import open_session, recv
+from tests.support.ws_client import open_session
 
 _ids = itertools.count()
 
@@ -53,19 +50,6 @@ def _count(worker: int, out_dir: str, tag: str) -> int:
         if line.startswith("totals:"):
             return int(line.split()[1])
     raise RuntimeError(f"no totals in {dump}")
-
-
-async def _turn(ws: Any) -> None:
-    pid = f"i{next(_ids)}"
-    await ws.send(
-        orjson.dumps({"type": "user_prompt", "id": pid, "data": {"prompt": f"add item {pid} to root"}}).decode()
-    )
-    while True:
-        frame = await recv(ws)
-        if frame.get("type") == "error" and frame.get("id") == pid:
-            raise RuntimeError(f"prompt failed: {frame}")
-        if frame.get("type") == "assistant_response" and frame.get("id") == pid and not frame["data"]["chunk"]:
-            return
 
 
 async def one_run(checkout: Path, users: int, rounds: int) -> str:
@@ -91,7 +75,7 @@ async def one_run(checkout: Path, users: int, rounds: int) -> str:
         _callgrind("-z", worker)
         _callgrind("-i on", worker)
         for _ in range(rounds):
-            await asyncio.gather(*(_turn(ws) for ws in sockets))
+            await asyncio.gather(*(server.prompt_turn(ws) for ws in sockets))
         prompts = _count(worker, data_dir, "prompts")
         await asyncio.gather(*(ws.close() for ws in sockets))
         per_attach = attach / users / 1e6

@@ -73,6 +73,25 @@ def start_stack(workdir: Path) -> Stack:
 
 
 # ---- offline prompt -> first tree_update --------------------------------------------------------
+async def prompt_turn(ws: Any) -> float:
+    """One offline turn ("add item ... to root") to its end; returns ms from the prompt to its first tree_update."""
+    pid = f"p{next(_ids)}"
+    t0 = time.perf_counter()
+    prompt = {"type": "user_prompt", "id": pid, "data": {"prompt": f"add item {pid} to root"}}
+    await ws.send(orjson.dumps(prompt).decode())
+    first = None
+    while True:
+        frame = await recv(ws)
+        if frame.get("type") == "error" and frame.get("id") == pid:
+            raise RuntimeError(f"prompt failed: {frame}")
+        if first is None and frame.get("type") == "tree_update" and frame.get("id") == pid:
+            first = (time.perf_counter() - t0) * 1000
+        if frame.get("type") == "assistant_response" and frame.get("id") == pid and not frame["data"]["chunk"]:
+            if first is None:
+                raise RuntimeError(f"turn ended without tree_update: {frame}")
+            return first
+
+
 async def prompt_latency(
     url: str | list[str], tokens: list[str], rounds: int, pace: float | None = None, **connect: Any
 ) -> list[float]:
@@ -83,35 +102,16 @@ async def prompt_latency(
     sockets = [(await open_session(u, t, **connect))[0] for u, t in zip(urls, tokens, strict=True)]
     samples: list[float] = []
     try:
-
-        async def turn(ws: Any) -> float:
-            pid = f"p{next(_ids)}"
-            t0 = time.perf_counter()
-            await ws.send(
-                orjson.dumps({"type": "user_prompt", "id": pid, "data": {"prompt": f"add item {pid} to root"}}).decode()
-            )
-            first = None
-            while True:
-                frame = await recv(ws)
-                if frame.get("type") == "error" and frame.get("id") == pid:
-                    raise RuntimeError(f"prompt failed: {frame}")
-                if first is None and frame.get("type") == "tree_update" and frame.get("id") == pid:
-                    first = (time.perf_counter() - t0) * 1000
-                if frame.get("type") == "assistant_response" and frame.get("id") == pid and not frame["data"]["chunk"]:
-                    if first is None:
-                        raise RuntimeError(f"turn ended without tree_update: {frame}")
-                    return first
-
-        await asyncio.gather(*(turn(ws) for ws in sockets))  # warm-up round, not counted
+        await asyncio.gather(*(prompt_turn(ws) for ws in sockets))  # warm-up round, not counted
         if pace is None:
             for _ in range(rounds):
-                samples.extend(await asyncio.gather(*(turn(ws) for ws in sockets)))
+                samples.extend(await asyncio.gather(*(prompt_turn(ws) for ws in sockets)))
         else:
 
             async def user(ws: Any) -> None:
                 for _ in range(rounds):
                     await asyncio.sleep(random.uniform(0, 2 * pace))
-                    samples.append(await turn(ws))
+                    samples.append(await prompt_turn(ws))
 
             await asyncio.gather(*(user(ws) for ws in sockets))
     finally:
